@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# deps.sh — install the Debian packages Quarrel builds, tests and fuzzes with.
+# Idempotent: packages already present are skipped, and `apt-get update` runs only
+# when something is missing. Safe to run on every `make` target.
+set -euo pipefail
+
+PKGS=(
+  build-essential cmake ninja-build pkg-config   # toolchain
+  clang libclang-rt-14-dev                       # libFuzzer + sanitizers for `make fuzz`
+  libcmocka-dev                                  # unit tests
+  libpcre2-dev libutf8proc-dev                   # tokenizers: split regexes, normalization
+  libjansson-dev                                 # JSON (templates, CLI --json, server)
+  python3                                        # test helpers
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+echo "deps: installing ${missing[*]}" >&2
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
