@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "quarrel/types.h"
+#include "tensor/quants/blocks.h"
 
 /* ---- helpers ----------------------------------------------------------------------- */
 
@@ -206,6 +207,7 @@ static void test_bf16(void **state) {
 /* Types with goldens in ../shared/quant, by index.json key. Every key must be here. */
 static const char *const golden_types[] = {
     "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0",
+    "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "MXFP4",
 };
 #define N_GOLDEN (sizeof golden_types / sizeof golden_types[0])
 
@@ -226,7 +228,7 @@ static void test_golden_index_covered(void **state) {
     json_object_foreach(idx, key, v) {
         int found = 0;
         for (size_t i = 0; i < N_GOLDEN; i++) found |= strcmp(golden_types[i], key) == 0;
-        if (!found) print_message("note: golden type %s not yet covered\n", key);
+        if (!found) fail_msg("golden type %s in index.json is not tested", key);
     }
     json_decref(idx);
 }
@@ -296,6 +298,14 @@ static void test_golden_quantize_quality(void **state) {
         double se = 0;
         for (int64_t k = 0; k < n; k++) se += ((double)back[k] - src[k]) * ((double)back[k] - src[k]);
         double rmse = sqrt(se / (double)n);
+        /* informational: how many blocks are byte-identical to the reference quantizer's */
+        size_t nref;
+        uint8_t *ref_bin = read_quant_file(name, "bin", &nref);
+        assert_non_null(ref_bin);
+        size_t bsz = q_type_get((uint32_t)tid)->type_size, nblk = nref / bsz, same = 0;
+        for (size_t k = 0; k < nblk; k++) same += memcmp(q + k * bsz, ref_bin + k * bsz, bsz) == 0;
+        print_message("%-7s quantize: %zu of %zu blocks byte-identical to the reference file\n", name, same, nblk);
+        free(ref_bin);
         print_message("%-7s quantize: rmse %.6g, reference %.6g, ratio %.4f\n", name, rmse, ref, rmse / ref);
         if (!(rmse <= 1.02 * ref)) fail_msg("%s: rmse %g > 1.02 x reference %g", name, rmse, ref);
         free(src);
@@ -317,20 +327,49 @@ static void test_golden_quantize_quality(void **state) {
  *   Q4_1: step (max-min)/15 <= 2A/15, half of it 0.067A, plus half rounding of d and
  *         m (2^-11 of 2A): 0.07A.   Q5_1: 2A/62 + same: 0.035A.
  *   F16: relative 2^-11.  BF16: relative 2^-8.  F32: exact.
+ *   Q8_K: binary32 d = A/127, rounding only: 1/254 = 0.0039A -> 0.004A.
+ *   MXFP4: d = 2^(floor(log2 A) - 3), so A is in [8d, 16d) while the largest level is
+ *         12d: clipping costs up to 16d - 12d = 4d <= A/4, and the widest gap (8d..12d)
+ *         costs 2d <= A/4 too: 0.25A (+ float slack).
+ *   Q6_K: 6-bit signed q with the extreme at -32 steps: half step A/64 plus the int8
+ *         sub-scale's rounding (1/256 of its range, times 32 steps): 0.016A + 0.004A
+ *         -> 0.025A.
+ *   Q5_K: 5-bit unsigned q over [min, max] of 32: half step 2A/62 = 0.032A, plus 6-bit
+ *         scale and min rounding (0.5/63 of the largest, times 31 steps ~ 0.016A each)
+ *         -> 0.08A.
+ *   Q4_K: same with 4 bits: 2A/30 = 0.067A plus ~0.016A each for scale and min -> 0.12A.
+ *   Q3_K: 3-bit signed q in -4..3 with the extreme at -4 steps: the opposite side clips
+ *         at 3 steps, up to A/4 = 0.25A, plus 6-bit sub-scale rounding -> 0.3A.
+ *   Q2_K: 4 levels over [min, max] of 16: half step (2A/3)/2 = 0.33A; the fit minimises
+ *         the weighted absolute error, which may trade a little max error, plus 4-bit
+ *         scale/min rounding -> 0.45A.
+ *   IQ4_NL: the table's widest gap is 24 units (89..113) and the fitted |d| ~ A/120, so
+ *         half a gap is ~0.1A; the least-squares refit may shrink d and clip the
+ *         extreme a little: 0.15A.
  * Tiny blocks have half scales in the subnormal range, where the scale's absolute error
- * is up to 2^-25 (half a subnormal ulp), times at most qmax steps: `tiny` allows
- * tiny * 2^-25 of absolute error on top (qmax + 1 for types with a half min too). */
+ * is up to 2^-25 (half a subnormal ulp), times the largest multiplier of d (or dmin) a
+ * value sees (qmax, or sc*q for k-quants): `tiny` allows tiny * 2^-25 of absolute error
+ * on top. */
 typedef struct rt_case { q_type type; double bound; double tiny; bool idempotent; } rt_case;
 static const rt_case rt_cases[] = {
-    { Q_TYPE_F32,  0.0,        0,   true },
-    { Q_TYPE_F16,  0x1p-11,    1,   true },
-    { Q_TYPE_BF16, 0x1p-8,     0,   true },
-    { Q_TYPE_Q4_0, 0.13,       8,   true },
-    { Q_TYPE_Q4_1, 0.07,       16,  false },
-    { Q_TYPE_Q5_0, 0.066,      16,  true },
-    { Q_TYPE_Q5_1, 0.035,      32,  false },
-    { Q_TYPE_Q8_0, 0.0044,     127, true },
-    { Q_TYPE_Q8_1, 0.0044,     127, true },
+    { Q_TYPE_F32,    0.0,     0,    true },
+    { Q_TYPE_F16,    0x1p-11, 1,    true },
+    { Q_TYPE_BF16,   0x1p-8,  0,    true },
+    { Q_TYPE_Q4_0,   0.13,    8,    true },
+    { Q_TYPE_Q4_1,   0.07,    16,   false },
+    { Q_TYPE_Q5_0,   0.066,   16,   true },
+    { Q_TYPE_Q5_1,   0.035,   32,   false },
+    { Q_TYPE_Q8_0,   0.0044,  127,  true },
+    { Q_TYPE_Q8_1,   0.0044,  127,  true },
+    /* Q8_K: d is binary32 1/iscale; a re-quantization may land d one ulp away */
+    { Q_TYPE_Q8_K,   0.004,   0,    false },
+    { Q_TYPE_Q2_K,   0.45,    64,   false },
+    { Q_TYPE_Q3_K,   0.3,     128,  false },
+    { Q_TYPE_Q4_K,   0.12,    1024, false },
+    { Q_TYPE_Q5_K,   0.08,    2048, false },
+    { Q_TYPE_Q6_K,   0.025,   4096, false },
+    { Q_TYPE_IQ4_NL, 0.15,    127,  false },
+    { Q_TYPE_MXFP4,  0.2501,  0,    false },
 };
 
 enum { SHAPE_NORMAL, SHAPE_ZERO, SHAPE_CONST, SHAPE_TINY, SHAPE_HUGE, SHAPE_OUTLIER, SHAPE_UNIFORM,
@@ -410,6 +449,30 @@ static void test_round_trip(void **state) {
     }
 }
 
+/* Activation-type side fields: Q8_1's s is d * sum(q) (so ~ the sum of the block's
+ * dequantized values), Q8_K's bsums are the sums of each 16 quants. */
+static void test_activation_sums(void **state) {
+    (void)state;
+    float x[512];
+    for (int i = 0; i < 512; i++) x[i] = rng_normal() + (i % 7 == 0 ? 0.5f : 0.0f);
+    block_q8_1 b1[512 / QK8_1];
+    q_type_get(Q_TYPE_Q8_1)->from_float(x, b1, 512);
+    for (int i = 0; i < 512 / QK8_1; i++) {
+        double sum = 0;
+        for (int j = 0; j < QK8_1; j++) sum += b1[i].qs[j] * (double)q_fp16_to_fp32(b1[i].d);
+        double s = q_fp16_to_fp32(b1[i].s);
+        assert_true(fabs(s - sum) <= 1e-3 * fabs(sum) + 1e-3);
+    }
+    block_q8_K bk[2];
+    q_type_get(Q_TYPE_Q8_K)->from_float(x, bk, 512);
+    for (int i = 0; i < 2; i++)
+        for (int g = 0; g < 16; g++) {
+            int sum = 0;
+            for (int l = 0; l < 16; l++) sum += bk[i].qs[16 * g + l];
+            assert_int_equal(bk[i].bsums[g], sum);
+        }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_traits_table),
@@ -420,6 +483,7 @@ int main(void) {
         cmocka_unit_test(test_golden_dequant),
         cmocka_unit_test(test_golden_quantize_quality),
         cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_activation_sums),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
