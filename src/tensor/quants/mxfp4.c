@@ -58,8 +58,10 @@ void quant_mxfp4_from_float(const float *src, void *dst, int64_t n) {
         float amax = 0.0f;
         for (int j = 0; j < QK_MXFP4; j++)
             if (amax < fabsf(src[j])) amax = fabsf(src[j]);
+        /* log2f as ggml computes it (its rounding just below powers of two included);
+         * clamped before the int conversion so inf cannot overflow it */
         int e = 0;
-        if (amax > 0.0f) e = quant_clampi((int)floorf(log2f(amax)) - 2 + 127, 0, 255);
+        if (amax > 0.0f) e = quant_clampi((int)fminf(floorf(log2f(amax)), 200.0f) - 2 + 127, 0, 254);
         b[i].e = (uint8_t)e;
         const float d = mxfp4_scale(b[i].e);
         for (int j = 0; j < QK_MXFP4 / 2; j++) {
