@@ -20,8 +20,8 @@ static const int8_t iq4nl_values[16] = {
     -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
 };
 
-/* Index of the table value nearest to v (ties go to the upper neighbour only when
- * strictly nearer, i.e. to the lower one). The table is sorted: binary search. */
+/* Index of the table value nearest to v; a tie between two neighbours goes to the upper
+ * one. The table is sorted: binary search. */
 static int iq4nl_nearest(float v) {
     if (v <= iq4nl_values[0]) return 0;
     if (v >= iq4nl_values[15]) return 15;
@@ -76,7 +76,7 @@ void quant_iq4_nl_from_float(const float *src, void *dst, int64_t n) {
         float d = 0.0f;
         if (amax >= QUANT_GROUP_MAX_EPS) {
             float sumq2;
-            /* first grid: the max lands on +127-ish (d = max/127, sign of max) */
+            /* starting scale d = max/127 (same sign as the extreme) */
             const float d0 = -max / (float)iq4nl_values[0];
             float sumqx = iq4nl_fit(src, w, 1.0f / d0, &sumq2);
             d = sumq2 > 0.0f ? sumqx / sumq2 : 0.0f;
