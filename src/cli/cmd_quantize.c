@@ -107,10 +107,11 @@ int cmd_quantize(int argc, char **argv) {
         return 1;
     }
     double dt = quantize_now() - prog.t0;
-    printf("quantized %s (%.2f MiB) -> %s (%.2f MiB, %s%s): %llu of %llu tensors converted%s in %.2f s\n",
+    printf("quantized %s (%.2f MiB) -> %s (%.2f MiB, %s%s): %llu of %llu tensors converted",
            pos[0], (double)st.in_size / (1024.0 * 1024.0), pos[1], (double)st.out_size / (1024.0 * 1024.0),
            q_ftype_name(target.ftype), target.pure ? ", pure" : "", (unsigned long long)st.n_converted,
-           (unsigned long long)st.n_tensors, st.n_fallback ? " (some with fallback types for their row length)" : "",
-           dt);
+           (unsigned long long)st.n_tensors);
+    if (st.n_fallback) printf(" (%llu to a fallback type for their row length)", (unsigned long long)st.n_fallback);
+    printf(" in %.2f s\n", dt);
     return 0;
 }

@@ -6,7 +6,7 @@
  *   3. if any worker is asleep on `generation`, wake them (one futex syscall);
  *   4. take tasks from the shared counter like any worker;
  *   5. wait for n_busy == 0: spin, then sleep on n_busy.
- * A worker spins on `generation` for POOL_SPIN iterations after each run, so a run that
+ * A worker spins on `generation` for POOL_SPIN_NS after each run, so a run that
  * follows shortly (the next matmul) finds it awake and costs no syscall; only then does
  * it sleep. The sleep/wake handshakes are Dekker-style: each side does a seq_cst
  * read-modify-write of its own word and then reads the other side's word, so either the
@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/base.h"
@@ -34,10 +35,12 @@
 #include <sys/syscall.h>
 #endif
 
-/* Spin iterations (each one pause instruction, ~10-140 cycles depending on the CPU)
- * before a waiting thread goes to sleep: long enough to bridge the gap between two
- * matmuls of one token, short enough not to burn a shared core for long. */
-#define POOL_SPIN 20000
+/* How long a waiting thread spins before it goes to sleep: long enough to bridge the
+ * gap between two matmuls of one token (tens of microseconds), short enough not to burn
+ * a shared core for long. Timed, not counted: one pause instruction costs from ~3 ns
+ * to ~40 ns depending on the CPU. */
+#define POOL_SPIN_NS 100000
+#define POOL_SPIN_CHECK 64   /* pause iterations between clock reads */
 
 #define POOL_CACHE_LINE 64
 
@@ -106,6 +109,22 @@ static void pool_wake(pool *p, _Atomic uint32_t *word) {
 #endif
 }
 
+static uint64_t pool_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Spins until *word != value (returns true) or the spin time is up (false). */
+static bool pool_spin_while(_Atomic uint32_t *word, uint32_t value) {
+    uint64_t t0 = pool_now_ns();
+    for (uint32_t i = 1;; i++) {
+        if (atomic_load_explicit(word, memory_order_acquire) != value) return true;
+        pool_cpu_relax();
+        if (i % POOL_SPIN_CHECK == 0 && pool_now_ns() - t0 > POOL_SPIN_NS) return false;
+    }
+}
+
 /* ---- the run loop ----------------------------------------------------------------- */
 
 static void pool_take_tasks(pool *p, int i_thread) {
@@ -119,11 +138,7 @@ static void pool_take_tasks(pool *p, int i_thread) {
 
 /* Returns the first generation != seen: spins, then sleeps. */
 static uint32_t pool_await_generation(pool *p, uint32_t seen) {
-    for (int i = 0; i < POOL_SPIN; i++) {
-        uint32_t g = atomic_load_explicit(&p->generation, memory_order_acquire);
-        if (g != seen) return g;
-        pool_cpu_relax();
-    }
+    if (pool_spin_while(&p->generation, seen)) return atomic_load_explicit(&p->generation, memory_order_acquire);
     atomic_fetch_add(&p->n_sleepers, 1);
     uint32_t g;
     while ((g = atomic_load(&p->generation)) == seen) pool_sleep(p, &p->generation, seen);
@@ -147,9 +162,13 @@ static void *pool_worker_main(void *arg) {
 }
 
 static void pool_await_idle(pool *p) {
-    for (int i = 0; i < POOL_SPIN; i++) {
-        if (atomic_load_explicit(&p->n_busy, memory_order_acquire) == 0) return;
+    if (atomic_load_explicit(&p->n_busy, memory_order_acquire) == 0) return;
+    /* n_busy only counts down, so "changed from its current value" is progress, not
+     * completion: spin until zero or out of time. */
+    uint64_t t0 = pool_now_ns();
+    for (uint32_t i = 1; atomic_load_explicit(&p->n_busy, memory_order_acquire) != 0; i++) {
         pool_cpu_relax();
+        if (i % POOL_SPIN_CHECK == 0 && pool_now_ns() - t0 > POOL_SPIN_NS) break;
     }
     atomic_store(&p->caller_sleeping, 1);
     uint32_t v;
