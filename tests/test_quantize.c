@@ -180,6 +180,38 @@ static bool value_equal(const gguf_value *a, const gguf_value *b) {
     }
 }
 
+/* Every tensor of out dequantizes close to its namesake in src; unchanged ones are
+ * byte copies. */
+static void check_close_to_source(const char *what, const gguf_file *out, const gguf_file *src) {
+    assert_int_equal(out->n_tensors, src->n_tensors);
+    for (uint64_t i = 0; i < out->n_tensors; i++) {
+        const gguf_tensor_info *a = &out->tensors[i];
+        char *name = gguf_str_dup(a->name);
+        const gguf_tensor_info *s = gguf_find_tensor(src, name);
+        assert_non_null(s);
+        for (int d = 0; d < GGUF_MAX_DIMS; d++) assert_int_equal(a->ne[d], s->ne[d]);
+        if (a->type == s->type) {
+            assert_int_equal(a->nbytes, s->nbytes);
+            assert_memory_equal(a->data, s->data, a->nbytes);
+        } else {
+            float *x = tensor_to_f32(s), *y = tensor_to_f32(a);
+            int64_t n = a->ne[0] * a->ne[1] * a->ne[2] * a->ne[3];
+            double num = 0, den = 0;
+            for (int64_t k = 0; k < n; k++) {
+                num += ((double)y[k] - x[k]) * ((double)y[k] - x[k]);
+                den += (double)x[k] * x[k];
+            }
+            double rel = den > 0 ? sqrt(num / den) : sqrt(num);
+            if (!(rel <= max_rel_err[a->type]))
+                fail_msg("%s: %s as %s: relative error %.4g above %.4g", what, name, q_type_name(a->type), rel,
+                         max_rel_err[a->type]);
+            free(x);
+            free(y);
+        }
+        free(name);
+    }
+}
+
 /* Quantizes c's source, then compares with llama.cpp's file and with the source. */
 static void check_case(const golden_case *c) {
     char src_path[512], ref_path[512], out_path[512];
@@ -232,32 +264,8 @@ static void check_case(const golden_case *c) {
     assert_int_equal(out->size, ref->size);
     assert_memory_equal(out->base, ref->base, out->data_offset);
 
-    /* Data: close to the source; copied tensors exact. */
-    for (uint64_t i = 0; i < out->n_tensors; i++) {
-        const gguf_tensor_info *a = &out->tensors[i];
-        char *name = gguf_str_dup(a->name);
-        const gguf_tensor_info *s = gguf_find_tensor(src, name);
-        assert_non_null(s);
-        if (a->type == s->type) {
-            assert_int_equal(a->nbytes, s->nbytes);
-            assert_memory_equal(a->data, s->data, a->nbytes);
-        } else {
-            float *x = tensor_to_f32(s), *y = tensor_to_f32(a);
-            int64_t n = a->ne[0] * a->ne[1] * a->ne[2] * a->ne[3];
-            double num = 0, den = 0;
-            for (int64_t k = 0; k < n; k++) {
-                num += ((double)y[k] - x[k]) * ((double)y[k] - x[k]);
-                den += (double)x[k] * x[k];
-            }
-            double rel = den > 0 ? sqrt(num / den) : sqrt(num);
-            if (!(rel <= max_rel_err[a->type]))
-                fail_msg("%s: %s as %s: relative error %.4g above %.4g", c->file, name, q_type_name(a->type), rel,
-                         max_rel_err[a->type]);
-            free(x);
-            free(y);
-        }
-        free(name);
-    }
+    check_close_to_source(c->file, out, src);
+
     /* And the quantizers are llama.cpp's reference ones: the whole file is identical. */
     for (uint64_t i = 0; i < out->n_tensors; i++) {
         const gguf_tensor_info *a = &out->tensors[i];
@@ -278,6 +286,55 @@ static void test_quantize_matches_llama_cpp(void **state) {
     golden_case cases[64];
     size_t n = golden_cases(cases, 64);
     for (size_t c = 0; c < n; c++) check_case(&cases[c]);
+}
+
+/* Every target, on an F16 source (granite-spm512, 256-wide rows): the output opens,
+ * carries the file type, keeps the key/values in order, and every tensor is close to
+ * its source. */
+static void test_every_target(void **state) {
+    (void)state;
+    static const char *const targets[] = {
+        "F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L",
+        "Q4_K_S", "Q4_K_M", "Q5_K_S", "Q5_K_M", "Q6_K", "IQ4_NL", "MXFP4_MOE", "Q3_K", "Q4_K", "Q5_K", "MXFP4",
+    };
+    char src_path[512], out_path[512];
+    model_path(src_path, sizeof src_path, "granite-spm512-F16.gguf");
+    snprintf(out_path, sizeof out_path, "%s/every.gguf", tmp_dir);
+    q_error err;
+    gguf_file *src = NULL;
+    assert_int_equal(gguf_open(src_path, &src, &err), Q_OK);
+    for (size_t k = 0; k < Q_ARRAY_LEN(targets); k++) {
+        q_quant_target t;
+        assert_true(q_quant_target_parse(targets[k], &t));
+        q_quantize_params p = { .target = t, .n_threads = 2 };
+        if (q_quantize_file(src_path, out_path, &p, NULL, &err) != Q_OK) fail_msg("%s: %s", targets[k], err.msg);
+        gguf_file *out = NULL;
+        if (gguf_open(out_path, &out, &err) != Q_OK) fail_msg("%s output: %s", targets[k], err.msg);
+
+        /* Key/values: the source's in order (file_type dropped from its place), then
+         * quantization_version and file_type. */
+        uint64_t j = 0;
+        for (uint64_t i = 0; i < src->n_kv; i++) {
+            if (gguf_str_eq(src->kv[i].key, "general.file_type")) continue;
+            assert_true(j < out->n_kv);
+            assert_int_equal(out->kv[j].key.len, src->kv[i].key.len);
+            assert_memory_equal(out->kv[j].key.ptr, src->kv[i].key.ptr, src->kv[i].key.len);
+            assert_true(value_equal(&out->kv[j].val, &src->kv[i].val));
+            j++;
+        }
+        assert_int_equal(out->n_kv, j + 2);
+        assert_true(gguf_str_eq(out->kv[j].key, "general.quantization_version"));
+        assert_true(gguf_str_eq(out->kv[j + 1].key, "general.file_type"));
+        assert_int_equal(out->kv[j + 1].val.u64, (uint64_t)t.ftype);
+
+        /* The base type is really used where no rule applies. */
+        const gguf_tensor_info *up = gguf_find_tensor(out, "blk.0.ffn_up.weight");
+        assert_int_equal(up->type, t.pure || t.ftype != Q_FTYPE_MOSTLY_MXFP4_MOE ? q_ftype_base_type(t.ftype)
+                                                                                 : Q_TYPE_Q8_0);
+        check_close_to_source(targets[k], out, src);
+        gguf_close(out);
+    }
+    gguf_close(src);
 }
 
 static uint8_t *read_all(const char *path, size_t *size) {
@@ -553,6 +610,7 @@ int main(void) {
         cmocka_unit_test(test_rule_row_fallbacks),
         cmocka_unit_test(test_plan_matches_llama_cpp),
         cmocka_unit_test(test_quantize_matches_llama_cpp),
+        cmocka_unit_test(test_every_target),
         cmocka_unit_test(test_deterministic_across_threads),
         cmocka_unit_test(test_fallback_types_on_real_model),
         cmocka_unit_test(test_input_errors),
