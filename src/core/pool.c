@@ -40,6 +40,7 @@
  * a shared core for long. Timed, not counted: one pause instruction costs from ~3 ns
  * to ~40 ns depending on the CPU. */
 #define POOL_SPIN_NS 100000
+#define POOL_SPIN_YIELD_NS 10000   /* pure spinning first, then spinning with yields */
 #define POOL_SPIN_CHECK 64   /* pause iterations between clock reads */
 
 #define POOL_CACHE_LINE 64
@@ -115,14 +116,16 @@ static uint64_t pool_now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Spins until *word != value (returns true) or the spin time is up (false). */
-static bool pool_spin_while(_Atomic uint32_t *word, uint32_t value) {
-    uint64_t t0 = pool_now_ns();
-    for (uint32_t i = 1;; i++) {
-        if (atomic_load_explicit(word, memory_order_acquire) != value) return true;
-        pool_cpu_relax();
-        if (i % POOL_SPIN_CHECK == 0 && pool_now_ns() - t0 > POOL_SPIN_NS) return false;
-    }
+/* One step of a spin-wait started at t0: a pause; every POOL_SPIN_CHECK steps a clock
+ * read, and past POOL_SPIN_YIELD_NS a sched_yield, because on an oversubscribed machine
+ * the thread we wait for may need this very core. False once POOL_SPIN_NS have passed. */
+static bool pool_spin_step(uint32_t i, uint64_t t0) {
+    pool_cpu_relax();
+    if (i % POOL_SPIN_CHECK != 0) return true;
+    uint64_t dt = pool_now_ns() - t0;
+    if (dt > POOL_SPIN_NS) return false;
+    if (dt > POOL_SPIN_YIELD_NS) sched_yield();
+    return true;
 }
 
 /* ---- the run loop ----------------------------------------------------------------- */
@@ -138,7 +141,12 @@ static void pool_take_tasks(pool *p, int i_thread) {
 
 /* Returns the first generation != seen: spins, then sleeps. */
 static uint32_t pool_await_generation(pool *p, uint32_t seen) {
-    if (pool_spin_while(&p->generation, seen)) return atomic_load_explicit(&p->generation, memory_order_acquire);
+    uint64_t t0 = pool_now_ns();
+    for (uint32_t i = 1;; i++) {
+        uint32_t g = atomic_load_explicit(&p->generation, memory_order_acquire);
+        if (g != seen) return g;
+        if (!pool_spin_step(i, t0)) break;
+    }
     atomic_fetch_add(&p->n_sleepers, 1);
     uint32_t g;
     while ((g = atomic_load(&p->generation)) == seen) pool_sleep(p, &p->generation, seen);
@@ -163,13 +171,9 @@ static void *pool_worker_main(void *arg) {
 
 static void pool_await_idle(pool *p) {
     if (atomic_load_explicit(&p->n_busy, memory_order_acquire) == 0) return;
-    /* n_busy only counts down, so "changed from its current value" is progress, not
-     * completion: spin until zero or out of time. */
     uint64_t t0 = pool_now_ns();
-    for (uint32_t i = 1; atomic_load_explicit(&p->n_busy, memory_order_acquire) != 0; i++) {
-        pool_cpu_relax();
-        if (i % POOL_SPIN_CHECK == 0 && pool_now_ns() - t0 > POOL_SPIN_NS) break;
-    }
+    for (uint32_t i = 1; atomic_load_explicit(&p->n_busy, memory_order_acquire) != 0; i++)
+        if (!pool_spin_step(i, t0)) break;
     atomic_store(&p->caller_sleeping, 1);
     uint32_t v;
     while ((v = atomic_load(&p->n_busy)) != 0) pool_sleep(p, &p->n_busy, v);
