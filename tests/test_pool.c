@@ -7,6 +7,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <cmocka.h>
 
@@ -131,6 +133,44 @@ static void test_default_threads(void **state) {
     pool_free(NULL);
 }
 
+static void write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* A fake sysfs: 2 packages x 2 cores x 2 hyperthreads = 8 CPUs, 4 physical cores. */
+static void test_count_cores_from_topology(void **state) {
+    (void)state;
+    char root[] = "/tmp/quarrel-test-pool-XXXXXX";
+    assert_non_null(mkdtemp(root));
+    for (int cpu = 0; cpu < 8; cpu++) {
+        char path[256], val[16];
+        snprintf(path, sizeof path, "%s/cpu%d", root, cpu);
+        assert_int_equal(mkdir(path, 0700), 0);
+        snprintf(path, sizeof path, "%s/cpu%d/topology", root, cpu);
+        assert_int_equal(mkdir(path, 0700), 0);
+        snprintf(path, sizeof path, "%s/cpu%d/topology/physical_package_id", root, cpu);
+        snprintf(val, sizeof val, "%d\n", cpu / 4);
+        write_file(path, val);
+        snprintf(path, sizeof path, "%s/cpu%d/topology/core_id", root, cpu);
+        snprintf(val, sizeof val, "%d\n", cpu % 2);   /* siblings: cpu0/cpu2, cpu1/cpu3, ... */
+        write_file(path, val);
+    }
+    static const int all[] = { 0, 1, 2, 3, 4, 5, 6, 7 };
+    assert_int_equal(pool_count_cores(root, all, 8), 4);
+    static const int siblings[] = { 0, 2 };          /* one core, two hyperthreads */
+    assert_int_equal(pool_count_cores(root, siblings, 2), 1);
+    static const int two_pkgs[] = { 0, 4 };          /* same core_id, different packages */
+    assert_int_equal(pool_count_cores(root, two_pkgs, 2), 2);
+    static const int missing[] = { 0, 9 };
+    assert_int_equal(pool_count_cores(root, missing, 2), -1);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_combinations),
@@ -139,6 +179,7 @@ int main(void) {
         cmocka_unit_test(test_null_pool_runs_inline),
         cmocka_unit_test(test_result_independent_of_threads),
         cmocka_unit_test(test_default_threads),
+        cmocka_unit_test(test_count_cores_from_topology),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

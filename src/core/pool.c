@@ -255,34 +255,36 @@ static bool pool_read_int(const char *path, long *out) {
     return ok;
 }
 
+int pool_count_cores(const char *cpu_root, const int *cpus, int n_cpus) {
+    long (*seen)[2] = q_xcalloc((size_t)(n_cpus > 0 ? n_cpus : 1), sizeof *seen);   /* (package, core) */
+    int n_seen = 0;
+    for (int k = 0; k < n_cpus; k++) {
+        char path[512];
+        long core, pkg;
+        snprintf(path, sizeof path, "%s/cpu%d/topology/core_id", cpu_root, cpus[k]);
+        bool ok = pool_read_int(path, &core);
+        snprintf(path, sizeof path, "%s/cpu%d/topology/physical_package_id", cpu_root, cpus[k]);
+        if (!ok || !pool_read_int(path, &pkg)) { n_seen = -1; break; }
+        bool dup = false;
+        for (int j = 0; j < n_seen && !dup; j++) dup = seen[j][0] == pkg && seen[j][1] == core;
+        if (!dup) { seen[n_seen][0] = pkg; seen[n_seen][1] = core; n_seen++; }
+    }
+    free(seen);
+    return n_seen;
+}
+
 int pool_default_threads(void) {
     long n_online = sysconf(_SC_NPROCESSORS_ONLN);
     if (n_online < 1) n_online = 1;
 #ifdef __linux__
     cpu_set_t set;
     if (sched_getaffinity(0, sizeof set, &set) == 0) {
-        /* (package, core) pairs seen so far; at most one per CPU of the mask. */
-        static const int max_cpus = CPU_SETSIZE;
-        long (*seen)[2] = q_xcalloc((size_t)max_cpus, sizeof *seen);
-        int n_seen = 0;
-        bool ok = true;
-        for (int cpu = 0; cpu < max_cpus && ok; cpu++) {
-            if (!CPU_ISSET(cpu, &set)) continue;
-            char path[128];
-            long core, pkg;
-            snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/topology/core_id", cpu);
-            ok = pool_read_int(path, &core);
-            snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/topology/physical_package_id", cpu);
-            ok = ok && pool_read_int(path, &pkg);
-            if (!ok) break;
-            bool dup = false;
-            for (int j = 0; j < n_seen && !dup; j++) dup = seen[j][0] == pkg && seen[j][1] == core;
-            if (!dup) { seen[n_seen][0] = pkg; seen[n_seen][1] = core; n_seen++; }
-        }
-        free(seen);
-        if (ok && n_seen > 0) return n_seen;
-        int n_mask = CPU_COUNT(&set);
-        if (n_mask > 0) return n_mask;
+        int cpus[CPU_SETSIZE], n_cpus = 0;
+        for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+            if (CPU_ISSET(cpu, &set)) cpus[n_cpus++] = cpu;
+        int n = pool_count_cores("/sys/devices/system/cpu", cpus, n_cpus);
+        if (n > 0) return n;
+        if (n_cpus > 0) return n_cpus;
     }
 #endif
     return (int)n_online;

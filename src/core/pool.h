@@ -39,4 +39,9 @@ void pool_run(pool *p, pool_task_fn fn, void *ctx, int64_t n_tasks);
  * sysconf(_SC_NPROCESSORS_ONLN). At least 1. */
 int pool_default_threads(void);
 
+/* Distinct (physical_package_id, core_id) pairs among cpus[0..n_cpus) under cpu_root
+ * (normally /sys/devices/system/cpu); -1 if a topology file is missing or unreadable.
+ * The testable part of pool_default_threads. */
+int pool_count_cores(const char *cpu_root, const int *cpus, int n_cpus);
+
 #endif
