@@ -9,14 +9,16 @@
  * f32 (to_float, or as is for F32) -> target (from_float). Rows are independent, so
  * the bytes do not depend on the thread count.
  *
- * Memory: the input mapping, one tensor's output buffer (the writer's), and one f32
- * scratch row per thread. Everything allocated here is freed before returning. */
+ * Memory: one tensor's output buffer (the writer's), one f32 scratch row per thread,
+ * and the input mapping, whose pages are dropped tensor by tensor. Everything allocated here is freed before returning. */
 #include "quarrel/quantize.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/base.h"
 #include "core/pool.h"
@@ -167,6 +169,21 @@ static void quant_rows_task(void *vjob, int64_t task, int i_thread) {
     }
 }
 
+/* Drops the source tensor's pages from our resident set once it is converted, so that
+ * memory stays bounded by one tensor rather than growing with the mapped model. Safe on
+ * gguf_open's read-only private file mapping: a later read just faults the page in
+ * again. Pages shared with the neighbours are kept. */
+static void quant_release_source(const gguf_tensor_info *ti) {
+#ifdef __linux__
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)ti->data + page - 1) / page * page;
+    uintptr_t hi = ((uintptr_t)ti->data + ti->nbytes) / page * page;
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+#else
+    (void)ti;
+#endif
+}
+
 static q_status quant_fill(void *user, uint64_t i, void *dst, size_t nbytes, q_error *err) {
     quant_job *j = user;
     const quant_entry *e = &j->entries[i];
@@ -191,6 +208,7 @@ static q_status quant_fill(void *user, uint64_t i, void *dst, size_t nbytes, q_e
         int64_t n_tasks = (j->n_rows + j->rows_per_task - 1) / j->rows_per_task;
         pool_run(j->pool, quant_rows_task, j, n_tasks);
     }
+    quant_release_source(ti);
     j->bytes_done += ti->nbytes;
     if (j->params->progress) j->params->progress(j->params->progress_user, j->bytes_done, j->bytes_total, e->name);
     (void)err;
