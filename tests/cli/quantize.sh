@@ -23,6 +23,15 @@ q4=$(stat -c %s "$TMP/stories-q4_k_m.gguf")
 src=$(stat -c %s "$SRC")
 [ "$q4" -lt "$q8" ] && [ "$q8" -lt "$src" ] || fail "sizes not ordered: Q4_K_M $q4, Q8_0 $q8, F32 $src"
 
+# On a terminal stderr a progress bar reaches 100% (`script` provides the terminal).
+if command -v script >/dev/null 2>&1; then
+  script -qec "'$QUARREL_BIN' quantize '$SRC' '$TMP/tty.gguf' Q8_0" /dev/null >"$TMP/tty.out" 2>&1 \
+    || fail "quantize on a terminal failed: $(cat "$TMP/tty.out")"
+  grep -q "100%" "$TMP/tty.out" || fail "no progress bar on a terminal: $(cat "$TMP/tty.out")"
+else
+  echo "note: no 'script' command; progress bar not checked" >&2
+fi
+
 # `quarrel info` is another helper's command: skip (with a note) until it is built.
 if "$QUARREL_BIN" info --help >/dev/null 2>&1; then
   for f in "$TMP"/stories-*.gguf; do
