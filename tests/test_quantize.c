@@ -422,6 +422,25 @@ static void test_input_errors(void **state) {
 
     model_path(src, sizeof src, "no-such-model.gguf");
     assert_int_equal(q_quantize_file(src, out, &p, NULL, &err), Q_ERR_IO);
+
+    /* A NaN in a weight matrix: refused with the tensor's name, and no output. */
+    char bad[512];
+    snprintf(bad, sizeof bad, "%s/nan.gguf", tmp_dir);
+    float w[64 * 4];
+    for (int i = 0; i < 64 * 4; i++) w[i] = (float)(i % 7) - 3.0f;
+    w[64 * 2 + 5] = NAN;
+    gguf_writer *gw = gguf_writer_new();
+    gguf_writer_set_str(gw, "general.architecture", "llama");
+    gguf_writer_set_u32(gw, "llama.block_count", 1);
+    const int64_t ne[2] = { 64, 4 };
+    gguf_writer_add_tensor(gw, "blk.0.ffn_up.weight", Q_TYPE_F32, 2, ne, w);
+    assert_int_equal(gguf_writer_write(gw, bad, NULL, NULL, &err), Q_OK);
+    gguf_writer_free(gw);
+    unlink(out);
+    assert_int_equal(q_quantize_file(bad, out, &p, NULL, &err), Q_ERR_FORMAT);
+    assert_non_null(strstr(err.msg, "blk.0.ffn_up.weight"));
+    assert_non_null(strstr(err.msg, "row 2"));
+    assert_int_equal(access(out, F_OK), -1);
 }
 
 /* ---- targets ------------------------------------------------------------------------ */

@@ -13,6 +13,8 @@
  * and the input mapping, whose pages are dropped tensor by tensor. Everything allocated here is freed before returning. */
 #include "quarrel/quantize.h"
 
+#include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +143,7 @@ typedef struct quant_job {
     q_type         src_type, dst_type;
     int64_t        ne0, n_rows, rows_per_task;
     size_t         src_row, dst_row;  /* bytes per row */
+    _Atomic int64_t bad_row;          /* a row with a non-finite value, or -1 */
 } quant_job;
 
 /* Rows [task * rows_per_task, ...) of the current tensor. */
@@ -163,6 +166,15 @@ static void quant_rows_task(void *vjob, int64_t task, int i_thread) {
         } else {
             st->to_float(src, row, j->ne0);
             x = row;
+        }
+        /* A NaN or infinity would poison a whole block's scale: refuse, as llama.cpp's
+         * row validation does. */
+        bool finite = true;
+        for (int64_t k = 0; k < j->ne0; k++) finite &= isfinite(x[k]) != 0;
+        if (!finite) {
+            int64_t none = -1;
+            atomic_compare_exchange_strong(&j->bad_row, &none, r);
+            continue;
         }
         if (j->dst_type == Q_TYPE_F32) memcpy(dst, x, j->dst_row);
         else dt->from_float(x, dst, j->ne0);
@@ -206,12 +218,16 @@ static q_status quant_fill(void *user, uint64_t i, void *dst, size_t nbytes, q_e
          * to balance the threads. */
         j->rows_per_task = Q_MAX((int64_t)1, (int64_t)32768 / Q_MAX(j->ne0, (int64_t)1));
         int64_t n_tasks = (j->n_rows + j->rows_per_task - 1) / j->rows_per_task;
+        atomic_store(&j->bad_row, -1);
         pool_run(j->pool, quant_rows_task, j, n_tasks);
+        int64_t bad = atomic_load(&j->bad_row);
+        if (bad >= 0)
+            return q_fail(err, Q_ERR_FORMAT, "tensor %s: row %lld holds a NaN or infinity; cannot convert it to %s",
+                          e->name, (long long)bad, q_type_name(to));
     }
     quant_release_source(ti);
     j->bytes_done += ti->nbytes;
     if (j->params->progress) j->params->progress(j->params->progress_user, j->bytes_done, j->bytes_total, e->name);
-    (void)err;
     return Q_OK;
 }
 
