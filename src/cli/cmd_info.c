@@ -104,24 +104,38 @@ static void text_str(FILE *out, gguf_str s, uint64_t max) {
     if (s.len > max) fprintf(out, "... (%" PRIu64 " bytes)", s.len);
 }
 
-static void text_value(FILE *out, const gguf_value *v) {
+/* depth bounds the items shown for nested arrays (a hostile 8-level nest would
+ * otherwise print 8^8 items). */
+/* Shortest decimal that reads back to the same f32 (or f64): 1e-05, not 9.99999975e-06. */
+static void text_real(FILE *out, double v, bool is_f32) {
+    char buf[40];
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, v);
+        double back = strtod(buf, NULL);
+        if (is_f32 ? (float)back == (float)v : back == v) break;
+    }
+    fputs(buf, out);
+}
+
+static void text_value(FILE *out, const gguf_value *v, int depth) {
     switch (v->type) {
     case GGUF_VT_UINT8: case GGUF_VT_UINT16: case GGUF_VT_UINT32: case GGUF_VT_UINT64:
         fprintf(out, "%" PRIu64, v->u64); break;
     case GGUF_VT_INT8: case GGUF_VT_INT16: case GGUF_VT_INT32: case GGUF_VT_INT64:
         fprintf(out, "%" PRId64, v->i64); break;
-    case GGUF_VT_FLOAT32: case GGUF_VT_FLOAT64: fprintf(out, "%g", v->f64); break;
+    case GGUF_VT_FLOAT32: case GGUF_VT_FLOAT64: text_real(out, v->f64, v->type == GGUF_VT_FLOAT32); break;
     case GGUF_VT_BOOL: fputs(v->b ? "true" : "false", out); break;
     case GGUF_VT_STRING: text_str(out, v->str, TEXT_STR_MAX); break;
     case GGUF_VT_ARRAY: {
         fprintf(out, "[%" PRIu64 " x %s]", v->arr.n, gguf_vtype_name(v->arr.type));
-        uint64_t n = v->arr.n < ARRAY_HEAD ? v->arr.n : ARRAY_HEAD;
+        uint64_t n = depth > 1 ? 0 : v->arr.n < ARRAY_HEAD ? v->arr.n : ARRAY_HEAD;
         if (n) fputs(" [", out);
         for (uint64_t i = 0; i < n; i++) {
             if (i) fputs(", ", out);
             if (v->arr.type == GGUF_VT_STRING) text_str(out, v->arr.strs[i], 40);
-            else if (v->arr.type == GGUF_VT_ARRAY) text_value(out, &v->arr.items[i]);
-            else if (v->arr.type == GGUF_VT_FLOAT32 || v->arr.type == GGUF_VT_FLOAT64) fprintf(out, "%g", gguf_arr_f64(v, i));
+            else if (v->arr.type == GGUF_VT_ARRAY) text_value(out, &v->arr.items[i], depth + 1);
+            else if (v->arr.type == GGUF_VT_FLOAT32 || v->arr.type == GGUF_VT_FLOAT64)
+                text_real(out, gguf_arr_f64(v, i), v->arr.type == GGUF_VT_FLOAT32);
             else if (v->arr.type == GGUF_VT_BOOL) fputs(gguf_arr_u64(v, i) ? "true" : "false", out);
             else if (v->arr.type == GGUF_VT_UINT64) fprintf(out, "%" PRIu64, gguf_arr_u64(v, i));
             else fprintf(out, "%" PRId64, gguf_arr_i64(v, i));
@@ -141,7 +155,7 @@ static void text_keys(FILE *out, const gguf_file *f, gguf_str arch, key_group g,
         if (!any) fprintf(out, "%s:\n", title);
         any = true;
         fprintf(out, "  %.*s = ", (int)kv->key.len, kv->key.ptr);
-        text_value(out, &kv->val);
+        text_value(out, &kv->val, 0);
         fputc('\n', out);
     }
 }
@@ -231,12 +245,12 @@ static json_t *json_gstr(gguf_str s) {
     return j;
 }
 
-static json_t *json_value(const gguf_value *v, bool summarize);
+static json_t *json_value(const gguf_value *v, int depth);
 
-static json_t *json_elem(const gguf_value *v, uint64_t i) {
+static json_t *json_elem(const gguf_value *v, uint64_t i, int depth) {
     switch (v->arr.type) {
     case GGUF_VT_STRING: return json_gstr(v->arr.strs[i]);
-    case GGUF_VT_ARRAY: return json_value(&v->arr.items[i], true);
+    case GGUF_VT_ARRAY: return json_value(&v->arr.items[i], depth + 1);
     case GGUF_VT_FLOAT32: case GGUF_VT_FLOAT64: return json_real(gguf_arr_f64(v, i));
     case GGUF_VT_BOOL: return json_boolean(gguf_arr_u64(v, i));
     case GGUF_VT_UINT64: return json_integer((json_int_t)gguf_arr_u64(v, i));
@@ -245,8 +259,8 @@ static json_t *json_elem(const gguf_value *v, uint64_t i) {
 }
 
 /* Scalars as JSON scalars; arrays of up to ARRAY_HEAD items as JSON arrays, longer ones
- * (when summarize) as {"type", "n", "first"}. */
-static json_t *json_value(const gguf_value *v, bool summarize) {
+ * as {"array_of", "n", "first"}; nested arrays past depth 1 show no items. */
+static json_t *json_value(const gguf_value *v, int depth) {
     switch (v->type) {
     case GGUF_VT_UINT8: case GGUF_VT_UINT16: case GGUF_VT_UINT32: case GGUF_VT_UINT64:
         return json_integer((json_int_t)v->u64);
@@ -256,9 +270,9 @@ static json_t *json_value(const gguf_value *v, bool summarize) {
     case GGUF_VT_BOOL: return json_boolean(v->b);
     case GGUF_VT_STRING: return json_gstr(v->str);
     case GGUF_VT_ARRAY: {
-        uint64_t n = summarize && v->arr.n > ARRAY_HEAD ? ARRAY_HEAD : v->arr.n;
+        uint64_t n = depth > 1 ? 0 : v->arr.n > ARRAY_HEAD ? ARRAY_HEAD : v->arr.n;
         json_t *a = json_array();
-        for (uint64_t i = 0; i < n; i++) json_array_append_new(a, json_elem(v, i));
+        for (uint64_t i = 0; i < n; i++) json_array_append_new(a, json_elem(v, i, depth));
         if (n == v->arr.n) return a;
         return json_pack("{s:s, s:I, s:o}", "array_of", gguf_vtype_name(v->arr.type), "n", (json_int_t)v->arr.n,
                          "first", a);
@@ -272,9 +286,9 @@ static json_t *json_keys(const gguf_file *f, gguf_str arch, key_group g) {
     for (uint64_t i = 0; i < f->n_kv; i++) {
         const gguf_kv *kv = &f->kv[i];
         if (key_group_of(kv->key, arch) != g) continue;
-        char *k = gguf_str_dup(kv->key);
-        json_object_setn_new_nocheck(o, k, (size_t)kv->key.len, json_value(&kv->val, true));
-        free(k);
+        json_t *k = json_gstr(kv->key);   /* a UTF-8-safe rendering of the key */
+        json_object_set_new(o, json_string_value(k), json_value(&kv->val, 0));
+        json_decref(k);
     }
     return o;
 }

@@ -16,11 +16,17 @@ typedef struct gguf_alloc {
     max_align_t        data[];
 } gguf_alloc;
 
-/* Open-addressing index: slot holds (index + 1), 0 = empty; cap is a power of two. */
+/* Open-addressing index: slot holds (index + 1), 0 = empty; cap is a power of two.
+ * The hash is seeded per index (from the clock and addresses), so a file cannot be
+ * crafted to collide every key into one probe chain; a chain longer than
+ * GGUF_INDEX_MAX_PROBE is rejected anyway, which bounds the build at O(n) work. */
 typedef struct gguf_index {
     uint64_t *slots;
     uint64_t  cap;
+    uint64_t  seed;
 } gguf_index;
+
+#define GGUF_INDEX_MAX_PROBE 512
 
 struct gguf_priv {
     void       *map;        /* mmap'ed file, NULL for gguf_open_buffer */
@@ -30,8 +36,8 @@ struct gguf_priv {
     gguf_index  t_index;    /* tensor name -> index into tensors[] */
 };
 
-/* FNV-1a over n bytes. */
-uint64_t gguf_hash_bytes(const void *p, uint64_t n);
+/* Seeded FNV-1a over n bytes, finished with a 64-bit avalanche mix. */
+uint64_t gguf_hash_bytes(uint64_t seed, const void *p, uint64_t n);
 
 /* Writes at most cap-1 bytes of s into buf, NUL-terminated, escaping non-printable bytes
  * as \xNN and eliding the middle past ~80 chars: for error messages. Returns buf. */

@@ -62,6 +62,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/base.h"
@@ -134,11 +135,16 @@ char *gguf_str_dup(gguf_str s) {
     return d;
 }
 
-uint64_t gguf_hash_bytes(const void *p, uint64_t n) {
+uint64_t gguf_hash_bytes(uint64_t seed, const void *p, uint64_t n) {
     const uint8_t *b = p;
-    uint64_t h = 0xcbf29ce484222325ull;
+    uint64_t h = 0xcbf29ce484222325ull ^ seed;
     for (uint64_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
-    return h;
+    h ^= seed + n;
+    h ^= h >> 33;                       /* murmur3 fmix64: low bits depend on all bits */
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 33);
 }
 
 char *gguf_str_print(gguf_str s, char *buf, size_t cap) {
@@ -233,6 +239,12 @@ static uint64_t index_cap_for(uint64_t n) {
     return cap;
 }
 
+static uint64_t index_seed(const void *salt) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return gguf_hash_bytes((uint64_t)(uintptr_t)salt, &ts, sizeof ts) | 1;
+}
+
 /* Returns (index + 1) of the entry named s, or 0. names(i) gives entry i's name. */
 typedef gguf_str (*name_of_fn)(const gguf_file *f, uint64_t i);
 
@@ -243,7 +255,7 @@ static uint64_t index_lookup(const gguf_file *f, const gguf_index *ix, name_of_f
                              const char *s, uint64_t n) {
     if (!ix->slots) return 0;
     uint64_t mask = ix->cap - 1;
-    for (uint64_t h = gguf_hash_bytes(s, n) & mask;; h = (h + 1) & mask) {
+    for (uint64_t h = gguf_hash_bytes(ix->seed, s, n) & mask;; h = (h + 1) & mask) {
         uint64_t slot = ix->slots[h];
         if (!slot) return 0;
         gguf_str nm = name_of(f, slot - 1);
@@ -251,13 +263,15 @@ static uint64_t index_lookup(const gguf_file *f, const gguf_index *ix, name_of_f
     }
 }
 
-/* Inserts entry i; returns 0, or (index + 1) of an earlier entry with the same name. */
+/* Inserts entry i; returns 0, (index + 1) of an earlier entry with the same name, or
+ * UINT64_MAX when the probe chain is pathologically long. */
 static uint64_t index_insert(const gguf_file *f, gguf_index *ix, name_of_fn name_of, uint64_t i) {
     gguf_str s = name_of(f, i);
-    uint64_t mask = ix->cap - 1;
-    for (uint64_t h = gguf_hash_bytes(s.ptr, s.len) & mask;; h = (h + 1) & mask) {
+    uint64_t mask = ix->cap - 1, probes = 0;
+    for (uint64_t h = gguf_hash_bytes(ix->seed, s.ptr, s.len) & mask;; h = (h + 1) & mask) {
         uint64_t slot = ix->slots[h];
         if (!slot) { ix->slots[h] = i + 1; return 0; }
+        if (++probes > GGUF_INDEX_MAX_PROBE) return UINT64_MAX;
         gguf_str nm = name_of(f, slot - 1);
         if (nm.len == s.len && memcmp(nm.ptr, s.ptr, (size_t)s.len) == 0) return slot;
     }
@@ -497,6 +511,7 @@ static q_status parse_kvs(parser *p) {
     f->kv = file_alloc(f, (size_t)(f->n_kv ? f->n_kv : 1) * sizeof(gguf_kv));
     gguf_index *ix = &f->priv->kv_index;
     ix->cap = index_cap_for(f->n_kv);
+    ix->seed = index_seed(ix);
     ix->slots = file_alloc(f, (size_t)ix->cap * sizeof(uint64_t));
     if (!f->kv || !ix->slots) return perr(p, Q_ERR_NOMEM, 16, "out of memory for %llu keys", (unsigned long long)f->n_kv);
     memset(ix->slots, 0, (size_t)ix->cap * sizeof(uint64_t));
@@ -509,6 +524,7 @@ static q_status parse_kvs(parser *p) {
         if (kv->key.len == 0) return perr(p, Q_ERR_FORMAT, kv->offset, "empty key");
         set_what(p, "key", kv->key);
         uint64_t dup = index_insert(f, ix, kv_name, i);
+        if (dup == UINT64_MAX) return perr(p, Q_ERR_LIMIT, kv->offset, "too many key hash collisions");
         if (dup)
             return perr(p, Q_ERR_FORMAT, kv->offset, "duplicate key (first at offset %llu)",
                         (unsigned long long)f->kv[dup - 1].offset);
@@ -547,6 +563,7 @@ static q_status parse_tensor_info(parser *p, uint64_t i) {
     if (t->name.len == 0) return perr(p, Q_ERR_FORMAT, at, "empty tensor name");
     set_what(p, "tensor", t->name);
     uint64_t dup = index_insert(f, &f->priv->t_index, tensor_name, i);
+    if (dup == UINT64_MAX) return perr(p, Q_ERR_LIMIT, at, "too many tensor name hash collisions");
     if (dup) return perr(p, Q_ERR_FORMAT, at, "duplicate tensor name (first is tensor #%llu)", (unsigned long long)(dup - 1));
     uint64_t dims_at = p->pos;
     if ((s = read_u32(p, &t->n_dims, "n_dims"))) return s;
@@ -647,6 +664,7 @@ static q_status parse_file(parser *p) {
     f->tensors = file_alloc(f, (size_t)(f->n_tensors ? f->n_tensors : 1) * sizeof(gguf_tensor_info));
     gguf_index *ix = &f->priv->t_index;
     ix->cap = index_cap_for(f->n_tensors);
+    ix->seed = index_seed(ix);
     ix->slots = file_alloc(f, (size_t)ix->cap * sizeof(uint64_t));
     if (!f->tensors || !ix->slots) return perr(p, Q_ERR_NOMEM, 8, "out of memory for tensors");
     memset(ix->slots, 0, (size_t)ix->cap * sizeof(uint64_t));
