@@ -85,6 +85,7 @@ def cases():
 
     add("bad_magic.gguf", b"GGUX" + header(0, 0)[4:], "bad magic 47 47 55 58 (not a GGUF file) in header at offset 0")
     add("too_short.gguf", b"GGU", "not a GGUF file: only 3 bytes")
+    add("empty_file.gguf", b"", "not a GGUF file: only 0 bytes in header at offset 0")
     add("version1.gguf", header(0, 0, version=1), "GGUF version 1 is not supported (re-convert the model) in header at offset 4")
     add("version99.gguf", header(0, 0, version=99), "unsupported GGUF version 99 (expected 2 or 3) in header at offset 4")
     add("big_endian.gguf", b"GGUF" + struct.pack(">IQQ", 3, 0, 1) + gstr(b"a")[::-1] + b"a",
