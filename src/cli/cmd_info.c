@@ -109,6 +109,10 @@ static void text_str(FILE *out, gguf_str s, uint64_t max) {
 /* Shortest decimal that reads back to the same f32 (or f64): 1e-05, not 9.99999975e-06. */
 static void text_real(FILE *out, double v, bool is_f32) {
     char buf[40];
+    if (v > -1e15 && v < 1e15 && v == (double)(int64_t)v) {   /* 150000, not 1.5e+05 */
+        fprintf(out, "%.0f", v);
+        return;
+    }
     for (int prec = 1; prec <= 17; prec++) {
         snprintf(buf, sizeof buf, "%.*g", prec, v);
         double back = strtod(buf, NULL);
@@ -194,7 +198,9 @@ static void print_text(FILE *out, const char *path, const gguf_file *f, const in
     for (size_t i = 0; i < Q_ARRAY_LEN(special_ids); i++) {
         uint64_t id;
         if (!gguf_get_u64(f, special_ids[i].key, &id)) continue;
-        fprintf(out, "  %-4s id:       %" PRIu64, special_ids[i].label, id);
+        char label[32];
+        snprintf(label, sizeof label, "%s id:", special_ids[i].label);
+        fprintf(out, "  %-15s%" PRIu64, label, id);
         if (toks && toks->arr.type == GGUF_VT_STRING && id < toks->arr.n) {
             fputc(' ', out);
             text_str(out, toks->arr.strs[id], 40);
@@ -203,7 +209,9 @@ static void print_text(FILE *out, const char *path, const gguf_file *f, const in
     }
     for (size_t i = 0; i < Q_ARRAY_LEN(tok_flags); i++) {
         bool b;
-        if (gguf_get_bool(f, tok_flags[i].key, &b)) fprintf(out, "  %-15s%s\n", tok_flags[i].label, b ? "true" : "false");
+        char label[32];
+        snprintf(label, sizeof label, "%s:", tok_flags[i].label);
+        if (gguf_get_bool(f, tok_flags[i].key, &b)) fprintf(out, "  %-15s%s\n", label, b ? "true" : "false");
     }
     if (gguf_get_str(f, "tokenizer.chat_template", &s))
         fprintf(out, "  chat template: present (%" PRIu64 " bytes)\n", s.len);
