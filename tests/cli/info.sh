@@ -13,53 +13,74 @@ trap 'rm -rf "$tmp"' EXIT
 fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 
-check_json() {  # FILE JSON: arch / vocab size as read independently, and the manifest
-    python3 - "$1" "$2" "$shared/golden/manifest.json" <<'PY'
+check_all_json() {  # LIST (file<TAB>json): arch / vocab size read independently, and the manifest
+    python3 - "$1" "$shared/golden/manifest.json" <<'PY'
 import json, os, struct, sys
-path, out, manifest = sys.argv[1:4]
-j = json.load(open(out))
-b = open(path, "rb").read()
-pos = 24
-n_kv = struct.unpack_from("<Q", b, 16)[0]
+
 SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
-def rstr():
-    global pos
-    n = struct.unpack_from("<Q", b, pos)[0]; pos += 8
-    s = b[pos:pos + n]; pos += n
-    return s
-def skip(t):
-    global pos
-    if t == 8: return rstr()
-    if t == 9:
-        et, n = struct.unpack_from("<IQ", b, pos); pos += 12
-        items = [skip(et) for _ in range(n)]
-        return items
-    pos += SIZES[t]
-kv = {}
-for _ in range(n_kv):
-    k = rstr().decode()
-    t = struct.unpack_from("<I", b, pos)[0]; pos += 4
-    kv[k] = skip(t)
-arch = kv.get("general.architecture")
-errs = []
-if arch is not None and j["architecture"] != arch.decode():
-    errs.append(f"arch {j['architecture']} != {arch.decode()}")
-ntok = len(kv["tokenizer.ggml.tokens"]) if "tokenizer.ggml.tokens" in kv else None
-if j["tokenizer"]["vocab_size"] != ntok:
-    errs.append(f"vocab size {j['tokenizer']['vocab_size']} != {ntok}")
-if j["size"] != os.path.getsize(path) or j["n_kv"] != n_kv:
-    errs.append("size or n_kv mismatch")
-m = json.load(open(manifest))
-for e in m["models"] + m["real_models"]:
-    if e["file"] == os.path.basename(path):
-        if j["architecture"] != e["arch"]: errs.append(f"manifest arch {e['arch']}")
-        if "n_vocab" in e and j["tokenizer"]["vocab_size"] != e["n_vocab"]: errs.append("manifest n_vocab")
-        if "tensor_types" in e and j["n_tensors"] != len(e["tensor_types"]): errs.append("manifest tensor count")
-        if "tensors" in j and "tensor_types" in e and {t["name"]: t["type"].upper() for t in j["tensors"]} != \
-                {k: v.upper() for k, v in e.get("tensor_types", {}).items()}:
-            errs.append("manifest tensor types")
-if errs:
-    print("; ".join(errs)); sys.exit(1)
+
+def read_kvs(b):
+    """A minimal GGUF key/value reader: {key: value}, strings as bytes, arrays as lists."""
+    pos = 24
+    def rstr():
+        nonlocal pos
+        n = struct.unpack_from("<Q", b, pos)[0]
+        pos += 8 + n
+        return b[pos - n:pos]
+    def value(t):
+        nonlocal pos
+        if t == 8:
+            return rstr()
+        if t == 9:
+            et, n = struct.unpack_from("<IQ", b, pos)
+            pos += 12
+            return [value(et) for _ in range(n)]
+        pos += SIZES[t]
+    kv = {}
+    for _ in range(struct.unpack_from("<Q", b, 16)[0]):
+        k = rstr().decode()
+        t = struct.unpack_from("<I", b, pos)[0]
+        pos += 4
+        kv[k] = value(t)
+    return kv
+
+def check(path, out, manifest):
+    try:
+        j = json.load(open(out))
+    except ValueError as e:
+        return [f"invalid JSON: {e}"]
+    kv = read_kvs(open(path, "rb").read())
+    errs = []
+    arch = kv.get("general.architecture")
+    if arch is not None and j["architecture"] != arch.decode():
+        errs.append(f"arch {j['architecture']} != {arch.decode()}")
+    ntok = len(kv["tokenizer.ggml.tokens"]) if "tokenizer.ggml.tokens" in kv else None
+    if j["tokenizer"]["vocab_size"] != ntok:
+        errs.append(f"vocab size {j['tokenizer']['vocab_size']} != {ntok}")
+    if j["size"] != os.path.getsize(path) or j["n_kv"] != len(kv):
+        errs.append("size or n_kv mismatch")
+    for e in manifest["models"] + manifest["real_models"]:
+        if e["file"] != os.path.basename(path):
+            continue
+        if j["architecture"] != e["arch"]:
+            errs.append(f"manifest arch {e['arch']}")
+        if "n_vocab" in e and j["tokenizer"]["vocab_size"] != e["n_vocab"]:
+            errs.append("manifest n_vocab")
+        if "tensor_types" in e:
+            got = {t["name"]: t["type"].upper() for t in j["tensors"]}
+            if got != {k: v.upper() for k, v in e["tensor_types"].items()}:
+                errs.append("manifest tensor types")
+    return errs
+
+manifest = json.load(open(sys.argv[2]))
+bad = 0
+for line in open(sys.argv[1]):
+    path, out = line.rstrip("\n").split("\t")
+    errs = check(path, out, manifest)
+    if errs:
+        print(f"FAIL: info --json {path}: {'; '.join(errs)}")
+        bad += 1
+sys.exit(1 if bad else 0)
 PY
 }
 
@@ -68,10 +89,11 @@ for f in "$shared"/models/*.gguf "$shared"/vocab/*.gguf; do
     n=$((n + 1))
     "$bin" info "$f" >"$tmp/out.txt" 2>"$tmp/err.txt" || { fail "info $f: exit $?: $(cat "$tmp/err.txt")"; continue; }
     grep -q '^architecture:' "$tmp/out.txt" || fail "info $f: no architecture line"
-    "$bin" info "$f" --json --tensors >"$tmp/out.json" 2>"$tmp/err.txt" || { fail "info --json $f: exit $?"; continue; }
-    python3 -c 'import json,sys; json.load(sys.stdin)' <"$tmp/out.json" || { fail "info --json $f: invalid JSON"; continue; }
-    msg=$(check_json "$f" "$tmp/out.json") || fail "info --json $f: $msg"
+    "$bin" info "$f" --json --tensors >"$tmp/$n.json" 2>"$tmp/err.txt" || { fail "info --json $f: exit $?"; continue; }
+    printf '%s\t%s\n' "$f" "$tmp/$n.json" >>"$tmp/list.txt"
 done
+# One Python run for every file: the interpreter's start-up dominates otherwise.
+check_all_json "$tmp/list.txt" || fails=$((fails + 1))
 [ $n -ge 38 ] || fail "only $n shared files found under $shared"
 
 b=0
