@@ -373,6 +373,35 @@ static void test_deterministic_across_threads(void **state) {
     for (int k = 0; k < 3; k++) free(bytes[k]);
 }
 
+/* A BF16 source takes the same types as the F32 one (llama.cpp's Q4_K_M of
+ * llama-gqa-spm512) and dequantizes close to the BF16 values. */
+static void test_bf16_source(void **state) {
+    (void)state;
+    char src_path[512], ref_path[512], out_path[512];
+    model_path(src_path, sizeof src_path, "llama-gqa-spm512-BF16.gguf");
+    model_path(ref_path, sizeof ref_path, "llama-gqa-spm512-Q4_K_M.gguf");
+    snprintf(out_path, sizeof out_path, "%s/bf16-q4km.gguf", tmp_dir);
+    q_quant_target t;
+    assert_true(q_quant_target_parse("Q4_K_M", &t));
+    q_quantize_params p = { .target = t, .n_threads = 2 };
+    q_error err;
+    if (q_quantize_file(src_path, out_path, &p, NULL, &err) != Q_OK) fail_msg("%s", err.msg);
+    gguf_file *out = NULL, *ref = NULL, *src = NULL;
+    assert_int_equal(gguf_open(out_path, &out, &err), Q_OK);
+    assert_int_equal(gguf_open(ref_path, &ref, &err), Q_OK);
+    assert_int_equal(gguf_open(src_path, &src, &err), Q_OK);
+    assert_int_equal(out->n_tensors, ref->n_tensors);
+    for (uint64_t i = 0; i < out->n_tensors; i++) {
+        assert_true(out->tensors[i].name.len == ref->tensors[i].name.len &&
+                    !memcmp(out->tensors[i].name.ptr, ref->tensors[i].name.ptr, ref->tensors[i].name.len));
+        assert_int_equal(out->tensors[i].type, ref->tensors[i].type);
+    }
+    check_close_to_source("bf16 source", out, src);
+    gguf_close(out);
+    gguf_close(ref);
+    gguf_close(src);
+}
+
 /* stories260K: 64-wide rows (not a multiple of 256) and a 172-wide ffn_down (not even a
  * multiple of 32): the fallback types. */
 static void test_fallback_types_on_real_model(void **state) {
@@ -633,6 +662,7 @@ int main(void) {
         cmocka_unit_test(test_plan_matches_llama_cpp),
         cmocka_unit_test(test_quantize_matches_llama_cpp),
         cmocka_unit_test(test_every_target),
+        cmocka_unit_test(test_bf16_source),
         cmocka_unit_test(test_deterministic_across_threads),
         cmocka_unit_test(test_fallback_types_on_real_model),
         cmocka_unit_test(test_input_errors),
