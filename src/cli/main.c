@@ -14,6 +14,9 @@
 #pragma weak cmd_detokenize
 #pragma weak cmd_template
 #pragma weak cmd_run
+#pragma weak cmd_chat
+#pragma weak cmd_logits
+#pragma weak cmd_perplexity
 
 typedef struct subcommand {
     const char *name;
@@ -28,6 +31,9 @@ static const subcommand subcommands[] = {
     { "detokenize", cmd_detokenize, "token ids to text" },
     { "template",   cmd_template,   "render a chat template for a list of messages" },
     { "run",        cmd_run,        "generate text from a prompt" },
+    { "chat",       cmd_chat,       "interactive multi-turn chat with the model's template" },
+    { "logits",     cmd_logits,     "write a prompt's logits (f32 rows) for comparison" },
+    { "perplexity", cmd_perplexity, "perplexity of a text file (llama.cpp's method)" },
 };
 
 void cli_errorf(const char *cmd, const char *fmt, ...) {

@@ -1,0 +1,98 @@
+/* backend.h — the op table a forward pass calls, and the CPU execution context.
+ *
+ * Models never call kernels directly: they call through a q_backend (a vtable of ops
+ * with one signature per op), so a SIMD or GPU backend is one more table. The CPU
+ * backend's ops reproduce ggml's CPU rounding steps (see cpu/matmul.c, cpu/attention.c)
+ * because the goldens are llama.cpp's outputs.
+ *
+ * q_exec owns the thread pool and the scratch memory (quantized activations, attention
+ * rows), sized once at context creation; ops never allocate. */
+#ifndef QUARREL_CPU_BACKEND_H
+#define QUARREL_CPU_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/model.h"
+
+struct pool;
+struct q_kv_cache;
+
+typedef struct q_exec {
+    const struct q_backend *be;
+    struct pool *pool;        /* NULL = run on the caller only */
+    int32_t      n_threads;
+    void        *wdata;       /* activations converted to a vec_dot_type: (n_ubatch, max_in) */
+    size_t       wdata_size;
+    float       *att;         /* per thread: (n_ctx) scores + (n_ctx) f16 probs + (head_dim) f16 q */
+    size_t       att_stride;  /* floats per thread */
+} q_exec;
+
+/* Attention of one layer for a ubatch whose K/V are already in the cache. */
+typedef struct q_attn_args {
+    const struct q_kv_cache *kv;
+    int32_t   layer;
+    int32_t   n_head;
+    int32_t   n_head_kv;
+    int32_t   head_dim;
+    float     scale;          /* applied to q.k before the mask and softmax */
+    int32_t   swa_window;     /* 0 = off; else key p0 visible from p1 iff p1 - p0 < window */
+} q_attn_args;
+
+typedef struct q_backend {
+    const char *name;
+    /* y(t, r) = W(r, :) . x(t, :) for t < n_tok and r < W.ne[1]; x rows have stride ldx
+     * floats and W.ne[0] elements; y rows stride ldy. Activations are first converted to
+     * W's vec_dot_type, exactly as ggml does. */
+    void (*matmul)(q_exec *ex, const q_tensor *w, const float *x, int64_t ldx,
+                   float *y, int64_t ldy, int32_t n_tok);
+    /* out(i, :) = dequantized row ids[i] of W (ne[0] floats each). */
+    void (*get_rows)(const q_tensor *w, const q_token *ids, int32_t n, float *out);
+    /* y(t, :) = x(t, :) / sqrt(mean(x(t,:)^2) + eps) * w; y may equal x. */
+    void (*rmsnorm)(float *y, const float *x, const float *w, int32_t n_tok, int32_t n, float eps);
+    /* Rotates each head of x (n_tok rows of stride ld, n_head heads of head_dim) by pos. */
+    void (*rope)(float *x, int32_t n_tok, int64_t ld, int32_t n_head, int32_t head_dim,
+                 const q_pos *pos, const q_rope *r);
+    /* g = silu(g) * u, elementwise over n_rows rows of n_cols. */
+    void (*swiglu)(float *g, const float *u, int32_t n_rows, int32_t n_cols);
+    /* x += s * y (s == 1: plain add), elementwise over n. */
+    void (*add_scaled)(float *x, const float *y, float s, int64_t n);
+    /* x *= s. */
+    void (*scale)(float *x, float s, int64_t n);
+    /* Writes K and V rows (n_tok, n_head_kv*head_dim) of layer il into cells. */
+    void (*kv_store)(struct q_kv_cache *kv, int32_t il, const float *k, const float *v,
+                     const int32_t *cells, int32_t n_tok);
+    /* out(t, h*hd..) = softmax(scale * q_h . K + mask) V over the cache, per token. */
+    void (*attention)(q_exec *ex, const q_attn_args *a, const q_ubatch *ub,
+                      const float *q, float *out);
+} q_backend;
+
+extern const q_backend q_backend_cpu;
+
+/* Runs fn(ctx, task, thread) for task in [0, n) on the exec's threads. */
+typedef void (*q_task_fn)(void *ctx, int64_t i_task, int i_thread);
+void q_exec_parallel(q_exec *ex, q_task_fn fn, void *ctx, int64_t n);
+
+/* ---- matmul type table (cpu/matmul.c) ---- */
+
+/* s = x . y over n elements; x is a weight row of type W, y an activation row already
+ * converted to W's vec_dot_type. Integer block dot products as ggml's vec_dot. */
+typedef void (*q_vec_dot_fn)(int64_t n, float *s, const void *x, const void *y);
+
+typedef struct q_matmul_traits {
+    q_type       vec_dot_type;   /* what activations are converted to */
+    q_vec_dot_fn vec_dot;        /* scalar reference */
+} q_matmul_traits;
+
+/* Row of weight type t, or NULL when the CPU cannot multiply by t. */
+const q_matmul_traits *q_matmul_traits_get(q_type t);
+
+/* Converts an activation row to vec_dot_type vt as ggml's x86 CPU build does (cpu/act_quant.c). */
+q_from_float_fn q_cpu_act_quantizer(q_type vt);
+/* exp bit-identical to ggml's AVX-512 softmax / SiLU exp (cpu/act_quant.c). */
+float q_cpu_expf(float x);
+
+/* Bytes of activation scratch a matmul of row length n_in over n_tok rows needs. */
+size_t q_matmul_wsize(q_type wtype, int64_t n_in, int32_t n_tok);
+
+#endif

@@ -1,0 +1,133 @@
+/* ops.c — the CPU backend's op table and its elementwise / row ops: get_rows, RMSNorm,
+ * RoPE, SwiGLU, scaled add. Scalar code that follows ggml's CPU arithmetic where it
+ * matters for matching llama.cpp (RMSNorm sums in double, RoPE angles advanced by
+ * repeated multiplication in float). Owns no memory. */
+#include <math.h>
+#include <string.h>
+
+#include "core/base.h"
+#include "cpu/backend.h"
+#include "runtime/kv_cache.h"
+
+void q_cpu_matmul(q_exec *ex, const q_tensor *w, const float *x, int64_t ldx,
+                  float *y, int64_t ldy, int32_t n_tok);
+void q_cpu_attention(q_exec *ex, const q_attn_args *a, const q_ubatch *ub,
+                     const float *q, float *out);
+void q_cpu_kv_store(q_kv_cache *kv, int32_t il, const float *k, const float *v,
+                    const int32_t *cells, int32_t n_tok);
+
+static void cpu_get_rows(const q_tensor *w, const q_token *ids, int32_t n, float *out) {
+    const q_type_traits *tt = q_type_get(w->type);
+    Q_ASSERT(tt && tt->to_float);
+    for (int32_t i = 0; i < n; i++) {
+        Q_ASSERT(ids[i] >= 0 && ids[i] < w->ne[1]);
+        tt->to_float((const uint8_t *)w->data + (size_t)ids[i] * w->row_bytes,
+                     out + (int64_t)i * w->ne[0], w->ne[0]);
+    }
+}
+
+/* ggml_rms_norm then a multiply by the weight: the mean of squares is summed in double
+ * and the reciprocal taken in float. */
+static void cpu_rmsnorm(float *y, const float *x, const float *w, int32_t n_tok, int32_t n,
+                        float eps) {
+    for (int32_t t = 0; t < n_tok; t++) {
+        const float *xr = x + (int64_t)t * n;
+        float *yr = y + (int64_t)t * n;
+        double ss = 0.0;
+        for (int32_t i = 0; i < n; i++) ss += (double)(xr[i] * xr[i]);
+        const float mean = (float)(ss / n);
+        const float scale = 1.0f / sqrtf(mean + eps);
+        for (int32_t i = 0; i < n; i++) yr[i] = (xr[i] * scale) * w[i];
+    }
+}
+
+/* YaRN ramp: 1 below the low correction dim, 0 above the high one, linear between. */
+static float rope_yarn_ramp(float low, float high, int i0) {
+    const float y = ((float)(i0 / 2) - low) / Q_MAX(0.001f, high - low);
+    return 1.0f - Q_MIN(1.0f, Q_MAX(0.0f, y));
+}
+
+/* cos/sin of pair i0's angle for one position, with linear and YaRN scaling. */
+static void rope_angle(const q_rope *r, float theta_extrap, int i0, float *c, float *s) {
+    const float theta_interp = r->freq_scale * theta_extrap;
+    float theta = theta_interp, mscale = r->attn_factor;
+    if (r->ext_factor != 0.0f) {
+        const float mix = rope_yarn_ramp(r->corr_dims[0], r->corr_dims[1], i0) * r->ext_factor;
+        theta = theta_interp * (1.0f - mix) + theta_extrap * mix;
+        mscale *= 1.0f + 0.1f * logf(1.0f / r->freq_scale);
+    }
+    *c = cosf(theta) * mscale;
+    *s = sinf(theta) * mscale;
+}
+
+enum { ROPE_MAX_ROT = 1024 };
+
+static void cpu_rope(float *x, int32_t n_tok, int64_t ld, int32_t n_head, int32_t head_dim,
+                     const q_pos *pos, const q_rope *r) {
+    if (r->mode == Q_ROPE_NONE) return;
+    const int32_t n_rot = r->n_rot;
+    Q_ASSERT(n_rot <= head_dim && n_rot % 2 == 0 && n_rot <= ROPE_MAX_ROT);
+    const float theta_scale = powf(r->freq_base, -2.0f / (float)n_rot);
+    float cs[ROPE_MAX_ROT];   /* (n_rot/2) x {cos, sin} */
+    for (int32_t t = 0; t < n_tok; t++) {
+        float theta = (float)pos[t];
+        for (int32_t i0 = 0; i0 < n_rot; i0 += 2) {
+            const float ff = r->freq_factors ? r->freq_factors[i0 / 2] : 1.0f;
+            rope_angle(r, theta / ff, i0, &cs[i0], &cs[i0 + 1]);
+            theta *= theta_scale;
+        }
+        for (int32_t h = 0; h < n_head; h++) {
+            float *v = x + (int64_t)t * ld + (int64_t)h * head_dim;
+            for (int32_t i0 = 0; i0 < n_rot; i0 += 2) {
+                /* NORM rotates adjacent pairs; NEOX pairs i with i + n_rot/2. */
+                const int32_t a = r->mode == Q_ROPE_NORM ? i0 : i0 / 2;
+                const int32_t b = r->mode == Q_ROPE_NORM ? i0 + 1 : i0 / 2 + n_rot / 2;
+                const float x0 = v[a], x1 = v[b], c = cs[i0], s = cs[i0 + 1];
+                v[a] = x0 * c - x1 * s;
+                v[b] = x0 * s + x1 * c;
+            }
+        }
+    }
+}
+
+/* ggml's AVX-512 SiLU runs its vector exp over whole groups of 16 in a row and the C
+ * library's expf over the rest of the row. */
+static void cpu_swiglu(float *g, const float *u, int32_t n_rows, int32_t n_cols) {
+    const int32_t n_vec = n_cols & ~15;
+    for (int32_t r = 0; r < n_rows; r++) {
+        float *gr = g + (int64_t)r * n_cols;
+        const float *ur = u + (int64_t)r * n_cols;
+        for (int32_t i = 0; i < n_cols; i++) {
+            const float e = i < n_vec ? q_cpu_expf(-gr[i]) : expf(-gr[i]);
+            gr[i] = (gr[i] / (1.0f + e)) * ur[i];
+        }
+    }
+}
+
+static void cpu_add_scaled(float *x, const float *y, float s, int64_t n) {
+    if (s == 1.0f) {
+        for (int64_t i = 0; i < n; i++) x[i] += y[i];
+    } else {
+        for (int64_t i = 0; i < n; i++) {
+            const float ys = y[i] * s;   /* ggml_scale, then ggml_add */
+            x[i] += ys;
+        }
+    }
+}
+
+static void cpu_scale(float *x, float s, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] *= s;
+}
+
+const q_backend q_backend_cpu = {
+    .name       = "cpu-scalar",
+    .matmul     = q_cpu_matmul,
+    .get_rows   = cpu_get_rows,
+    .rmsnorm    = cpu_rmsnorm,
+    .rope       = cpu_rope,
+    .swiglu     = cpu_swiglu,
+    .add_scaled = cpu_add_scaled,
+    .scale      = cpu_scale,
+    .kv_store   = q_cpu_kv_store,
+    .attention  = q_cpu_attention,
+};

@@ -1,0 +1,242 @@
+/* test_engine.c — the engine API and KV cache (src/runtime/engine.c, kv_cache.c,
+ * src/model/registry.c) on llama-gqa-spm512-F32:
+ *   - interleaved sequences in one batch give the same logits as each sequence alone,
+ *   - seq_rm + re-decode, seq_cp of a shared prefix, seq_keep, seq_add (context shift:
+ *     re-roped K keeps logits invariant under a shift of every position),
+ *   - a full cache is a clear Q_ERR_LIMIT that changes nothing; bad ids are rejected,
+ *   - loading names a missing or mis-shaped tensor (files written with the GGUF writer).
+ * "Same logits" means rel L2 <= 1e-5 (same arithmetic per row; only summation order in
+ * attention may differ), except after a context shift (F16 cache: K rounded twice). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "golden_util.h"
+#include "quarrel/gguf.h"
+#include "quarrel/quarrel.h"
+
+static q_model *model;
+static int32_t V;
+static const q_token A[12] = { 1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315 };
+static const q_token B[10] = { 1, 72, 260, 486, 301, 288, 110, 330, 277, 263 };
+static char model_path[1024];
+
+static int setup(void **state) {
+    (void)state;
+    snprintf(model_path, sizeof model_path, "%s/models/llama-gqa-spm512-F32.gguf", golden_shared_dir());
+    q_error err;
+    if (q_model_load(model_path, &model, &err) != Q_OK) {
+        fprintf(stderr, "cannot load %s: %s\n", model_path, err.msg);
+        return -1;
+    }
+    V = q_model_n_vocab(model);
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    q_model_free(model);
+    return 0;
+}
+
+static q_context *new_ctx(int n_ctx, int n_seq, q_type kv) {
+    q_context_params p = q_context_default_params();
+    p.n_ctx = n_ctx;
+    p.n_seq_max = n_seq;
+    p.kv_type = kv;
+    q_context *c = NULL;
+    q_error err;
+    assert_int_equal(q_context_new(model, &p, &c, &err), Q_OK);
+    return c;
+}
+
+/* Decodes toks[0..n) at positions p0.. in seq; copies all logits rows into out. */
+static void decode(q_context *c, const q_token *toks, int n, q_pos p0, q_seq_id seq, float *out) {
+    q_batch b = q_batch_init(n);
+    for (int i = 0; i < n; i++) q_batch_add(&b, toks[i], p0 + i, seq, true);
+    q_error err;
+    if (q_decode(c, &b, &err) != Q_OK) fail_msg("decode: %s", err.msg);
+    for (int i = 0; i < n && out; i++) memcpy(out + (size_t)i * V, q_get_logits_ith(c, i), sizeof(float) * V);
+    q_batch_free(&b);
+}
+
+static void expect_rows(const float *got, const float *want, int n, double tol) {
+    for (int i = 0; i < n; i++) {
+        const double rel = golden_rel_l2(got + (size_t)i * V, want + (size_t)i * V, V);
+        if (!(rel <= tol)) fail_msg("row %d: rel %.3g > %.3g", i, rel, tol);
+    }
+}
+
+static void test_interleaved_sequences(void **state) {
+    (void)state;
+    float *la = malloc(sizeof(float) * V * 12), *lb = malloc(sizeof(float) * V * 10);
+    q_context *c = new_ctx(64, 1, Q_TYPE_F16);
+    decode(c, A, 12, 0, 0, la);
+    q_kv_clear(c);
+    decode(c, B, 10, 0, 0, lb);
+    q_context_free(c);
+
+    c = new_ctx(64, 2, Q_TYPE_F16);
+    q_batch b = q_batch_init(22);
+    for (int i = 0; i < 12; i++) {   /* A0 B0 A1 B1 ... then the rest of A */
+        q_batch_add(&b, A[i], i, 0, true);
+        if (i < 10) q_batch_add(&b, B[i], i, 1, true);
+    }
+    q_error err;
+    assert_int_equal(q_decode(c, &b, &err), Q_OK);
+    float *ga = malloc(sizeof(float) * V * 12), *gb = malloc(sizeof(float) * V * 10);
+    for (int i = 0, ia = 0, ib = 0; i < b.n_tokens; i++) {
+        float *dst = b.seq_id[i] == 0 ? ga + (size_t)ia++ * V : gb + (size_t)ib++ * V;
+        memcpy(dst, q_get_logits_ith(c, i), sizeof(float) * V);
+    }
+    expect_rows(ga, la, 12, 1e-5);
+    expect_rows(gb, lb, 10, 1e-5);
+    assert_int_equal(q_kv_seq_pos_max(c, 0), 11);
+    assert_int_equal(q_kv_seq_pos_max(c, 1), 9);
+    assert_int_equal(q_kv_n_used(c), 22);
+
+    /* seq_keep(1) drops every cell of seq 0 */
+    q_kv_seq_keep(c, 1);
+    assert_int_equal(q_kv_n_used(c), 10);
+    assert_int_equal(q_kv_seq_pos_max(c, 0), -1);
+    q_batch_free(&b);
+    q_context_free(c);
+    free(la); free(lb); free(ga); free(gb);
+}
+
+static void test_seq_rm_and_cp(void **state) {
+    (void)state;
+    float *la = malloc(sizeof(float) * V * 12), *lx = malloc(sizeof(float) * V * 12);
+    q_context *c = new_ctx(64, 2, Q_TYPE_F16);
+    decode(c, A, 12, 0, 0, la);
+    /* drop positions 8.. and decode them again: same logits */
+    assert_true(q_kv_seq_rm(c, 0, 8, -1));
+    assert_int_equal(q_kv_seq_pos_max(c, 0), 7);
+    decode(c, A + 8, 4, 8, 0, lx);
+    expect_rows(lx, la + (size_t)8 * V, 4, 1e-5);
+
+    /* share the prefix 0..7 with seq 1, continue seq 1 from there */
+    q_kv_seq_rm(c, 0, 8, -1);
+    q_kv_seq_cp(c, 0, 1, 0, 8);
+    assert_int_equal(q_kv_n_used(c), 8);   /* shared cells are not copied */
+    decode(c, A + 8, 4, 8, 1, lx);
+    expect_rows(lx, la + (size_t)8 * V, 4, 1e-5);
+    /* seq 0 does not see seq 1's new cells: continuing seq 0 gives the same rows too */
+    decode(c, A + 8, 4, 8, 0, lx);
+    expect_rows(lx, la + (size_t)8 * V, 4, 1e-5);
+    /* removing seq 0 keeps the shared cells alive for seq 1 */
+    q_kv_seq_rm(c, 0, -1, -1);
+    assert_int_equal(q_kv_n_used(c), 12);
+    q_context_free(c);
+    free(la); free(lx);
+}
+
+/* Context shift moves cells to new positions and re-ropes their K by the delta. RoPE
+ * scores depend only on position differences, so shifting the whole sequence by +5 and
+ * decoding the next token 5 positions later must reproduce the unshifted logits. A
+ * missing re-rope would misalign q and k by 5 positions (rel error ~0.2). */
+static void test_seq_add_shift(void **state) {
+    (void)state;
+    const q_token next = 286;
+    float *want = malloc(sizeof(float) * V), *got = malloc(sizeof(float) * V);
+    for (int kv = 0; kv < 2; kv++) {
+        const q_type t = kv ? Q_TYPE_F32 : Q_TYPE_F16;
+        q_context *c = new_ctx(32, 1, t);
+        decode(c, A, 12, 0, 0, NULL);
+        decode(c, &next, 1, 12, 0, want);
+        q_kv_seq_rm(c, 0, 12, -1);
+        q_kv_seq_add(c, 0, 0, -1, 5);
+        assert_int_equal(q_kv_seq_pos_max(c, 0), 16);
+        decode(c, &next, 1, 17, 0, got);
+        expect_rows(got, want, 1, t == Q_TYPE_F32 ? 1e-4 : 3e-3);
+        /* shifting back down (as --context-shift does after dropping old tokens) */
+        q_kv_seq_rm(c, 0, 17, -1);
+        q_kv_seq_add(c, 0, 3, -1, -3);   /* positions 5..16 -> 2..13 */
+        assert_int_equal(q_kv_seq_pos_max(c, 0), 13);
+        decode(c, &next, 1, 14, 0, got);
+        expect_rows(got, want, 1, t == Q_TYPE_F32 ? 1e-4 : 3e-3);
+        q_context_free(c);
+    }
+    free(want); free(got);
+}
+
+static void test_limits_and_bad_input(void **state) {
+    (void)state;
+    q_context *c = new_ctx(16, 1, Q_TYPE_F16);
+    q_token t16[16];
+    for (int i = 0; i < 16; i++) t16[i] = A[i % 12];
+    decode(c, t16, 16, 0, 0, NULL);
+    q_batch b = q_batch_init(4);
+    q_batch_add(&b, 5, 16, 0, true);
+    q_error err;
+    assert_int_equal(q_decode(c, &b, &err), Q_ERR_LIMIT);
+    assert_non_null(strstr(err.msg, "context is full"));
+    assert_int_equal(q_kv_n_used(c), 16);
+    q_kv_clear(c);
+    q_batch_clear(&b);
+    q_batch_add(&b, V, 0, 0, true);
+    assert_int_equal(q_decode(c, &b, &err), Q_ERR_INVALID_ARG);
+    q_batch_clear(&b);
+    q_batch_add(&b, 1, 0, 3, true);
+    assert_int_equal(q_decode(c, &b, &err), Q_ERR_INVALID_ARG);
+    assert_int_equal(q_kv_n_used(c), 0);
+    q_batch_free(&b);
+    q_context_free(c);
+
+    q_model *m = NULL;
+    assert_int_equal(q_model_load("/nonexistent/model.gguf", &m, &err), Q_ERR_IO);
+    assert_null(m);
+}
+
+/* Rewrites the F32 model with one tensor dropped or reshaped; loading must name it. */
+static void write_variant(const char *path, const char *drop, const char *reshape) {
+    const gguf_file *f = q_model_gguf(model);
+    gguf_writer *w = gguf_writer_new();
+    for (uint64_t i = 0; i < f->n_kv; i++) gguf_writer_set_value(w, f->kv[i].key, &f->kv[i].val);
+    for (uint64_t i = 0; i < f->n_tensors; i++) {
+        const gguf_tensor_info *ti = &f->tensors[i];
+        char name[128];
+        snprintf(name, sizeof name, "%.*s", (int)ti->name.len, ti->name.ptr);
+        if (drop && !strcmp(name, drop)) continue;
+        int64_t ne[4] = { ti->ne[0], ti->ne[1], ti->ne[2], ti->ne[3] };
+        if (reshape && !strcmp(name, reshape)) ne[1] /= 2;   /* half the rows, same data start */
+        gguf_writer_add_tensor(w, name, ti->type, ti->n_dims, ne, ti->data);
+    }
+    q_error err;
+    if (gguf_writer_write(w, path, NULL, NULL, &err) != Q_OK) fail_msg("write %s: %s", path, err.msg);
+    gguf_writer_free(w);
+}
+
+static void test_load_errors_name_tensor(void **state) {
+    (void)state;
+    char path[256];
+    snprintf(path, sizeof path, "/tmp/quarrel_test_engine_%d.gguf", (int)getpid());
+    q_model *m = NULL;
+    q_error err;
+    write_variant(path, "blk.1.ffn_up.weight", NULL);
+    assert_int_equal(q_model_load(path, &m, &err), Q_ERR_FORMAT);
+    assert_non_null(strstr(err.msg, "blk.1.ffn_up.weight"));
+    assert_non_null(strstr(err.msg, "missing"));
+    write_variant(path, NULL, "blk.0.attn_k.weight");
+    assert_int_equal(q_model_load(path, &m, &err), Q_ERR_FORMAT);
+    assert_non_null(strstr(err.msg, "blk.0.attn_k.weight"));
+    assert_non_null(strstr(err.msg, "expected [256, 128]"));
+    /* tied output: dropping output.weight still loads (token_embd is the output) */
+    write_variant(path, "output.weight", NULL);
+    assert_int_equal(q_model_load(path, &m, &err), Q_OK);
+    q_model_free(m);
+    unlink(path);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_interleaved_sequences),
+        cmocka_unit_test(test_seq_rm_and_cp),
+        cmocka_unit_test(test_seq_add_shift),
+        cmocka_unit_test(test_limits_and_bad_input),
+        cmocka_unit_test(test_load_errors_name_tensor),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
