@@ -100,20 +100,22 @@ void q_vec_dot_bf16(int64_t n, float *s, const void *vx, const void *vy) {
 
 /* ---- 32-element blocks x Q8_0 / Q8_1 ---- */
 
+/* Q4_0: llama.cpp's x86 build repacks Q4_0 matrices (8 rows interleaved) and its
+ * kernel adds each block's whole integer sum with one fused multiply-add, block after
+ * block, with no lanes; this follows that order. */
 void q_vec_dot_q4_0_q8_0(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q4_0 *x = vx;
     const block_q8_0 *y = vy;
-    float acc[8] = { 0 };
+    float acc = 0.0f;
     for (int64_t b = 0; b < n / QK4_0; b++) {
-        int32_t lane[8] = { 0 };
+        int32_t sumi = 0;
         for (int j = 0; j < QK4_0 / 2; j++) {   /* low nibbles: 0..15, high: 16..31 */
-            lane[x86_lane(j)] += ((x[b].qs[j] & 0x0F) - 8) * y[b].qs[j];
-            lane[x86_lane(j + 16)] += ((x[b].qs[j] >> 4) - 8) * y[b].qs[j + QK4_0 / 2];
+            sumi += ((x[b].qs[j] & 0x0F) - 8) * y[b].qs[j];
+            sumi += ((x[b].qs[j] >> 4) - 8) * y[b].qs[j + QK4_0 / 2];
         }
-        const float d = h2f(x[b].d) * h2f(y[b].d);
-        for (int l = 0; l < 8; l++) acc[l] = fmaf(d, (float)lane[l], acc[l]);
+        acc = fmaf((float)sumi, h2f(y[b].d) * h2f(x[b].d), acc);
     }
-    *s = x86_hsum8(acc);
+    *s = acc;
 }
 
 /* Q8_1 carries s = d * sum(qs), so the weight offset m contributes m * s. */
