@@ -162,6 +162,41 @@ static void test_seq_add_shift(void **state) {
     free(want); free(got);
 }
 
+/* A batch larger than n_ubatch runs as several forward passes: same logits, bit for bit;
+ * only flagged tokens have logits; index -1 is the last flagged one. */
+static void test_ubatch_split_and_output_flags(void **state) {
+    (void)state;
+    float *whole = malloc(sizeof(float) * V * 12);
+    q_context *c = new_ctx(64, 1, Q_TYPE_F16);
+    decode(c, A, 12, 0, 0, whole);
+    q_context_free(c);
+    q_context_params p = q_context_default_params();
+    p.n_ctx = 64;
+    p.n_batch = 16;
+    p.n_ubatch = 5;
+    q_error err;
+    assert_int_equal(q_context_new(model, &p, &c, &err), Q_OK);
+    q_batch b = q_batch_init(16);
+    for (int i = 0; i < 12; i++) q_batch_add(&b, A[i], i, 0, i % 3 == 2);
+    assert_int_equal(q_decode(c, &b, &err), Q_OK);
+    for (int i = 0; i < 12; i++) {
+        const float *lg = q_get_logits_ith(c, i);
+        if (i % 3 != 2) { assert_null(lg); continue; }
+        assert_non_null(lg);
+        assert_memory_equal(lg, whole + (size_t)i * V, sizeof(float) * V);
+    }
+    assert_ptr_equal(q_get_logits_ith(c, -1), q_get_logits_ith(c, 11));
+    assert_null(q_get_logits_ith(c, 12));
+    /* more tokens than n_batch is a caller error */
+    q_batch big = q_batch_init(20);
+    for (int i = 0; i < 17; i++) q_batch_add(&big, A[i % 12], 12 + i, 0, false);
+    assert_int_equal(q_decode(c, &big, &err), Q_ERR_INVALID_ARG);
+    q_batch_free(&big);
+    q_batch_free(&b);
+    q_context_free(c);
+    free(whole);
+}
+
 static void test_limits_and_bad_input(void **state) {
     (void)state;
     q_context *c = new_ctx(16, 1, Q_TYPE_F16);
@@ -235,6 +270,7 @@ int main(void) {
         cmocka_unit_test(test_interleaved_sequences),
         cmocka_unit_test(test_seq_rm_and_cp),
         cmocka_unit_test(test_seq_add_shift),
+        cmocka_unit_test(test_ubatch_split_and_output_flags),
         cmocka_unit_test(test_limits_and_bad_input),
         cmocka_unit_test(test_load_errors_name_tensor),
     };
