@@ -2,7 +2,8 @@
  * the weight row and the converted activation row are dequantized with the reference
  * to_float of src/tensor (not cpu/ code) and dotted in double; the integer-block vec_dot
  * must agree to float rounding. Also checks the vec_dot_type pairing is ggml's, and the
- * matmul op's (rows x tokens) layout on a small F32 case computed by hand. */
+ * matmul op's (rows x tokens) layout on a small F32 case computed by hand, and that the
+ * AVX2+FMA variant equals the scalar reference bit for bit. */
 #include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <stdio.h>
 
 #include "cpu/backend.h"
 #include "tensor/quants/blocks.h"
@@ -89,6 +91,43 @@ static void test_vec_dot_vs_dequant(void **state) {
     free(w); free(x); free(wd); free(xd); free(wq); free(xq);
 }
 
+/* Every ISA variant must equal the scalar reference bit for bit (same summation order,
+ * exact fused multiply-adds), on many lengths including ones that take the tails. */
+static void test_isa_variants_bit_identical(void **state) {
+    (void)state;
+    if (!q_matmul_traits_isa(Q_TYPE_F32, Q_CPU_ISA_AVX2)) {
+        printf("no AVX2 variant built on this architecture\n");
+        skip();
+    }
+    static const q_type types[] = { Q_TYPE_F32, Q_TYPE_F16, Q_TYPE_BF16, Q_TYPE_Q4_0, Q_TYPE_Q4_1,
+                                    Q_TYPE_Q5_0, Q_TYPE_Q5_1, Q_TYPE_Q8_0, Q_TYPE_IQ4_NL, Q_TYPE_MXFP4,
+                                    Q_TYPE_Q2_K, Q_TYPE_Q3_K, Q_TYPE_Q4_K, Q_TYPE_Q5_K, Q_TYPE_Q6_K };
+    static const int64_t lens[] = { 8, 64, 172, 256, 768, 1024 };
+    float *w = malloc(1024 * sizeof(float)), *x = malloc(1024 * sizeof(float));
+    uint8_t *wq = malloc(1024 * 4), *xq = malloc(1024 * 4);
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        const q_matmul_traits *ref = q_matmul_traits_isa(types[ti], Q_CPU_ISA_SCALAR);
+        const q_matmul_traits *fast = q_matmul_traits_isa(types[ti], Q_CPU_ISA_AVX2);
+        assert_non_null(fast);
+        const q_type_traits *wt = q_type_get(types[ti]), *vt = q_type_get(ref->vec_dot_type);
+        for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+            const int64_t n = lens[li];
+            if (n % wt->blck_size || n % vt->blck_size) continue;
+            for (int trial = 0; trial < 4; trial++) {
+                for (int64_t i = 0; i < n; i++) { w[i] = frand() * 3; x[i] = frand() * (trial + 1); }
+                wt->from_float(w, wq, n);
+                vt->from_float(x, xq, n);
+                float a, b;
+                ref->vec_dot(n, &a, wq, xq);
+                fast->vec_dot(n, &b, wq, xq);
+                if (memcmp(&a, &b, sizeof a))
+                    fail_msg("%s n=%lld: scalar %.9g, avx2 %.9g", q_type_name(types[ti]), (long long)n, a, b);
+            }
+        }
+    }
+    free(w); free(x); free(wq); free(xq);
+}
+
 /* y(t, r) = W(r, :) . x(t, :) for a 3x2 weight (2 inputs, 3 outputs) and 2 tokens. */
 static void test_matmul_layout(void **state) {
     (void)state;
@@ -106,6 +145,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vec_dot_types),
         cmocka_unit_test(test_vec_dot_vs_dequant),
+        cmocka_unit_test(test_isa_variants_bit_identical),
         cmocka_unit_test(test_matmul_layout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -73,14 +73,15 @@ static void attn_task(void *ctx, int64_t task, int thread) {
         else qv[d] = qh[d];
     }
 
+    const q_vec_dot_fn dot = q_matmul_traits_get(f16 ? Q_TYPE_F16 : Q_TYPE_F32)->vec_dot;
     float max = -INFINITY;
     for (int32_t c = 0; c < n_scan; c++) {
         if (!kv_cache_visible(kv, c, seq, pos, a->swa_window)) { scores[c] = -INFINITY; continue; }
         const uint8_t *krow = kbase + (size_t)c * rb;
-        float dot;
-        if (f16) q_vec_dot_f16(hd, &dot, (const uint16_t *)krow + (size_t)kvh * hd, q16);
-        else q_vec_dot_f32(hd, &dot, (const float *)krow + (size_t)kvh * hd, qv);
-        scores[c] = dot * a->scale;
+        float qk;
+        if (f16) dot(hd, &qk, (const uint16_t *)krow + (size_t)kvh * hd, q16);
+        else dot(hd, &qk, (const float *)krow + (size_t)kvh * hd, qv);
+        scores[c] = qk * a->scale;
         if (scores[c] > max) max = scores[c];
     }
     /* exp in chunks of 16, each chunk summed in float by a pairwise tree (ggml's AVX-512

@@ -84,8 +84,20 @@ typedef struct q_matmul_traits {
     q_vec_dot_fn vec_dot;        /* scalar reference */
 } q_matmul_traits;
 
-/* Row of weight type t, or NULL when the CPU cannot multiply by t. */
+/* Kernel sets: the portable reference and, on x86, AVX2+FMA (bit-identical results). */
+typedef enum q_cpu_isa {
+    Q_CPU_ISA_SCALAR = 0,
+    Q_CPU_ISA_AVX2,
+    Q_CPU_ISA_COUNT
+} q_cpu_isa;
+
+/* The best set this CPU runs (QUARREL_SCALAR=1 in the environment forces the reference). */
+q_cpu_isa q_cpu_isa_best(void);
+
+/* Row of weight type t for the best ISA, or NULL when the CPU cannot multiply by t. */
 const q_matmul_traits *q_matmul_traits_get(q_type t);
+/* Row of weight type t in a given ISA's table (NULL if that ISA is not built here). */
+const q_matmul_traits *q_matmul_traits_isa(q_type t, q_cpu_isa isa);
 
 /* Converts an activation row to vec_dot_type vt as ggml's x86 CPU build does (cpu/act_quant.c). */
 q_from_float_fn q_cpu_act_quantizer(q_type vt);

@@ -4,10 +4,13 @@
  * product (ggml's vec_dot_type) and a vec_dot. F32 multiplies F32; F16 and BF16 weights
  * round the activations to F16 / BF16; the 32-element quants quantize activation rows to
  * Q8_0 (Q4_1 and Q5_1 to Q8_1, which also stores d*sum); k-quants quantize to Q8_K.
- * Adding a weight type or a SIMD kernel is one row here.
+ * Adding a weight type or a SIMD kernel is one row here: each ISA has its own table
+ * (the scalar reference, and on x86 the AVX2+FMA twin compiled from the same bodies),
+ * picked once from what the CPU reports.
  *
  * Work split: output rows are divided into chunks run on the pool; every output element
  * is one whole dot product, so the result does not depend on the thread count. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/base.h"
@@ -33,12 +36,57 @@ static const q_matmul_traits matmul_table[Q_TYPE_COUNT] = {
     [Q_TYPE_Q6_K]   = { Q_TYPE_Q8_K, q_vec_dot_q6_K_q8_K },
 };
 
-const q_matmul_traits *q_matmul_traits_get(q_type t) {
-    if ((unsigned)t >= Q_TYPE_COUNT || !matmul_table[t].vec_dot) return NULL;
+#if defined(__x86_64__)
+static const q_matmul_traits matmul_table_avx2[Q_TYPE_COUNT] = {
+    [Q_TYPE_F32]    = { Q_TYPE_F32,  q_vec_dot_f32_avx2 },
+    [Q_TYPE_F16]    = { Q_TYPE_F16,  q_vec_dot_f16_avx2 },
+    [Q_TYPE_BF16]   = { Q_TYPE_BF16, q_vec_dot_bf16_avx2 },
+    [Q_TYPE_Q4_0]   = { Q_TYPE_Q8_0, q_vec_dot_q4_0_q8_0_avx2 },
+    [Q_TYPE_Q4_1]   = { Q_TYPE_Q8_1, q_vec_dot_q4_1_q8_1_avx2 },
+    [Q_TYPE_Q5_0]   = { Q_TYPE_Q8_0, q_vec_dot_q5_0_q8_0_avx2 },
+    [Q_TYPE_Q5_1]   = { Q_TYPE_Q8_1, q_vec_dot_q5_1_q8_1_avx2 },
+    [Q_TYPE_Q8_0]   = { Q_TYPE_Q8_0, q_vec_dot_q8_0_q8_0_avx2 },
+    [Q_TYPE_IQ4_NL] = { Q_TYPE_Q8_0, q_vec_dot_iq4_nl_q8_0_avx2 },
+    [Q_TYPE_MXFP4]  = { Q_TYPE_Q8_0, q_vec_dot_mxfp4_q8_0_avx2 },
+    [Q_TYPE_Q2_K]   = { Q_TYPE_Q8_K, q_vec_dot_q2_K_q8_K_avx2 },
+    [Q_TYPE_Q3_K]   = { Q_TYPE_Q8_K, q_vec_dot_q3_K_q8_K_avx2 },
+    [Q_TYPE_Q4_K]   = { Q_TYPE_Q8_K, q_vec_dot_q4_K_q8_K_avx2 },
+    [Q_TYPE_Q5_K]   = { Q_TYPE_Q8_K, q_vec_dot_q5_K_q8_K_avx2 },
+    [Q_TYPE_Q6_K]   = { Q_TYPE_Q8_K, q_vec_dot_q6_K_q8_K_avx2 },
+};
+#endif
+
+static const q_matmul_traits *isa_table(q_cpu_isa isa) {
+#if defined(__x86_64__)
+    if (isa == Q_CPU_ISA_AVX2) return matmul_table_avx2;
+#endif
+    return isa == Q_CPU_ISA_SCALAR ? matmul_table : NULL;
+}
+
+q_cpu_isa q_cpu_isa_best(void) {
+#if defined(__x86_64__)
+    static int best = -1;   /* benign race: every thread computes the same value */
+    if (best < 0) {
+        __builtin_cpu_init();
+        best = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && !getenv("QUARREL_SCALAR")
+                   ? Q_CPU_ISA_AVX2 : Q_CPU_ISA_SCALAR;
+    }
+    return (q_cpu_isa)best;
+#else
+    return Q_CPU_ISA_SCALAR;
+#endif
+}
+
+const q_matmul_traits *q_matmul_traits_isa(q_type t, q_cpu_isa isa) {
+    const q_matmul_traits *tab = isa_table(isa);
+    if (!tab || (unsigned)t >= Q_TYPE_COUNT || !tab[t].vec_dot) return NULL;
     /* The activation conversion must exist too (F32 needs none). */
-    if (matmul_table[t].vec_dot_type != Q_TYPE_F32 && !q_cpu_act_quantizer(matmul_table[t].vec_dot_type))
-        return NULL;
-    return &matmul_table[t];
+    if (tab[t].vec_dot_type != Q_TYPE_F32 && !q_cpu_act_quantizer(tab[t].vec_dot_type)) return NULL;
+    return &tab[t];
+}
+
+const q_matmul_traits *q_matmul_traits_get(q_type t) {
+    return q_matmul_traits_isa(t, q_cpu_isa_best());
 }
 
 size_t q_matmul_wsize(q_type wtype, int64_t n_in, int32_t n_tok) {
