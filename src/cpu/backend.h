@@ -59,6 +59,8 @@ typedef struct q_backend {
     void (*add_scaled)(float *x, const float *y, float s, int64_t n);
     /* x *= s. */
     void (*scale)(float *x, float s, int64_t n);
+    /* Each of n_rows rows of n_cols becomes softmax(row). */
+    void (*softmax)(float *x, int32_t n_rows, int32_t n_cols);
     /* Writes K and V rows (n_tok, n_head_kv*head_dim) of layer il into cells. */
     void (*kv_store)(struct q_kv_cache *kv, int32_t il, const float *k, const float *v,
                      const int32_t *cells, int32_t n_tok);

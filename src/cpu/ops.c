@@ -119,6 +119,23 @@ static void cpu_scale(float *x, float s, int64_t n) {
     for (int64_t i = 0; i < n; i++) x[i] *= s;
 }
 
+/* ggml_soft_max: max, exp (the AVX-512 exp over whole groups of 16, the C library's over
+ * the rest), the sum in double, then a multiply by the float reciprocal. */
+static void cpu_softmax(float *x, int32_t n_rows, int32_t n_cols) {
+    const int32_t n_vec = n_cols & ~15;
+    for (int32_t r = 0; r < n_rows; r++) {
+        float *v = x + (int64_t)r * n_cols, max = -INFINITY;
+        for (int32_t i = 0; i < n_cols; i++) max = Q_MAX(max, v[i]);
+        double sum = 0.0;
+        for (int32_t i = 0; i < n_cols; i++) {
+            v[i] = i < n_vec ? q_cpu_expf(v[i] - max) : expf(v[i] - max);
+            sum += (double)v[i];
+        }
+        const float inv = (float)(1.0 / sum);
+        for (int32_t i = 0; i < n_cols; i++) v[i] *= inv;
+    }
+}
+
 const q_backend q_backend_cpu = {
     .name       = "cpu-scalar",
     .matmul     = q_cpu_matmul,
@@ -128,6 +145,7 @@ const q_backend q_backend_cpu = {
     .swiglu     = cpu_swiglu,
     .add_scaled = cpu_add_scaled,
     .scale      = cpu_scale,
+    .softmax    = cpu_softmax,
     .kv_store   = q_cpu_kv_store,
     .attention  = q_cpu_attention,
 };

@@ -9,7 +9,9 @@
  * then logits = (Woutput . rmsnorm(x)) / logit_scale. Granite sets rs (residual_scale),
  * scales the input embeddings (embedding_scale), replaces the 1/sqrt(head_dim) attention
  * scale (attention.scale) and divides the logits (logit_scale); llama uses 1 for all.
- * RoPE is NORM mode (adjacent pairs); Llama 3 frequency factors come from rope_freqs. */
+ * RoPE is NORM mode (adjacent pairs); Llama 3 frequency factors come from rope_freqs.
+ * Layers with llama.expert_count > 0 replace the FFN by a Mixtral-style mixture of
+ * experts (moe_ffn). */
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -22,21 +24,27 @@
 #define LAYER(f) offsetof(q_layer, f)
 #define MODEL(f) offsetof(q_model, f)
 
+#define N Q_DIM_NONE
 static const q_tensor_spec llama_tensors[] = {
-    { "token_embd.weight",         false, MODEL(tok_embd),    { Q_DIM_EMBD, Q_DIM_VOCAB }, false },
-    { "output_norm.weight",        false, MODEL(output_norm), { Q_DIM_EMBD, Q_DIM_NONE },  false },
-    { "output.weight",             false, MODEL(output),      { Q_DIM_EMBD, Q_DIM_VOCAB }, true },
-    { "rope_freqs.weight",         false, MODEL(rope_freqs),  { Q_DIM_ROT_HALF, Q_DIM_NONE }, true },
-    { "blk.%d.attn_norm.weight",   true,  LAYER(attn_norm),   { Q_DIM_EMBD, Q_DIM_NONE },  false },
-    { "blk.%d.attn_q.weight",      true,  LAYER(wq),          { Q_DIM_EMBD, Q_DIM_Q },     false },
-    { "blk.%d.attn_k.weight",      true,  LAYER(wk),          { Q_DIM_EMBD, Q_DIM_KV },    false },
-    { "blk.%d.attn_v.weight",      true,  LAYER(wv),          { Q_DIM_EMBD, Q_DIM_KV },    false },
-    { "blk.%d.attn_output.weight", true,  LAYER(wo),          { Q_DIM_Q,    Q_DIM_EMBD },  false },
-    { "blk.%d.ffn_norm.weight",    true,  LAYER(ffn_norm),    { Q_DIM_EMBD, Q_DIM_NONE },  false },
-    { "blk.%d.ffn_gate.weight",    true,  LAYER(ffn_gate),    { Q_DIM_EMBD, Q_DIM_FF },    false },
-    { "blk.%d.ffn_up.weight",      true,  LAYER(ffn_up),      { Q_DIM_EMBD, Q_DIM_FF },    false },
-    { "blk.%d.ffn_down.weight",    true,  LAYER(ffn_down),    { Q_DIM_FF,   Q_DIM_EMBD },  false },
+    { "token_embd.weight",          false, MODEL(tok_embd),      { Q_DIM_EMBD, Q_DIM_VOCAB, N },  false, Q_WHEN_ALWAYS },
+    { "output_norm.weight",         false, MODEL(output_norm),   { Q_DIM_EMBD, N, N },            false, Q_WHEN_ALWAYS },
+    { "output.weight",              false, MODEL(output),        { Q_DIM_EMBD, Q_DIM_VOCAB, N },  true,  Q_WHEN_ALWAYS },
+    { "rope_freqs.weight",          false, MODEL(rope_freqs),    { Q_DIM_ROT_HALF, N, N },        true,  Q_WHEN_ALWAYS },
+    { "blk.%d.attn_norm.weight",    true,  LAYER(attn_norm),     { Q_DIM_EMBD, N, N },            false, Q_WHEN_ALWAYS },
+    { "blk.%d.attn_q.weight",       true,  LAYER(wq),            { Q_DIM_EMBD, Q_DIM_Q, N },      false, Q_WHEN_ALWAYS },
+    { "blk.%d.attn_k.weight",       true,  LAYER(wk),            { Q_DIM_EMBD, Q_DIM_KV, N },     false, Q_WHEN_ALWAYS },
+    { "blk.%d.attn_v.weight",       true,  LAYER(wv),            { Q_DIM_EMBD, Q_DIM_KV, N },     false, Q_WHEN_ALWAYS },
+    { "blk.%d.attn_output.weight",  true,  LAYER(wo),            { Q_DIM_Q, Q_DIM_EMBD, N },      false, Q_WHEN_ALWAYS },
+    { "blk.%d.ffn_norm.weight",     true,  LAYER(ffn_norm),      { Q_DIM_EMBD, N, N },            false, Q_WHEN_ALWAYS },
+    { "blk.%d.ffn_gate.weight",     true,  LAYER(ffn_gate),      { Q_DIM_EMBD, Q_DIM_FF, N },     false, Q_WHEN_DENSE },
+    { "blk.%d.ffn_up.weight",       true,  LAYER(ffn_up),        { Q_DIM_EMBD, Q_DIM_FF, N },     false, Q_WHEN_DENSE },
+    { "blk.%d.ffn_down.weight",     true,  LAYER(ffn_down),      { Q_DIM_FF, Q_DIM_EMBD, N },     false, Q_WHEN_DENSE },
+    { "blk.%d.ffn_gate_inp.weight", true,  LAYER(ffn_gate_inp),  { Q_DIM_EMBD, Q_DIM_EXPERT, N }, false, Q_WHEN_MOE },
+    { "blk.%d.ffn_gate_exps.weight",true,  LAYER(ffn_gate_exps), { Q_DIM_EMBD, Q_DIM_FF, Q_DIM_EXPERT }, false, Q_WHEN_MOE },
+    { "blk.%d.ffn_up_exps.weight",  true,  LAYER(ffn_up_exps),   { Q_DIM_EMBD, Q_DIM_FF, Q_DIM_EXPERT }, false, Q_WHEN_MOE },
+    { "blk.%d.ffn_down_exps.weight",true,  LAYER(ffn_down_exps), { Q_DIM_FF, Q_DIM_EMBD, Q_DIM_EXPERT }, false, Q_WHEN_MOE },
 };
+#undef N
 
 static q_status need_u32(const q_model *m, const char *key, uint32_t *out, q_error *err) {
     if (!q_hp_u32(m, key, out))
@@ -60,8 +68,6 @@ static q_status llama_load_hparams(q_model *m, q_error *err) {
     q_hparams *hp = &m->hp;
     q_status st;
     uint32_t u;
-    if (q_hp_u32(m, "expert_count", &u) && u > 0)
-        return q_fail(err, Q_ERR_UNSUPPORTED, "%s with %u experts (MoE) is not supported yet", m->arch->name, u);
     if ((st = need_u32(m, "embedding_length", &u, err)) != Q_OK) return st;
     hp->n_embd = (int32_t)u;
     hp->n_ctx_train = q_hp_u32(m, "context_length", &u) ? (int32_t)u : 2048;
@@ -71,8 +77,14 @@ static q_status llama_load_hparams(q_model *m, q_error *err) {
         return st;
     if ((st = q_hp_layer_u32(m, "feed_forward_length", LAYER(n_ff), true, 0, err)) != Q_OK) return st;
     if ((st = q_hp_layer_u32(m, "attention.sliding_window", LAYER(swa_window), false, 0, err)) != Q_OK) return st;
+    if ((st = q_hp_layer_u32(m, "expert_count", LAYER(n_expert), false, 0, err)) != Q_OK) return st;
+    if ((st = q_hp_layer_u32(m, "expert_used_count", LAYER(n_expert_used), false, 0, err)) != Q_OK) return st;
     for (int32_t l = 0; l < hp->n_layer; l++) {
         const q_layer *L = &m->layers[l];
+        if (L->n_expert < 0 || L->n_expert > 256 ||
+            (L->n_expert > 0 && (L->n_expert_used <= 0 || L->n_expert_used > L->n_expert)))
+            return q_fail(err, Q_ERR_FORMAT, "layer %d: expert_count %d with expert_used_count %d", l,
+                          L->n_expert, L->n_expert_used);
         if (L->n_head <= 0 || L->n_head_kv <= 0 || L->n_head % L->n_head_kv || L->n_ff <= 0)
             return q_fail(err, Q_ERR_FORMAT, "layer %d: bad head counts %d/%d or ffn %d", l, L->n_head,
                           L->n_head_kv, L->n_ff);
@@ -155,6 +167,44 @@ static q_status llama_finish(q_model *m, q_error *err) {
     return Q_OK;
 }
 
+/* Mixtral-style MoE FFN on xb (n, D) into out (n, D): router probabilities
+ * p = softmax(Wgate_inp . x) over the experts, the top n_expert_used experts (ties to the
+ * lower index) weighted by p renormalized to sum 1, each expert a SwiGLU FFN:
+ *   out = sum_k w_k * down_k(silu(gate_k x) * up_k x)   (k in top-k order) */
+static void moe_ffn(const q_forward_ctx *f, const q_layer *L, int32_t n, const float *xb, float *out) {
+    const q_backend *be = f->ex->be;
+    const int32_t D = f->model->hp.n_embd, E = L->n_expert, K = L->n_expert_used, ff = L->n_ff;
+    float *probs = f->a->router;   /* (n, E) */
+    float *g = f->a->hb, *u = f->a->hb2, *ey = f->a->ey;
+    be->matmul(f->ex, &L->ffn_gate_inp, xb, D, probs, E, n);
+    be->softmax(probs, n, E);
+    for (int32_t t = 0; t < n; t++) {
+        const float *pt = probs + (int64_t)t * E;
+        int32_t sel[256];
+        for (int32_t e = 0; e < E; e++) sel[e] = e;
+        for (int32_t k = 0; k < K; k++)   /* partial selection sort: top K, stable */
+            for (int32_t j = k + 1; j < E; j++)
+                if (pt[sel[j]] > pt[sel[k]]) { const int32_t s = sel[k]; sel[k] = sel[j]; sel[j] = s; }
+        double wsum = 0.0;
+        for (int32_t k = 0; k < K; k++) wsum += pt[sel[k]];
+        float *ot = out + (int64_t)t * D;
+        for (int32_t k = 0; k < K; k++) {
+            const float w = pt[sel[k]] / (float)wsum;
+            const q_tensor gate = q_tensor_expert(&L->ffn_gate_exps, sel[k]);
+            const q_tensor up = q_tensor_expert(&L->ffn_up_exps, sel[k]);
+            const q_tensor down = q_tensor_expert(&L->ffn_down_exps, sel[k]);
+            const float *xt = xb + (int64_t)t * D;
+            be->matmul(f->ex, &gate, xt, D, g, ff, 1);
+            be->matmul(f->ex, &up, xt, D, u, ff, 1);
+            be->swiglu(g, u, 1, ff);
+            be->matmul(f->ex, &down, g, ff, ey, D, 1);
+            be->scale(ey, w, D);
+            if (k == 0) memcpy(ot, ey, sizeof(float) * (size_t)D);
+            else be->add_scaled(ot, ey, 1.0f, D);
+        }
+    }
+}
+
 static void llama_forward(const q_forward_ctx *f, const q_ubatch *ub) {
     const q_model *m = f->model;
     const q_hparams *hp = &m->hp;
@@ -195,12 +245,16 @@ static void llama_forward(const q_forward_ctx *f, const q_ubatch *ub) {
         be->matmul(ex, &L->wo, xb, nq, tmp, D, n);
         be->add_scaled(x, tmp, hp->residual_scale, (int64_t)n * D);
 
-        /* SwiGLU feed-forward, residual */
+        /* SwiGLU feed-forward (dense, or a mixture of experts), residual */
         be->rmsnorm(xb, x, L->ffn_norm.data, n, D, hp->norm_eps);
-        be->matmul(ex, &L->ffn_gate, xb, D, hb, ff, n);
-        be->matmul(ex, &L->ffn_up, xb, D, hb2, ff, n);
-        be->swiglu(hb, hb2, n, ff);
-        be->matmul(ex, &L->ffn_down, hb, ff, tmp, D, n);
+        if (L->n_expert > 0) {
+            moe_ffn(f, L, n, xb, tmp);
+        } else {
+            be->matmul(ex, &L->ffn_gate, xb, D, hb, ff, n);
+            be->matmul(ex, &L->ffn_up, xb, D, hb2, ff, n);
+            be->swiglu(hb, hb2, n, ff);
+            be->matmul(ex, &L->ffn_down, hb, ff, tmp, D, n);
+        }
         be->add_scaled(x, tmp, hp->residual_scale, (int64_t)n * D);
     }
 

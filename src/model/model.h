@@ -48,8 +48,10 @@ typedef struct q_layer {
     /* hyperparameters of this layer */
     int32_t n_head;
     int32_t n_head_kv;
-    int32_t n_ff;
+    int32_t n_ff;             /* FFN width; per expert in a MoE layer */
     int32_t swa_window;       /* 0 = full causal attention */
+    int32_t n_expert;         /* 0 = dense FFN */
+    int32_t n_expert_used;
 
     /* weights; shapes ggml-style (in -> out) */
     q_tensor attn_norm;       /* (n_embd) */
@@ -61,6 +63,11 @@ typedef struct q_layer {
     q_tensor ffn_gate;        /* (n_embd -> n_ff) */
     q_tensor ffn_up;          /* (n_embd -> n_ff) */
     q_tensor ffn_down;        /* (n_ff -> n_embd) */
+    /* MoE layers instead of ffn_gate/up/down (Mixtral style) */
+    q_tensor ffn_gate_inp;    /* (n_embd -> n_expert) router, F32 */
+    q_tensor ffn_gate_exps;   /* (n_embd -> n_ff) x n_expert */
+    q_tensor ffn_up_exps;     /* (n_embd -> n_ff) x n_expert */
+    q_tensor ffn_down_exps;   /* (n_ff -> n_embd) x n_expert */
 } q_layer;
 
 typedef struct q_hparams {
@@ -120,6 +127,8 @@ typedef struct q_acts {
     float *tmp;   /* (n_ubatch, n_embd) branch output */
     float *hb;    /* (n_ubatch, n_ff_max) */
     float *hb2;   /* (n_ubatch, n_ff_max) */
+    float *router;/* (n_ubatch, n_expert_max) router logits, then probabilities */
+    float *ey;    /* (n_embd) one expert's output */
 } q_acts;
 
 typedef struct q_forward_ctx {
@@ -143,16 +152,33 @@ typedef enum q_dim {
     Q_DIM_KV,           /* n_head_kv * head_dim */
     Q_DIM_FF,
     Q_DIM_ROT_HALF,     /* n_rot / 2 */
+    Q_DIM_EXPERT,       /* n_expert of the layer */
     Q_DIM_COUNT
 } q_dim;
+
+/* Which layers a per-layer tensor belongs to. */
+typedef enum q_when {
+    Q_WHEN_ALWAYS = 0,
+    Q_WHEN_DENSE,       /* layers with n_expert == 0 */
+    Q_WHEN_MOE,         /* layers with n_expert > 0 */
+} q_when;
 
 typedef struct q_tensor_spec {
     const char *name;       /* "blk.%d.attn_q.weight" for per-layer tensors */
     bool        per_layer;
     size_t      offset;     /* offsetof(q_layer, f) or offsetof(q_model, f) */
-    q_dim       shape[2];   /* ne[0], ne[1] */
+    q_dim       shape[3];   /* ne[0], ne[1], ne[2] (NONE = 1) */
     bool        optional;
+    q_when      when;
 } q_tensor_spec;
+
+/* The view of expert e of a 3-D expert tensor, as a 2-D matrix. */
+static inline q_tensor q_tensor_expert(const q_tensor *t, int32_t e) {
+    q_tensor v = *t;
+    v.ne[2] = 1;
+    v.data = (const uint8_t *)t->data + (size_t)e * (size_t)t->ne[1] * t->row_bytes;
+    return v;
+}
 
 struct q_arch_def {
     const char          *name;       /* general.architecture */

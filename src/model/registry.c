@@ -80,6 +80,7 @@ static int64_t dim_value(const q_model *m, q_dim d, int32_t l) {
     case Q_DIM_KV:       return L ? (int64_t)L->n_head_kv * m->hp.head_dim : -1;
     case Q_DIM_FF:       return L ? L->n_ff : -1;
     case Q_DIM_ROT_HALF: return m->hp.rope.n_rot / 2;
+    case Q_DIM_EXPERT:   return L ? L->n_expert : -1;
     case Q_DIM_COUNT:    break;
     }
     Q_ASSERT(!"bad q_dim");
@@ -98,11 +99,18 @@ static q_status bind_tensor(q_model *m, const q_tensor_spec *sp, int32_t l, q_te
         return q_fail(err, Q_ERR_FORMAT, "tensor %s is missing (required by arch %s)", name, m->arch->name);
     }
     const int64_t e0 = dim_value(m, sp->shape[0], l), e1 = dim_value(m, sp->shape[1], l);
-    if (ti->ne[0] != e0 || ti->ne[1] != e1 || ti->ne[2] != 1 || ti->ne[3] != 1)
+    const int64_t e2 = dim_value(m, sp->shape[2], l);
+    if (ti->ne[0] != e0 || ti->ne[1] != e1 || ti->ne[2] != e2 || ti->ne[3] != 1) {
+        if (e2 == 1)
+            return q_fail(err, Q_ERR_FORMAT,
+                          "tensor %s has shape [%lld, %lld, %lld, %lld]; expected [%lld, %lld]", name,
+                          (long long)ti->ne[0], (long long)ti->ne[1], (long long)ti->ne[2],
+                          (long long)ti->ne[3], (long long)e0, (long long)e1);
         return q_fail(err, Q_ERR_FORMAT,
-                      "tensor %s has shape [%lld, %lld, %lld, %lld]; expected [%lld, %lld]", name,
+                      "tensor %s has shape [%lld, %lld, %lld, %lld]; expected [%lld, %lld, %lld]", name,
                       (long long)ti->ne[0], (long long)ti->ne[1], (long long)ti->ne[2],
-                      (long long)ti->ne[3], (long long)e0, (long long)e1);
+                      (long long)ti->ne[3], (long long)e0, (long long)e1, (long long)e2);
+    }
     if (sp->shape[1] == Q_DIM_NONE) {
         if (ti->type != Q_TYPE_F32)
             return q_fail(err, Q_ERR_UNSUPPORTED, "tensor %s is %s; vectors must be f32", name,
@@ -148,9 +156,12 @@ q_status q_model_load(const char *path, q_model **out, q_error *err) {
     for (size_t i = 0; i < m->arch->n_tensors; i++) {
         const q_tensor_spec *sp = &m->arch->tensors[i];
         if (sp->per_layer) {
-            for (int32_t l = 0; l < m->hp.n_layer; l++)
+            for (int32_t l = 0; l < m->hp.n_layer; l++) {
+                const bool moe = m->layers[l].n_expert > 0;
+                if ((sp->when == Q_WHEN_DENSE && moe) || (sp->when == Q_WHEN_MOE && !moe)) continue;
                 if ((st = bind_tensor(m, sp, l, (q_tensor *)((char *)&m->layers[l] + sp->offset), err)) != Q_OK)
                     goto fail;
+            }
         } else if ((st = bind_tensor(m, sp, -1, (q_tensor *)((char *)m + sp->offset), err)) != Q_OK) {
             goto fail;
         }

@@ -42,6 +42,8 @@ static void context_free_buffers(q_context *c) {
     free(c->acts.tmp);
     free(c->acts.hb);
     free(c->acts.hb2);
+    free(c->acts.router);
+    free(c->acts.ey);
     free(c->ex.wdata);
     free(c->ex.att);
     free(c->cells);
@@ -67,11 +69,12 @@ q_status q_context_new(const q_model *m, const q_context_params *pin, q_context 
     if (st != Q_OK) { free(c); return st; }
 
     const q_hparams *hp = &m->hp;
-    int64_t nq = 0, nkv = 0, nff = 0;
+    int64_t nq = 0, nkv = 0, nff = 0, nexp = 1;
     for (int32_t l = 0; l < hp->n_layer; l++) {
         nq = Q_MAX(nq, (int64_t)m->layers[l].n_head * hp->head_dim);
         nkv = Q_MAX(nkv, (int64_t)m->layers[l].n_head_kv * hp->head_dim);
         nff = Q_MAX(nff, (int64_t)m->layers[l].n_ff);
+        nexp = Q_MAX(nexp, (int64_t)m->layers[l].n_expert);
     }
     const size_t U = (size_t)p.n_ubatch, D = (size_t)hp->n_embd;
     const size_t max_in = (size_t)Q_MAX(Q_MAX((int64_t)D, nq), nff);
@@ -84,6 +87,8 @@ q_status q_context_new(const q_model *m, const q_context_params *pin, q_context 
     c->acts.tmp = calloc(U * D, sizeof(float));
     c->acts.hb = calloc(U * (size_t)nff, sizeof(float));
     c->acts.hb2 = calloc(U * (size_t)nff, sizeof(float));
+    c->acts.router = calloc(U * (size_t)nexp, sizeof(float));
+    c->acts.ey = calloc(D, sizeof(float));
     /* every vec_dot_type takes at most 4 bytes per element (Q8_K: 292/256) */
     c->ex.wdata_size = U * max_in * sizeof(float);
     c->ex.wdata = malloc(c->ex.wdata_size);
@@ -97,7 +102,7 @@ q_status q_context_new(const q_model *m, const q_context_params *pin, q_context 
     c->out_idx = malloc(U * sizeof(int32_t));
     c->logits_row = malloc((size_t)p.n_batch * sizeof(int32_t));
     if (!c->acts.x || !c->acts.xb || !c->acts.q || !c->acts.k || !c->acts.v || !c->acts.tmp ||
-        !c->acts.hb || !c->acts.hb2 || !c->ex.wdata || !c->ex.att || !c->cells || !c->out_idx ||
+        !c->acts.hb || !c->acts.hb2 || !c->acts.router || !c->acts.ey || !c->ex.wdata || !c->ex.att || !c->cells || !c->out_idx ||
         !c->logits_row) {
         q_context_free(c);
         return q_fail(err, Q_ERR_NOMEM, "cannot allocate activation buffers for n_ubatch %d", p.n_ubatch);
