@@ -1,7 +1,7 @@
 /* test_golden.c — the llama / granite forward pass against llama.cpp's logits.
  *
- * For every model directory in ../shared/golden whose arch Quarrel runs (llama,
- * granite; others and MoE files are skipped with a note) and every case JSON in it,
+ * For every model directory in ../shared/golden whose arch Quarrel runs (llama incl. its
+ * MoE files, granite; other archs are skipped with a note) and every case JSON in it,
  * in BOTH modes (whole prompt in one batch; one token per decode):
  *   - per-position rel L2 against <case>.f32 within the README's table (F32 1e-3,
  *     F16 3e-3, BF16 1e-2, quantized 3e-2 everywhere and 1e-3 at a majority),

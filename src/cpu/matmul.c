@@ -68,7 +68,8 @@ q_cpu_isa q_cpu_isa_best(void) {
     static int best = -1;   /* benign race: every thread computes the same value */
     if (best < 0) {
         __builtin_cpu_init();
-        best = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && !getenv("QUARREL_SCALAR")
+        best = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c") &&
+                       !getenv("QUARREL_SCALAR")
                    ? Q_CPU_ISA_AVX2 : Q_CPU_ISA_SCALAR;
     }
     return (q_cpu_isa)best;

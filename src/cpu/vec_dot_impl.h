@@ -15,7 +15,20 @@
 
 #define QFMA(a, b, c) __builtin_fmaf((a), (b), (c))
 
-static inline float h2f(q_half h) { return q_cpu_h2f(h); }
+/* half -> float: the including file may define QH2F (e.g. a hardware conversion);
+ * every definition is exact, so all agree. bfloat16 -> float is a 16-bit shift. */
+#ifndef QH2F
+#define QH2F(h) q_cpu_h2f(h)
+#endif
+
+static inline float bf16_to_f32(uint16_t h) {
+    const uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static inline float h2f(q_half h) { return QH2F(h); }
 
 /* ggml's x86 kernels (and llamafile's tinyBLAS) keep 8 float lanes: integer lane L of a
  * block sums the products of elements whose position within their 32-element group is
@@ -83,8 +96,8 @@ void QK(q_vec_dot_f32)(int64_t n, float *s, const void *vx, const void *vy) {
 
 void QK(q_vec_dot_f16)(int64_t n, float *s, const void *vx, const void *vy) {
     const uint16_t *x = vx, *y = vy;
-#define LX(i) q_cpu_h2f(x[i])
-#define LY(i) q_cpu_h2f(y[i])
+#define LX(i) QH2F(x[i])
+#define LY(i) QH2F(y[i])
     DOT_BODY(LX, LY)
 #undef LX
 #undef LY
@@ -92,8 +105,8 @@ void QK(q_vec_dot_f16)(int64_t n, float *s, const void *vx, const void *vy) {
 
 void QK(q_vec_dot_bf16)(int64_t n, float *s, const void *vx, const void *vy) {
     const uint16_t *x = vx, *y = vy;
-#define LX(i) q_bf16_to_fp32(x[i])
-#define LY(i) q_bf16_to_fp32(y[i])
+#define LX(i) bf16_to_f32(x[i])
+#define LY(i) bf16_to_f32(y[i])
     DOT_BODY(LX, LY)
 #undef LX
 #undef LY
@@ -177,8 +190,12 @@ void QK(q_vec_dot_q8_0_q8_0)(int64_t n, float *s, const void *vx, const void *vy
     const block_q8_0 *y = vy;
     float acc[8] = { 0 };
     for (int64_t b = 0; b < n / QK8_0; b++) {
-        int32_t lane[8] = { 0 };
-        for (int j = 0; j < QK8_0; j++) lane[x86_lane(j)] += x[b].qs[j] * y[b].qs[j];
+        int32_t lane[8];
+        for (int l = 0; l < 8; l++) {
+            int32_t sum = 0;
+            for (int k = 0; k < 4; k++) sum += x[b].qs[4 * l + k] * y[b].qs[4 * l + k];
+            lane[l] = sum;
+        }
         const float d = h2f(x[b].d) * h2f(y[b].d);
         for (int l = 0; l < 8; l++) acc[l] = QFMA(d, (float)lane[l], acc[l]);
     }
@@ -301,11 +318,15 @@ void QK(q_vec_dot_q4_K_q8_K)(int64_t n, float *s, const void *vx, const void *vy
         int sc[8], m[8];
         for (int j = 0; j < 8; j++) kq_scale_min(j, x[b].scales, &sc[j], &m[j]);
         int32_t lane[8] = { 0 };
-        for (int j = 0; j < QK_K / 32; j++) {
+        for (int j = 0; j < QK_K / 32; j++) {   /* sub-block j: 32 quants, one scale */
             const uint8_t *qs = x[b].qs + 32 * (j / 2);
+            const int8_t *q8 = y[b].qs + 32 * j;
             const int shift = 4 * (j % 2);
-            for (int l = 0; l < 32; l++)
-                lane[x86_lane(l)] += sc[j] * (((qs[l] >> shift) & 0x0F) * y[b].qs[32 * j + l]);
+            for (int l = 0; l < 8; l++) {
+                int32_t sum = 0;
+                for (int k = 0; k < 4; k++) sum += ((qs[4 * l + k] >> shift) & 0x0F) * q8[4 * l + k];
+                lane[l] += sc[j] * sum;
+            }
         }
         const float d = y[b].d * h2f(x[b].d), dmin = -y[b].d * h2f(x[b].dmin);
         for (int l = 0; l < 8; l++) acc[l] = QFMA(d, (float)lane[l], acc[l]);
@@ -354,12 +375,21 @@ void QK(q_vec_dot_q6_K_q8_K)(int64_t n, float *s, const void *vx, const void *vy
     float acc[8] = { 0 };
     for (int64_t b = 0; b < n / QK_K; b++) {
         int32_t lane[8] = { 0 };
-        for (int e = 0; e < QK_K; e++) {
-            const int c = e / 128, k = (e % 128) / 32, l = e % 32;
-            const uint8_t lb = x[b].ql[64 * c + l + 32 * (k & 1)];
-            const int lo = (k < 2) ? (lb & 0x0F) : (lb >> 4);
-            const int hi = (x[b].qh[32 * c + l] >> (2 * k)) & 3;
-            lane[x86_lane(e)] += x[b].scales[e / 16] * (((lo | (hi << 4)) - 32) * y[b].qs[e]);
+        for (int c = 0; c < 2; c++) {
+            for (int k = 0; k < 4; k++) {   /* elements 128c + 32k + l, l < 32 */
+                const uint8_t *ql = x[b].ql + 64 * c + 32 * (k & 1), *qh = x[b].qh + 32 * c;
+                const int8_t *q8 = y[b].qs + 128 * c + 32 * k;
+                const int lo_shift = k < 2 ? 0 : 4;
+                for (int l = 0; l < 8; l++) {   /* lanes 0..3: first scale, 4..7: second */
+                    int32_t sum = 0;
+                    for (int i = 0; i < 4; i++) {
+                        const int e = 4 * l + i;
+                        const int q = (((ql[e] >> lo_shift) & 0x0F) | (((qh[e] >> (2 * k)) & 3) << 4)) - 32;
+                        sum += q * q8[e];
+                    }
+                    lane[l] += x[b].scales[8 * c + 2 * k + l / 4] * sum;
+                }
+            }
         }
         const float d = y[b].d * h2f(x[b].d);
         for (int l = 0; l < 8; l++) acc[l] = QFMA(d, (float)lane[l], acc[l]);
