@@ -1,0 +1,161 @@
+/* bpe.c — byte-level BPE as llama.cpp's llm_tokenizer_bpe does it, for one text fragment.
+ *
+ * Steps: decode the fragment leniently into codepoints (a bad byte -> U+FFFD); split into
+ * words with the vocab's pre-tokenizer (pretok.c); write each word's UTF-8 bytes through
+ * GPT-2's bytes_to_unicode map; if the vocab ignores merges and the whole word is a
+ * token, emit it; otherwise start from one symbol per (mapped) character, queue every
+ * adjacent pair that has a merge rank in a min-heap (ties: leftmost), pop, skip pairs
+ * whose symbols changed since queued, merge, queue the new neighbour pairs. Each final
+ * symbol is its token; a symbol that is not a token falls back to its single bytes that
+ * are tokens, and drops the rest (llama.cpp does the same).
+ *
+ * Memory: all scratch is per call. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tokenizer/internal.h"
+#include "tokenizer/pretok.h"
+
+typedef struct bpe_sym {
+    int32_t  prev, next;
+    uint32_t off, n;      /* bytes of the encoded word; n = 0 once merged away */
+} bpe_sym;
+
+typedef struct bpe_bigram {
+    int32_t  rank;
+    int32_t  left, right;
+    uint32_t nl, nr;      /* symbol sizes when queued */
+} bpe_bigram;
+
+typedef struct bpe_heap {
+    bpe_bigram *v;
+    size_t      n, cap;
+} bpe_heap;
+
+static bool bpe_before(const bpe_bigram *a, const bpe_bigram *b) {
+    return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
+}
+
+static void bpe_heap_push(bpe_heap *h, bpe_bigram x) {
+    if (h->n == h->cap) {
+        h->cap = h->cap ? h->cap * 2 : 64;
+        h->v = q_xrealloc(h->v, h->cap * sizeof *h->v);
+    }
+    size_t i = h->n++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!bpe_before(&x, &h->v[p])) break;
+        h->v[i] = h->v[p];
+        i = p;
+    }
+    h->v[i] = x;
+}
+
+static bpe_bigram bpe_heap_pop(bpe_heap *h) {
+    bpe_bigram top = h->v[0], x = h->v[--h->n];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= h->n) break;
+        if (c + 1 < h->n && bpe_before(&h->v[c + 1], &h->v[c])) c++;
+        if (!bpe_before(&h->v[c], &x)) break;
+        h->v[i] = h->v[c];
+        i = c;
+    }
+    if (h->n) h->v[i] = x;
+    return top;
+}
+
+typedef struct bpe_scratch {
+    bpe_sym *syms;
+    size_t   cap;
+    bpe_heap heap;
+} bpe_scratch;
+
+static void bpe_try_pair(const q_vocab *v, const char *w, const bpe_sym *s, int32_t l, int32_t r, bpe_heap *h) {
+    if (l < 0 || r < 0) return;
+    int32_t rank = vocab_merge_rank(v, w + s[l].off, s[l].n, w + s[r].off, s[r].n);
+    if (rank < 0) return;
+    bpe_heap_push(h, (bpe_bigram){ rank, l, r, s[l].n, s[r].n });
+}
+
+/* Merges one encoded word w[0..n) and appends its tokens. */
+static void bpe_word(const q_vocab *v, const char *w, size_t n, bpe_scratch *sc, q_tokens *out) {
+    if (v->ignore_merges) {
+        q_token id = vocab_lookup(v, w, n);
+        if (id != Q_TOKEN_NULL) { tok_push(out, id); return; }
+    }
+    if (sc->cap < n) {
+        sc->cap = n;
+        sc->syms = q_xrealloc(sc->syms, n * sizeof *sc->syms);
+    }
+    bpe_sym *s = sc->syms;
+    int32_t ns = 0;
+    for (size_t off = 0; off < n;) {
+        size_t cl = Q_MIN(utf8_len_lead((uint8_t)w[off]), n - off);
+        s[ns] = (bpe_sym){ ns - 1, off + cl == n ? -1 : ns + 1, (uint32_t)off, (uint32_t)cl };
+        ns++;
+        off += cl;
+    }
+    bpe_heap *h = &sc->heap;
+    h->n = 0;
+    for (int32_t i = 1; i < ns; i++) bpe_try_pair(v, w, s, i - 1, i, h);
+    while (h->n) {
+        bpe_bigram b = bpe_heap_pop(h);
+        bpe_sym *l = &s[b.left], *r = &s[b.right];
+        if (l->n != b.nl || r->n != b.nr || l->n == 0 || r->n == 0) continue;  /* stale */
+        l->n += r->n;
+        r->n = 0;
+        l->next = r->next;
+        if (r->next >= 0) s[r->next].prev = b.left;
+        bpe_try_pair(v, w, s, l->prev, b.left, h);
+        bpe_try_pair(v, w, s, b.left, l->next, h);
+    }
+    for (int32_t i = 0; i != -1; i = s[i].next) {
+        if (s[i].n == 0) continue;
+        q_token id = vocab_lookup(v, w + s[i].off, s[i].n);
+        if (id != Q_TOKEN_NULL) { tok_push(out, id); continue; }
+        for (uint32_t j = 0; j < s[i].n; j++) {
+            q_token bt = vocab_lookup(v, w + s[i].off + j, 1);
+            if (bt != Q_TOKEN_NULL) tok_push(out, bt);
+        }
+    }
+}
+
+q_status bpe_tokenize(const q_vocab *v, const char *text, size_t len, q_tokens *out, q_error *err) {
+    (void)err;
+    if (len == 0) return Q_OK;
+    uint32_t *cps = q_xmalloc(len * sizeof *cps);
+    size_t n = 0;
+    for (size_t off = 0; off < len;) {
+        size_t adv;
+        cps[n++] = utf8_decode_lenient((const uint8_t *)text + off, len - off, &adv);
+        off += adv;
+    }
+    pretok_words words = { 0 };
+    pretok_split(v->pre, cps, n, &words);
+
+    tok_buf w = { 0 };
+    bpe_scratch sc = { 0 };
+    size_t at = 0;
+    for (size_t k = 0; k < words.n; k++) {
+        w.n = 0;
+        for (size_t i = at; i < at + words.lens[k]; i++) {
+            char u[4];
+            size_t ul = utf8_encode(cps[i], u);
+            for (size_t j = 0; j < ul; j++) {
+                char e[4];
+                size_t el = utf8_encode(bpe_byte_to_cp((uint8_t)u[j]), e);
+                tok_buf_put(&w, e, el);
+            }
+        }
+        at += words.lens[k];
+        bpe_word(v, w.p, w.n, &sc, out);
+    }
+    free(sc.syms);
+    free(sc.heap.v);
+    tok_buf_free(&w);
+    free(words.lens);
+    free(cps);
+    return Q_OK;
+}
