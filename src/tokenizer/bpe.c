@@ -19,12 +19,14 @@
 typedef struct bpe_sym {
     int32_t  prev, next;
     uint32_t off, n;      /* bytes of the encoded word; n = 0 once merged away */
+    q_token  id;          /* the token whose text this is, Q_TOKEN_NULL if none */
 } bpe_sym;
 
 typedef struct bpe_bigram {
     int32_t  rank;
     int32_t  left, right;
     uint32_t nl, nr;      /* symbol sizes when queued */
+    q_token  result;      /* merged token, Q_TOKEN_NULL if unknown */
 } bpe_bigram;
 
 typedef struct bpe_heap {
@@ -72,11 +74,20 @@ typedef struct bpe_scratch {
     bpe_heap heap;
 } bpe_scratch;
 
+/* Ranks are looked up by token ids when both symbols are tokens (every merge between
+ * two tokens is in the id map), else by text; both give the first rank of that pair. */
 static void bpe_try_pair(const q_vocab *v, const char *w, const bpe_sym *s, int32_t l, int32_t r, bpe_heap *h) {
     if (l < 0 || r < 0) return;
-    int32_t rank = vocab_merge_rank(v, w + s[l].off, s[l].n, w + s[r].off, s[r].n);
+    q_token result = Q_TOKEN_NULL;
+    int32_t rank;
+    if (s[l].id != Q_TOKEN_NULL && s[r].id != Q_TOKEN_NULL) {
+        rank = vocab_pair_rank(v, s[l].id, s[r].id, &result);
+    } else {
+        rank = vocab_merge_rank(v, w + s[l].off, s[l].n, w + s[r].off, s[r].n);
+        if (rank >= 0) result = vocab_lookup(v, w + s[l].off, s[l].n + s[r].n);
+    }
     if (rank < 0) return;
-    bpe_heap_push(h, (bpe_bigram){ rank, l, r, s[l].n, s[r].n });
+    bpe_heap_push(h, (bpe_bigram){ rank, l, r, s[l].n, s[r].n, result });
 }
 
 /* Merges one encoded word w[0..n) and appends its tokens. */
@@ -93,7 +104,8 @@ static void bpe_word(const q_vocab *v, const char *w, size_t n, bpe_scratch *sc,
     int32_t ns = 0;
     for (size_t off = 0; off < n;) {
         size_t cl = Q_MIN(utf8_len_lead((uint8_t)w[off]), n - off);
-        s[ns] = (bpe_sym){ ns - 1, off + cl == n ? -1 : ns + 1, (uint32_t)off, (uint32_t)cl };
+        s[ns] = (bpe_sym){ ns - 1, off + cl == n ? -1 : ns + 1, (uint32_t)off, (uint32_t)cl,
+                           vocab_lookup(v, w + off, cl) };
         ns++;
         off += cl;
     }
@@ -105,6 +117,7 @@ static void bpe_word(const q_vocab *v, const char *w, size_t n, bpe_scratch *sc,
         bpe_sym *l = &s[b.left], *r = &s[b.right];
         if (l->n != b.nl || r->n != b.nr || l->n == 0 || r->n == 0) continue;  /* stale */
         l->n += r->n;
+        l->id = b.result;
         r->n = 0;
         l->next = r->next;
         if (r->next >= 0) s[r->next].prev = b.left;
@@ -113,7 +126,7 @@ static void bpe_word(const q_vocab *v, const char *w, size_t n, bpe_scratch *sc,
     }
     for (int32_t i = 0; i != -1; i = s[i].next) {
         if (s[i].n == 0) continue;
-        q_token id = vocab_lookup(v, w + s[i].off, s[i].n);
+        q_token id = s[i].id;
         if (id != Q_TOKEN_NULL) { tok_push(out, id); continue; }
         for (uint32_t j = 0; j < s[i].n; j++) {
             q_token bt = vocab_lookup(v, w + s[i].off + j, 1);

@@ -95,8 +95,14 @@ struct q_vocab {
 
     merge_entry *merges;     /* BPE: rank = index */
     uint32_t     n_merges;
-    uint32_t    *merge_slots;
+    uint32_t    *merge_slots;  /* by text: "first second" -> rank + 1 */
     uint32_t     merge_mask;
+    /* The same merges keyed by the token ids of both parts (when both are tokens), with
+     * the id of the merged text: the fast path of BPE. */
+    uint64_t    *pair_keys;    /* (left << 32 | right); UINT64_MAX = empty */
+    int32_t     *pair_rank;
+    q_token     *pair_result;  /* Q_TOKEN_NULL if "first"+"second" is not a token */
+    uint32_t     pair_mask;
 
     q_token      special[Q_SPECIAL_COUNT];
     q_token     *eog;         /* sorted */
@@ -115,6 +121,8 @@ struct q_vocab {
 uint64_t tok_hash_bytes(const void *p, size_t n);
 q_token  vocab_lookup(const q_vocab *v, const char *s, size_t n);
 int32_t  vocab_merge_rank(const q_vocab *v, const char *a, size_t na, const char *b, size_t nb);
+/* Rank of merging tokens l and r (-1: none) and the merged token in *result. */
+int32_t  vocab_pair_rank(const q_vocab *v, q_token l, q_token r, q_token *result);
 static inline const char *vocab_text(const q_vocab *v, q_token id) { return v->arena + v->toks[id].off; }
 
 /* ---- per-model tokenizers: append ids of one raw-text fragment ---- */

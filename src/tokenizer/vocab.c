@@ -152,6 +152,52 @@ static void merge_insert(q_vocab *v, uint32_t rank) {
     }
 }
 
+static uint32_t pair_hash(uint64_t key, uint32_t mask) {
+    key *= 0x9E3779B97F4A7C15ull;
+    return (uint32_t)(key >> 32) & mask;
+}
+
+int32_t vocab_pair_rank(const q_vocab *v, q_token l, q_token r, q_token *result) {
+    if (!v->pair_keys) return -1;
+    uint64_t key = (uint64_t)(uint32_t)l << 32 | (uint32_t)r;
+    for (uint32_t i = pair_hash(key, v->pair_mask);; i = (i + 1) & v->pair_mask) {
+        if (v->pair_keys[i] == key) { *result = v->pair_result[i]; return v->pair_rank[i]; }
+        if (v->pair_keys[i] == UINT64_MAX) return -1;
+    }
+}
+
+/* Builds the id-pair map from the merges whose both parts are tokens (first rank wins). */
+static void pairs_build(q_vocab *v) {
+    v->pair_mask = pow2_at_least((size_t)v->n_merges * 2) - 1;
+    size_t cap = (size_t)v->pair_mask + 1;
+    v->pair_keys = q_xmalloc(cap * sizeof *v->pair_keys);
+    v->pair_rank = q_xmalloc(cap * sizeof *v->pair_rank);
+    v->pair_result = q_xmalloc(cap * sizeof *v->pair_result);
+    memset(v->pair_keys, 0xFF, cap * sizeof *v->pair_keys);
+    for (uint32_t rank = 0; rank < v->n_merges; rank++) {
+        const merge_entry *m = &v->merges[rank];
+        const char *t = v->arena + m->off;
+        if (m->first_len == 0 || m->first_len + 1 >= m->len) continue;
+        q_token l = vocab_lookup(v, t, m->first_len);
+        q_token r = vocab_lookup(v, t + m->first_len + 1, m->len - m->first_len - 1);
+        if (l == Q_TOKEN_NULL || r == Q_TOKEN_NULL) continue;
+        uint64_t key = (uint64_t)(uint32_t)l << 32 | (uint32_t)r;
+        uint32_t i = pair_hash(key, v->pair_mask);
+        while (v->pair_keys[i] != UINT64_MAX && v->pair_keys[i] != key) i = (i + 1) & v->pair_mask;
+        if (v->pair_keys[i] == key) continue;
+        /* the merged text, as a token */
+        char stackbuf[256];
+        size_t n = m->len - 1;
+        char *cat = n <= sizeof stackbuf ? stackbuf : q_xmalloc(n);
+        memcpy(cat, t, m->first_len);
+        memcpy(cat + m->first_len, t + m->first_len + 1, n - m->first_len);
+        v->pair_keys[i] = key;
+        v->pair_rank[i] = (int32_t)rank;
+        v->pair_result[i] = vocab_lookup(v, cat, n);
+        if (cat != stackbuf) free(cat);
+    }
+}
+
 /* ---- arena ---- */
 
 static uint32_t arena_put(q_vocab *v, size_t *cap, const void *s, size_t n) {
@@ -461,7 +507,10 @@ q_status q_vocab_load(const gguf_file *f, q_vocab **out, q_error *err) {
     read_bool(f, KEY("remove_extra_whitespaces"), &v->remove_extra_ws);
 
     if ((st = load_tokens(v, f, &arena_cap, err)) != Q_OK) goto fail;
-    if (v->type == Q_VOCAB_BPE && (st = load_merges(v, f, &arena_cap, err)) != Q_OK) goto fail;
+    if (v->type == Q_VOCAB_BPE) {
+        if ((st = load_merges(v, f, &arena_cap, err)) != Q_OK) goto fail;
+        pairs_build(v);
+    }
 
     for (int s = 0; s < Q_SPECIAL_COUNT; s++)
         v->special[s] = read_id(f, special_keys[s], v->special[s], v->n_tokens);
@@ -575,6 +624,9 @@ void q_vocab_free(q_vocab *v) {
     free(v->tok_slots);
     free(v->merges);
     free(v->merge_slots);
+    free(v->pair_keys);
+    free(v->pair_rank);
+    free(v->pair_result);
     free(v->eog);
     free(v->special_cache);
     free(v);
