@@ -20,6 +20,7 @@
 
 #include "quarrel/gguf.h"
 #include "quarrel/tokenizer.h"
+#include "tokenizer/internal.h"  /* to switch the fast paths off for their twin test */
 
 /* ---- helpers ---- */
 
@@ -527,6 +528,49 @@ static void test_load_errors(void **state) {
     }
 }
 
+/* ---- fast paths against their slow twins ----
+ * SPM cuts its input before runs of U+2581 (spm_split_safe) and BPE looks merges up by
+ * token-id pairs (pair_keys); both must give exactly what the plain algorithms give. */
+static void test_fast_paths_match_slow(void **state) {
+    (void)state;
+    char seed_path[1024];
+    const char *src = getenv("QUARREL_SOURCE");
+    snprintf(seed_path, sizeof seed_path, "%s/bench/tokenize_seed.txt", src && *src ? src : ".");
+    size_t seed_len;
+    char *seed = read_file(seed_path, &seed_len);
+    assert_non_null(seed);
+    static const char *const names[] = { "llama-spm", "phi-3", "gpt-2", "starcoder", "deepseek-coder", "gpt-neox" };
+    for (size_t vi = 0; vi < sizeof names / sizeof *names; vi++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/vocab/ggml-vocab-%s.gguf", shared_dir(), names[vi]);
+        q_vocab *v = load_vocab(path);
+        if (q_vocab_get_type(v) == Q_VOCAB_SPM) assert_true(v->spm_split_safe);
+        else assert_non_null(v->pair_keys);
+        for (int t = 0; t < 60; t++) {
+            char buf[512];
+            const char *text = seed;
+            size_t n = seed_len;
+            if (t > 0) { n = random_text(buf, sizeof buf); text = buf; }
+            q_tokens fast = { 0 }, slow = { 0 };
+            q_error err = { 0 };
+            assert_int_equal(q_tokenize(v, text, n, false, false, &fast, &err), Q_OK);
+            bool split = v->spm_split_safe;
+            uint64_t *keys = v->pair_keys;
+            v->spm_split_safe = false;
+            v->pair_keys = NULL;
+            assert_int_equal(q_tokenize(v, text, n, false, false, &slow, &err), Q_OK);
+            v->spm_split_safe = split;
+            v->pair_keys = keys;
+            assert_int_equal(fast.n, slow.n);
+            assert_memory_equal(fast.ids, slow.ids, fast.n * sizeof *fast.ids);
+            q_tokens_free(&fast);
+            q_tokens_free(&slow);
+        }
+        q_vocab_free(v);
+    }
+    free(seed);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vocab_vectors),
@@ -536,6 +580,7 @@ int main(void) {
         cmocka_unit_test(test_invalid_utf8),
         cmocka_unit_test(test_special_tokens),
         cmocka_unit_test(test_load_errors),
+        cmocka_unit_test(test_fast_paths_match_slow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

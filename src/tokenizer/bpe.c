@@ -80,7 +80,7 @@ static void bpe_try_pair(const q_vocab *v, const char *w, const bpe_sym *s, int3
     if (l < 0 || r < 0) return;
     q_token result = Q_TOKEN_NULL;
     int32_t rank;
-    if (s[l].id != Q_TOKEN_NULL && s[r].id != Q_TOKEN_NULL) {
+    if (v->pair_keys && s[l].id != Q_TOKEN_NULL && s[r].id != Q_TOKEN_NULL) {
         rank = vocab_pair_rank(v, s[l].id, s[r].id, &result);
     } else {
         rank = vocab_merge_rank(v, w + s[l].off, s[l].n, w + s[r].off, s[r].n);

@@ -113,6 +113,7 @@ struct q_vocab {
 
     bool add_bos, add_eos, add_sep, add_space_prefix, remove_extra_ws;
     bool ignore_merges, clean_spaces;
+    bool spm_split_safe;      /* no token has U+2581 right after another character */
 
     char    pre_name[64];
     pretok *pre;              /* BPE only */

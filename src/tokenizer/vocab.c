@@ -588,6 +588,19 @@ q_status q_vocab_load(const gguf_file *f, q_vocab **out, q_error *err) {
     }
     apply_model_attrs(v, f);
 
+    /* Can SPM cut its input in front of each run of U+2581? Only if no token contains a
+     * U+2581 that follows some other byte. */
+    v->spm_split_safe = v->type == Q_VOCAB_SPM;
+    for (q_token id = 0; id < v->n_tokens && v->spm_split_safe; id++) {
+        const char *t = vocab_text(v, id);
+        uint32_t n = v->toks[id].len;
+        for (uint32_t i = 1; i + 3 <= n; i++)
+            if (!memcmp(t + i, "\xE2\x96\x81", 3) && (i < 3 || memcmp(t + i - 3, "\xE2\x96\x81", 3))) {
+                v->spm_split_safe = false;
+                break;
+            }
+    }
+
     /* Byte fallback tokens (SPM): "<0xXX>", else the single byte as text. */
     for (int b = 0; b < 256; b++) {
         char hex[8];
