@@ -454,6 +454,10 @@ static void test_special_tokens(void **state) {
     q_tokens g = { 0 };
     assert_int_equal(q_tokenize(v, "Hello", 5, true, false, &g, &err), Q_OK);
     assert_int_equal(g.ids[0], 101);
+    assert_int_equal(q_vocab_special(v, Q_SPECIAL_CLS), 101);
+    assert_int_equal(q_vocab_special(v, Q_SPECIAL_SEP), 102);
+    assert_int_equal(q_vocab_special(v, Q_SPECIAL_MASK), 103);
+    assert_int_equal(q_vocab_special(v, Q_SPECIAL_UNK), 100);
     assert_int_equal(g.ids[g.n - 1], 102);
     q_tokens_free(&g);
     q_vocab_free(v);

@@ -72,6 +72,7 @@ typedef enum q_special {
     Q_SPECIAL_SEP,
     Q_SPECIAL_PAD,
     Q_SPECIAL_MASK,
+    Q_SPECIAL_CLS,      /* tokenizer.ggml.cls_token_id; WPM: = BOS when absent */
     Q_SPECIAL_NL,       /* the newline token */
     Q_SPECIAL_COUNT
 } q_special;

@@ -8,7 +8,7 @@
  *   scores (f32[n])               SPM merge scores (0 when absent)
  *   token_type (i32[n])           1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte
  *   merges (string[], BPE, required)  "left right", rank = index; the first duplicate wins
- *   bos/eos/eot/eom/unknown/seperator/padding/mask/fim_*_token_id (u32)  override defaults;
+ *   bos/eos/eot/eom/unknown/seperator/padding/mask/cls/fim_*_token_id (u32)  override defaults;
  *                                 an id >= n is ignored (llama.cpp warns and keeps the default)
  *   add_bos_token, add_eos_token, add_sep_token, add_space_prefix, remove_extra_whitespaces (bool)
  * plus general.name / general.architecture for llama.cpp's per-model token attributes.
@@ -291,7 +291,7 @@ static const char *const special_keys[Q_SPECIAL_COUNT] = {
     [Q_SPECIAL_EOM] = NULL,
     [Q_SPECIAL_UNK] = KEY("unknown_token_id"), [Q_SPECIAL_SEP] = KEY("seperator_token_id"),
     [Q_SPECIAL_PAD] = KEY("padding_token_id"), [Q_SPECIAL_MASK] = KEY("mask_token_id"),
-    [Q_SPECIAL_NL] = NULL,
+    [Q_SPECIAL_CLS] = KEY("cls_token_id"),     [Q_SPECIAL_NL] = NULL,
 };
 
 static q_token find_z(const q_vocab *v, const char *z) { return vocab_lookup(v, z, strlen(z)); }
@@ -517,6 +517,8 @@ q_status q_vocab_load(const gguf_file *f, q_vocab **out, q_error *err) {
     /* Defaults can point past a small vocab (BPE's 11, BERT's 101...): drop those. */
     for (int s = 0; s < Q_SPECIAL_COUNT; s++)
         if (v->special[s] >= v->n_tokens) v->special[s] = Q_TOKEN_NULL;
+    if (v->type == Q_VOCAB_WPM && v->special[Q_SPECIAL_CLS] == Q_TOKEN_NULL)
+        v->special[Q_SPECIAL_CLS] = v->special[Q_SPECIAL_BOS];
     read_bool(f, KEY("add_bos_token"), &v->add_bos);
     read_bool(f, KEY("add_eos_token"), &v->add_eos);
     read_bool(f, KEY("add_sep_token"), &v->add_sep);
