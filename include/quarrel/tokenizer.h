@@ -118,7 +118,8 @@ q_token      q_vocab_find(const q_vocab *v, const char *text, size_t len);
 /* Appends the ids of text[0..len) to out. add_special: BOS/EOS (SPM, BPE as the vocab
  * says) or [CLS]..[SEP] (WPM). parse_special: control/user-defined token texts in the
  * input become those tokens. Errors: Q_ERR_UNSUPPORTED when the input needs a byte or unk
- * token the vocab lacks; out is left with what was appended before the error. */
+ * token the vocab lacks, Q_ERR_LIMIT for texts over 2 GiB; out is left with what was
+ * appended before the error. */
 q_status q_tokenize(const q_vocab *v, const char *text, size_t len, bool add_special,
                     bool parse_special, q_tokens *out, q_error *err);
 

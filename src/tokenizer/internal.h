@@ -109,6 +109,10 @@ struct q_vocab {
     size_t       n_eog;
     q_token     *special_cache;  /* control/user-defined/unknown ids, longest text first */
     size_t       n_special_cache;
+    /* special_cache positions grouped by the first byte of their text: those of byte b
+     * are special_by_byte[special_byte_start[b] .. special_byte_start[b + 1]). */
+    uint32_t    *special_by_byte;
+    uint32_t     special_byte_start[257];
     q_token      byte_tok[256];  /* SPM: <0xXX> (or the 1-byte text); Q_TOKEN_NULL if none */
 
     bool add_bos, add_eos, add_sep, add_space_prefix, remove_extra_ws;

@@ -86,16 +86,41 @@ static q_status tokenize_spm_fragment(const q_vocab *v, const char *text, size_t
     return spm_tokenize(v, scratch->p, scratch->n, out, err);
 }
 
+/* Marks in present[] (indexed like v->special_cache) the special tokens whose text occurs
+ * somewhere in text. Fragments are substrings of the text, so a token that does not occur
+ * cannot split anything and its pass can be skipped: one scan instead of one per token. */
+static void special_present(const q_vocab *v, const char *text, size_t len, bool parse_special, uint8_t *present) {
+    for (size_t p = 0; p < len; p++) {
+        uint8_t c = (uint8_t)text[p];
+        for (uint32_t k = v->special_byte_start[c]; k < v->special_byte_start[c + 1]; k++) {
+            uint32_t i = v->special_by_byte[k];
+            if (present[i]) continue;
+            q_token id = v->special_cache[i];
+            if (!parse_special && (v->toks[id].attr & (Q_TOKEN_ATTR_CONTROL | Q_TOKEN_ATTR_UNKNOWN))) continue;
+            uint32_t tl = v->toks[id].len;
+            if (tl <= len - p && !memcmp(text + p, vocab_text(v, id), tl)) present[i] = 1;
+        }
+    }
+}
+
 q_status q_tokenize(const q_vocab *v, const char *text, size_t len, bool add_special, bool parse_special,
                     q_tokens *out, q_error *err) {
+    /* Symbol offsets are 32-bit. */
+    if (len > (size_t)INT32_MAX)
+        return q_fail(err, Q_ERR_LIMIT, "text of %zu bytes is too long to tokenize at once (limit 2 GiB)", len);
     frag_vec a = { 0 }, b = { 0 };
     if (len > 0) frag_push(&a, Q_TOKEN_NULL, 0, len);
+    uint8_t *present = NULL;
+    if (len > 0 && v->n_special_cache > 0) {
+        present = q_xcalloc(v->n_special_cache, 1);
+        special_present(v, text, len, parse_special, present);
+    }
     for (size_t s = 0; s < v->n_special_cache && a.n > 0; s++) {
-        q_token id = v->special_cache[s];
-        if (!parse_special && (v->toks[id].attr & (Q_TOKEN_ATTR_CONTROL | Q_TOKEN_ATTR_UNKNOWN))) continue;
-        partition_one(v, id, text, &a, &b);
+        if (!present[s]) continue;
+        partition_one(v, v->special_cache[s], text, &a, &b);
         frag_vec t = a; a = b; b = t;
     }
+    free(present);
     free(b.v);
 
     q_status st = Q_OK;

@@ -576,6 +576,17 @@ q_status q_vocab_load(const gguf_file *f, q_vocab **out, q_error *err) {
         if (v->toks[id].attr & (Q_TOKEN_ATTR_CONTROL | Q_TOKEN_ATTR_USER_DEFINED | Q_TOKEN_ATTR_UNKNOWN))
             v->special_cache[v->n_special_cache++] = id;
     qsort_r(v->special_cache, v->n_special_cache, sizeof *v->special_cache, cmp_special, v);
+    v->special_by_byte = q_xmalloc((v->n_special_cache ? v->n_special_cache : 1) * sizeof *v->special_by_byte);
+    {
+        uint32_t count[256] = { 0 };
+        for (size_t i = 0; i < v->n_special_cache; i++) count[(uint8_t)vocab_text(v, v->special_cache[i])[0]]++;
+        v->special_byte_start[0] = 0;
+        for (int b = 0; b < 256; b++) v->special_byte_start[b + 1] = v->special_byte_start[b] + count[b];
+        uint32_t fill[256];
+        memcpy(fill, v->special_byte_start, sizeof fill);
+        for (size_t i = 0; i < v->n_special_cache; i++)
+            v->special_by_byte[fill[(uint8_t)vocab_text(v, v->special_cache[i])[0]]++] = (uint32_t)i;
+    }
 
     /* Pieces (as rendered with special = true), before the strip attributes change. */
     {
@@ -644,6 +655,7 @@ void q_vocab_free(q_vocab *v) {
     free(v->pair_result);
     free(v->eog);
     free(v->special_cache);
+    free(v->special_by_byte);
     free(v);
 }
 
