@@ -135,40 +135,62 @@ static void bpe_word(const q_vocab *v, const char *w, size_t n, bpe_scratch *sc,
     }
 }
 
-q_status bpe_tokenize(const q_vocab *v, const char *text, size_t len, q_tokens *out, q_error *err) {
+struct bpe_session {
+    pretok_ctx *pc;
+    uint32_t   *cps;     /* decoded fragment */
+    size_t      cps_cap;
+    tok_buf     word;    /* one byte-encoded word */
+    bpe_scratch sc;
+};
+
+bpe_session *bpe_session_new(void) {
+    bpe_session *s = q_xcalloc(1, sizeof *s);
+    s->pc = pretok_ctx_new();
+    return s;
+}
+
+void bpe_session_free(bpe_session *s) {
+    if (!s) return;
+    pretok_ctx_free(s->pc);
+    free(s->cps);
+    tok_buf_free(&s->word);
+    free(s->sc.syms);
+    free(s->sc.heap.v);
+    free(s);
+}
+
+q_status bpe_tokenize(const q_vocab *v, bpe_session *s, const char *text, size_t len, q_tokens *out, q_error *err) {
     (void)err;
     if (len == 0) return Q_OK;
-    uint32_t *cps = q_xmalloc(len * sizeof *cps);
+    if (s->cps_cap < len) {
+        s->cps_cap = len;
+        s->cps = q_xrealloc(s->cps, len * sizeof *s->cps);
+    }
+    uint32_t *cps = s->cps;
     size_t n = 0;
     for (size_t off = 0; off < len;) {
         size_t adv;
         cps[n++] = utf8_decode_lenient((const uint8_t *)text + off, len - off, &adv);
         off += adv;
     }
-    pretok_words words = { 0 };
-    pretok_split(v->pre, cps, n, &words);
+    pretok_words words;
+    pretok_split(v->pre, s->pc, cps, n, &words);
 
-    tok_buf w = { 0 };
-    bpe_scratch sc = { 0 };
+    tok_buf *w = &s->word;
     size_t at = 0;
     for (size_t k = 0; k < words.n; k++) {
-        w.n = 0;
+        w->n = 0;
         for (size_t i = at; i < at + words.lens[k]; i++) {
             char u[4];
             size_t ul = utf8_encode(cps[i], u);
             for (size_t j = 0; j < ul; j++) {
                 char e[4];
                 size_t el = utf8_encode(bpe_byte_to_cp((uint8_t)u[j]), e);
-                tok_buf_put(&w, e, el);
+                tok_buf_put(w, e, el);
             }
         }
         at += words.lens[k];
-        bpe_word(v, w.p, w.n, &sc, out);
+        bpe_word(v, w->p, w->n, &s->sc, out);
     }
-    free(sc.syms);
-    free(sc.heap.v);
-    tok_buf_free(&w);
-    free(words.lens);
-    free(cps);
     return Q_OK;
 }

@@ -132,7 +132,11 @@ static inline const char *vocab_text(const q_vocab *v, q_token id) { return v->a
 
 /* ---- per-model tokenizers: append ids of one raw-text fragment ---- */
 q_status spm_tokenize(const q_vocab *v, const char *text, size_t len, q_tokens *out, q_error *err);
-q_status bpe_tokenize(const q_vocab *v, const char *text, size_t len, q_tokens *out, q_error *err);
+/* BPE scratch reused across the fragments of one q_tokenize call. */
+typedef struct bpe_session bpe_session;
+bpe_session *bpe_session_new(void);
+void         bpe_session_free(bpe_session *s);  /* NULL is fine */
+q_status bpe_tokenize(const q_vocab *v, bpe_session *s, const char *text, size_t len, q_tokens *out, q_error *err);
 q_status wpm_tokenize(const q_vocab *v, const char *text, size_t len, q_tokens *out, q_error *err);
 
 /* Renders token id's piece as llama.cpp's cache does (special = true), into b. */

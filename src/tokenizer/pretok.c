@@ -316,57 +316,86 @@ static void len_push(len_vec *l, uint32_t x) {
     l->v[l->n++] = x;
 }
 
-void pretok_split(const pretok *p, const uint32_t *cps, size_t n, pretok_words *w) {
+struct pretok_ctx {
+    pcre2_match_data    *md;
+    pcre2_match_context *mc;
+    pcre2_jit_stack     *js;
+    uint32_t            *collapsed, *plain;  /* subjects, cap codepoints each */
+    size_t               cap;
+    len_vec              cur, next;
+};
+
+pretok_ctx *pretok_ctx_new(void) {
+    pretok_ctx *c = q_xcalloc(1, sizeof *c);
+    c->md = pcre2_match_data_create(1, NULL);
+    c->mc = pcre2_match_context_create(NULL);
+    /* Repeated groups (tekken, gpt-4o) need JIT stack in proportion to a word's length. */
+    c->js = pcre2_jit_stack_create(32 * 1024, 8 * 1024 * 1024, NULL);
+    Q_ASSERT(c->md && c->mc);
+    if (c->js) pcre2_jit_stack_assign(c->mc, NULL, c->js);
+    return c;
+}
+
+void pretok_ctx_free(pretok_ctx *c) {
+    if (!c) return;
+    pcre2_jit_stack_free(c->js);
+    pcre2_match_context_free(c->mc);
+    pcre2_match_data_free(c->md);
+    free(c->collapsed);
+    free(c->plain);
+    free(c->cur.v);
+    free(c->next.v);
+    free(c);
+}
+
+void pretok_split(const pretok *p, pretok_ctx *c, const uint32_t *cps, size_t n, pretok_words *w) {
     w->n = 0;
+    w->lens = NULL;
     if (n == 0) return;
+    if (c->cap < n) {
+        c->cap = n;
+        c->collapsed = q_xrealloc(c->collapsed, n * sizeof *c->collapsed);
+        c->plain = q_xrealloc(c->plain, n * sizeof *c->plain);
+    }
     /* Subjects: the collapsed text and the plain one (non-ASCII whitespace -> 0x0B). */
-    uint32_t *collapsed = NULL, *plain = NULL;
+    bool have_collapsed = false, have_plain = false;
     for (int r = 0; r < p->n_re; r++) {
-        if (p->re[r].collapsed && !collapsed) {
-            collapsed = q_xmalloc(n * sizeof *collapsed);
-            for (size_t i = 0; i < n; i++) collapsed[i] = collapse_cp(cps[i]);
-        } else if (!p->re[r].collapsed && !plain) {
-            plain = q_xmalloc(n * sizeof *plain);
-            for (size_t i = 0; i < n; i++) plain[i] = (cps[i] > 0x7F && ucp_is_space(cps[i])) ? 0x0B : cps[i];
+        if (p->re[r].collapsed && !have_collapsed) {
+            for (size_t i = 0; i < n; i++) c->collapsed[i] = collapse_cp(cps[i]);
+            have_collapsed = true;
+        } else if (!p->re[r].collapsed && !have_plain) {
+            for (size_t i = 0; i < n; i++) c->plain[i] = (cps[i] > 0x7F && ucp_is_space(cps[i])) ? 0x0B : cps[i];
+            have_plain = true;
         }
     }
 
-    len_vec cur = { 0 }, next = { 0 };
-    len_push(&cur, (uint32_t)n);
-    pcre2_match_data *md = pcre2_match_data_create(1, NULL);
-    pcre2_match_context *mc = pcre2_match_context_create(NULL);
-    pcre2_jit_stack *js = pcre2_jit_stack_create(32 * 1024, 8 * 1024 * 1024, NULL);
-    pcre2_jit_stack_assign(mc, NULL, js);
-
+    len_vec *cur = &c->cur, *next = &c->next;
+    cur->n = 0;
+    len_push(cur, (uint32_t)n);
     for (int r = 0; r < p->n_re; r++) {
-        const uint32_t *subj = p->re[r].collapsed ? collapsed : plain;
-        next.n = 0;
+        const uint32_t *subj = p->re[r].collapsed ? c->collapsed : c->plain;
+        next->n = 0;
         size_t start = 0;
-        for (size_t k = 0; k < cur.n; k++) {
-            size_t len = cur.v[k];
+        for (size_t k = 0; k < cur->n; k++) {
+            size_t len = cur->v[k];
             size_t pos = 0, prev_end = 0;
             while (pos < len) {
-                int rc = pcre2_match(p->re[r].code, subj + start, len, pos, 0, md, mc);
+                int rc = pcre2_match(p->re[r].code, subj + start, len, pos, 0, c->md, c->mc);
                 if (rc < 0) break;  /* no match (or a resource limit: the rest stays one piece) */
-                PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+                PCRE2_SIZE *ov = pcre2_get_ovector_pointer(c->md);
                 size_t ms = ov[0], me = ov[1];
                 if (me == ms) { pos = ms + 1; continue; }  /* empty matches make no pieces */
-                if (ms > prev_end) len_push(&next, (uint32_t)(ms - prev_end));
-                len_push(&next, (uint32_t)(me - ms));
+                if (ms > prev_end) len_push(next, (uint32_t)(ms - prev_end));
+                len_push(next, (uint32_t)(me - ms));
                 prev_end = pos = me;
             }
-            if (prev_end < len) len_push(&next, (uint32_t)(len - prev_end));
+            if (prev_end < len) len_push(next, (uint32_t)(len - prev_end));
             start += len;
         }
-        len_vec t = cur; cur = next; next = t;
+        len_vec *t = cur; cur = next; next = t;
     }
-
-    pcre2_jit_stack_free(js);
-    pcre2_match_context_free(mc);
-    pcre2_match_data_free(md);
-    free(collapsed);
-    free(plain);
-    free(next.v);
-    w->lens = cur.v;
-    w->n = cur.n;
+    /* keep the result in c->cur */
+    if (cur != &c->cur) { len_vec t = c->cur; c->cur = c->next; c->next = t; }
+    w->lens = c->cur.v;
+    w->n = c->cur.n;
 }

@@ -16,12 +16,19 @@
 /* Is `name` a known pre-tokenizer? Fills its PRETOK_F_* flags. */
 bool pretok_lookup(const char *name, unsigned *flags);
 
-/* Words of one split: lens[i] codepoints each, in order; lens is malloc'ed (free it). */
+/* Per-caller scratch for splitting (match data, JIT stack, subject and length buffers),
+ * reused across calls so that a long text of many fragments allocates once. */
+typedef struct pretok_ctx pretok_ctx;
+pretok_ctx *pretok_ctx_new(void);
+void        pretok_ctx_free(pretok_ctx *c);  /* NULL is fine */
+
+/* Words of one split: lens[i] codepoints each, in order; lens points into the ctx and
+ * stays valid until its next split. */
 typedef struct pretok_words {
-    uint32_t *lens;
-    size_t    n;
+    const uint32_t *lens;
+    size_t          n;
 } pretok_words;
 
-void pretok_split(const pretok *p, const uint32_t *cps, size_t n, pretok_words *w);
+void pretok_split(const pretok *p, pretok_ctx *c, const uint32_t *cps, size_t n, pretok_words *w);
 
 #endif

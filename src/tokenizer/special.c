@@ -142,16 +142,18 @@ q_status q_tokenize(const q_vocab *v, const char *text, size_t len, bool add_spe
     case Q_VOCAB_BPE:
     case Q_VOCAB_WPM: {
         bool bpe = v->type == Q_VOCAB_BPE;
+        bpe_session *bs = bpe ? bpe_session_new() : NULL;
         if (add_special && (bpe ? v->add_bos : true) && bos != Q_TOKEN_NULL) tok_push(out, bos);
         for (size_t i = 0; i < a.n && st == Q_OK; i++) {
             if (a.v[i].token != Q_TOKEN_NULL) { tok_push(out, a.v[i].token); continue; }
-            st = bpe ? bpe_tokenize(v, text + a.v[i].off, a.v[i].len, out, err)
+            st = bpe ? bpe_tokenize(v, bs, text + a.v[i].off, a.v[i].len, out, err)
                      : wpm_tokenize(v, text + a.v[i].off, a.v[i].len, out, err);
         }
         if (st == Q_OK && add_special) {
             q_token last = bpe ? (v->add_eos ? eos : Q_TOKEN_NULL) : v->special[Q_SPECIAL_SEP];
             if (last != Q_TOKEN_NULL) tok_push(out, last);
         }
+        bpe_session_free(bs);
         break;
     }
     default:
