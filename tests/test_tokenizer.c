@@ -21,6 +21,7 @@
 #include "quarrel/gguf.h"
 #include "quarrel/tokenizer.h"
 #include "tokenizer/internal.h"  /* to switch the fast paths off for their twin test */
+#include "tokenizer/pretok.h"
 
 /* ---- helpers ---- */
 
@@ -575,6 +576,53 @@ static void test_fast_paths_match_slow(void **state) {
     free(seed);
 }
 
+/* ---- pre-tokenizer splits: what the models' regexes do (HF tokenizers semantics) ---- */
+
+static void check_split(const char *pre, const char *text, const char *const *want) {
+    pretok *p = NULL;
+    q_error err = { 0 };
+    assert_int_equal(pretok_new(pre, &p, &err), Q_OK);
+    uint32_t cps[256];
+    size_t n = 0, len = strlen(text);
+    for (size_t off = 0; off < len;) {
+        size_t adv;
+        cps[n++] = utf8_decode_lenient((const uint8_t *)text + off, len - off, &adv);
+        off += adv;
+    }
+    pretok_ctx *c = pretok_ctx_new();
+    pretok_words w;
+    pretok_split(p, c, cps, n, &w);
+    size_t at = 0, k = 0;
+    for (; k < w.n; k++) {
+        char word[256];
+        size_t wl = 0;
+        for (size_t i = at; i < at + w.lens[k]; i++) wl += utf8_encode(cps[i], word + wl);
+        word[wl] = 0;
+        at += w.lens[k];
+        if (!want[k] || strcmp(word, want[k])) fail_msg("%s on '%s': word %zu is '%s', want '%s'", pre, text, k, word, want[k] ? want[k] : "(end)");
+    }
+    if (want[k]) fail_msg("%s on '%s': %zu words, want more ('%s')", pre, text, k, want[k]);
+    pretok_ctx_free(c);
+    pretok_free(p);
+}
+
+static void test_pretok_splits(void **state) {
+    (void)state;
+    check_split("gpt-2", "Hello world's  test 123", (const char *[]){ "Hello", " world", "'s", " ", " test", " 123", NULL });
+    check_split("llama-bpe", "Hello world's  test 12345\n\n x",
+                (const char *[]){ "Hello", " world", "'s", " ", " test", " ", "123", "45", "\n\n", " x", NULL });
+    check_split("llama-bpe", "I'M ok", (const char *[]){ "I", "'M", " ok", NULL });
+    check_split("qwen2", "a 12345", (const char *[]){ "a", " ", "1", "2", "3", "4", "5", NULL });
+    check_split("gpt-4o", "HelloWorld foo", (const char *[]){ "Hello", "World", " foo", NULL });
+    check_split("starcoder", "x1 = 42", (const char *[]){ "x", "1", " =", " ", "4", "2", NULL });
+    check_split("deepseek-coder", "x = 12;", (const char *[]){ "x", " = ", "1", "2", ";", NULL });
+    check_split("gpt-2", "東京 🚀 naïve", (const char *[]){ "東京", " 🚀", " naïve", NULL });
+    /* non-ASCII whitespace counts as \s (U+3000 here), but only ' ' is the optional
+     * prefix of a word: the last U+3000 stays alone (an unmatched gap) */
+    check_split("gpt-2", "a\u3000\u3000b", (const char *[]){ "a", "\u3000", "\u3000", "b", NULL });
+    check_split("gpt-2", "a  b", (const char *[]){ "a", " ", " b", NULL });
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vocab_vectors),
@@ -585,6 +633,7 @@ int main(void) {
         cmocka_unit_test(test_special_tokens),
         cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_fast_paths_match_slow),
+        cmocka_unit_test(test_pretok_splits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
