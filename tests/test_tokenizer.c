@@ -102,7 +102,7 @@ static void test_vocab_vectors(void **state) {
         snprintf(path, sizeof path, "%s/vocab/ggml-vocab-%s.gguf", shared_dir(), vocab_names[vi]);
         snprintf(pin, sizeof pin, "%s.inp", path);
         snprintf(pout, sizeof pout, "%s.out", path);
-        size_t nin, nout;
+        size_t nin = 0, nout = 0;
         char *inp = read_file(pin, &nin), *outp = read_file(pout, &nout);
         if (!inp || !outp) fail_msg("missing test vectors %s", pin);
         q_vocab *v = load_vocab(path);
@@ -541,7 +541,7 @@ static void test_fast_paths_match_slow(void **state) {
     char seed_path[1024];
     const char *src = getenv("QUARREL_SOURCE");
     snprintf(seed_path, sizeof seed_path, "%s/bench/tokenize_seed.txt", src && *src ? src : ".");
-    size_t seed_len;
+    size_t seed_len = 0;
     char *seed = read_file(seed_path, &seed_len);
     assert_non_null(seed);
     static const char *const names[] = { "llama-spm", "phi-3", "gpt-2", "starcoder", "deepseek-coder", "gpt-neox" };
