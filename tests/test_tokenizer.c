@@ -109,7 +109,7 @@ static void test_vocab_vectors(void **state) {
 
         static const char sep[] = "\n__ggml_vocab_test__\n";
         char *p = inp, *line = outp;
-        int pass = 0, count = 0;
+        int pass = 0, count = 0, trips = 0;
         for (;;) {
             char *end = strstr(p, sep);
             size_t tlen = end ? (size_t)(end - p) : strlen(p);
@@ -130,6 +130,14 @@ static void test_vocab_vectors(void **state) {
             q_error err = { 0 };
             assert_int_equal(q_tokenize(v, p, tlen, false, false, &got, &err), Q_OK);
             count++;
+            /* round trip through the pieces: exact except for BERT, which normalises */
+            if (q_vocab_get_type(v) != Q_VOCAB_WPM) {
+                size_t jl;
+                char *joined = join_pieces(v, got.ids, got.n, &jl);
+                if (jl == tlen && !memcmp(joined, p, tlen)) trips++;
+                else fprintf(stderr, "round trip %s: '%.*s' -> '%s'\n", vocab_names[vi], (int)tlen, p, joined);
+                free(joined);
+            }
             if (got.n == nw && (nw == 0 || !memcmp(got.ids, want, nw * sizeof *want))) {
                 pass++;
             } else {
@@ -142,8 +150,10 @@ static void test_vocab_vectors(void **state) {
             if (!end) break;
             p = end + strlen(sep);
         }
-        printf("vocab %-15s %3d/%3d test vectors match llama.cpp\n", vocab_names[vi], pass, count);
+        printf("vocab %-15s %3d/%3d test vectors match llama.cpp, %3d/%3d round trip\n", vocab_names[vi], pass, count,
+               trips, count);
         total_fail += count - pass;
+        if (q_vocab_get_type(v) != Q_VOCAB_WPM) assert_int_equal(trips, count);
         assert_true(count > 0);
         q_vocab_free(v);
         free(inp);
@@ -464,6 +474,31 @@ static void test_special_tokens(void **state) {
     q_vocab_free(v);
 }
 
+/* llama.cpp's clean_up_tokenization_spaces: on for gpt-2, off for deepseek-coder. */
+static void test_detokenize_clean_spaces(void **state) {
+    (void)state;
+    static const char text[] = "a , b . c ' d 's ok ?";
+    static const struct { const char *vocab, *want; } cases[] = {
+        { "gpt-2", "a, b. c'd's ok?" },
+        { "deepseek-coder", "a , b . c ' d 's ok ?" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/vocab/ggml-vocab-%s.gguf", shared_dir(), cases[i].vocab);
+        q_vocab *v = load_vocab(path);
+        q_tokens t = { 0 };
+        q_error err = { 0 };
+        assert_int_equal(q_tokenize(v, text, strlen(text), false, false, &t, &err), Q_OK);
+        char *s;
+        size_t sl;
+        assert_int_equal(q_detokenize(v, t.ids, t.n, false, false, &s, &sl, &err), Q_OK);
+        assert_string_equal(s, cases[i].want);
+        free(s);
+        q_tokens_free(&t);
+        q_vocab_free(v);
+    }
+}
+
 /* ---- load errors on hand-made GGUF files ---- */
 
 typedef struct gbuf {
@@ -634,6 +669,7 @@ int main(void) {
         cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_fast_paths_match_slow),
         cmocka_unit_test(test_pretok_splits),
+        cmocka_unit_test(test_detokenize_clean_spaces),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
