@@ -526,6 +526,22 @@ static void make_gguf(gbuf *g, const char *model, const char *pre) {
     gput_str(g, "a b");
 }
 
+/* A GGUF with only tokenizer.ggml.model = "llama" and one more array key. */
+static void make_gguf_arr(gbuf *g, const char *key, gguf_vtype elem, uint64_t n, const void *data, size_t elem_size) {
+    g->n = 0;
+    gput_u32(g, GGUF_MAGIC);
+    gput_u32(g, 3);
+    gput_u64(g, 0);
+    gput_u64(g, key ? 3 : 2);
+    gput_str(g, "tokenizer.ggml.model"); gput_u32(g, GGUF_VT_STRING); gput_str(g, "llama");
+    gput_str(g, "tokenizer.ggml.tokens"); gput_u32(g, GGUF_VT_ARRAY); gput_u32(g, GGUF_VT_STRING); gput_u64(g, 3);
+    gput_str(g, "<unk>"); gput_str(g, "a"); gput_str(g, "");
+    if (key) {
+        gput_str(g, key); gput_u32(g, GGUF_VT_ARRAY); gput_u32(g, elem); gput_u64(g, n);
+        gput(g, data, n * elem_size);
+    }
+}
+
 static q_status load_buf(gbuf *g, q_error *err) {
     gguf_file *f = NULL;
     q_error e2 = { 0 };
@@ -566,6 +582,40 @@ static void test_load_errors(void **state) {
         make_gguf(&g, "gpt2", pres[i]);
         if (load_buf(&g, &err) != Q_OK) fail_msg("pre %s: %s", pres[i], err.msg);
     }
+
+    /* malformed tokenizer arrays are format errors, not crashes */
+    gguf_file *f = NULL;
+    q_vocab *v = NULL;
+    float scores2[2] = { 0, 0 };
+    int32_t types3[3] = { 2, 1, 1 };
+    make_gguf_arr(&g, "tokenizer.ggml.scores", GGUF_VT_FLOAT32, 2, scores2, 4);
+    assert_int_equal(gguf_open_buffer(g.b, g.n, &f, &err), Q_OK);
+    assert_int_equal(q_vocab_load(f, &v, &err), Q_ERR_FORMAT);
+    assert_non_null(strstr(err.msg, "tokenizer.ggml.scores"));
+    gguf_close(f);
+    make_gguf_arr(&g, "tokenizer.ggml.token_type", GGUF_VT_FLOAT32, 3, types3, 4);
+    assert_int_equal(gguf_open_buffer(g.b, g.n, &f, &err), Q_OK);
+    assert_int_equal(q_vocab_load(f, &v, &err), Q_ERR_FORMAT);
+    assert_non_null(strstr(err.msg, "tokenizer.ggml.token_type"));
+    gguf_close(f);
+    /* a valid tiny SPM vocab: the empty token is renamed, unknown bytes become <unk> */
+    make_gguf_arr(&g, "tokenizer.ggml.token_type", GGUF_VT_INT32, 3, types3, 4);
+    assert_int_equal(gguf_open_buffer(g.b, g.n, &f, &err), Q_OK);
+    assert_int_equal(q_vocab_load(f, &v, &err), Q_OK);
+    gguf_close(f);
+    size_t tl;
+    const char *t2 = q_vocab_token_text(v, 2, &tl);
+    assert_int_equal(tl, 9);
+    assert_memory_equal(t2, "[EMPTY_2]", 9);
+    /* BOS is the default id 1 ("a" here); "\u2581" and "b" have no byte tokens, so each of
+     * their bytes becomes <unk> (llama.cpp would throw instead) */
+    q_tokens t = { 0 };
+    assert_int_equal(q_tokenize(v, "ab", 2, true, false, &t, &err), Q_OK);
+    static const q_token want[] = { 1, 0, 0, 0, 1, 0 };
+    assert_int_equal(t.n, 6);
+    assert_memory_equal(t.ids, want, sizeof want);
+    q_tokens_free(&t);
+    q_vocab_free(v);
 }
 
 /* ---- fast paths against their slow twins ----
