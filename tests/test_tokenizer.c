@@ -619,23 +619,30 @@ static void test_load_errors(void **state) {
 }
 
 /* ---- fast paths against their slow twins ----
- * SPM cuts its input before runs of U+2581 (spm_split_safe) and BPE looks merges up by
- * token-id pairs (pair_keys); both must give exactly what the plain algorithms give. */
+ * SPM cuts its input before runs of U+2581 (spm_split_safe), BPE looks merges up by
+ * token-id pairs (pair_keys) and caches words (bpe_word_cache); all must give exactly
+ * what the plain algorithms give. */
 static void test_fast_paths_match_slow(void **state) {
     (void)state;
     char seed_path[1024];
     const char *src = getenv("QUARREL_SOURCE");
     snprintf(seed_path, sizeof seed_path, "%s/bench/tokenize_seed.txt", src && *src ? src : ".");
     size_t seed_len = 0;
-    char *seed = read_file(seed_path, &seed_len);
-    assert_non_null(seed);
+    char *seed1 = read_file(seed_path, &seed_len);
+    assert_non_null(seed1);
+    /* three copies, so that the word cache serves repeats */
+    char *seed = malloc(seed_len * 3 + 1);
+    for (int k = 0; k < 3; k++) memcpy(seed + k * seed_len, seed1, seed_len);
+    seed_len *= 3;
+    seed[seed_len] = 0;
+    free(seed1);
     static const char *const names[] = { "llama-spm", "phi-3", "gpt-2", "starcoder", "deepseek-coder", "gpt-neox" };
     for (size_t vi = 0; vi < sizeof names / sizeof *names; vi++) {
         char path[1024];
         snprintf(path, sizeof path, "%s/vocab/ggml-vocab-%s.gguf", shared_dir(), names[vi]);
         q_vocab *v = load_vocab(path);
         if (q_vocab_get_type(v) == Q_VOCAB_SPM) assert_true(v->spm_split_safe);
-        else assert_non_null(v->pair_keys);
+        else assert_true(v->pair_keys && v->bpe_word_cache);
         for (int t = 0; t < 60; t++) {
             char buf[512];
             const char *text = seed;
@@ -644,13 +651,15 @@ static void test_fast_paths_match_slow(void **state) {
             q_tokens fast = { 0 }, slow = { 0 };
             q_error err = { 0 };
             assert_int_equal(q_tokenize(v, text, n, false, false, &fast, &err), Q_OK);
-            bool split = v->spm_split_safe;
+            bool split = v->spm_split_safe, cache = v->bpe_word_cache;
             uint64_t *keys = v->pair_keys;
             v->spm_split_safe = false;
             v->pair_keys = NULL;
+            v->bpe_word_cache = false;
             assert_int_equal(q_tokenize(v, text, n, false, false, &slow, &err), Q_OK);
             v->spm_split_safe = split;
             v->pair_keys = keys;
+            v->bpe_word_cache = cache;
             assert_int_equal(fast.n, slow.n);
             assert_memory_equal(fast.ids, slow.ids, fast.n * sizeof *fast.ids);
             q_tokens_free(&fast);

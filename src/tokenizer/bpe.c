@@ -135,13 +135,58 @@ static void bpe_word(const q_vocab *v, const char *w, size_t n, bpe_scratch *sc,
     }
 }
 
+/* Words repeat a lot in real text and a word's tokens depend on nothing but its bytes,
+ * so each session remembers the tokens of short words it has merged. */
+#define WORD_CACHE_SLOTS   (1u << 15)
+#define WORD_CACHE_MAX_LEN 48           /* bytes of an encoded word worth caching */
+
+typedef struct word_slot {
+    uint64_t hash;      /* 0 = empty */
+    uint32_t key_off;   /* word bytes in keys */
+    uint32_t key_len;
+    uint32_t ids_off;   /* tokens in ids */
+    uint32_t n_ids;
+} word_slot;
+
+typedef struct word_cache {
+    word_slot *slots;   /* WORD_CACHE_SLOTS, allocated on first use */
+    uint32_t   used;
+    tok_buf    keys;
+    q_tokens   ids;
+} word_cache;
+
 struct bpe_session {
     pretok_ctx *pc;
     uint32_t   *cps;     /* decoded fragment */
     size_t      cps_cap;
     tok_buf     word;    /* one byte-encoded word */
     bpe_scratch sc;
+    word_cache  cache;
 };
+
+/* Appends the cached tokens of w and returns true, or returns false. */
+static bool word_cache_get(const word_cache *c, const char *w, size_t n, uint64_t h, q_tokens *out) {
+    if (!c->slots) return false;
+    for (uint32_t i = (uint32_t)h & (WORD_CACHE_SLOTS - 1);; i = (i + 1) & (WORD_CACHE_SLOTS - 1)) {
+        const word_slot *sl = &c->slots[i];
+        if (!sl->hash) return false;
+        if (sl->hash == h && sl->key_len == n && !memcmp(c->keys.p + sl->key_off, w, n)) {
+            for (uint32_t k = 0; k < sl->n_ids; k++) tok_push(out, c->ids.ids[sl->ids_off + k]);
+            return true;
+        }
+    }
+}
+
+static void word_cache_put(word_cache *c, const char *w, size_t n, uint64_t h, const q_token *ids, size_t n_ids) {
+    if (c->used >= WORD_CACHE_SLOTS / 2) return;  /* full enough: keep probing short */
+    if (!c->slots) c->slots = q_xcalloc(WORD_CACHE_SLOTS, sizeof *c->slots);
+    uint32_t i = (uint32_t)h & (WORD_CACHE_SLOTS - 1);
+    while (c->slots[i].hash) i = (i + 1) & (WORD_CACHE_SLOTS - 1);
+    c->slots[i] = (word_slot){ h, (uint32_t)c->keys.n, (uint32_t)n, (uint32_t)c->ids.n, (uint32_t)n_ids };
+    tok_buf_put(&c->keys, w, n);
+    for (size_t k = 0; k < n_ids; k++) tok_push(&c->ids, ids[k]);
+    c->used++;
+}
 
 bpe_session *bpe_session_new(void) {
     bpe_session *s = q_xcalloc(1, sizeof *s);
@@ -156,6 +201,9 @@ void bpe_session_free(bpe_session *s) {
     tok_buf_free(&s->word);
     free(s->sc.syms);
     free(s->sc.heap.v);
+    free(s->cache.slots);
+    tok_buf_free(&s->cache.keys);
+    q_tokens_free(&s->cache.ids);
     free(s);
 }
 
@@ -190,7 +238,15 @@ q_status bpe_tokenize(const q_vocab *v, bpe_session *s, const char *text, size_t
             }
         }
         at += words.lens[k];
+        if (w->n > WORD_CACHE_MAX_LEN || !v->bpe_word_cache) {
+            bpe_word(v, w->p, w->n, &s->sc, out);
+            continue;
+        }
+        uint64_t h = tok_hash_bytes(w->p, w->n) | 1;  /* never 0, the empty mark */
+        if (word_cache_get(&s->cache, w->p, w->n, h, out)) continue;
+        size_t before = out->n;
         bpe_word(v, w->p, w->n, &s->sc, out);
+        word_cache_put(&s->cache, w->p, w->n, h, out->ids + before, out->n - before);
     }
     return Q_OK;
 }

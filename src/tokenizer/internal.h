@@ -118,6 +118,7 @@ struct q_vocab {
     bool add_bos, add_eos, add_sep, add_space_prefix, remove_extra_ws;
     bool ignore_merges, clean_spaces;
     bool spm_split_safe;      /* no token has U+2581 right after another character */
+    bool bpe_word_cache;      /* BPE remembers short words per call (tests switch it off) */
 
     char    pre_name[64];
     pretok *pre;              /* BPE only */

@@ -510,6 +510,7 @@ q_status q_vocab_load(const gguf_file *f, q_vocab **out, q_error *err) {
     if (v->type == Q_VOCAB_BPE) {
         if ((st = load_merges(v, f, &arena_cap, err)) != Q_OK) goto fail;
         pairs_build(v);
+        v->bpe_word_cache = true;
     }
 
     for (int s = 0; s < Q_SPECIAL_COUNT; s++)
