@@ -136,9 +136,11 @@ static void bpe_word(const q_vocab *v, const char *w, size_t n, bpe_scratch *sc,
 }
 
 /* Words repeat a lot in real text and a word's tokens depend on nothing but its bytes,
- * so each session remembers the tokens of short words it has merged. */
-#define WORD_CACHE_SLOTS   (1u << 15)
-#define WORD_CACHE_MAX_LEN 48           /* bytes of an encoded word worth caching */
+ * so each session remembers the tokens of short words it has merged. The table starts
+ * small (short prompts stay cheap) and doubles up to WORD_CACHE_MAX_SLOTS. */
+#define WORD_CACHE_MIN_SLOTS 256u
+#define WORD_CACHE_MAX_SLOTS (1u << 15)
+#define WORD_CACHE_MAX_LEN   48     /* bytes of an encoded word worth caching */
 
 typedef struct word_slot {
     uint64_t hash;      /* 0 = empty */
@@ -149,8 +151,8 @@ typedef struct word_slot {
 } word_slot;
 
 typedef struct word_cache {
-    word_slot *slots;   /* WORD_CACHE_SLOTS, allocated on first use */
-    uint32_t   used;
+    word_slot *slots;   /* cap slots, allocated on first use */
+    uint32_t   cap, used;
     tok_buf    keys;
     q_tokens   ids;
 } word_cache;
@@ -167,7 +169,7 @@ struct bpe_session {
 /* Appends the cached tokens of w and returns true, or returns false. */
 static bool word_cache_get(const word_cache *c, const char *w, size_t n, uint64_t h, q_tokens *out) {
     if (!c->slots) return false;
-    for (uint32_t i = (uint32_t)h & (WORD_CACHE_SLOTS - 1);; i = (i + 1) & (WORD_CACHE_SLOTS - 1)) {
+    for (uint32_t i = (uint32_t)h & (c->cap - 1);; i = (i + 1) & (c->cap - 1)) {
         const word_slot *sl = &c->slots[i];
         if (!sl->hash) return false;
         if (sl->hash == h && sl->key_len == n && !memcmp(c->keys.p + sl->key_off, w, n)) {
@@ -177,12 +179,25 @@ static bool word_cache_get(const word_cache *c, const char *w, size_t n, uint64_
     }
 }
 
+static void word_cache_place(word_slot *slots, uint32_t cap, const word_slot *x) {
+    uint32_t i = (uint32_t)x->hash & (cap - 1);
+    while (slots[i].hash) i = (i + 1) & (cap - 1);
+    slots[i] = *x;
+}
+
 static void word_cache_put(word_cache *c, const char *w, size_t n, uint64_t h, const q_token *ids, size_t n_ids) {
-    if (c->used >= WORD_CACHE_SLOTS / 2) return;  /* full enough: keep probing short */
-    if (!c->slots) c->slots = q_xcalloc(WORD_CACHE_SLOTS, sizeof *c->slots);
-    uint32_t i = (uint32_t)h & (WORD_CACHE_SLOTS - 1);
-    while (c->slots[i].hash) i = (i + 1) & (WORD_CACHE_SLOTS - 1);
-    c->slots[i] = (word_slot){ h, (uint32_t)c->keys.n, (uint32_t)n, (uint32_t)c->ids.n, (uint32_t)n_ids };
+    if (c->used >= c->cap / 2) {
+        if (c->cap >= WORD_CACHE_MAX_SLOTS) return;  /* full: stop remembering */
+        uint32_t cap = c->cap ? c->cap * 2 : WORD_CACHE_MIN_SLOTS;
+        word_slot *slots = q_xcalloc(cap, sizeof *slots);
+        for (uint32_t i = 0; i < c->cap; i++)
+            if (c->slots[i].hash) word_cache_place(slots, cap, &c->slots[i]);
+        free(c->slots);
+        c->slots = slots;
+        c->cap = cap;
+    }
+    word_slot x = { h, (uint32_t)c->keys.n, (uint32_t)n, (uint32_t)c->ids.n, (uint32_t)n_ids };
+    word_cache_place(c->slots, c->cap, &x);
     tok_buf_put(&c->keys, w, n);
     for (size_t k = 0; k < n_ids; k++) tok_push(&c->ids, ids[k]);
     c->used++;
