@@ -715,6 +715,23 @@ static void test_pretok_splits(void **state) {
      * prefix of a word: the last U+3000 stays alone (an unmatched gap) */
     check_split("gpt-2", "a\u3000\u3000b", (const char *[]){ "a", "\u3000", "\u3000", "b", NULL });
     check_split("gpt-2", "a  b", (const char *[]){ "a", " ", " b", NULL });
+
+    /* a 100000-letter word through gpt-4o's repeated groups outgrows the default JIT
+     * stack: it must still come out as one word */
+    pretok *p = NULL;
+    q_error err = { 0 };
+    assert_int_equal(pretok_new("gpt-4o", &p, &err), Q_OK);
+    size_t n = 100000;
+    uint32_t *cps = malloc(n * sizeof *cps);
+    for (size_t i = 0; i < n; i++) cps[i] = i % 7 ? 'a' : 0xE9;  /* a...aé */
+    pretok_ctx *c = pretok_ctx_new();
+    pretok_words w;
+    pretok_split(p, c, cps, n, &w);
+    assert_int_equal(w.n, 1);
+    assert_int_equal(w.lens[0], n);
+    pretok_ctx_free(c);
+    pretok_free(p);
+    free(cps);
 }
 
 int main(void) {

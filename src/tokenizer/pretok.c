@@ -328,12 +328,20 @@ struct pretok_ctx {
 pretok_ctx *pretok_ctx_new(void) {
     pretok_ctx *c = q_xcalloc(1, sizeof *c);
     c->md = pcre2_match_data_create(1, NULL);
-    c->mc = pcre2_match_context_create(NULL);
-    /* Repeated groups (tekken, gpt-4o) need JIT stack in proportion to a word's length. */
-    c->js = pcre2_jit_stack_create(32 * 1024, 8 * 1024 * 1024, NULL);
-    Q_ASSERT(c->md && c->mc);
-    if (c->js) pcre2_jit_stack_assign(c->mc, NULL, c->js);
+    Q_ASSERT(c->md);
     return c;
+}
+
+/* Repeated groups (tekken, gpt-4o) need JIT stack in proportion to a word's length; the
+ * default 32 KiB one covers ordinary text, a large one is set up only when a match runs
+ * out of it. */
+static bool pretok_ctx_grow_stack(pretok_ctx *c) {
+    if (c->js) return false;
+    c->mc = pcre2_match_context_create(NULL);
+    c->js = pcre2_jit_stack_create(32 * 1024, 64 * 1024 * 1024, NULL);
+    if (!c->mc || !c->js) return false;
+    pcre2_jit_stack_assign(c->mc, NULL, c->js);
+    return true;
 }
 
 void pretok_ctx_free(pretok_ctx *c) {
@@ -381,6 +389,8 @@ void pretok_split(const pretok *p, pretok_ctx *c, const uint32_t *cps, size_t n,
             size_t pos = 0, prev_end = 0;
             while (pos < len) {
                 int rc = pcre2_match(p->re[r].code, subj + start, len, pos, 0, c->md, c->mc);
+                if (rc == PCRE2_ERROR_JIT_STACKLIMIT && pretok_ctx_grow_stack(c))
+                    rc = pcre2_match(p->re[r].code, subj + start, len, pos, 0, c->md, c->mc);
                 if (rc < 0) break;  /* no match (or a resource limit: the rest stays one piece) */
                 PCRE2_SIZE *ov = pcre2_get_ovector_pointer(c->md);
                 size_t ms = ov[0], me = ov[1];
