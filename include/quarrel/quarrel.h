@@ -50,6 +50,10 @@ uint64_t    q_model_size(const q_model *m);       /* bytes of the mapped file */
 void        q_model_desc(const q_model *m, char *buf, size_t size);
 /* The GGUF the model was loaded from (borrowed; for tokenizer and template setup). */
 const struct gguf_file *q_model_gguf(const q_model *m);
+/* The model's tokenizer (include/quarrel/tokenizer.h), owned by the model; NULL when the
+ * file has none or it could not be loaded, and then q_model_vocab_error says why. */
+const struct q_vocab *q_model_vocab(const q_model *m);
+const char           *q_model_vocab_error(const q_model *m);
 
 /* ---- context ---- */
 

@@ -96,6 +96,8 @@ struct q_model {
     q_tensor          output_norm;  /* (n_embd) */
     q_tensor          output;       /* (n_embd -> n_vocab); = tok_embd when tied */
     q_tensor          rope_freqs;   /* (n_rot/2), optional */
+    struct q_vocab   *vocab;        /* tokenizer, or NULL (vocab_err says why) */
+    char              vocab_err[512];
 };
 
 /* ---- what a forward pass sees ---- */

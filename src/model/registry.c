@@ -13,6 +13,7 @@
 #include "core/base.h"
 #include "cpu/backend.h"
 #include "model/model.h"
+#include "quarrel/tokenizer.h"
 
 static const q_arch_def *const arch_table[] = {
     &q_arch_llama,
@@ -167,6 +168,17 @@ q_status q_model_load(const char *path, q_model **out, q_error *err) {
         }
     }
     if (m->arch->finish && (st = m->arch->finish(m, err)) != Q_OK) goto fail;
+    /* The tokenizer is optional for the engine (decoding takes ids): a vocab that fails
+     * to load leaves vocab NULL and the reason for the CLI to report. */
+    if (gguf_find(m->gguf, "tokenizer.ggml.model")) {
+        q_error verr;
+        if (q_vocab_load(m->gguf, &m->vocab, &verr) != Q_OK) {
+            m->vocab = NULL;
+            memcpy(m->vocab_err, verr.msg, sizeof m->vocab_err);
+        }
+    } else {
+        snprintf(m->vocab_err, sizeof m->vocab_err, "the model file has no tokenizer");
+    }
     *out = m;
     return Q_OK;
 fail:
@@ -176,6 +188,7 @@ fail:
 
 void q_model_free(q_model *m) {
     if (!m) return;
+    q_vocab_free(m->vocab);
     gguf_close(m->gguf);
     free(m->layers);
     free(m);
@@ -188,7 +201,8 @@ int32_t q_model_n_layer(const q_model *m) { return m->hp.n_layer; }
 int32_t q_model_n_ctx_train(const q_model *m) { return m->hp.n_ctx_train; }
 uint64_t q_model_size(const q_model *m) { return m->gguf->size; }
 const struct gguf_file *q_model_gguf(const q_model *m) { return m->gguf; }
-
+const struct q_vocab *q_model_vocab(const q_model *m) { return m->vocab; }
+const char *q_model_vocab_error(const q_model *m) { return m->vocab ? "" : m->vocab_err; }
 
 void q_model_desc(const q_model *m, char *buf, size_t size) {
     const q_layer *L0 = &m->layers[0];
