@@ -197,6 +197,32 @@ static void test_ubatch_split_and_output_flags(void **state) {
     free(whole);
 }
 
+/* The tokenizer wrappers give the golden's ids for its prompt and invert them. */
+static void test_tokenize_wrappers(void **state) {
+    (void)state;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/golden/llama-gqa-spm512-F32/story.json", golden_shared_dir());
+    json_error_t je;
+    json_t *js = json_load_file(path, JSON_ALLOW_NUL, &je);
+    assert_non_null(js);
+    const char *prompt = json_string_value(json_object_get(js, "prompt"));
+    int32_t n;
+    int32_t *want = golden_int_array(json_object_get(js, "tokens"), &n);
+    q_tokens toks = { 0 };
+    q_error err;
+    assert_int_equal(q_model_tokenize(model, prompt, strlen(prompt), true, false, &toks, &err), Q_OK);
+    assert_int_equal(toks.n, n);
+    assert_memory_equal(toks.ids, want, sizeof(int32_t) * (size_t)n);
+    char *text;
+    size_t len;
+    assert_int_equal(q_model_detokenize(model, toks.ids + 1, toks.n - 1, &text, &len, &err), Q_OK);
+    assert_string_equal(text, prompt);
+    free(text);
+    q_tokens_free(&toks);
+    free(want);
+    json_decref(js);
+}
+
 static void test_limits_and_bad_input(void **state) {
     (void)state;
     q_context *c = new_ctx(16, 1, Q_TYPE_F16);
@@ -271,6 +297,7 @@ int main(void) {
         cmocka_unit_test(test_seq_rm_and_cp),
         cmocka_unit_test(test_seq_add_shift),
         cmocka_unit_test(test_ubatch_split_and_output_flags),
+        cmocka_unit_test(test_tokenize_wrappers),
         cmocka_unit_test(test_limits_and_bad_input),
         cmocka_unit_test(test_load_errors_name_tensor),
     };

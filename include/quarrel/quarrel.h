@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "quarrel/status.h"
+#include "quarrel/tokenizer.h"
 #include "quarrel/types.h"
 
 #ifdef __cplusplus
@@ -54,6 +55,12 @@ const struct gguf_file *q_model_gguf(const q_model *m);
  * file has none or it could not be loaded, and then q_model_vocab_error says why. */
 const struct q_vocab *q_model_vocab(const q_model *m);
 const char           *q_model_vocab_error(const q_model *m);
+/* Thin wrappers over tokenizer.h with the model's vocab; Q_ERR_UNSUPPORTED (and the
+ * reason) when the model has none. Ownership as q_tokenize / q_detokenize. */
+q_status q_model_tokenize(const q_model *m, const char *text, size_t len, bool add_special,
+                          bool parse_special, q_tokens *out, q_error *err);
+q_status q_model_detokenize(const q_model *m, const q_token *ids, size_t n, char **out, size_t *len,
+                            q_error *err);
 
 /* ---- context ---- */
 

@@ -204,6 +204,19 @@ const struct gguf_file *q_model_gguf(const q_model *m) { return m->gguf; }
 const struct q_vocab *q_model_vocab(const q_model *m) { return m->vocab; }
 const char *q_model_vocab_error(const q_model *m) { return m->vocab ? "" : m->vocab_err; }
 
+q_status q_model_tokenize(const q_model *m, const char *text, size_t len, bool add_special,
+                          bool parse_special, q_tokens *out, q_error *err) {
+    if (!m->vocab) return q_fail(err, Q_ERR_UNSUPPORTED, "no tokenizer: %s", m->vocab_err);
+    return q_tokenize(m->vocab, text, len, add_special, parse_special, out, err);
+}
+
+q_status q_model_detokenize(const q_model *m, const q_token *ids, size_t n, char **out, size_t *len,
+                            q_error *err) {
+    *out = NULL;
+    if (!m->vocab) return q_fail(err, Q_ERR_UNSUPPORTED, "no tokenizer: %s", m->vocab_err);
+    return q_detokenize(m->vocab, ids, n, false, false, out, len, err);
+}
+
 void q_model_desc(const q_model *m, char *buf, size_t size) {
     const q_layer *L0 = &m->layers[0];
     snprintf(buf, size, "%s, %d layers, %d embd, %d/%d heads of %d, ffn %d, vocab %d, %.1f MiB",
