@@ -10,8 +10,12 @@
  *
  * Work split: output rows are divided into chunks run on the pool; every output element
  * is one whole dot product, so the result does not depend on the thread count. */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 #include "core/base.h"
 #include "core/pool.h"
@@ -68,8 +72,9 @@ q_cpu_isa q_cpu_isa_best(void) {
     static int best = -1;   /* benign race: every thread computes the same value */
     if (best < 0) {
         __builtin_cpu_init();
-        best = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c") &&
-                       !getenv("QUARREL_SCALAR")
+        unsigned a, b, c, d;   /* F16C via CPUID: clang 14 lacks the builtin's "f16c" name */
+        const bool f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+        best = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c && !getenv("QUARREL_SCALAR")
                    ? Q_CPU_ISA_AVX2 : Q_CPU_ISA_SCALAR;
     }
     return (q_cpu_isa)best;
