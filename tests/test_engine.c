@@ -4,7 +4,8 @@
  *   - seq_rm + re-decode, seq_cp of a shared prefix, seq_keep, seq_add (context shift:
  *     re-roped K keeps logits invariant under a shift of every position),
  *   - a full cache is a clear Q_ERR_LIMIT that changes nothing; bad ids are rejected,
- *   - loading names a missing or mis-shaped tensor (files written with the GGUF writer).
+ *   - loading names a missing or mis-shaped tensor (files written with the GGUF writer),
+ *   - sliding-window attention limits what a token sees (receptive-field check).
  * "Same logits" means rel L2 <= 1e-5 (same arithmetic per row; only summation order in
  * attention may differ), except after a context shift (F16 cache: K rounded twice). */
 #include <stdarg.h>
@@ -270,6 +271,51 @@ static void write_variant(const char *path, const char *drop, const char *reshap
     gguf_writer_free(w);
 }
 
+/* Sliding-window attention: with llama.attention.sliding_window = 2 on all 3 layers, the
+ * last token sees 3 * (2 - 1) + 1 = 4 tokens through the stack, so decoding only those 4
+ * (at their original positions) must give the same logits; without the window it must
+ * not. The cache layout differs between the runs, hence 1e-5 rather than bit-identity. */
+static void test_sliding_window(void **state) {
+    (void)state;
+    char path[256];
+    snprintf(path, sizeof path, "/tmp/quarrel_test_engine_swa_%d.gguf", (int)getpid());
+    const gguf_file *f = q_model_gguf(model);
+    gguf_writer *w = gguf_writer_new();
+    for (uint64_t i = 0; i < f->n_kv; i++) gguf_writer_set_value(w, f->kv[i].key, &f->kv[i].val);
+    gguf_writer_set_u32(w, "llama.attention.sliding_window", 2);
+    for (uint64_t i = 0; i < f->n_tensors; i++) {
+        const gguf_tensor_info *ti = &f->tensors[i];
+        char name[128];
+        snprintf(name, sizeof name, "%.*s", (int)ti->name.len, ti->name.ptr);
+        gguf_writer_add_tensor(w, name, ti->type, ti->n_dims, ti->ne, ti->data);
+    }
+    q_error err;
+    assert_int_equal(gguf_writer_write(w, path, NULL, NULL, &err), Q_OK);
+    gguf_writer_free(w);
+    q_model *swa = NULL;
+    assert_int_equal(q_model_load(path, &swa, &err), Q_OK);
+    unlink(path);
+
+    float *full = malloc(sizeof(float) * V), *tail = malloc(sizeof(float) * V), *dense = malloc(sizeof(float) * V);
+    q_context_params p = q_context_default_params();
+    p.n_ctx = 32;
+    q_context *c;
+    q_batch b = q_batch_init(12);
+    for (int run = 0; run < 3; run++) {   /* full prompt (SWA), last 4 only (SWA), full (dense) */
+        assert_int_equal(q_context_new(run == 2 ? model : swa, &p, &c, &err), Q_OK);
+        q_batch_clear(&b);
+        for (int i = run == 1 ? 8 : 0; i < 12; i++) q_batch_add(&b, A[i], i, 0, i == 11);
+        assert_int_equal(q_decode(c, &b, &err), Q_OK);
+        memcpy(run == 0 ? full : run == 1 ? tail : dense, q_get_logits_ith(c, -1), sizeof(float) * V);
+        q_context_free(c);
+    }
+    expect_rows(tail, full, 1, 1e-5);
+    assert_true(golden_rel_l2(dense, full, V) > 1e-3);
+    q_batch_free(&b);
+    q_model_free(swa);
+    free(full); free(tail); free(dense);
+}
+
 static void test_load_errors_name_tensor(void **state) {
     (void)state;
     char path[256];
@@ -300,6 +346,7 @@ int main(void) {
         cmocka_unit_test(test_tokenize_wrappers),
         cmocka_unit_test(test_limits_and_bad_input),
         cmocka_unit_test(test_load_errors_name_tensor),
+        cmocka_unit_test(test_sliding_window),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
