@@ -465,7 +465,7 @@ static void test_input_errors(void **state) {
     gguf_writer_set_str(gw, "general.architecture", "llama");
     gguf_writer_set_u32(gw, "llama.block_count", 1);
     const int64_t ne[2] = { 64, 4 };
-    gguf_writer_add_tensor(gw, "blk.0.ffn_up.weight", Q_TYPE_F32, 2, ne, w);
+    assert_int_equal(gguf_writer_add_tensor(gw, gguf_str_of("blk.0.ffn_up.weight"), Q_TYPE_F32, 2, ne, w, &err), Q_OK);
     assert_int_equal(gguf_writer_write(gw, bad, NULL, NULL, &err), Q_OK);
     gguf_writer_free(gw);
     unlink(out);
