@@ -353,6 +353,7 @@ q_status q_quantize_file(const char *in_path, const char *out_path, const q_quan
         stats->n_tensors = n;
         stats->n_converted = n_converted;
         stats->n_fallback = n_fallback;
+        stats->scratch_bytes = (uint64_t)n_threads * (uint64_t)max_ne0 * sizeof *scratch;
     }
 
 done:
