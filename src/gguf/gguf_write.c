@@ -284,19 +284,21 @@ static void put_pad(wfile *o, uint64_t align) {
     }
 }
 
-/* A scalar narrowed back to its on-disk width. */
+/* A scalar narrowed back to its on-disk width (gguf_vtype_size bytes): integers keep
+ * the low bytes of their 64-bit two's-complement form (the host is little-endian). */
 static void put_scalar(wfile *o, const gguf_value *v) {
-    uint8_t u8; uint16_t u16; uint32_t u32; float f32;
-    switch (v->type) {
-    case GGUF_VT_UINT8:  case GGUF_VT_INT8:  u8 = (uint8_t)v->u64;   put(o, &u8, 1); break;
-    case GGUF_VT_UINT16: case GGUF_VT_INT16: u16 = (uint16_t)v->u64; put(o, &u16, 2); break;
-    case GGUF_VT_UINT32: case GGUF_VT_INT32: u32 = (uint32_t)v->u64; put(o, &u32, 4); break;
-    case GGUF_VT_UINT64: case GGUF_VT_INT64: put(o, &v->u64, 8); break;
-    case GGUF_VT_FLOAT32: f32 = (float)v->f64; put(o, &f32, 4); break;
-    case GGUF_VT_FLOAT64: put(o, &v->f64, 8); break;
-    case GGUF_VT_BOOL:   u8 = v->b ? 1 : 0; put(o, &u8, 1); break;
-    default: Q_ASSERT(!"not a scalar");
+    const size_t size = gguf_vtype_size(v->type);
+    Q_ASSERT(size > 0);   /* STRING and ARRAY are written by put_value */
+    uint64_t raw;
+    if (v->type == GGUF_VT_FLOAT32) {
+        float f32 = (float)v->f64;
+        memcpy(&raw, &f32, 4);
+    } else if (v->type == GGUF_VT_BOOL) {
+        raw = v->b ? 1 : 0;
+    } else {
+        memcpy(&raw, &v->u64, 8);   /* u64, i64 and f64 share the union's 8 bytes */
     }
+    put(o, &raw, size);
 }
 
 /* The payload of v (not its type tag; arrays carry element type and count). */
