@@ -9,7 +9,9 @@
  * f32 (to_float, or as is for F32) -> target (from_float). Rows are independent, so
  * the bytes do not depend on the thread count.
  *
- * Memory: one tensor's output buffer (the writer's), one f32 scratch row per thread,
+ * Memory: one tensor's output buffer (the writer's), one f32 scratch row per thread
+ * (as long as the longest converted row), tables sized by the tensor count (malloc'ed:
+ * a hostile count fails with Q_ERR_NOMEM instead of aborting),
  * and the input mapping, whose pages are dropped tensor by tensor. Everything allocated here is freed before returning. */
 #include "quarrel/quantize.h"
 
