@@ -404,17 +404,18 @@ static void test_writer_roundtrip(void **state) {
     /* Nested arrays, copied from the independent test vector. */
     gguf_file *src = open_ok("tests/data/valid-all_types.gguf");
     const gguf_kv *nested = gguf_find(src, "t.nested");
-    gguf_writer_set_value(w, nested->key, &nested->val);
+    q_error verr;
+    assert_int_equal(gguf_writer_set_value(w, nested->key, &nested->val, &verr), Q_OK);
     const gguf_kv *i16 = gguf_find(src, "t.i16");
-    gguf_writer_set_value(w, i16->key, &i16->val);
+    assert_int_equal(gguf_writer_set_value(w, i16->key, &i16->val, &verr), Q_OK);
     gguf_close(src);
 
     uint8_t q8[2 * 34];
     for (size_t j = 0; j < sizeof q8; j++) q8[j] = (uint8_t)(j ^ 0x5a);
     const int64_t ne_q8[2] = { 32, 2 }, ne_f32[1] = { 5 }, ne_q4k[3] = { 256, 1, 2 };
-    assert_int_equal(gguf_writer_add_tensor(w, "q8", Q_TYPE_Q8_0, 2, ne_q8, q8), 0);
-    assert_int_equal(gguf_writer_add_tensor(w, "f32", Q_TYPE_F32, 1, ne_f32, NULL), 1);
-    assert_int_equal(gguf_writer_add_tensor(w, "q4k", Q_TYPE_Q4_K, 3, ne_q4k, NULL), 2);
+    assert_int_equal(gguf_writer_add_tensor(w, gguf_str_of("q8"), Q_TYPE_Q8_0, 2, ne_q8, q8, &verr), Q_OK);
+    assert_int_equal(gguf_writer_add_tensor(w, gguf_str_of("f32"), Q_TYPE_F32, 1, ne_f32, NULL, &verr), Q_OK);
+    assert_int_equal(gguf_writer_add_tensor(w, gguf_str_of("q4k"), Q_TYPE_Q4_K, 3, ne_q4k, NULL, &verr), Q_OK);
     fill_ctx fc = { 0, false };
     q_error err;
     assert_int_equal(gguf_writer_write(w, path, fill_pattern, &fc, &err), Q_OK);
@@ -477,13 +478,38 @@ static void test_writer_errors(void **state) {
     unlink(path);
     gguf_writer *w = gguf_writer_new();
     const int64_t ne[1] = { 4 };
+    q_error err;
     for (int i = 0; i < 4; i++) {
         char name[16];
         snprintf(name, sizeof name, "t%d", i);
-        gguf_writer_add_tensor(w, name, Q_TYPE_F32, 1, ne, NULL);
+        assert_int_equal(gguf_writer_add_tensor(w, gguf_str_of(name), Q_TYPE_F32, 1, ne, NULL, &err), Q_OK);
     }
+    /* Caller data the writer cannot trust is refused with a status, nothing added. */
+    const int64_t ne_bad[2] = { 4, 0 }, ne_q8[1] = { 40 }, ne_big[4] = { INT64_MAX, INT64_MAX, 1, 1 };
+    const struct { const char *name; size_t len; q_type type; uint32_t n_dims; const int64_t *ne; const char *msg; }
+        bad[] = {
+            { "", 0, Q_TYPE_F32, 1, ne, "empty tensor name" },
+            { "\0w", 2, Q_TYPE_F32, 1, ne, "contains a NUL byte at index 0" },
+            { "a\0x", 3, Q_TYPE_F32, 1, ne, "contains a NUL byte at index 1" },
+            { "t1", 2, Q_TYPE_F32, 1, ne, "duplicate tensor name t1" },
+            { "u", 1, (q_type)999, 1, ne, "unknown type 999" },
+            { "u", 1, Q_TYPE_F32, 0, ne, "n_dims 0 is not in 1..4" },
+            { "u", 1, Q_TYPE_F32, 5, ne, "n_dims 5 is not in 1..4" },
+            { "u", 1, Q_TYPE_F32, 2, ne_bad, "dimension 1 is 0" },
+            { "u", 1, Q_TYPE_Q8_0, 1, ne_q8, "row length 40 is not a multiple of q8_0's block size 32" },
+            { "u", 1, Q_TYPE_F32, 4, ne_big, "overflows" },
+        };
+    for (size_t i = 0; i < Q_ARRAY_LEN(bad); i++) {
+        gguf_str nm = { bad[i].name, bad[i].len };
+        assert_int_equal(gguf_writer_add_tensor(w, nm, bad[i].type, bad[i].n_dims, bad[i].ne, NULL, &err),
+                         Q_ERR_INVALID_ARG);
+        if (!strstr(err.msg, bad[i].msg)) fail_msg("case %zu: '%s' lacks '%s'", i, err.msg, bad[i].msg);
+    }
+    gguf_value one = { .type = GGUF_VT_UINT32, .u64 = 1 };
+    assert_int_equal(gguf_writer_set_value(w, (gguf_str){ "k\0x", 3 }, &one, &err), Q_ERR_INVALID_ARG);
+    assert_non_null(strstr(err.msg, "NUL byte at index 1"));
+    assert_int_equal(gguf_writer_set_value(w, (gguf_str){ "", 0 }, &one, &err), Q_ERR_INVALID_ARG);
     fill_ctx fc = { 0, true };
-    q_error err;
     assert_int_equal(gguf_writer_write(w, path, fill_pattern, &fc, &err), Q_ERR_IO);
     assert_string_equal(err.msg, "fill failed on purpose");
     assert_int_equal(access(path, F_OK), -1);
@@ -502,16 +528,14 @@ static void rewrite_identical(const char *sub, const char *name) {
     snprintf(path, sizeof path, "%s/%s/%s", shared_dir(), sub, name);
     gguf_file *f = open_ok(path);
     gguf_writer *w = gguf_writer_new();
-    for (uint64_t i = 0; i < f->n_kv; i++) gguf_writer_set_value(w, f->kv[i].key, &f->kv[i].val);
+    q_error err;
+    for (uint64_t i = 0; i < f->n_kv; i++) assert_int_equal(gguf_writer_set_value(w, f->kv[i].key, &f->kv[i].val, &err), Q_OK);
     for (uint64_t i = 0; i < f->n_tensors; i++) {
         const gguf_tensor_info *t = &f->tensors[i];
-        char *tn = gguf_str_dup(t->name);
-        gguf_writer_add_tensor(w, tn, t->type, t->n_dims, t->ne, t->data);
-        free(tn);
+        assert_int_equal(gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data, &err), Q_OK);
     }
     char obuf[512];
     const char *out = tmp_path(obuf, sizeof obuf, "rewrite");
-    q_error err;
     assert_int_equal(gguf_writer_write(w, out, NULL, NULL, &err), Q_OK);
     gguf_writer_free(w);
     size_t n;

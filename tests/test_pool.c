@@ -1,6 +1,7 @@
 /* test_pool.c — src/core/pool.c: every task runs exactly once, on a valid thread index,
  * for many (threads, tasks) combinations, across repeated runs of one persistent pool,
- * including runs separated by pauses long enough for the workers to fall asleep. */
+ * including runs separated by pauses long enough for the workers to fall asleep; and a
+ * pool whose threads cannot all be created (a process limit) runs with those it got. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -8,8 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "core/pool.h"
@@ -171,6 +175,45 @@ static void test_count_cores_from_topology(void **state) {
     assert_int_equal(system(cmd), 0);
 }
 
+/* In a child that drops to an unprivileged user with RLIMIT_NPROC = 2 (the limit counts
+ * every thread of that user), pthread_create fails after at most one worker: pool_create
+ * must return a working pool of fewer threads, not abort. Exit codes: 0 ok, 77 skip. */
+static int pool_limited_child(void) {
+    if (setgid(65534) != 0 || setuid(65534) != 0) return 77;   /* not root: cannot test */
+    struct rlimit rl = { 2, 2 };
+    if (setrlimit(RLIMIT_NPROC, &rl) != 0) return 77;
+    pool *p = pool_create(64);
+    if (!p) return 1;
+    int n = pool_n_threads(p);
+    if (n < 1 || n >= 64) return 2;
+    count_ctx c = { .n_threads = n, .n_tasks = 1000 };
+    _Atomic int hits[1000];
+    uint64_t out[1000];
+    for (int i = 0; i < 1000; i++) atomic_init(&hits[i], 0);
+    c.hits = hits;
+    c.out = out;
+    atomic_init(&c.bad_thread, 0);
+    pool_run(p, count_task, &c, 1000);
+    if (atomic_load(&c.bad_thread)) return 3;
+    for (int i = 0; i < 1000; i++)
+        if (atomic_load(&hits[i]) != 1 || out[i] != (uint64_t)i * 2654435761u + 7) return 4;
+    pool_free(p);
+    return 0;
+}
+
+static void test_thread_limit(void **state) {
+    (void)state;
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) _exit(pool_limited_child());
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    if (WEXITSTATUS(st) == 77) skip();
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_combinations),
@@ -180,6 +223,7 @@ int main(void) {
         cmocka_unit_test(test_result_independent_of_threads),
         cmocka_unit_test(test_default_threads),
         cmocka_unit_test(test_count_cores_from_topology),
+        cmocka_unit_test(test_thread_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

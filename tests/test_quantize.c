@@ -465,7 +465,7 @@ static void test_input_errors(void **state) {
     gguf_writer_set_str(gw, "general.architecture", "llama");
     gguf_writer_set_u32(gw, "llama.block_count", 1);
     const int64_t ne[2] = { 64, 4 };
-    gguf_writer_add_tensor(gw, "blk.0.ffn_up.weight", Q_TYPE_F32, 2, ne, w);
+    assert_int_equal(gguf_writer_add_tensor(gw, gguf_str_of("blk.0.ffn_up.weight"), Q_TYPE_F32, 2, ne, w, &err), Q_OK);
     assert_int_equal(gguf_writer_write(gw, bad, NULL, NULL, &err), Q_OK);
     gguf_writer_free(gw);
     unlink(out);
@@ -636,6 +636,66 @@ static void test_rule_q2_k_and_experts(void **state) {
     q_error err;
     q_quant_target t = { Q_FTYPE_MOSTLY_Q4_K_M, false };
     assert_int_equal(mix_plan(&e4, t, bad, 1, &ty, NULL, &err), Q_ERR_FORMAT);
+    /* A block number past int (sscanf's %d would be undefined): not a layer, an error. */
+    mix_tensor huge[] = { { .name = "blk.99999999999999999999.ffn_down_exps.weight", .ne = { 256, 256, 4, 1 },
+                            .type = Q_TYPE_F32 } };
+    assert_int_equal(mix_plan(&e4, t, huge, 1, &ty, NULL, &err), Q_ERR_FORMAT);
+    assert_non_null(strstr(err.msg, "cannot determine the layer"));
+}
+
+/* "blk.N." with N in 0..MIX_MAX_LAYER, plain digits: anything else is not a block. */
+static void test_block_number(void **state) {
+    (void)state;
+    static const struct { const char *name; int want; } cases[] = {
+        { "blk.0.attn_q.weight", 0 }, { "blk.17.ffn_up.weight", 17 }, { "blk.007.x", 7 },
+        { "blk.1048576.x", 1048576 }, { "blk.1048577.x", -1 }, { "blk.2147483648.x", -1 },
+        { "blk.99999999999999999999.x", -1 }, { "blk.-1.x", -1 }, { "blk.+1.x", -1 },
+        { "blk. 1.x", -1 }, { "blk.1", -1 }, { "blk.1x.y", -1 }, { "blk..x", -1 }, { "blk.", -1 },
+        { "output.weight", -1 }, { "xblk.1.y", -1 },
+    };
+    for (size_t i = 0; i < Q_ARRAY_LEN(cases); i++)
+        if (mix_block_number(cases[i].name) != cases[i].want)
+            fail_msg("%s: got %d, want %d", cases[i].name, mix_block_number(cases[i].name), cases[i].want);
+}
+
+/* Scratch rows are sized by the tensors that are converted, not by one that is only
+ * copied: a 1-D norm of 65536 floats stays F32, the 64-wide matrix becomes Q8_0, so two
+ * threads need 2 x 64 x 4 bytes. A tensor named blk.<huge>. sorts as a non-block one. */
+static void test_scratch_and_odd_names(void **state) {
+    (void)state;
+    char in[512], out[512];
+    snprintf(in, sizeof in, "%s/scratch.gguf", tmp_dir);
+    snprintf(out, sizeof out, "%s/scratch-q8.gguf", tmp_dir);
+    static float norm[65536], mat[64 * 4];
+    for (int i = 0; i < 64 * 4; i++) mat[i] = (float)(i % 5) - 2.0f;
+    gguf_writer *gw = gguf_writer_new();
+    q_error err;
+    gguf_writer_set_str(gw, "general.architecture", "llama");
+    gguf_writer_set_u32(gw, "llama.block_count", 1);
+    const int64_t ne_norm[1] = { 65536 }, ne_mat[2] = { 64, 4 };
+    assert_int_equal(gguf_writer_add_tensor(gw, gguf_str_of("blk.99999999999999999999.norm.weight"), Q_TYPE_F32, 1,
+                                            ne_norm, norm, &err), Q_OK);
+    assert_int_equal(gguf_writer_add_tensor(gw, gguf_str_of("blk.0.ffn_up.weight"), Q_TYPE_F32, 2, ne_mat, mat, &err),
+                     Q_OK);
+    assert_int_equal(gguf_writer_write(gw, in, NULL, NULL, &err), Q_OK);
+    gguf_writer_free(gw);
+    q_quantize_params p = { .n_threads = 2 };
+    assert_true(q_quant_target_parse("Q8_0", &p.target));
+    q_quantize_stats st;
+    assert_int_equal(q_quantize_file(in, out, &p, &st, &err), Q_OK);
+    assert_int_equal(st.n_converted, 1);
+    assert_int_equal(st.scratch_bytes, 2 * 64 * sizeof(float));
+    gguf_file *f = NULL;
+    assert_int_equal(gguf_open(out, &f, &err), Q_OK);
+    assert_int_equal(f->n_tensors, 2);
+    /* llama.cpp's order: non-block tensors (layer -1) first, then block 0. */
+    assert_true(gguf_str_eq(f->tensors[0].name, "blk.99999999999999999999.norm.weight"));
+    assert_int_equal(f->tensors[0].type, Q_TYPE_F32);
+    assert_true(gguf_str_eq(f->tensors[1].name, "blk.0.ffn_up.weight"));
+    assert_int_equal(f->tensors[1].type, Q_TYPE_Q8_0);
+    gguf_close(f);
+    unlink(in);
+    unlink(out);
 }
 
 static void test_rule_row_fallbacks(void **state) {
@@ -666,6 +726,8 @@ int main(void) {
         cmocka_unit_test(test_deterministic_across_threads),
         cmocka_unit_test(test_fallback_types_on_real_model),
         cmocka_unit_test(test_input_errors),
+        cmocka_unit_test(test_block_number),
+        cmocka_unit_test(test_scratch_and_odd_names),
     };
     int rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
     json_decref(manifest);

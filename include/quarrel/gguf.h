@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "quarrel/status.h"
 #include "quarrel/types.h"
@@ -129,6 +130,8 @@ const char *gguf_vtype_name(gguf_vtype t);     /* "u32", "string", ... ; "?" if 
 size_t      gguf_vtype_size(gguf_vtype t);     /* bytes of a scalar element; 0 for STRING/ARRAY */
 bool        gguf_str_eq(gguf_str s, const char *z);
 char       *gguf_str_dup(gguf_str s);          /* malloc'ed NUL-terminated copy */
+/* A view of the C string z (not copied). */
+static inline gguf_str gguf_str_of(const char *z) { return (gguf_str){ .ptr = z, .len = strlen(z) }; }
 
 /* ---- writer ---- */
 typedef struct gguf_writer gguf_writer;
@@ -150,12 +153,17 @@ void gguf_writer_set_bool(gguf_writer *w, const char *key, bool v);
 void gguf_writer_set_str(gguf_writer *w, const char *key, const char *v);
 void gguf_writer_set_arr(gguf_writer *w, const char *key, gguf_vtype elem, const void *data, uint64_t n);
 void gguf_writer_set_arr_str(gguf_writer *w, const char *key, const char *const *v, uint64_t n);
-void gguf_writer_set_value(gguf_writer *w, gguf_str key, const gguf_value *v);  /* copy from a reader */
+/* Copies a value from a reader (or any caller data): Q_ERR_INVALID_ARG for an empty key,
+ * a key with a NUL byte or an unknown type; Q_ERR_NOMEM when the copy does not fit. */
+q_status gguf_writer_set_value(gguf_writer *w, gguf_str key, const gguf_value *v, q_error *err);
 
-/* Adds a tensor; data (nbytes = row size * rows) is borrowed until the write, or NULL
- * to be supplied by the fill callback. Returns the tensor's index. */
-uint64_t gguf_writer_add_tensor(gguf_writer *w, const char *name, q_type type, uint32_t n_dims,
-                                const int64_t *ne, const void *data);
+/* Adds tensor number n_tensors-so-far; data (nbytes = row size * rows) is borrowed until
+ * the write, or NULL to be supplied by the fill callback. Q_ERR_INVALID_ARG (nothing
+ * added) for an empty name, a NUL byte in it, a name already added, an unknown type,
+ * n_dims outside 1..4, a dimension < 1, a row length that is not a multiple of the
+ * type's block size, or a byte size that overflows. */
+q_status gguf_writer_add_tensor(gguf_writer *w, gguf_str name, q_type type, uint32_t n_dims,
+                                const int64_t *ne, const void *data, q_error *err);
 
 q_status gguf_writer_write(gguf_writer *w, const char *path, gguf_tensor_fill_fn fill, void *user,
                            q_error *err);

@@ -89,6 +89,7 @@ typedef struct q_quantize_stats {
     uint64_t n_tensors;
     uint64_t n_converted;  /* tensors whose type changed */
     uint64_t n_fallback;   /* tensors that got a fallback type for their row length */
+    uint64_t scratch_bytes; /* f32 scratch: threads used x the longest converted row x 4 */
 } q_quantize_stats;
 
 /* Reads in_path (F32/F16/BF16 weights; tensors already of their target type are copied

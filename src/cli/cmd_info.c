@@ -236,11 +236,20 @@ static void print_text(FILE *out, const char *path, const gguf_file *f, const in
 
 /* ---- JSON ---------------------------------------------------------------------------- */
 
+/* Set when a string from the file was too large to render: cmd_info then fails cleanly
+ * rather than print a JSON object with holes (the CLI runs one command per process). */
+static bool json_out_of_memory;
+
 static json_t *json_gstr(gguf_str s) {
     json_t *j = json_stringn(s.ptr, (size_t)s.len);
     if (j) return j;
-    /* Not valid UTF-8 (or has NULs): an escaped ASCII rendering keeps the output JSON. */
-    char *buf = q_xmalloc((size_t)s.len * 4 + 16);
+    /* Not valid UTF-8 (or has NULs): an escaped ASCII rendering keeps the output JSON.
+     * Sized by the file's string (up to 4 bytes per byte): malloc, not q_xmalloc. */
+    char *buf = s.len < (SIZE_MAX - 16) / 4 ? malloc((size_t)s.len * 4 + 16) : NULL;
+    if (!buf) {
+        json_out_of_memory = true;
+        return json_null();
+    }
     size_t o = 0;
     for (uint64_t i = 0; i < s.len; i++) {
         unsigned char c = (unsigned char)s.ptr[i];
@@ -393,6 +402,12 @@ int cmd_info(int argc, char **argv) {
     stats_compute(f, &st);
     if (as_json) {
         json_t *o = build_json(path, f, &st, tensors);
+        if (json_out_of_memory) {
+            json_decref(o);
+            gguf_close(f);
+            cli_errorf("info", "%s: out of memory rendering a string as JSON", path);
+            return 1;
+        }
         json_dumpf(o, stdout, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
         fputc('\n', stdout);
         json_decref(o);

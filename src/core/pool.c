@@ -204,7 +204,7 @@ void pool_run(pool *p, pool_task_fn fn, void *ctx, int64_t n_tasks) {
 pool *pool_create(int n_threads) {
     if (n_threads <= 0) n_threads = pool_default_threads();
     pool *p = aligned_alloc(POOL_CACHE_LINE, (sizeof(pool) + POOL_CACHE_LINE - 1) / POOL_CACHE_LINE * POOL_CACHE_LINE);
-    Q_ASSERT(p != NULL);
+    if (!p) return NULL;
     memset(p, 0, sizeof *p);
     p->n_threads = n_threads;
     atomic_init(&p->next, 0);
@@ -218,12 +218,22 @@ pool *pool_create(int n_threads) {
     pthread_cond_init(&p->cv, NULL);
 #endif
     int n_workers = n_threads - 1;
-    p->threads = q_xcalloc((size_t)(n_workers > 0 ? n_workers : 1), sizeof *p->threads);
-    p->workers = q_xcalloc((size_t)(n_workers > 0 ? n_workers : 1), sizeof *p->workers);
+    p->threads = calloc((size_t)(n_workers > 0 ? n_workers : 1), sizeof *p->threads);
+    p->workers = calloc((size_t)(n_workers > 0 ? n_workers : 1), sizeof *p->workers);
+    if (!p->threads || !p->workers) n_workers = 0;
     for (int i = 0; i < n_workers; i++) {
         p->workers[i] = (pool_worker){ .p = p, .i_thread = i + 1 };
-        int rc = pthread_create(&p->threads[i], NULL, pool_worker_main, &p->workers[i]);
-        Q_ASSERT(rc == 0);
+        /* A process or pids limit (containers) makes this fail: keep the workers we have.
+         * Nothing has run yet, so shrinking n_threads here is safe. */
+        if (pthread_create(&p->threads[i], NULL, pool_worker_main, &p->workers[i]) != 0) {
+            n_workers = i;
+            break;
+        }
+    }
+    p->n_threads = n_workers + 1;
+    if (!p->threads || !p->workers) {
+        pool_free(p);
+        return NULL;
     }
     return p;
 }

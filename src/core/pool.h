@@ -24,8 +24,10 @@ typedef struct pool pool;
 /* fn(ctx, i_task, i_thread): one unit of work. */
 typedef void (*pool_task_fn)(void *ctx, int64_t i_task, int i_thread);
 
-/* A pool of n_threads threads in all (the caller counts as one); n_threads <= 0 means
- * pool_default_threads(). Aborts if threads cannot be created (not an input error). */
+/* A pool of up to n_threads threads in all (the caller counts as one); n_threads <= 0
+ * means pool_default_threads(). When a thread cannot be created (a process or pids
+ * limit), the pool keeps the ones it started: pool_n_threads says how many it got.
+ * NULL when out of memory; every function here accepts a NULL pool (one thread). */
 pool *pool_create(int n_threads);
 void  pool_free(pool *p);                    /* NULL is fine */
 int   pool_n_threads(const pool *p);

@@ -25,7 +25,7 @@
  *
  *   string       u64 len, then len bytes (UTF-8 expected, not NUL-terminated)
  *
- *   key/value    string key (non-empty, unique), u32 value type, value
+ *   key/value    string key (non-empty, no NUL byte, unique), u32 value type, value
  *
  *   value type   size   encoding
  *   0  u8        1
@@ -43,7 +43,7 @@
  *   11 i64       8
  *   12 f64       8      IEEE-754 binary64
  *
- *   tensor info  string name (non-empty, unique)
+ *   tensor info  string name (non-empty, no NUL byte, unique)
  *                u32 n_dims (1..4)
  *                u64 ne[n_dims]   ne[0] = row length; each in 1..INT64_MAX; ne[0] a
  *                                 multiple of the type's block size
@@ -166,24 +166,44 @@ char *gguf_str_print(gguf_str s, char *buf, size_t cap) {
 
 /* ---- element access ------------------------------------------------------------------ */
 
-/* Raw little-endian scalar of type t at p, widened into the value union. */
+/* Raw little-endian scalar of type t at p, widened into the value union: the
+ * vtype_sizes[t] bytes are copied into the low end of a u64 (the host is little-endian),
+ * then signed integers are sign-extended and f32 widened to f64. */
 static void scalar_load(gguf_vtype t, const uint8_t *p, gguf_value *v) {
-    uint8_t u8; int8_t i8; uint16_t u16; int16_t i16; uint32_t u32; int32_t i32;
-    float f32;
+    Q_ASSERT((unsigned)t < GGUF_VT_COUNT && vtype_kinds[t] != NUM_NONE);
+    const unsigned size = vtype_sizes[t];
+    uint64_t raw = 0;
+    memcpy(&raw, p, size);
     v->type = t;
-    switch (t) {
-    case GGUF_VT_UINT8:   memcpy(&u8, p, 1);  v->u64 = u8; break;
-    case GGUF_VT_INT8:    memcpy(&i8, p, 1);  v->i64 = i8; break;
-    case GGUF_VT_UINT16:  memcpy(&u16, p, 2); v->u64 = u16; break;
-    case GGUF_VT_INT16:   memcpy(&i16, p, 2); v->i64 = i16; break;
-    case GGUF_VT_UINT32:  memcpy(&u32, p, 4); v->u64 = u32; break;
-    case GGUF_VT_INT32:   memcpy(&i32, p, 4); v->i64 = i32; break;
-    case GGUF_VT_FLOAT32: memcpy(&f32, p, 4); v->f64 = f32; break;
-    case GGUF_VT_BOOL:    v->b = p[0] != 0; break;
-    case GGUF_VT_UINT64:  memcpy(&v->u64, p, 8); break;
-    case GGUF_VT_INT64:   memcpy(&v->i64, p, 8); break;
-    case GGUF_VT_FLOAT64: memcpy(&v->f64, p, 8); break;
-    default: Q_ASSERT(!"not a scalar type");
+    if (vtype_kinds[t] == NUM_INT && size < 8) {
+        const unsigned shift = 64 - 8 * size;   /* move the sign bit to bit 63 and back */
+        v->i64 = (int64_t)(raw << shift) >> shift;
+    } else if (t == GGUF_VT_FLOAT32) {
+        float f32;
+        memcpy(&f32, &raw, 4);
+        v->f64 = f32;
+    } else if (t == GGUF_VT_BOOL) {
+        v->b = raw != 0;
+    } else {
+        v->u64 = raw;   /* unsigned, 64-bit signed and f64: the bits as they are */
+    }
+}
+
+/* A numeric/bool value widened to all three numeric views at once: the one table that
+ * the array and scalar getters share. */
+typedef struct num_views { uint64_t u; int64_t i; double d; } num_views;
+
+static num_views value_views(const gguf_value *v) {
+    switch (vtype_kinds[v->type]) {
+    case NUM_UINT:  return (num_views){ v->u64, (int64_t)v->u64, (double)v->u64 };
+    case NUM_INT:   return (num_views){ (uint64_t)v->i64, v->i64, (double)v->i64 };
+    case NUM_FLOAT: {
+        /* Out-of-range or NaN floats have no integer meaning; 0 keeps the cast defined. */
+        int64_t i = v->f64 >= -9.2233720368547758e18 && v->f64 < 9.2233720368547758e18 ? (int64_t)v->f64 : 0;
+        return (num_views){ (uint64_t)i, i, v->f64 };
+    }
+    case NUM_BOOL:  return (num_views){ v->b, v->b, v->b };
+    default:        Q_ASSERT(!"not a numeric value"); return (num_views){ 0, 0, 0 };
     }
 }
 
@@ -196,39 +216,19 @@ static gguf_value arr_elem(const gguf_value *arr, uint64_t i) {
     return v;
 }
 
-static int64_t f64_to_i64(double d) {
-    /* Out-of-range or NaN floats have no integer meaning; 0 keeps the cast defined. */
-    return d >= -9.2233720368547758e18 && d < 9.2233720368547758e18 ? (int64_t)d : 0;
-}
-
 int64_t gguf_arr_i64(const gguf_value *arr, uint64_t i) {
     gguf_value v = arr_elem(arr, i);
-    switch (vtype_kinds[v.type]) {
-    case NUM_UINT:  return (int64_t)v.u64;
-    case NUM_INT:   return v.i64;
-    case NUM_FLOAT: return f64_to_i64(v.f64);
-    default:        return v.b;
-    }
+    return value_views(&v).i;
 }
 
 uint64_t gguf_arr_u64(const gguf_value *arr, uint64_t i) {
     gguf_value v = arr_elem(arr, i);
-    switch (vtype_kinds[v.type]) {
-    case NUM_UINT:  return v.u64;
-    case NUM_INT:   return (uint64_t)v.i64;
-    case NUM_FLOAT: return (uint64_t)f64_to_i64(v.f64);
-    default:        return v.b;
-    }
+    return value_views(&v).u;
 }
 
 double gguf_arr_f64(const gguf_value *arr, uint64_t i) {
     gguf_value v = arr_elem(arr, i);
-    switch (vtype_kinds[v.type]) {
-    case NUM_UINT:  return (double)v.u64;
-    case NUM_INT:   return (double)v.i64;
-    case NUM_FLOAT: return v.f64;
-    default:        return v.b;
-    }
+    return value_views(&v).d;
 }
 
 /* ---- lookup indexes ------------------------------------------------------------------ */
@@ -312,13 +312,9 @@ bool gguf_get_i64(const gguf_file *f, const char *key, int64_t *out) {
 
 bool gguf_get_f64(const gguf_file *f, const char *key, double *out) {
     const gguf_value *v = find_val(f, key);
-    if (!v) return false;
-    switch (vtype_kinds[v->type]) {
-    case NUM_UINT:  *out = (double)v->u64; return true;
-    case NUM_INT:   *out = (double)v->i64; return true;
-    case NUM_FLOAT: *out = v->f64; return true;
-    default:        return false;
-    }
+    if (!v || vtype_kinds[v->type] == NUM_NONE || vtype_kinds[v->type] == NUM_BOOL) return false;
+    *out = value_views(v).d;
+    return true;
 }
 
 bool gguf_get_bool(const gguf_file *f, const char *key, bool *out) {
@@ -412,6 +408,16 @@ static q_status read_str(parser *p, gguf_str *out, uint64_t max_len, const char 
 }
 
 static q_status parse_value(parser *p, gguf_vtype t, gguf_value *v, int depth);
+
+/* Keys and tensor names are C strings to every consumer (llama.cpp, our own lookups by
+ * const char *): a NUL inside one would truncate it, so "a\0x" and "a\0y" would alias.
+ * `at` is the file offset of the first byte of s. */
+static q_status check_no_nul(parser *p, gguf_str s, uint64_t at, const char *field) {
+    const char *nul = memchr(s.ptr, '\0', (size_t)s.len);
+    if (!nul) return Q_OK;
+    return perr(p, Q_ERR_FORMAT, at + (uint64_t)(nul - s.ptr), "%s contains a NUL byte at index %llu",
+                field, (unsigned long long)(nul - s.ptr));
+}
 
 static q_status check_vtype(parser *p, uint32_t t, uint64_t at, const char *what) {
     if (t < GGUF_VT_COUNT) return Q_OK;
@@ -523,6 +529,7 @@ static q_status parse_kvs(parser *p) {
         if (s) return s;
         if (kv->key.len == 0) return perr(p, Q_ERR_FORMAT, kv->offset, "empty key");
         set_what(p, "key", kv->key);
+        if ((s = check_no_nul(p, kv->key, kv->offset + 8, "key"))) return s;
         uint64_t dup = index_insert(f, ix, kv_name, i);
         if (dup == UINT64_MAX) return perr(p, Q_ERR_LIMIT, kv->offset, "too many key hash collisions");
         if (dup)
@@ -562,6 +569,7 @@ static q_status parse_tensor_info(parser *p, uint64_t i) {
     if (s) return s;
     if (t->name.len == 0) return perr(p, Q_ERR_FORMAT, at, "empty tensor name");
     set_what(p, "tensor", t->name);
+    if ((s = check_no_nul(p, t->name, at + 8, "tensor name"))) return s;
     uint64_t dup = index_insert(f, &f->priv->t_index, tensor_name, i);
     if (dup == UINT64_MAX) return perr(p, Q_ERR_LIMIT, at, "too many tensor name hash collisions");
     if (dup) return perr(p, Q_ERR_FORMAT, at, "duplicate tensor name (first is tensor #%llu)", (unsigned long long)(dup - 1));

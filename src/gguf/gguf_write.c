@@ -8,6 +8,8 @@
  * layout rules, so a gguf-py file copied key by key and tensor by tensor comes out byte
  * identical. A file with no tensors ends right after the (empty) infos, as gguf-py's
  * vocab-only files do. What it is not: a converter; tensor bytes are written as given.
+ * Caller data that may come from a file (keys, values, tensor names and shapes copied
+ * from a reader) is checked and refused with a status, never asserted on.
  * Memory: the writer deep-copies keys and values; tensor data passed to add_tensor is
  * borrowed until gguf_writer_write; data supplied by the fill callback lives in one
  * scratch buffer (the largest tensor), so a large model never sits in memory at once.
@@ -27,7 +29,7 @@ typedef struct w_kv {
 } w_kv;
 
 typedef struct w_tensor {
-    char       *name;
+    gguf_str    name;     /* owned copy, NUL-terminated, no NUL inside */
     q_type      type;
     uint32_t    n_dims;
     int64_t     ne[GGUF_MAX_DIMS];
@@ -47,7 +49,19 @@ gguf_writer *gguf_writer_new(void) {
     return q_xcalloc(1, sizeof(gguf_writer));
 }
 
-static gguf_str str_copy(const char *p, uint64_t n) {
+/* An owned NUL-terminated copy of n bytes; false when out of memory (n may be as large
+ * as a string in an input file). */
+static bool str_copy(gguf_str *out, const char *p, uint64_t n) {
+    char *d = n < SIZE_MAX ? malloc((size_t)n + 1) : NULL;
+    *out = (gguf_str){ .ptr = d, .len = d ? n : 0 };
+    if (!d) return false;
+    if (n) memcpy(d, p, (size_t)n);
+    d[n] = '\0';
+    return true;
+}
+
+/* The same for the small strings of the typed setters (caller's C strings). */
+static gguf_str str_xcopy(const char *p, uint64_t n) {
     char *d = q_xmalloc((size_t)n + 1);
     if (n) memcpy(d, p, (size_t)n);
     d[n] = '\0';
@@ -69,31 +83,37 @@ static void value_free(gguf_value *v) {
     memset(v, 0, sizeof *v);
 }
 
-static void value_copy(gguf_value *dst, const gguf_value *src) {
+/* Deep copy; false when out of memory (arrays and strings copied from an input file are
+ * sized by it), dst then holds nothing. */
+static bool value_copy(gguf_value *dst, const gguf_value *src) {
     Q_ASSERT((unsigned)src->type < GGUF_VT_COUNT);
     *dst = *src;
-    if (src->type == GGUF_VT_STRING) {
-        dst->str = str_copy(src->str.ptr, src->str.len);
-    } else if (src->type == GGUF_VT_ARRAY) {
-        uint64_t n = src->arr.n;
-        gguf_vtype et = src->arr.type;
-        Q_ASSERT((unsigned)et < GGUF_VT_COUNT);
-        dst->arr.data = NULL;
-        dst->arr.strs = NULL;
-        dst->arr.items = NULL;
-        if (et == GGUF_VT_STRING) {
-            dst->arr.strs = q_xcalloc((size_t)(n ? n : 1), sizeof(gguf_str));
-            for (uint64_t i = 0; i < n; i++) dst->arr.strs[i] = str_copy(src->arr.strs[i].ptr, src->arr.strs[i].len);
-        } else if (et == GGUF_VT_ARRAY) {
-            dst->arr.items = q_xcalloc((size_t)(n ? n : 1), sizeof(gguf_value));
-            for (uint64_t i = 0; i < n; i++) value_copy(&dst->arr.items[i], &src->arr.items[i]);
-        } else {
-            size_t bytes = (size_t)n * gguf_vtype_size(et);
-            void *d = q_xmalloc(bytes);
-            if (bytes) memcpy(d, src->arr.data, bytes);
-            dst->arr.data = d;
-        }
+    if (src->type == GGUF_VT_STRING) return str_copy(&dst->str, src->str.ptr, src->str.len);
+    if (src->type != GGUF_VT_ARRAY) return true;
+    uint64_t n = src->arr.n;
+    gguf_vtype et = src->arr.type;
+    Q_ASSERT((unsigned)et < GGUF_VT_COUNT);
+    dst->arr.data = NULL;
+    dst->arr.strs = NULL;
+    dst->arr.items = NULL;
+    bool ok = true;
+    if (n > SIZE_MAX / sizeof(gguf_value)) {
+        ok = false;
+    } else if (et == GGUF_VT_STRING) {
+        ok = (dst->arr.strs = calloc((size_t)(n ? n : 1), sizeof(gguf_str))) != NULL;
+        for (uint64_t i = 0; i < n && ok; i++) ok = str_copy(&dst->arr.strs[i], src->arr.strs[i].ptr, src->arr.strs[i].len);
+    } else if (et == GGUF_VT_ARRAY) {
+        ok = (dst->arr.items = calloc((size_t)(n ? n : 1), sizeof(gguf_value))) != NULL;
+        for (uint64_t i = 0; i < n && ok; i++) ok = value_copy(&dst->arr.items[i], &src->arr.items[i]);
+    } else {
+        size_t bytes = (size_t)n * gguf_vtype_size(et);   /* n * 8 at most: n < SIZE_MAX / 16 */
+        void *d = malloc(bytes ? bytes : 1);
+        if (d && bytes) memcpy(d, src->arr.data, bytes);
+        dst->arr.data = d;
+        ok = d != NULL;
     }
+    if (!ok) value_free(dst);   /* also frees the partial copy: unset entries are zero */
+    return ok;
 }
 
 void gguf_writer_free(gguf_writer *w) {
@@ -102,7 +122,7 @@ void gguf_writer_free(gguf_writer *w) {
         free((void *)w->kv[i].key.ptr);
         value_free(&w->kv[i].val);
     }
-    for (uint64_t i = 0; i < w->n_tensors; i++) free(w->tensors[i].name);
+    for (uint64_t i = 0; i < w->n_tensors; i++) free((void *)w->tensors[i].name.ptr);
     free(w->kv);
     free(w->tensors);
     free(w);
@@ -121,7 +141,7 @@ static gguf_value *kv_slot(gguf_writer *w, const char *key, uint64_t len) {
         w->kv = q_xrealloc(w->kv, (size_t)w->cap_kv * sizeof *w->kv);
     }
     w_kv *kv = &w->kv[w->n_kv++];
-    kv->key = str_copy(key, len);
+    kv->key = str_xcopy(key, len);   /* keys are short: the reader bounds them to 1 MiB */
     memset(&kv->val, 0, sizeof kv->val);
     return &kv->val;
 }
@@ -152,7 +172,7 @@ void gguf_writer_set_bool(gguf_writer *w, const char *key, bool v) {
 void gguf_writer_set_str(gguf_writer *w, const char *key, const char *v) {
     gguf_value *slot = kv_slot(w, key, strlen(key));
     slot->type = GGUF_VT_STRING;
-    slot->str = str_copy(v, strlen(v));
+    slot->str = str_xcopy(v, strlen(v));
 }
 
 void gguf_writer_set_arr(gguf_writer *w, const char *key, gguf_vtype elem, const void *data, uint64_t n) {
@@ -161,7 +181,9 @@ void gguf_writer_set_arr(gguf_writer *w, const char *key, gguf_vtype elem, const
     src.arr.type = elem;
     src.arr.n = n;
     src.arr.data = data;
-    value_copy(kv_slot(w, key, strlen(key)), &src);
+    gguf_value *slot = kv_slot(w, key, strlen(key));
+    bool ok = value_copy(slot, &src);
+    Q_ASSERT(ok);   /* the caller's own array: out of memory is fatal, as for q_xmalloc */
 }
 
 void gguf_writer_set_arr_str(gguf_writer *w, const char *key, const char *const *v, uint64_t n) {
@@ -170,38 +192,69 @@ void gguf_writer_set_arr_str(gguf_writer *w, const char *key, const char *const 
     slot->arr.type = GGUF_VT_STRING;
     slot->arr.n = n;
     slot->arr.strs = q_xcalloc((size_t)(n ? n : 1), sizeof(gguf_str));
-    for (uint64_t i = 0; i < n; i++) slot->arr.strs[i] = str_copy(v[i], strlen(v[i]));
+    for (uint64_t i = 0; i < n; i++) slot->arr.strs[i] = str_xcopy(v[i], strlen(v[i]));
 }
 
-void gguf_writer_set_value(gguf_writer *w, gguf_str key, const gguf_value *v) {
+/* A key or tensor name from the caller: non-empty and free of NUL bytes, since readers
+ * (ours and llama.cpp's) treat names as C strings. */
+static q_status check_name(gguf_str name, const char *what, q_error *err) {
+    if (name.len == 0 || !name.ptr) return q_fail(err, Q_ERR_INVALID_ARG, "empty %s", what);
+    const char *nul = memchr(name.ptr, '\0', (size_t)name.len);
+    if (nul)
+        return q_fail(err, Q_ERR_INVALID_ARG, "%s '%.*s...' contains a NUL byte at index %lld", what,
+                      (int)(nul - name.ptr), name.ptr, (long long)(nul - name.ptr));
+    return Q_OK;
+}
+
+q_status gguf_writer_set_value(gguf_writer *w, gguf_str key, const gguf_value *v, q_error *err) {
+    q_status s = check_name(key, "key", err);
+    if (s) return s;
+    if ((unsigned)v->type >= GGUF_VT_COUNT ||
+        (v->type == GGUF_VT_ARRAY && (unsigned)v->arr.type >= GGUF_VT_COUNT))
+        return q_fail(err, Q_ERR_INVALID_ARG, "key %.*s: unknown value type", (int)Q_MIN(key.len, (uint64_t)200), key.ptr);
     gguf_value copy;
-    value_copy(&copy, v);   /* before kv_slot: v may be the very value being replaced */
+    if (!value_copy(&copy, v))   /* before kv_slot: v may be the very value being replaced */
+        return q_fail(err, Q_ERR_NOMEM, "out of memory copying the value of key %.*s",
+                      (int)Q_MIN(key.len, (uint64_t)200), key.ptr);
     *kv_slot(w, key.ptr, key.len) = copy;
+    return Q_OK;
 }
 
-uint64_t gguf_writer_add_tensor(gguf_writer *w, const char *name, q_type type, uint32_t n_dims,
-                                const int64_t *ne, const void *data) {
+q_status gguf_writer_add_tensor(gguf_writer *w, gguf_str name, q_type type, uint32_t n_dims,
+                                const int64_t *ne, const void *data, q_error *err) {
+    q_status s = check_name(name, "tensor name", err);
+    if (s) return s;
+    const int nl = (int)Q_MIN(name.len, (uint64_t)200);   /* for messages */
     const q_type_traits *tr = q_type_get((uint32_t)type);
-    Q_ASSERT(tr && n_dims >= 1 && n_dims <= GGUF_MAX_DIMS && name[0]);
+    if (!tr) return q_fail(err, Q_ERR_INVALID_ARG, "tensor %.*s: unknown type %d", nl, name.ptr, (int)type);
+    if (n_dims < 1 || n_dims > GGUF_MAX_DIMS)
+        return q_fail(err, Q_ERR_INVALID_ARG, "tensor %.*s: n_dims %u is not in 1..%d", nl, name.ptr, n_dims, GGUF_MAX_DIMS);
+    /* Unique names: a reader rejects a file with two tensors of the same name. Linear,
+     * so adding n tensors is O(n^2) compares; models have a few thousand at most. */
+    for (uint64_t i = 0; i < w->n_tensors; i++)
+        if (w->tensors[i].name.len == name.len && memcmp(w->tensors[i].name.ptr, name.ptr, (size_t)name.len) == 0)
+            return q_fail(err, Q_ERR_INVALID_ARG, "duplicate tensor name %.*s", nl, name.ptr);
+    w_tensor t = { .type = type, .n_dims = n_dims, .data = data };
+    uint64_t rows = 1;
+    for (uint32_t d = 0; d < GGUF_MAX_DIMS; d++) {
+        t.ne[d] = d < n_dims ? ne[d] : 1;
+        if (t.ne[d] <= 0)
+            return q_fail(err, Q_ERR_INVALID_ARG, "tensor %.*s: dimension %u is %lld", nl, name.ptr, d, (long long)t.ne[d]);
+        if (d > 0 && __builtin_mul_overflow(rows, (uint64_t)t.ne[d], &rows))
+            return q_fail(err, Q_ERR_INVALID_ARG, "tensor %.*s: row count overflows 64 bits", nl, name.ptr);
+    }
+    if (t.ne[0] % tr->blck_size != 0)
+        return q_fail(err, Q_ERR_INVALID_ARG, "tensor %.*s: row length %lld is not a multiple of %s's block size %lld",
+                      nl, name.ptr, (long long)t.ne[0], tr->name, (long long)tr->blck_size);
+    if (__builtin_mul_overflow((uint64_t)q_row_size(type, t.ne[0]), rows, &t.nbytes) || t.nbytes > SIZE_MAX)
+        return q_fail(err, Q_ERR_INVALID_ARG, "tensor %.*s: byte size overflows", nl, name.ptr);
+    t.name = str_xcopy(name.ptr, name.len);   /* names are short: readers bound them to 64 KiB */
     if (w->n_tensors == w->cap_tensors) {
         w->cap_tensors = w->cap_tensors ? 2 * w->cap_tensors : 64;
         w->tensors = q_xrealloc(w->tensors, (size_t)w->cap_tensors * sizeof *w->tensors);
     }
-    w_tensor *t = &w->tensors[w->n_tensors];
-    memset(t, 0, sizeof *t);
-    t->name = q_xstrdup(name);
-    t->type = type;
-    t->n_dims = n_dims;
-    uint64_t rows = 1;
-    for (uint32_t d = 0; d < GGUF_MAX_DIMS; d++) {
-        t->ne[d] = d < n_dims ? ne[d] : 1;
-        Q_ASSERT(t->ne[d] > 0);
-        if (d > 0) Q_ASSERT(!__builtin_mul_overflow(rows, (uint64_t)t->ne[d], &rows));
-    }
-    Q_ASSERT(t->ne[0] % tr->blck_size == 0);
-    Q_ASSERT(!__builtin_mul_overflow((uint64_t)q_row_size(type, t->ne[0]), rows, &t->nbytes));
-    t->data = data;
-    return w->n_tensors++;
+    w->tensors[w->n_tensors++] = t;
+    return Q_OK;
 }
 
 /* ---- serialisation ------------------------------------------------------------------- */
@@ -231,19 +284,21 @@ static void put_pad(wfile *o, uint64_t align) {
     }
 }
 
-/* A scalar narrowed back to its on-disk width. */
+/* A scalar narrowed back to its on-disk width (gguf_vtype_size bytes): integers keep
+ * the low bytes of their 64-bit two's-complement form (the host is little-endian). */
 static void put_scalar(wfile *o, const gguf_value *v) {
-    uint8_t u8; uint16_t u16; uint32_t u32; float f32;
-    switch (v->type) {
-    case GGUF_VT_UINT8:  case GGUF_VT_INT8:  u8 = (uint8_t)v->u64;   put(o, &u8, 1); break;
-    case GGUF_VT_UINT16: case GGUF_VT_INT16: u16 = (uint16_t)v->u64; put(o, &u16, 2); break;
-    case GGUF_VT_UINT32: case GGUF_VT_INT32: u32 = (uint32_t)v->u64; put(o, &u32, 4); break;
-    case GGUF_VT_UINT64: case GGUF_VT_INT64: put(o, &v->u64, 8); break;
-    case GGUF_VT_FLOAT32: f32 = (float)v->f64; put(o, &f32, 4); break;
-    case GGUF_VT_FLOAT64: put(o, &v->f64, 8); break;
-    case GGUF_VT_BOOL:   u8 = v->b ? 1 : 0; put(o, &u8, 1); break;
-    default: Q_ASSERT(!"not a scalar");
+    const size_t size = gguf_vtype_size(v->type);
+    Q_ASSERT(size > 0);   /* STRING and ARRAY are written by put_value */
+    uint64_t raw;
+    if (v->type == GGUF_VT_FLOAT32) {
+        float f32 = (float)v->f64;
+        memcpy(&raw, &f32, 4);
+    } else if (v->type == GGUF_VT_BOOL) {
+        raw = v->b ? 1 : 0;
+    } else {
+        memcpy(&raw, &v->u64, 8);   /* u64, i64 and f64 share the union's 8 bytes */
     }
+    put(o, &raw, size);
 }
 
 /* The payload of v (not its type tag; arrays carry element type and count). */
@@ -292,7 +347,7 @@ static q_status write_body(gguf_writer *w, wfile *o, uint64_t align, gguf_tensor
         if (__builtin_add_overflow(off, padded, &off))
             return q_fail(err, Q_ERR_INVALID_ARG, "tensor data exceeds 2^64 bytes");
         if (!t->data && t->nbytes > biggest) biggest = t->nbytes;
-        put_str(o, (gguf_str){ .ptr = t->name, .len = strlen(t->name) });
+        put_str(o, t->name);
         put_u32(o, t->n_dims);
         for (uint32_t d = 0; d < t->n_dims; d++) put_u64(o, (uint64_t)t->ne[d]);
         put_u32(o, (uint32_t)t->type);

@@ -398,6 +398,18 @@ static q_type mix_first(const mix_rule *rules, size_t n, mix_cat cat, q_ftype ft
     return cur;
 }
 
+int mix_block_number(const char *name) {
+    if (strncmp(name, "blk.", 4) != 0) return -1;
+    const char *p = name + 4;
+    long n = 0;
+    if (*p < '0' || *p > '9') return -1;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        n = n * 10 + (*p - '0');
+        if (n > MIX_MAX_LAYER) return -1;   /* stop before any overflow */
+    }
+    return *p == '.' ? (int)n : -1;
+}
+
 typedef struct mix_counters {
     int n_attn_v, i_attn_v;
     int i_ffn_down, i_ffn_gate, i_ffn_up;
@@ -408,9 +420,10 @@ typedef struct mix_counters {
 static q_status mix_layer_of(const mix_model *m, const char *name, int counter, int *i, q_error *err) {
     *i = counter;
     if (m->n_expert > 1) {
-        int layer;
-        if (sscanf(name, "blk.%d.", &layer) != 1)
-            return q_fail(err, Q_ERR_FORMAT, "cannot determine the layer of tensor %s", name);
+        int layer = mix_block_number(name);
+        if (layer < 0)
+            return q_fail(err, Q_ERR_FORMAT, "cannot determine the layer of tensor %s (want blk.N. with N <= %d)",
+                          name, MIX_MAX_LAYER);
         if (layer < 0 || layer >= m->n_layer)
             return q_fail(err, Q_ERR_FORMAT, "tensor %s: layer %d outside [0, %d)", name, layer, m->n_layer);
         *i = layer;

@@ -40,4 +40,10 @@ q_status mix_plan(const mix_model *m, q_quant_target t, const mix_tensor *tensor
  * norms, routers, conv kernels, position embeddings, ...). */
 bool mix_tensor_quantizable(const mix_tensor *t);
 
+/* N of a name that starts with "blk.N." (N plain decimal digits, no sign or blank), or
+ * -1: also for an N above MIX_MAX_LAYER, which no model has (block_count is capped
+ * there too), so a file-made number cannot overflow an int. */
+#define MIX_MAX_LAYER (1 << 20)
+int mix_block_number(const char *name);
+
 #endif

@@ -9,7 +9,9 @@
  * f32 (to_float, or as is for F32) -> target (from_float). Rows are independent, so
  * the bytes do not depend on the thread count.
  *
- * Memory: one tensor's output buffer (the writer's), one f32 scratch row per thread,
+ * Memory: one tensor's output buffer (the writer's), one f32 scratch row per thread
+ * (as long as the longest converted row), tables sized by the tensor count (malloc'ed:
+ * a hostile count fails with Q_ERR_NOMEM instead of aborting),
  * and the input mapping, whose pages are dropped tensor by tensor. Everything allocated here is freed before returning. */
 #include "quarrel/quantize.h"
 
@@ -25,6 +27,7 @@
 #include "core/base.h"
 #include "core/pool.h"
 #include "quant/mix.h"
+#include "quarrel/gguf.h"
 
 /* ---- model facts ------------------------------------------------------------------ */
 
@@ -76,24 +79,38 @@ static int quant_entry_cmp(const void *a, const void *b) {
     return strcmp(x->name, y->name);
 }
 
-/* entries[k] = the k-th tensor in processing order. Caller frees with quant_entries_free. */
-static quant_entry *quant_entries_sorted(const gguf_file *f) {
-    quant_entry *e = q_xcalloc(f->n_tensors ? f->n_tensors : 1, sizeof *e);
-    for (uint64_t i = 0; i < f->n_tensors; i++) {
-        e[i].name = gguf_str_dup(f->tensors[i].name);
-        e[i].index = i;
-        e[i].layer = -1;
-        int layer;
-        if (sscanf(e[i].name, "blk.%d.", &layer) == 1) e[i].layer = layer;
-    }
-    qsort(e, f->n_tensors, sizeof *e, quant_entry_cmp);
-    return e;
-}
-
 static void quant_entries_free(quant_entry *e, uint64_t n) {
     if (!e) return;
     for (uint64_t i = 0; i < n; i++) free(e[i].name);
     free(e);
+}
+
+/* calloc(n, size) for tables sized by the input file: NULL (with err set) instead of
+ * aborting when it does not fit. */
+static void *quant_calloc(uint64_t n, size_t size, const char *what, q_error *err) {
+    void *p = n < SIZE_MAX / size ? calloc((size_t)(n ? n : 1), size) : NULL;
+    if (!p) q_fail(err, Q_ERR_NOMEM, "out of memory for %llu %s", (unsigned long long)n, what);
+    return p;
+}
+
+/* *out[k] = the k-th tensor in processing order. Caller frees with quant_entries_free. */
+static q_status quant_entries_sorted(const gguf_file *f, quant_entry **out, q_error *err) {
+    quant_entry *e = *out = quant_calloc(f->n_tensors, sizeof *e, "tensor entries", err);
+    if (!e) return Q_ERR_NOMEM;
+    for (uint64_t i = 0; i < f->n_tensors; i++) {
+        gguf_str nm = f->tensors[i].name;   /* the reader bounds it (64 KiB) and rules out NULs */
+        if (!(e[i].name = malloc((size_t)nm.len + 1))) {
+            quant_entries_free(e, i);
+            *out = NULL;
+            return q_fail(err, Q_ERR_NOMEM, "out of memory for tensor names");
+        }
+        memcpy(e[i].name, nm.ptr, (size_t)nm.len);
+        e[i].name[nm.len] = '\0';
+        e[i].index = i;
+        e[i].layer = mix_block_number(e[i].name);   /* -1: not a block tensor */
+    }
+    qsort(e, f->n_tensors, sizeof *e, quant_entry_cmp);
+    return Q_OK;
 }
 
 /* Plans in processing order; types[k] is for entries[k]. */
@@ -101,7 +118,8 @@ static q_status quant_plan_sorted(const gguf_file *f, const quant_entry *e, q_qu
                                   uint64_t *n_fallback, q_error *err) {
     mix_model m;
     quant_model_facts(f, &m);
-    mix_tensor *mt = q_xcalloc(f->n_tensors ? f->n_tensors : 1, sizeof *mt);
+    mix_tensor *mt = quant_calloc(f->n_tensors, sizeof *mt, "tensor plans", err);
+    if (!mt) return Q_ERR_NOMEM;
     for (uint64_t k = 0; k < f->n_tensors; k++) {
         const gguf_tensor_info *ti = &f->tensors[e[k].index];
         mt[k].name = e[k].name;
@@ -115,9 +133,11 @@ static q_status quant_plan_sorted(const gguf_file *f, const quant_entry *e, q_qu
 
 q_status q_quantize_plan(const gguf_file *f, q_quant_target t, q_type *types, uint64_t *n_fallback,
                          q_error *err) {
-    quant_entry *e = quant_entries_sorted(f);
-    q_type *sorted = q_xcalloc(f->n_tensors ? f->n_tensors : 1, sizeof *sorted);
-    q_status s = quant_plan_sorted(f, e, t, sorted, n_fallback, err);
+    quant_entry *e = NULL;
+    q_status s = quant_entries_sorted(f, &e, err);
+    if (s) return s;
+    q_type *sorted = quant_calloc(f->n_tensors, sizeof *sorted, "tensor types", err);
+    s = sorted ? quant_plan_sorted(f, e, t, sorted, n_fallback, err) : Q_ERR_NOMEM;
     if (s == Q_OK)
         for (uint64_t k = 0; k < f->n_tensors; k++) types[e[k].index] = sorted[k];
     free(sorted);
@@ -257,7 +277,7 @@ static q_status quant_check_conversions(const gguf_file *f, const quant_entry *e
 
 /* Key/values in input order, minus the ones llama.cpp drops or re-sets; then the two
  * it appends (gguf's set removes the old key and appends the new one). */
-static void quant_copy_kvs(const gguf_file *f, gguf_writer *w, q_ftype ftype) {
+static q_status quant_copy_kvs(const gguf_file *f, gguf_writer *w, q_ftype ftype, q_error *err) {
     static const char *const skip[] = {
         "general.quantization_version", "general.file_type", "split.no", "split.count", "split.tensors.count",
     };
@@ -265,10 +285,12 @@ static void quant_copy_kvs(const gguf_file *f, gguf_writer *w, q_ftype ftype) {
         const gguf_kv *kv = &f->kv[i];
         bool drop = false;
         for (size_t k = 0; k < Q_ARRAY_LEN(skip) && !drop; k++) drop = gguf_str_eq(kv->key, skip[k]);
-        if (!drop) gguf_writer_set_value(w, kv->key, &kv->val);
+        q_status s = drop ? Q_OK : gguf_writer_set_value(w, kv->key, &kv->val, err);
+        if (s) return s;
     }
     gguf_writer_set_u32(w, "general.quantization_version", 2);   /* GGML_QNT_VERSION */
     gguf_writer_set_u32(w, "general.file_type", (uint32_t)ftype);
+    return Q_OK;
 }
 
 q_status q_quantize_file(const char *in_path, const char *out_path, const q_quantize_params *params,
@@ -284,32 +306,39 @@ q_status q_quantize_file(const char *in_path, const char *out_path, const q_quan
     if (s != Q_OK) return s;
 
     const uint64_t n = f->n_tensors;
-    quant_entry *e = quant_entries_sorted(f);
-    q_type *types = q_xcalloc(n ? n : 1, sizeof *types);
+    quant_entry *e = NULL;
+    q_type *types = NULL;
     uint64_t n_fallback = 0;
     gguf_writer *w = NULL;
     pool *pl = NULL;
     float *scratch = NULL;
 
-    s = quant_plan_sorted(f, e, params->target, types, &n_fallback, err);
+    s = quant_entries_sorted(f, &e, err);
+    if (s == Q_OK) s = (types = quant_calloc(n, sizeof *types, "tensor types", err)) ? Q_OK : Q_ERR_NOMEM;
+    if (s == Q_OK) s = quant_plan_sorted(f, e, params->target, types, &n_fallback, err);
     if (s == Q_OK) s = quant_check_conversions(f, e, types, err);
+    if (s == Q_OK) s = quant_copy_kvs(f, w = gguf_writer_new(), params->target.ftype, err);
     if (s != Q_OK) goto done;
 
-    w = gguf_writer_new();
-    quant_copy_kvs(f, w, params->target.ftype);
+    /* Only converted tensors go through a scratch row; copied ones need none. */
     int64_t max_ne0 = 1;
     uint64_t n_converted = 0, bytes_total = 0;
-    for (uint64_t k = 0; k < n; k++) {
+    for (uint64_t k = 0; k < n && s == Q_OK; k++) {
         const gguf_tensor_info *ti = &f->tensors[e[k].index];
-        gguf_writer_add_tensor(w, e[k].name, types[k], ti->n_dims, ti->ne, NULL);
-        max_ne0 = Q_MAX(max_ne0, ti->ne[0]);
-        n_converted += types[k] != ti->type;
+        s = gguf_writer_add_tensor(w, gguf_str_of(e[k].name), types[k], ti->n_dims, ti->ne, NULL, err);
+        if (types[k] != ti->type) {
+            max_ne0 = Q_MAX(max_ne0, ti->ne[0]);
+            n_converted++;
+        }
         bytes_total += ti->nbytes;
     }
+    if (s != Q_OK) goto done;
 
+    /* The pool runs with the threads it could start (at least the caller's). */
     pl = pool_create(params->n_threads);
     const int n_threads = pool_n_threads(pl);
-    scratch = malloc((size_t)n_threads * (size_t)max_ne0 * sizeof *scratch);
+    if ((uint64_t)max_ne0 <= SIZE_MAX / sizeof *scratch / (size_t)n_threads)
+        scratch = malloc((size_t)n_threads * (size_t)max_ne0 * sizeof *scratch);
     if (!scratch) {
         s = q_fail(err, Q_ERR_NOMEM, "cannot allocate %d scratch rows of %lld floats", n_threads, (long long)max_ne0);
         goto done;
@@ -326,6 +355,7 @@ q_status q_quantize_file(const char *in_path, const char *out_path, const q_quan
         stats->n_tensors = n;
         stats->n_converted = n_converted;
         stats->n_fallback = n_fallback;
+        stats->scratch_bytes = (uint64_t)n_threads * (uint64_t)max_ne0 * sizeof *scratch;
     }
 
 done:

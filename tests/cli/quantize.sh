@@ -32,14 +32,10 @@ else
   echo "note: no 'script' command; progress bar not checked" >&2
 fi
 
-# `quarrel info` is another helper's command: skip (with a note) until it is built.
-if "$QUARREL_BIN" info --help >/dev/null 2>&1; then
-  for f in "$TMP"/stories-*.gguf; do
-    "$QUARREL_BIN" info "$f" >/dev/null || fail "quarrel info rejects $f"
-  done
-else
-  echo "note: quarrel info not built yet; skipped describing the outputs" >&2
-fi
+# The outputs are valid GGUF to `quarrel info` (a missing command fails here too).
+for f in "$TMP"/stories-*.gguf; do
+  "$QUARREL_BIN" info "$f" >/dev/null || fail "quarrel info rejects $f"
+done
 
 # Errors.
 set +e
@@ -53,5 +49,14 @@ set +e
 "$QUARREL_BIN" quantize "$QUARREL_SHARED/models/llama-gqa-spm512-Q8_0.gguf" "$TMP/x.gguf" Q4_K_M 2>"$TMP/err"; rc=$?
 [ $rc -eq 1 ] || fail "requantize: exit $rc, want 1"
 [ ! -e "$TMP/x.gguf" ] || fail "a failed quantize left $TMP/x.gguf"
+# Tensor names with a NUL byte (llama.cpp reads names as C strings, so "a\0x" and
+# "a\0y" would alias): refused by the reader with one line, exit 1, no output file.
+for bad in tensor_name_leading_nul tensor_name_with_nul key_with_nul; do
+  "$QUARREL_BIN" quantize "tests/data/bad-gguf/$bad.gguf" "$TMP/x.gguf" Q8_0 2>"$TMP/err"; rc=$?
+  [ $rc -eq 1 ] || fail "$bad: exit $rc, want 1: $(cat "$TMP/err")"
+  [ "$(wc -l <"$TMP/err")" -eq 1 ] || fail "$bad: want one line on stderr, got: $(cat "$TMP/err")"
+  grep -q "contains a NUL byte" "$TMP/err" || fail "$bad: unclear message: $(cat "$TMP/err")"
+  [ ! -e "$TMP/x.gguf" ] || fail "$bad: left $TMP/x.gguf"
+done
 set -e
 echo "ok"

@@ -3,10 +3,13 @@
  * Parses the input with gguf_open_buffer; on success walks every key/value and tensor and
  * touches every byte they point to (strings, array payloads, nested items, tensor data),
  * so a validator that lets an out-of-bounds pointer through is caught by ASan. The input
- * buffer is libFuzzer's exact-size copy. Seeds: tests/fuzz/corpus/fuzz_gguf/ (written by
+ * buffer is libFuzzer's exact-size copy. Then every key/value and tensor info is handed to
+ * a gguf_writer (nothing is written to disk): whatever the reader accepts, the writer must
+ * accept too, or quantize could not copy a file it opened. Seeds: tests/fuzz/corpus/fuzz_gguf/ (written by
  * tests/data/bad-gguf/make_bad.py). */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "quarrel/gguf.h"
 
@@ -50,6 +53,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     uint64_t u;
     if (gguf_get_u64(f, "general.alignment", &u)) s += u;
     sink = s;
+    gguf_writer *w = gguf_writer_new();
+    for (uint64_t i = 0; i < f->n_kv; i++)
+        if (gguf_writer_set_value(w, f->kv[i].key, &f->kv[i].val, &err) != Q_OK) abort();
+    for (uint64_t i = 0; i < f->n_tensors; i++) {
+        const gguf_tensor_info *t = &f->tensors[i];
+        if (gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data, &err) != Q_OK) abort();
+    }
+    gguf_writer_free(w);
     gguf_close(f);
     return 0;
 }

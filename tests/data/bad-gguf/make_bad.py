@@ -117,11 +117,20 @@ def cases():
         "array of 1125899906842624 array elements cannot fit")
     add("duplicate_key.gguf", header(0, 2) + kv(b"a.b", U32, 1) + kv(b"a.b", U32, 2), "duplicate key (first at offset 24) in key 'a.b' at offset 43")
     add("empty_key.gguf", header(0, 1) + kv(b"", U32, 1), "empty key in key/value #0 at offset 24")
+    add("key_with_nul.gguf", header(0, 1) + kv(b"a\0x", U32, 1),
+        "key contains a NUL byte at index 1 in key 'a\\x00x' at offset 33")
+    add("key_leading_nul.gguf", header(0, 1) + kv(b"\0", U32, 1),
+        "key contains a NUL byte at index 0 in key '\\x00' at offset 32")
     add("key_too_long.gguf", header(0, 1) + u64((1 << 20) + 1) + b"x" * 64, "key length 1048577 exceeds the limit of 1048576 bytes")
     add("alignment_wrong_type.gguf", header(0, 1) + kv(b"general.alignment", U64, 32), "general.alignment must be a u32, not u64")
     add("alignment_not_pow2.gguf", header(0, 1) + kv(b"general.alignment", U32, 48), "general.alignment 48 is not a nonzero power of two")
     add("alignment_zero.gguf", header(0, 1) + kv(b"general.alignment", U32, 0), "general.alignment 0 is not a nonzero power of two")
     add("empty_tensor_name.gguf", one_tensor_file(name=b""), "empty tensor name in tensor info #0 at offset 24")
+    add("tensor_name_with_nul.gguf",
+        pad(header(2, 0) + tinfo(b"a\0x", [8], T_F32, 0) + tinfo(b"a\0y", [8], T_F32, 32)) + b"\0" * 64,
+        "tensor name contains a NUL byte at index 1 in tensor 'a\\x00x' at offset 33")
+    add("tensor_name_leading_nul.gguf", one_tensor_file(name=b"\0w"),
+        "tensor name contains a NUL byte at index 0 in tensor '\\x00w' at offset 32")
     add("tensor_name_too_long.gguf", header(1, 0) + u64(70000) + b"x" * 64, "tensor name length 70000 exceeds the limit of 65536 bytes")
     add("duplicate_tensor.gguf",
         pad(header(2, 0) + tinfo(b"w", [8], T_F32, 0) + tinfo(b"w", [8], T_F32, 32)) + b"\0" * 64,
