@@ -256,7 +256,8 @@ static void test_limits_and_bad_input(void **state) {
 static void write_variant(const char *path, const char *drop, const char *reshape) {
     const gguf_file *f = q_model_gguf(model);
     gguf_writer *w = gguf_writer_new();
-    for (uint64_t i = 0; i < f->n_kv; i++) gguf_writer_set_value(w, f->kv[i].key, &f->kv[i].val);
+    for (uint64_t i = 0; i < f->n_kv; i++)
+        assert_int_equal(gguf_writer_set_value(w, f->kv[i].key, &f->kv[i].val, NULL), Q_OK);
     for (uint64_t i = 0; i < f->n_tensors; i++) {
         const gguf_tensor_info *ti = &f->tensors[i];
         char name[128];
@@ -264,7 +265,8 @@ static void write_variant(const char *path, const char *drop, const char *reshap
         if (drop && !strcmp(name, drop)) continue;
         int64_t ne[4] = { ti->ne[0], ti->ne[1], ti->ne[2], ti->ne[3] };
         if (reshape && !strcmp(name, reshape)) ne[1] /= 2;   /* half the rows, same data start */
-        gguf_writer_add_tensor(w, name, ti->type, ti->n_dims, ne, ti->data);
+        assert_int_equal(gguf_writer_add_tensor(w, gguf_str_of(name), ti->type, ti->n_dims, ne, ti->data, NULL),
+                         Q_OK);
     }
     q_error err;
     if (gguf_writer_write(w, path, NULL, NULL, &err) != Q_OK) fail_msg("write %s: %s", path, err.msg);
@@ -281,13 +283,15 @@ static void test_sliding_window(void **state) {
     snprintf(path, sizeof path, "/tmp/quarrel_test_engine_swa_%d.gguf", (int)getpid());
     const gguf_file *f = q_model_gguf(model);
     gguf_writer *w = gguf_writer_new();
-    for (uint64_t i = 0; i < f->n_kv; i++) gguf_writer_set_value(w, f->kv[i].key, &f->kv[i].val);
+    for (uint64_t i = 0; i < f->n_kv; i++)
+        assert_int_equal(gguf_writer_set_value(w, f->kv[i].key, &f->kv[i].val, NULL), Q_OK);
     gguf_writer_set_u32(w, "llama.attention.sliding_window", 2);
     for (uint64_t i = 0; i < f->n_tensors; i++) {
         const gguf_tensor_info *ti = &f->tensors[i];
         char name[128];
         snprintf(name, sizeof name, "%.*s", (int)ti->name.len, ti->name.ptr);
-        gguf_writer_add_tensor(w, name, ti->type, ti->n_dims, ti->ne, ti->data);
+        assert_int_equal(gguf_writer_add_tensor(w, gguf_str_of(name), ti->type, ti->n_dims, ti->ne, ti->data, NULL),
+                         Q_OK);
     }
     q_error err;
     assert_int_equal(gguf_writer_write(w, path, NULL, NULL, &err), Q_OK);
