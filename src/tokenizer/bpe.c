@@ -56,7 +56,7 @@ static void bpe_try_pair(const q_vocab *v, const char *w, const bpe_sym *s, int3
     }
     if (rank < 0) return;
     bpe_bigram b = { rank, l, r, s[l].n, s[r].n, result };
-    tok_heap_push(h, &b);
+    tok_heap_push(h, &b, sizeof b, bpe_before);
 }
 
 /* Merges one encoded word w[0..n) and appends its tokens. */
@@ -79,12 +79,11 @@ static void bpe_word(const q_vocab *v, const char *w, size_t n, bpe_scratch *sc,
         off += cl;
     }
     tok_heap *h = &sc->heap;
-    if (!h->size) *h = tok_heap_make(sizeof(bpe_bigram), bpe_before);
     h->n = 0;
     for (int32_t i = 1; i < ns; i++) bpe_try_pair(v, w, s, i - 1, i, h);
     while (h->n) {
         bpe_bigram b;
-        tok_heap_pop(h, &b);
+        tok_heap_pop(h, &b, sizeof b, bpe_before);
         bpe_sym *l = &s[b.left], *r = &s[b.right];
         if (l->n != b.nl || r->n != b.nr || l->n == 0 || r->n == 0) continue;  /* stale */
         l->n += r->n;

@@ -39,7 +39,7 @@ static void spm_try_pair(const q_vocab *v, const char *text, const spm_sym *syms
     q_token id = vocab_lookup(v, text + syms[l].off, size);
     if (id == Q_TOKEN_NULL) return;
     spm_bigram b = { v->toks[id].score, l, r, size };
-    tok_heap_push(h, &b);
+    tok_heap_push(h, &b, sizeof b, spm_before);
 }
 
 /* Merges and emits one chunk (starting at a character boundary). */
@@ -62,7 +62,7 @@ static q_status spm_chunk(const q_vocab *v, const char *text, size_t len, spm_sy
     for (int32_t i = 1; i < n; i++) spm_try_pair(v, text, syms, i - 1, i, h);
     while (h->n) {
         spm_bigram b;
-        tok_heap_pop(h, &b);
+        tok_heap_pop(h, &b, sizeof b, spm_before);
         spm_sym *l = &syms[b.left], *r = &syms[b.right];
         if (l->n == 0 || r->n == 0 || l->n + r->n != b.size) continue;  /* stale */
         l->n += r->n;
@@ -100,7 +100,7 @@ q_status spm_tokenize(const q_vocab *v, const char *text, size_t len, q_tokens *
     if (len == 0) return Q_OK;
     spm_sym *syms = NULL;
     size_t cap = 0;
-    tok_heap h = tok_heap_make(sizeof(spm_bigram), spm_before);
+    tok_heap h = { 0 };
     q_status st = Q_OK;
     if (!v->spm_split_safe) {
         st = spm_chunk(v, text, len, &syms, &cap, &h, out, err);
