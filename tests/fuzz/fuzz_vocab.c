@@ -4,7 +4,8 @@
  * loads must tokenize a short fixed text (with and without special-token parsing, with
  * add_special), give ids in range, and detokenize them. A load error is fine (hostile
  * files must fail cleanly); a crash, sanitizer report, abort or hang is a bug.
- * Seeds: tests/fuzz/corpus/fuzz_vocab/, written by tests/fuzz/make_vocab_seeds.py. */
+ * Seeds: tests/fuzz/corpus/fuzz_vocab/, written by tests/fuzz/make_vocab_seeds.py, plus
+ * rv_*.gguf, small hostile files from a review (kept as they were found). */
 #include <stdint.h>
 #include <stdlib.h>
 
