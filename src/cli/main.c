@@ -14,6 +14,7 @@
 #pragma weak cmd_detokenize
 #pragma weak cmd_template
 #pragma weak cmd_run
+#pragma weak cmd_synth
 
 typedef struct subcommand {
     const char *name;
@@ -28,6 +29,7 @@ static const subcommand subcommands[] = {
     { "detokenize", cmd_detokenize, "token ids to text" },
     { "template",   cmd_template,   "render a chat template for a list of messages" },
     { "run",        cmd_run,        "generate text from a prompt" },
+    { "synth",      cmd_synth,      "write a random-weight model of a real model's shape" },
 };
 
 void cli_errorf(const char *cmd, const char *fmt, ...) {
