@@ -1,0 +1,88 @@
+/* globals.c — the template's global functions, as a table sorted by name:
+ * range, dict, namespace, raise_exception (transformers: raises TemplateError with the
+ * message), strftime_now (transformers: formats the render's clock, rt->now, in the C
+ * locale), joiner and cycler are not provided. */
+#include "template/eval.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int64_t int_arg(tpl_rt *rt, tv v) {
+    if (v.kind == TV_INT) return v.i;
+    if (v.kind == TV_BOOL) return v.b;
+    tpl_raise(rt, Q_ERR_FORMAT, "TypeError", "'%s' object cannot be interpreted as an integer", tv_type_name(v));
+}
+
+static tv g_range(tpl_rt *rt, tv self, const tpl_args *a) {
+    (void)self;
+    int64_t start = 0, stop, step = 1;
+    if (a->n == 0) tpl_raise(rt, Q_ERR_FORMAT, "TypeError", "range expected at least 1 argument, got 0");
+    if (a->n == 1) stop = int_arg(rt, a->pos[0]);
+    else {
+        start = int_arg(rt, a->pos[0]);
+        stop = int_arg(rt, a->pos[1]);
+        if (a->n > 2) step = int_arg(rt, a->pos[2]);
+    }
+    if (step == 0) tpl_raise(rt, Q_ERR_FORMAT, "ValueError", "range() arg 3 must not be zero");
+    /* Count in double to avoid int64 overflow on absurd bounds; the sandbox caps it. */
+    double cnt = step > 0 ? ((double)stop - (double)start) / (double)step : ((double)start - (double)stop) / (double)-step;
+    if (cnt > TPL_MAX_SEQ)
+        tpl_raise(rt, Q_ERR_LIMIT, "OverflowError", "Range too big. The sandbox blocks ranges larger than MAX_RANGE (%d).", TPL_MAX_SEQ);
+    tv_list *l = tpl_list(rt, 0);
+    if (step > 0) for (int64_t i = start; i < stop; i += step) tpl_list_push(rt, l, tv_int(i));
+    else for (int64_t i = start; i > stop; i += step) tpl_list_push(rt, l, tv_int(i));
+    return tv_list_v(l);
+}
+
+static tv kwargs_dict(tpl_rt *rt, const tpl_args *a) {
+    tv_dict *d = tpl_dict(rt, a->nkw);
+    for (size_t i = 0; i < a->n; i++) {
+        tv m = a->pos[i];
+        if (m.kind != TV_DICT && m.kind != TV_NS)
+            tpl_raise(rt, Q_ERR_FORMAT, "TypeError", "'%s' object is not a mapping", tv_type_name(m));
+        for (size_t k = 0; k < m.d->n; k++) tpl_dict_set(rt, d, m.d->keys[k], m.d->vals[k]);
+    }
+    for (size_t i = 0; i < a->nkw; i++) tpl_dict_set(rt, d, tpl_cstr(a->kwnames[i]), a->kw[i]);
+    return tv_dict_v(d);
+}
+
+static tv g_dict(tpl_rt *rt, tv self, const tpl_args *a) { (void)self; return kwargs_dict(rt, a); }
+
+static tv g_namespace(tpl_rt *rt, tv self, const tpl_args *a) {
+    (void)self;
+    tv v = kwargs_dict(rt, a);
+    v.kind = TV_NS;
+    return v;
+}
+
+static tv g_raise_exception(tpl_rt *rt, tv self, const tpl_args *a) {
+    (void)self;
+    tv m = tpl_to_str(rt, tpl_arg(a, 0, "message", tpl_cstr("")));
+    tpl_raise_template_error(rt, m.s.p, m.s.n);
+}
+
+static tv g_strftime_now(tpl_rt *rt, tv self, const tpl_args *a) {
+    (void)self;
+    tv f = tpl_arg(a, 0, "format", tv_undef(NULL));
+    if (f.kind != TV_STR) tpl_raise(rt, Q_ERR_FORMAT, "TypeError", "strftime_now() argument must be str");
+    struct tm tm = rt->now;
+    char buf[512];
+    size_t n = f.s.n ? strftime(buf, sizeof buf, tpl_cz(rt, f), &tm) : 0;
+    return tpl_str(rt, buf, n);
+}
+
+/* Sorted by name for bsearch. */
+static const tpl_builtin global_table[] = {
+    { "dict",            g_dict },
+    { "namespace",       g_namespace },
+    { "raise_exception", g_raise_exception },
+    { "range",           g_range },
+    { "strftime_now",    g_strftime_now },
+};
+
+static int global_cmp(const void *key, const void *e) { return strcmp(key, ((const tpl_builtin *)e)->name); }
+
+const tpl_builtin *tpl_global_find(const char *name) {
+    return bsearch(name, global_table, Q_ARRAY_LEN(global_table), sizeof global_table[0], global_cmp);
+}
