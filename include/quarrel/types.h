@@ -7,7 +7,7 @@
  * types Quarrel can describe but not yet compute with.
  *
  * Conversions are reference (scalar) code: the SIMD kernels of src/cpu are tested
- * against them. Bit layouts are ggml's, documented in src/tensor/quants/*.c. */
+ * against them. Bit layouts are ggml's, documented in src/tensor/quants/<family>.c. */
 #ifndef QUARREL_TYPES_H
 #define QUARREL_TYPES_H
 
