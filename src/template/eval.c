@@ -427,7 +427,8 @@ static tv do_slice(tpl_rt *rt, tv obj, tv start, tv stop, tv stepv) {
         r.tuple = obj.tuple;
         return r;
     }
-    tpl_raise(rt, Q_ERR_FORMAT, "TypeError", "'%s' object is not subscriptable", tv_type_name(obj));
+    /* jinja2's getitem turns the TypeError into an undefined value. */
+    return undef_fmt(rt, "'%s' object is not subscriptable", tv_type_name(obj));
 }
 
 tv tpl_str_slice(tpl_rt *rt, tv s, int64_t start, int64_t stop, int64_t step) {
@@ -531,6 +532,8 @@ static bool contains(tpl_rt *rt, tv container, tv item) {
             tpl_raise(rt, Q_ERR_FORMAT, "TypeError", "'in <string>' requires string as left operand, not %s", tv_type_name(item));
         return item.s.n == 0 || memmem(container.s.p, container.s.n, item.s.p, item.s.n) != NULL;
     case TV_DICT:
+        if ((item.kind == TV_LIST && !item.tuple) || item.kind == TV_DICT)
+            tpl_raise(rt, Q_ERR_FORMAT, "TypeError", "unhashable type: '%s'", tv_type_name(item));
         return tv_dict_get(container.d, item) != NULL;
     case TV_UNDEFINED:
         return false;
@@ -863,6 +866,10 @@ static tv call_macro(tpl_rt *rt, const tv_func *f, const tpl_args *a) {
             tpl_dict_set(rt, kwargs, tpl_cstr(a->kwnames[k]), a->kw[k]);
         }
     }
+    /* All parameters are local before any default runs: a default naming its own
+     * parameter sees it undefined, one naming an earlier parameter sees its value. */
+    for (size_t i = 0; i < np; i++)
+        if (!bound[i]) scope_set(rt, s, m->args.v[i]->name, undef_fmt(rt, "'%s' is undefined", m->args.v[i]->name));
     for (size_t i = 0; i < np; i++) {
         if (bound[i]) continue;
         tv v = m->args2.v[i] ? eval(rt, m->args2.v[i]) : undef_fmt(rt, "parameter '%s' was not provided", m->args.v[i]->name);

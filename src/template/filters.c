@@ -219,7 +219,7 @@ static bool parse_float_str(tv s, double *out) {
 
 static tv f_float(tpl_rt *rt, tv v, const tpl_args *a) {
     tv dflt = tpl_arg(a, 0, "default", tv_float(0.0));
-    (void)rt;
+    if (v.kind == TV_UNDEFINED) tpl_raise(rt, Q_ERR_FORMAT, "UndefinedError", "%s", v.undef_name ? v.undef_name : "value is undefined");
     if (v.kind == TV_FLOAT) return v;
     if (v.kind == TV_INT || v.kind == TV_BOOL) return tv_float(tv_num(v));
     double d;
@@ -243,7 +243,12 @@ static tv f_format(tpl_rt *rt, tv v, const tpl_args *a) {
 }
 
 static tv f_indent(tpl_rt *rt, tv v, const tpl_args *a) {
-    tv s = need_str(rt, v);
+    /* jinja2 does `s += "\n"`: only a str survives that. */
+    if (v.kind == TV_UNDEFINED) tpl_raise(rt, Q_ERR_FORMAT, "UndefinedError", "%s", v.undef_name ? v.undef_name : "value is undefined");
+    if (v.kind == TV_LIST && !v.tuple && !v.view)  /* a list absorbs "\n", then has no splitlines */
+        tpl_raise(rt, Q_ERR_FORMAT, "AttributeError", "'list' object has no attribute 'splitlines'");
+    if (v.kind != TV_STR) tpl_raise(rt, Q_ERR_FORMAT, "TypeError", "unsupported operand type(s) for +=: '%s' and 'str'", tv_type_name(v));
+    tv s = v;
     tv w = tpl_arg(a, 0, "width", tv_int(4));
     bool first = tv_truthy(tpl_arg(a, 1, "first", tv_bool(false)));
     bool blank = tv_truthy(tpl_arg(a, 2, "blank", tv_bool(false)));
@@ -294,6 +299,7 @@ static tv f_indent(tpl_rt *rt, tv v, const tpl_args *a) {
 }
 
 static tv f_int(tpl_rt *rt, tv v, const tpl_args *a) {
+    if (v.kind == TV_UNDEFINED) tpl_raise(rt, Q_ERR_FORMAT, "UndefinedError", "%s", v.undef_name ? v.undef_name : "value is undefined");
     tv dflt = tpl_arg(a, 0, "default", tv_int(0));
     int64_t base = arg_int(rt, tpl_arg(a, 1, "base", tv_int(10)), "base");
     if (v.kind == TV_INT) return v;
@@ -375,7 +381,8 @@ static tpl_args rest_args(const tpl_args *a, size_t skip) {
 }
 
 static tv f_map(tpl_rt *rt, tv v, const tpl_args *a) {
-    tv_list *items = tpl_iterate(rt, v), *out = tpl_list(rt, items->n);
+    /* jinja2 iterates only `if value`: a falsy non-iterable maps to nothing. */
+    tv_list *items = tv_truthy(v) ? tpl_iterate(rt, v) : tpl_list(rt, 0), *out = tpl_list(rt, items->n);
     if (a->n == 0 && tpl_has_arg(a, 99, "attribute")) {
         tv attr = tpl_arg(a, 99, "attribute", tv_none());
         bool has_default = tpl_has_arg(a, 99, "default");
@@ -396,7 +403,7 @@ static tv f_map(tpl_rt *rt, tv v, const tpl_args *a) {
 }
 
 static tv select_impl(tpl_rt *rt, tv v, const tpl_args *a, bool by_attr, bool want) {
-    tv_list *items = tpl_iterate(rt, v), *out = tpl_list(rt, 0);
+    tv_list *items = tv_truthy(v) ? tpl_iterate(rt, v) : tpl_list(rt, 0), *out = tpl_list(rt, 0);
     size_t skip = by_attr ? 1 : 0;
     tv attr = by_attr ? tpl_arg(a, 0, NULL, tv_none()) : tv_none();
     if (by_attr && a->n == 0) tpl_raise(rt, Q_ERR_FORMAT, "FilterArgumentError", "Missing parameter for attribute name");
@@ -557,13 +564,14 @@ static tv f_trim(tpl_rt *rt, tv v, const tpl_args *a) {
 }
 
 static tv f_truncate(tpl_rt *rt, tv v, const tpl_args *a) {
-    tv s = need_str(rt, v);
+    tv s = v;
     int64_t len = arg_int(rt, tpl_arg(a, 0, "length", tv_int(255)), "length");
     bool killwords = tv_truthy(tpl_arg(a, 1, "killwords", tv_bool(false)));
     tv end = need_str(rt, tpl_arg(a, 2, "end", tpl_cstr("...")));
     int64_t leeway = arg_int(rt, tpl_arg(a, 3, "leeway", tv_int(5)), "leeway");
     int64_t n = tpl_len(rt, s), endn = tpl_len(rt, end);
     if (n <= len + leeway) return s;
+    s = need_str(rt, s);
     tv head = tpl_str_slice(rt, s, 0, Q_MAX(0, len - endn), 1);
     if (!killwords) {
         /* Drop the last (partial) word: rsplit(" ", 1)[0]. */

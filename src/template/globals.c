@@ -1,7 +1,7 @@
 /* globals.c — the template's global functions, as a table sorted by name:
  * range, dict, namespace, raise_exception (transformers: raises TemplateError with the
  * message), strftime_now (transformers: formats the render's clock, rt->now, in the C
- * locale), joiner and cycler are not provided. */
+ * locale), joiner. cycler and lipsum are not provided. */
 #include "template/eval.h"
 
 #include <stdlib.h>
@@ -72,9 +72,35 @@ static tv g_strftime_now(tpl_rt *rt, tv self, const tpl_args *a) {
     return tpl_str(rt, buf, n);
 }
 
+/* joiner(sep=", "): a callable returning "" the first time and sep afterwards. Its
+ * state is a one-entry dict owned by the render arena. */
+static tv joiner_call(tpl_rt *rt, tv self, const tpl_args *a) {
+    (void)a;
+    (void)rt;
+    tv *used = tv_dict_gets(self.d, "used");
+    if (!used->b) { used->b = true; return tpl_cstr(""); }
+    return *tv_dict_gets(self.d, "sep");
+}
+
+static tv g_joiner(tpl_rt *rt, tv self, const tpl_args *a) {
+    (void)self;
+    tv_dict *st = tpl_dict(rt, 2);
+    tpl_dict_set(rt, st, tpl_cstr("sep"), tpl_to_str(rt, tpl_arg(a, 0, "sep", tpl_cstr(", "))));
+    tpl_dict_set(rt, st, tpl_cstr("used"), tv_bool(false));
+    tv_func *f = tpl_alloc(rt, sizeof *f);
+    f->kind = TF_BUILTIN;
+    f->name = "joiner";
+    f->fn = joiner_call;
+    f->self = tv_dict_v(st);
+    tv v = { .kind = TV_FUNC };
+    v.fn = f;
+    return v;
+}
+
 /* Sorted by name for bsearch. */
 static const tpl_builtin global_table[] = {
     { "dict",            g_dict },
+    { "joiner",          g_joiner },
     { "namespace",       g_namespace },
     { "raise_exception", g_raise_exception },
     { "range",           g_range },

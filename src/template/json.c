@@ -169,6 +169,7 @@ static void dump(tpl_rt *rt, tpl_sb *b, tv v, const tpl_json_opts *o, int level)
     case TV_FLOAT: put_float(b, v.f); break;
     case TV_STR:   put_json_string(b, v.s.p, v.s.n, o->ensure_ascii); break;
     case TV_LIST:
+        if (v.view) tpl_raise(rt, Q_ERR_FORMAT, "TypeError", "Object of type %s is not JSON serializable", tv_type_name(v));
         if (v.l->n == 0) { tpl_sb_put(b, "[]", 2); break; }
         tpl_sb_putc(b, '[');
         for (size_t i = 0; i < v.l->n; i++) {

@@ -361,9 +361,8 @@ q_status tpl_lex(tpl_arena *a, const char *src, size_t len, tpl_toks *out, q_err
                 for (; r + 1 < n; r++)
                     if (s[r] == '{' && s[r + 1] == '%' && (re = match_simple_tag(&L, r, "endraw", &es, &ecs))) break;
                 if (!re) return lex_fail(&L, t, "missing endraw tag");
-                size_t bend = r;
-                if (es == '-') while (bend > e && is_ws(s[bend - 1])) bend--;
-                if (bend > e && !lex_push(&L, TK_DATA, e, s + e, bend - e)) return L.st;
+                /* The endraw tag strips like any block tag ("-" or lstrip_blocks). */
+                if (!emit_text(&L, e, r, es, false)) return L.st;
                 pos = re;
                 if (ecs == '-') pos = skip_ws(&L, pos);
                 else if (!ecs && pos < n && s[pos] == '\n') pos++;

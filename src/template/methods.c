@@ -313,7 +313,9 @@ static tv m_dict_items(tpl_rt *rt, tv self, const tpl_args *a) {
     tv_list *l = tpl_list(rt, self.d->n);
     for (size_t i = 0; i < self.d->n; i++) l->v[i] = tpl_tuple2(rt, self.d->keys[i], self.d->vals[i]);
     l->n = self.d->n;
-    return tv_list_v(l);
+    tv r = tv_list_v(l);
+    r.view = TV_VIEW_ITEMS;
+    return r;
 }
 
 static tv m_dict_keys(tpl_rt *rt, tv self, const tpl_args *a) {
@@ -321,7 +323,9 @@ static tv m_dict_keys(tpl_rt *rt, tv self, const tpl_args *a) {
     tv_list *l = tpl_list(rt, self.d->n);
     memcpy(l->v, self.d->keys, self.d->n * sizeof(tv));
     l->n = self.d->n;
-    return tv_list_v(l);
+    tv r = tv_list_v(l);
+    r.view = TV_VIEW_KEYS;
+    return r;
 }
 
 static tv m_dict_values(tpl_rt *rt, tv self, const tpl_args *a) {
@@ -329,7 +333,9 @@ static tv m_dict_values(tpl_rt *rt, tv self, const tpl_args *a) {
     tv_list *l = tpl_list(rt, self.d->n);
     memcpy(l->v, self.d->vals, self.d->n * sizeof(tv));
     l->n = self.d->n;
-    return tv_list_v(l);
+    tv r = tv_list_v(l);
+    r.view = TV_VIEW_VALUES;
+    return r;
 }
 
 static tv m_dict_get(tpl_rt *rt, tv self, const tpl_args *a) {

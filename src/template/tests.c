@@ -11,7 +11,7 @@
 static tv arg0(const tpl_args *a) { return tpl_arg(a, 0, NULL, tv_undef(NULL)); }
 
 static bool t_boolean(tpl_rt *rt, tv v, const tpl_args *a) { (void)rt; (void)a; return v.kind == TV_BOOL; }
-static bool t_callable(tpl_rt *rt, tv v, const tpl_args *a) { (void)rt; (void)a; return v.kind == TV_FUNC; }
+static bool t_callable(tpl_rt *rt, tv v, const tpl_args *a) { (void)rt; (void)a; return v.kind == TV_FUNC || v.kind == TV_UNDEFINED; }
 static bool t_defined(tpl_rt *rt, tv v, const tpl_args *a) { (void)rt; (void)a; return v.kind != TV_UNDEFINED; }
 static bool t_undefined(tpl_rt *rt, tv v, const tpl_args *a) { (void)rt; (void)a; return v.kind == TV_UNDEFINED; }
 static bool t_none(tpl_rt *rt, tv v, const tpl_args *a) { (void)rt; (void)a; return v.kind == TV_NONE; }
@@ -66,22 +66,28 @@ static bool t_in(tpl_rt *rt, tv v, const tpl_args *a) {
     return false;
 }
 
-static int64_t need_int(tpl_rt *rt, tv v) {
-    if (v.kind == TV_INT) return v.i;
-    if (v.kind == TV_BOOL) return v.b;
-    if (v.kind == TV_FLOAT && v.f == floor(v.f) && fabs(v.f) < 9e18) return (int64_t)v.f;
-    tpl_raise(rt, Q_ERR_FORMAT, "TypeError", "expected an integer, got %s", tv_type_name(v));
+/* value % d as Python computes it (floats allowed), for odd/even/divisibleby. */
+static double py_mod(tpl_rt *rt, tv v, tv d) {
+    if (!tv_is_num(v) || !tv_is_num(d))
+        tpl_raise(rt, Q_ERR_FORMAT, "TypeError", "unsupported operand type(s) for %%: '%s' and '%s'", tv_type_name(v), tv_type_name(d));
+    if (v.kind != TV_FLOAT && d.kind != TV_FLOAT) {
+        int64_t x = v.kind == TV_BOOL ? v.b : v.i, y = d.kind == TV_BOOL ? d.b : d.i;
+        if (y == 0) tpl_raise(rt, Q_ERR_FORMAT, "ZeroDivisionError", "integer division or modulo by zero");
+        if (y == -1) return 0;
+        int64_t m = x % y;
+        if (m != 0 && ((m < 0) != (y < 0))) m += y;
+        return (double)m;
+    }
+    double x = tv_num(v), y = tv_num(d);
+    if (y == 0) tpl_raise(rt, Q_ERR_FORMAT, "ZeroDivisionError", "float modulo");
+    double m = fmod(x, y);
+    if (m != 0 && ((m < 0) != (y < 0))) m += y;
+    return m;
 }
 
-static bool t_odd(tpl_rt *rt, tv v, const tpl_args *a) { (void)a; return need_int(rt, v) % 2 != 0; }
-static bool t_even(tpl_rt *rt, tv v, const tpl_args *a) { (void)a; return need_int(rt, v) % 2 == 0; }
-
-static bool t_divisibleby(tpl_rt *rt, tv v, const tpl_args *a) {
-    int64_t d = need_int(rt, arg0(a));
-    if (d == 0) tpl_raise(rt, Q_ERR_FORMAT, "ZeroDivisionError", "integer division or modulo by zero");
-    if (d == -1) return true;
-    return need_int(rt, v) % d == 0;
-}
+static bool t_odd(tpl_rt *rt, tv v, const tpl_args *a) { (void)a; return py_mod(rt, v, tv_int(2)) == 1; }
+static bool t_even(tpl_rt *rt, tv v, const tpl_args *a) { (void)a; return py_mod(rt, v, tv_int(2)) == 0; }
+static bool t_divisibleby(tpl_rt *rt, tv v, const tpl_args *a) { return py_mod(rt, v, arg0(a)) == 0; }
 
 static bool t_sameas(tpl_rt *rt, tv v, const tpl_args *a) {
     (void)rt;

@@ -269,6 +269,10 @@ const char *tv_type_name(tv v) {
         [TV_DICT] = "dict", [TV_NS] = "Namespace", [TV_FUNC] = "function",
         [TV_GEN] = "generator", [TV_LOOP] = "LoopContext",
     };
+    if (v.kind == TV_LIST && v.view) {
+        static const char *const views[] = { "list", "dict_items", "dict_keys", "dict_values" };
+        return views[v.view];
+    }
     if (v.kind == TV_LIST && v.tuple) return "tuple";
     return v.kind < TV_KIND_COUNT ? names[v.kind] : "object";
 }
@@ -363,6 +367,14 @@ static bool str_repr_append(tpl_sb *b, const char *p, size_t n) {
 
 static bool seq_repr_append(tpl_sb *b, tv v) {
     const tv_list *l = v.l;
+    if (v.view) {
+        static const char *const names[] = { "", "dict_items(", "dict_keys(", "dict_values(" };
+        tpl_sb_put(b, names[v.view], strlen(names[v.view]));
+        tv inner = v;
+        inner.view = TV_VIEW_NONE;
+        seq_repr_append(b, inner);
+        return tpl_sb_putc(b, ')');
+    }
     tpl_sb_putc(b, v.tuple ? '(' : '[');
     for (size_t i = 0; i < l->n; i++) {
         if (i) tpl_sb_put(b, ", ", 2);

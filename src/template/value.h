@@ -50,6 +50,10 @@ typedef enum tv_kind {
     TV_KIND_COUNT
 } tv_kind;
 
+/* What d.items() / d.keys() / d.values() return: a list that prints as Python's
+ * dict_items([...]) etc. and is not JSON-serialisable. */
+typedef enum tv_view { TV_VIEW_NONE = 0, TV_VIEW_ITEMS, TV_VIEW_KEYS, TV_VIEW_VALUES } tv_view;
+
 typedef struct tv_list tv_list;
 typedef struct tv_dict tv_dict;
 typedef struct tv_func tv_func;
@@ -59,6 +63,7 @@ typedef struct tv_loop tv_loop;
 typedef struct tv {
     uint8_t kind;        /* tv_kind */
     bool    tuple;       /* TV_LIST: a tuple (repr uses parentheses) */
+    uint8_t view;        /* TV_LIST: a dict view (tv_view), for repr and tojson */
     union {
         bool        b;
         int64_t     i;

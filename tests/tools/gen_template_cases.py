@@ -90,6 +90,12 @@ CASES = [
     ("{{ 'a,b,,c'.split(',') }}{{ ' a  b '.split() }}{{ 'a b c'.split(' ', 1) }}{{ 'a b c'.rsplit(' ', 1) }}{{ 'xxaxx'.strip('x') }}{{ '  a '.lstrip() }}|{{ '  a '.rstrip() }}|", None),
     ("{{ 'abc'.startswith('ab') }}{{ 'abc'.endswith(('x', 'c')) }}{{ 'abc'.replace('b', 'X') }}{{ 'abcb'.count('b') }}{{ 'abc'.find('c') }}{{ 'a-b'.upper() }}{{ '{} and {}'.format(1, 'b') }}{{ '{0}{name}'.format(1, name='n') }}{{ '-'.join(['a', 'b']) }}", None),
     ("{{ d.get('b') }}{{ d.get('zz') }}{{ d.get('zz', 5) }}{{ d.keys()|list }}{{ d.values()|list }}{{ d.items()|list }}{{ xs.index(2) }}{{ xs.count(1) }}", V),
+    # jinja2 quirks: dict views, falsy inputs to select/map, float parity, raw + lstrip
+    ("{{ d.items() }}|{{ d.keys() }}|{{ d.values() }}|{{ d.items()|length }}|{{ none|select|list }}{{ 0|map('string')|list }}|{{ 2.5 is odd }}{{ 4.0 is even }}{{ nothing is callable }}", V),
+    ("{% raw -%} a \n  {% endraw %} b\n  {%- raw %} c {% endraw %}", None),
+    ("{% for x in xs %}{% macro m() %}{{ x }}{% endmacro %}{{ m() }}{% endfor %}{% macro o() %}{% macro i() %}I{{ v }}{% endmacro %}{% set v = 2 %}{{ i() }}{% endmacro %}{{ o() }}", V),
+    ("{% set j = joiner('|') %}{% for x in xs %}{{ j() }}{{ x }}{% endfor %}{{ [1, 2]|first }}{{ []|first is defined }}", V),
+    ("{% for x in xs %}{% set outer = loop %}{% for y in xs %}{{ outer.index }}{{ loop.index }} {% endfor %}{% endfor %}", V),
     # globals
     ("{{ range(3)|list }}{{ range(5, 0, -2)|list }}{{ range(1, 4)|list }}{{ dict(a=1, b=2) }}{{ namespace(a=1).a }}{{ strftime_now('%d %b %Y') }} {{ strftime_now('%Y-%m-%d %H:%M') }}", None),
 ]
@@ -113,6 +119,10 @@ ERRORS = [
     ("{{ x is nosuchtest }}", None, "TemplateAssertionError"),
     ("{{ nothing() }}", None, "UndefinedError"),
     ("{% set a, b = [1] %}", None, "ValueError"),
+    ("{% set x = 1 %}{% macro m(x=x+1) %}{{ x }}{% endmacro %}{{ m() }}", None, "UndefinedError"),
+    ("{{ [1]|indent }}", None, "AttributeError"),
+    ("{{ [] in {} }}", None, "TypeError"),
+    ("{{ nothing|int }}", None, "UndefinedError"),
 ]
 
 def c_str(s):
