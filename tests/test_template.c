@@ -167,6 +167,13 @@ static void test_limits(void **state) {
     expect_failure("{% for i in range(1000) %}{% for j in range(1000) %}{% for k in range(10) %}{% endfor %}{% endfor %}{% endfor %}", Q_ERR_LIMIT);
     expect_failure("{{ 'x' * 100000000000 }}", Q_ERR_LIMIT);
     expect_failure("{{ range(100000000000) }}", Q_ERR_LIMIT);
+    expect_failure("{% set ns = namespace(x=[]) %}{% for i in range(5000) %}{% set ns.x = [ns.x] %}{% endfor %}{{ ns.x }}", Q_ERR_LIMIT);
+    /* A 500-filter chain exceeds the evaluation depth: refused, not a stack overflow. */
+    static char chain[8192];
+    size_t cn = (size_t)snprintf(chain, sizeof chain, "{{ x");
+    for (int i = 0; i < 500; i++) cn += (size_t)snprintf(chain + cn, sizeof chain - cn, "|trim");
+    snprintf(chain + cn, sizeof chain - cn, " }}");
+    expect_failure(chain, Q_ERR_LIMIT);
     expect_failure("{% set ns = namespace(s='ab') %}{% for i in range(100) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}", Q_ERR_LIMIT);
     /* Unsupported constructs name themselves and their place. */
     q_error err = { 0 };

@@ -89,6 +89,7 @@ const char *tpl_cz(tpl_rt *rt, tv s) {
 void tpl_sb_init_rt(tpl_rt *rt, tpl_sb *b) { tpl_sb_init(b, &rt->arena, rt->max_output); }
 
 void tpl_sb_check(tpl_rt *rt, tpl_sb *b) {
+    if (b->too_deep) tpl_raise(rt, Q_ERR_LIMIT, "RecursionError", "value nested deeper than %d levels", TV_MAX_NEST);
     if (b->overflow) {
         if (rt->arena.limit && rt->arena.used_total + b->cap * 2 > rt->arena.limit) tpl_nomem(rt);
         tpl_raise(rt, Q_ERR_LIMIT, "OutputTooLarge", "rendered text is longer than %zu bytes", rt->max_output);

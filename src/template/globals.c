@@ -25,13 +25,15 @@ static tv g_range(tpl_rt *rt, tv self, const tpl_args *a) {
         if (a->n > 2) step = int_arg(rt, a->pos[2]);
     }
     if (step == 0) tpl_raise(rt, Q_ERR_FORMAT, "ValueError", "range() arg 3 must not be zero");
-    /* Count in double to avoid int64 overflow on absurd bounds; the sandbox caps it. */
-    double cnt = step > 0 ? ((double)stop - (double)start) / (double)step : ((double)start - (double)stop) / (double)-step;
+    /* Exact count in unsigned arithmetic (no int64 overflow at the extremes). */
+    uint64_t cnt = 0, ustep = step > 0 ? (uint64_t)step : 0 - (uint64_t)step;
+    if (step > 0 && start < stop) cnt = ((uint64_t)stop - (uint64_t)start - 1) / ustep + 1;
+    if (step < 0 && start > stop) cnt = ((uint64_t)start - (uint64_t)stop - 1) / ustep + 1;
     if (cnt > TPL_MAX_SEQ)
         tpl_raise(rt, Q_ERR_LIMIT, "OverflowError", "Range too big. The sandbox blocks ranges larger than MAX_RANGE (%d).", TPL_MAX_SEQ);
-    tv_list *l = tpl_list(rt, 0);
-    if (step > 0) for (int64_t i = start; i < stop; i += step) tpl_list_push(rt, l, tv_int(i));
-    else for (int64_t i = start; i > stop; i += step) tpl_list_push(rt, l, tv_int(i));
+    tv_list *l = tpl_list(rt, (size_t)cnt);
+    for (uint64_t k = 0; k < cnt; k++) l->v[k] = tv_int((int64_t)((uint64_t)start + k * (uint64_t)step));
+    l->n = (size_t)cnt;
     return tv_list_v(l);
 }
 

@@ -204,7 +204,7 @@ double tv_num(tv v) {
 
 static int64_t tv_as_i64(tv v) { return v.kind == TV_BOOL ? (int64_t)v.b : v.i; }
 
-bool tv_eq(tv a, tv b) {
+static bool eq_rec(tv a, tv b, int depth) {
     if (tv_is_num(a) && tv_is_num(b)) {
         if (a.kind != TV_FLOAT && b.kind != TV_FLOAT) return tv_as_i64(a) == tv_as_i64(b);
         return tv_num(a) == tv_num(b);
@@ -214,15 +214,15 @@ bool tv_eq(tv a, tv b) {
     case TV_UNDEFINED: case TV_NONE: return true;
     case TV_STR: return a.s.n == b.s.n && (a.s.n == 0 || !memcmp(a.s.p, b.s.p, a.s.n));
     case TV_LIST:
-        if (a.tuple != b.tuple || a.l->n != b.l->n) return false;
+        if (a.tuple != b.tuple || a.l->n != b.l->n || depth > TV_MAX_NEST) return false;
         for (size_t i = 0; i < a.l->n; i++)
-            if (!tv_eq(a.l->v[i], b.l->v[i])) return false;
+            if (!eq_rec(a.l->v[i], b.l->v[i], depth + 1)) return false;
         return true;
     case TV_DICT:
-        if (a.d->n != b.d->n) return false;
+        if (a.d->n != b.d->n || depth > TV_MAX_NEST) return false;
         for (size_t i = 0; i < a.d->n; i++) {
             tv *o = tv_dict_get(b.d, a.d->keys[i]);
-            if (!o || !tv_eq(a.d->vals[i], *o)) return false;
+            if (!o || !eq_rec(a.d->vals[i], *o, depth + 1)) return false;
         }
         return true;
     case TV_NS:   return a.d == b.d;
@@ -233,7 +233,9 @@ bool tv_eq(tv a, tv b) {
     }
 }
 
-int tv_cmp(tv a, tv b, bool *ok) {
+bool tv_eq(tv a, tv b) { return eq_rec(a, b, 0); }
+
+static int cmp_rec(tv a, tv b, bool *ok, int depth) {
     *ok = true;
     if (tv_is_num(a) && tv_is_num(b)) {
         if (a.kind != TV_FLOAT && b.kind != TV_FLOAT) {
@@ -250,17 +252,19 @@ int tv_cmp(tv a, tv b, bool *ok) {
         if (c) return c < 0 ? -1 : 1;
         return a.s.n < b.s.n ? -1 : a.s.n > b.s.n;
     }
-    if (a.kind == TV_LIST && b.kind == TV_LIST && a.tuple == b.tuple) {
+    if (a.kind == TV_LIST && b.kind == TV_LIST && a.tuple == b.tuple && depth <= TV_MAX_NEST) {
         size_t n = Q_MIN(a.l->n, b.l->n);
         for (size_t i = 0; i < n; i++) {
-            if (tv_eq(a.l->v[i], b.l->v[i])) continue;
-            return tv_cmp(a.l->v[i], b.l->v[i], ok);
+            if (eq_rec(a.l->v[i], b.l->v[i], depth + 1)) continue;
+            return cmp_rec(a.l->v[i], b.l->v[i], ok, depth + 1);
         }
         return a.l->n < b.l->n ? -1 : a.l->n > b.l->n;
     }
     *ok = false;
     return 0;
 }
+
+int tv_cmp(tv a, tv b, bool *ok) { return cmp_rec(a, b, ok, 0); }
 
 const char *tv_type_name(tv v) {
     static const char *const names[TV_KIND_COUNT] = {
@@ -365,14 +369,25 @@ static bool str_repr_append(tpl_sb *b, const char *p, size_t n) {
     return tpl_sb_putc(b, q);
 }
 
+static bool nest_enter(tpl_sb *b) {
+    if (++b->depth > TV_MAX_NEST) {
+        b->too_deep = b->overflow = true;
+        b->depth--;
+        return false;
+    }
+    return true;
+}
+
 static bool seq_repr_append(tpl_sb *b, tv v) {
     const tv_list *l = v.l;
+    if (!nest_enter(b)) return false;
     if (v.view) {
         static const char *const names[] = { "", "dict_items(", "dict_keys(", "dict_values(" };
         tpl_sb_put(b, names[v.view], strlen(names[v.view]));
         tv inner = v;
         inner.view = TV_VIEW_NONE;
         seq_repr_append(b, inner);
+        b->depth--;
         return tpl_sb_putc(b, ')');
     }
     tpl_sb_putc(b, v.tuple ? '(' : '[');
@@ -381,10 +396,12 @@ static bool seq_repr_append(tpl_sb *b, tv v) {
         tv_repr_append(b, l->v[i]);
     }
     if (v.tuple && l->n == 1) tpl_sb_putc(b, ',');
+    b->depth--;
     return tpl_sb_putc(b, v.tuple ? ')' : ']');
 }
 
 static bool dict_repr_append(tpl_sb *b, const tv_dict *d) {
+    if (!nest_enter(b)) return false;
     tpl_sb_putc(b, '{');
     for (size_t i = 0; i < d->n; i++) {
         if (i) tpl_sb_put(b, ", ", 2);
@@ -392,6 +409,7 @@ static bool dict_repr_append(tpl_sb *b, const tv_dict *d) {
         tpl_sb_put(b, ": ", 2);
         tv_repr_append(b, d->vals[i]);
     }
+    b->depth--;
     return tpl_sb_putc(b, '}');
 }
 

@@ -98,6 +98,8 @@ typedef struct tpl_sb {
     size_t     n, cap;
     size_t     limit;    /* max bytes; 0 = none */
     bool       overflow; /* set when an append hit the arena or size limit */
+    bool       too_deep; /* set when repr() met values nested deeper than TV_MAX_NEST */
+    int        depth;    /* current repr() nesting */
 } tpl_sb;
 
 void tpl_sb_init(tpl_sb *b, tpl_arena *a, size_t limit);
@@ -115,6 +117,10 @@ tv      *tv_dict_get(const tv_dict *d, tv key);                  /* NULL if abse
 tv      *tv_dict_gets(const tv_dict *d, const char *key);
 
 /* ---- Python semantics ------------------------------------------------------------ */
+/* Values nested deeper than this (a template can build them with `ns.x = [ns.x]`)
+ * compare unequal and do not print: recursion stays bounded. */
+#define TV_MAX_NEST 200
+
 bool        tv_truthy(tv v);
 bool        tv_eq(tv a, tv b);            /* Python == (1 == 1.0 == True) */
 /* Python ordering; false with *ok = false when the types do not order. */
