@@ -66,6 +66,7 @@ static const template_case template_semantic_cases[] = {
     { "{% raw -%} a \n  {% endraw %} b\n  {%- raw %} c {% endraw %}", NULL, "a \n b c ", 0 },
     { "{% for x in xs %}{% macro m() %}{{ x }}{% endmacro %}{{ m() }}{% endfor %}{% macro o() %}{% macro i() %}I{{ v }}{% endmacro %}{% set v = 2 %}{{ i() }}{% endmacro %}{{ o() }}", "{\"xs\": [1, 2, 3], \"d\": {\"b\": 1, \"a\": [1.5, null, true]}, \"s\": \"h\303\251llo w\303\266rld\", \"n\": null, \"e\": \"\"}", "123I2", 0 },
     { "{% set j = joiner('|') %}{% for x in xs %}{{ j() }}{{ x }}{% endfor %}{{ [1, 2]|first }}{{ []|first is defined }}", "{\"xs\": [1, 2, 3], \"d\": {\"b\": 1, \"a\": [1.5, null, true]}, \"s\": \"h\303\251llo w\303\266rld\", \"n\": null, \"e\": \"\"}", "1|2|31False", 0 },
+    { "{% for x in xs %}{% set s %}{% if x == 2 %}{% break %}{% endif %}{% endset %}{{ x }}{% endfor %}", "{\"xs\": [1, 2, 3], \"d\": {\"b\": 1, \"a\": [1.5, null, true]}, \"s\": \"h\303\251llo w\303\266rld\", \"n\": null, \"e\": \"\"}", "1", 0 },
     { "{% for x in xs %}{% set outer = loop %}{% for y in xs %}{{ outer.index }}{{ loop.index }} {% endfor %}{% endfor %}", "{\"xs\": [1, 2, 3], \"d\": {\"b\": 1, \"a\": [1.5, null, true]}, \"s\": \"h\303\251llo w\303\266rld\", \"n\": null, \"e\": \"\"}", "11 12 13 21 22 23 31 32 33 ", 0 },
     { "{{ range(3)|list }}{{ range(5, 0, -2)|list }}{{ range(1, 4)|list }}{{ dict(a=1, b=2) }}{{ namespace(a=1).a }}{{ strftime_now('%d %b %Y') }} {{ strftime_now('%Y-%m-%d %H:%M') }}", NULL, "[0, 1, 2][5, 3, 1][1, 2, 3]{'a': 1, 'b': 2}115 Jan 2026 2026-01-15 00:00", 0 },
     { "{{ raise_exception('boom ' ~ 1) }}", NULL, "TemplateError: boom 1", 1 },
@@ -90,4 +91,6 @@ static const template_case template_semantic_cases[] = {
     { "{{ [1]|indent }}", NULL, "AttributeError", 1 },
     { "{{ [] in {} }}", NULL, "TypeError", 1 },
     { "{{ nothing|int }}", NULL, "UndefinedError", 1 },
+    { "a{% break %}b", NULL, "SyntaxError", 1 },
+    { "{% for x in [1] %}{% macro m() %}{% continue %}{% endmacro %}{% endfor %}", NULL, "SyntaxError", 1 },
 };

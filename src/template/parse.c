@@ -33,6 +33,7 @@ typedef struct parser {
     q_error        *err;
     q_status        st;
     int             depth;
+    int             loops;   /* enclosing for bodies (a macro body starts at 0) */
     jmp_buf         jb;
 } parser;
 
@@ -605,7 +606,10 @@ static tpl_node *stmt_for(parser *P, uint32_t pos) {
     if (is_name(cur(P), "recursive")) p_unsupported(P, cur(P)->pos, "recursive loops");
     end_block(P);
     static const char *const ends[] = { "endfor", "else", NULL };
-    if (parse_body(P, &nd->body, ends) == 1) {
+    P->loops++;
+    size_t which = parse_body(P, &nd->body, ends);
+    P->loops--;
+    if (which == 1) {
         end_block(P);
         static const char *const ends2[] = { "endfor", NULL };
         parse_body(P, &nd->else2, ends2);
@@ -679,7 +683,10 @@ static tpl_node *stmt_macro(parser *P, uint32_t pos) {
     advance(P);
     end_block(P);
     static const char *const ends[] = { "endmacro", NULL };
+    int saved_loops = P->loops;
+    P->loops = 0;  /* a macro body is its own function: break cannot leave it */
     parse_body(P, &nd->body, ends);
+    P->loops = saved_loops;
     if (cur(P)->kind == TK_NAME) advance(P);  /* {% endmacro name %} */
     end_block(P);
     return nd;
@@ -701,11 +708,13 @@ static tpl_node *stmt_filter(parser *P, uint32_t pos) {
 }
 
 static tpl_node *stmt_break(parser *P, uint32_t pos) {
+    if (!P->loops) p_fail(P, pos, "'break' outside loop");
     end_block(P);
     return node_new(P, N_BREAK, pos);
 }
 
 static tpl_node *stmt_continue(parser *P, uint32_t pos) {
+    if (!P->loops) p_fail(P, pos, "'continue' not properly in loop");
     end_block(P);
     return node_new(P, N_CONTINUE, pos);
 }

@@ -95,6 +95,7 @@ CASES = [
     ("{% raw -%} a \n  {% endraw %} b\n  {%- raw %} c {% endraw %}", None),
     ("{% for x in xs %}{% macro m() %}{{ x }}{% endmacro %}{{ m() }}{% endfor %}{% macro o() %}{% macro i() %}I{{ v }}{% endmacro %}{% set v = 2 %}{{ i() }}{% endmacro %}{{ o() }}", V),
     ("{% set j = joiner('|') %}{% for x in xs %}{{ j() }}{{ x }}{% endfor %}{{ [1, 2]|first }}{{ []|first is defined }}", V),
+    ("{% for x in xs %}{% set s %}{% if x == 2 %}{% break %}{% endif %}{% endset %}{{ x }}{% endfor %}", V),
     ("{% for x in xs %}{% set outer = loop %}{% for y in xs %}{{ outer.index }}{{ loop.index }} {% endfor %}{% endfor %}", V),
     # globals
     ("{{ range(3)|list }}{{ range(5, 0, -2)|list }}{{ range(1, 4)|list }}{{ dict(a=1, b=2) }}{{ namespace(a=1).a }}{{ strftime_now('%d %b %Y') }} {{ strftime_now('%Y-%m-%d %H:%M') }}", None),
@@ -123,6 +124,8 @@ ERRORS = [
     ("{{ [1]|indent }}", None, "AttributeError"),
     ("{{ [] in {} }}", None, "TypeError"),
     ("{{ nothing|int }}", None, "UndefinedError"),
+    ("a{% break %}b", None, "SyntaxError"),
+    ("{% for x in [1] %}{% macro m() %}{% continue %}{% endmacro %}{% endfor %}", None, "SyntaxError"),
 ]
 
 def c_str(s):
