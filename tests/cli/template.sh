@@ -73,6 +73,33 @@ run_case openai-gpt-oss-120b--tools
 run_case tc-google-gemma-7b-it--conv6                        # raise_exception -> exit 1
 run_case google-gemma-2-2b-it--unicode
 
+# -m: the template and the bos/eos texts come from a GGUF (written here with python3:
+# GGUF v3, no tensors, metadata only). Skipped while the GGUF reader is not built in.
+python3 - "$TMP/chat.gguf" <<'PY'
+import struct, sys
+def s(x): b = x.encode(); return struct.pack("<Q", len(b)) + b
+kvs = [("general.architecture", 8, s("llama")),
+       ("tokenizer.chat_template", 8, s("{{ bos_token }}{% for m in messages %}<{{ m.role }}>{{ m.content }}{{ eos_token }}{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}")),
+       ("tokenizer.ggml.tokens", 9, struct.pack("<IQ", 8, 3) + s("<unk>") + s("<s>") + s("</s>")),
+       ("tokenizer.ggml.bos_token_id", 4, struct.pack("<I", 1)),
+       ("tokenizer.ggml.eos_token_id", 4, struct.pack("<I", 2))]
+out = b"GGUF" + struct.pack("<IQQ", 3, 0, len(kvs))
+for k, t, v in kvs: out += s(k) + struct.pack("<I", t) + v
+out += b"\0" * (-len(out) % 32)
+open(sys.argv[1], "wb").write(out)
+PY
+echo '[{"role": "user", "content": "Hi"}]' > "$TMP/hi.json"
+set +e
+"$BIN" template -m "$TMP/chat.gguf" --messages "$TMP/hi.json" > "$TMP/m.out" 2> "$TMP/m.err"; rc=$?
+set -e
+if grep -q "GGUF reader, which is not built in" "$TMP/m.err"; then
+    echo "skip -m (GGUF reader not built in)"
+elif [[ $rc -ne 0 ]] || [[ "$(cat "$TMP/m.out")" != "<s><user>Hi</s><assistant>" ]]; then
+    echo "FAIL -m: rc=$rc out=$(cat "$TMP/m.out") err=$(cat "$TMP/m.err")"; fail=1
+else
+    echo "ok   -m"
+fi
+
 # Usage errors exit 2.
 set +e
 "$BIN" template --messages /dev/null > /dev/null 2>&1; rc=$?
