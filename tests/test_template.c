@@ -175,6 +175,18 @@ static void test_limits(void **state) {
     snprintf(chain + cn, sizeof chain - cn, " }}");
     expect_failure(chain, Q_ERR_LIMIT);
     expect_failure("{% set ns = namespace(s='ab') %}{% for i in range(100) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}", Q_ERR_LIMIT);
+    /* Heavy work per step within every other limit still ends at the time budget. */
+    {
+        const char *slow = "{% set s = 'a' * 8000000 %}{% for i in range(1000000) %}{{ s.count('b') }}{% endfor %}";
+        q_template *t = NULL;
+        q_error e = { 0 };
+        char *out = NULL;
+        assert_int_equal(q_template_compile(slow, strlen(slow), &t, &e), Q_OK);
+        q_template_opts o = { .max_seconds = 0.5 };
+        assert_int_equal(q_template_render(t, NULL, &o, &out, NULL, &e), Q_ERR_LIMIT);
+        assert_non_null(strstr(e.msg, "TimeoutError"));
+        q_template_free(t);
+    }
     /* Unsupported constructs name themselves and their place. */
     q_error err = { 0 };
     q_template *t = NULL;

@@ -35,6 +35,7 @@ typedef struct q_template_opts {
     const struct tm *now;     /* clock for strftime_now(); NULL = current local time */
     size_t max_output;        /* bytes; 0 = 16 MiB */
     size_t max_memory;        /* bytes of interpreter memory per render; 0 = 256 MiB */
+    double max_seconds;       /* wall-clock budget per render; 0 = 10 s */
 } q_template_opts;
 
 /* Compiles src[0..len) (UTF-8). On failure *out is NULL and err says why and where. */

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- errors ----------------------------------------------------------------------- */
 _Noreturn void tpl_raise(tpl_rt *rt, q_status s, const char *kind, const char *fmt, ...) {
@@ -480,7 +481,17 @@ static tv loop_attr(tpl_rt *rt, tv_loop *L, const char *name) {
 static tv eval(tpl_rt *rt, const tpl_node *nd);
 static void exec_body(tpl_rt *rt, const tpl_nodes *body);
 
+static double mono_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Every evaluation step counts; the clock is read every 64 steps (vDSO, ~20 ns), so a render that
+ * stays within the other limits but does heavy work per step still ends. */
 static void depth_push(tpl_rt *rt) {
+    if ((++rt->tick & 63) == 0 && rt->deadline > 0 && mono_now() > rt->deadline)
+        tpl_raise(rt, Q_ERR_LIMIT, "TimeoutError", "template took longer than its time limit");
     if (++rt->eval_depth > TPL_MAX_EVAL_DEPTH)
         tpl_raise(rt, Q_ERR_LIMIT, "RecursionError", "template nested deeper than %d levels", TPL_MAX_EVAL_DEPTH);
 }
@@ -1038,8 +1049,10 @@ static void exec_body(tpl_rt *rt, const tpl_nodes *body) {
 }
 
 /* ---- entry ------------------------------------------------------------------------------ */
-void tpl_rt_init(tpl_rt *rt, const tpl_program *prog, size_t mem_limit, size_t max_output, q_error *err) {
+void tpl_rt_init(tpl_rt *rt, const tpl_program *prog, size_t mem_limit, size_t max_output, double max_seconds,
+                 q_error *err) {
     memset(rt, 0, sizeof *rt);
+    rt->deadline = max_seconds > 0 ? mono_now() + max_seconds : 0;
     tpl_arena_init(&rt->arena, mem_limit);
     rt->prog = prog;
     rt->max_output = max_output;

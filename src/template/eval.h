@@ -73,6 +73,8 @@ struct tpl_rt {
     uint64_t           iterations;
     tpl_ctl            ctl;
     struct tm          now;          /* the clock strftime_now() formats */
+    double             deadline;     /* CLOCK_MONOTONIC seconds; 0 = none */
+    uint32_t           tick;         /* evaluation steps, to poll the clock now and then */
     uint32_t           pos;          /* source offset being evaluated, for messages */
     q_error           *err;
     q_status           status;
@@ -81,7 +83,8 @@ struct tpl_rt {
 };
 
 /* Render lifecycle (template.c): init, define the variables, exec once, free. */
-void     tpl_rt_init(tpl_rt *rt, const tpl_program *prog, size_t mem_limit, size_t max_output, q_error *err);
+void     tpl_rt_init(tpl_rt *rt, const tpl_program *prog, size_t mem_limit, size_t max_output, double max_seconds,
+                     q_error *err);
 bool     tpl_rt_define(tpl_rt *rt, const char *name, tv v);   /* false: out of memory */
 q_status tpl_rt_exec(tpl_rt *rt, char **out, size_t *out_len); /* *out malloc'ed */
 void     tpl_rt_free(tpl_rt *rt);

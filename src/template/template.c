@@ -15,6 +15,7 @@
 #define TPL_COMPILE_MEM   (64u << 20)
 #define TPL_DEFAULT_OUT   (16u << 20)
 #define TPL_DEFAULT_MEM   (256u << 20)
+#define TPL_DEFAULT_SECONDS 10.0
 
 struct q_template {
     tpl_program prog;
@@ -58,7 +59,8 @@ q_status q_template_render(const q_template *t, const json_t *vars, const q_temp
     size_t max_mem = opts && opts->max_memory ? opts->max_memory : TPL_DEFAULT_MEM;
     tpl_rt *rt = malloc(sizeof *rt);
     if (!rt) return q_fail(err, Q_ERR_NOMEM, "out of memory rendering the template");
-    tpl_rt_init(rt, &t->prog, max_mem, max_out, err);
+    double max_s = opts && opts->max_seconds > 0 ? opts->max_seconds : TPL_DEFAULT_SECONDS;
+    tpl_rt_init(rt, &t->prog, max_mem, max_out, max_s, err);
     if (opts && opts->now) {
         rt->now = *opts->now;
     } else {

@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     q_template *t = NULL;
     if (q_template_compile((const char *)data, size, &t, &err) != Q_OK) return 0;
     static const struct tm now = { .tm_year = 126, .tm_mday = 15, .tm_wday = 4, .tm_yday = 14 };
-    q_template_opts opts = { .now = &now, .max_output = 1u << 20, .max_memory = 64u << 20 };
+    q_template_opts opts = { .now = &now, .max_output = 1u << 20, .max_memory = 64u << 20, .max_seconds = 2.0 };
     char *out = NULL;
     size_t len = 0;
     if (q_template_render(t, vars, &opts, &out, &len, &err) == Q_OK) free(out);
