@@ -5,7 +5,7 @@
  * (borrowed, must outlive the gguf_file). Everything is validated before the call
  * returns Q_OK: afterwards every pointer and length in the structures is in bounds, so
  * consumers never re-check. On failure err->msg is one line naming the problem, the key
- * or tensor, and the byte offset. The on-disk format is specified in src/gguf/gguf.c.
+ * or tensor, and the byte offset. The on-disk format is specified in src/gguf/gguf_read.c.
  *
  * Writer: collects key/values (in insertion order; re-setting a key replaces it in
  * place) and tensor infos, then streams a GGUF v3 file: header, infos, padding to
