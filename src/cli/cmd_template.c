@@ -24,15 +24,6 @@
 #include "quarrel/gguf.h"
 #include "quarrel/template.h"
 
-/* The GGUF reader is another module; weak so this command links without it and
- * reports that -m is unavailable. */
-#pragma weak gguf_open
-#pragma weak gguf_close
-#pragma weak gguf_get_str
-#pragma weak gguf_get_u64
-#pragma weak gguf_get_arr
-#pragma weak gguf_str_dup
-
 static void usage(FILE *f) {
     fprintf(f,
             "usage: quarrel template (-m MODEL | --template-file FILE) --messages FILE.json\n"
@@ -143,7 +134,6 @@ int cmd_template(int argc, char **argv) {
         src = read_file(tmpl_file, &len);
         if (!src) { cli_errorf("template", "cannot read %s", tmpl_file); goto done; }
     } else {
-        if (!gguf_open) { cli_errorf("template", "-m needs the GGUF reader, which is not built in"); goto done; }
         gguf_file *g = NULL;
         q_error gerr = { 0 };
         if (gguf_open(model, &g, &gerr) != Q_OK) { cli_errorf("template", "%s: %s", model, gerr.msg); goto done; }

@@ -74,7 +74,7 @@ run_case tc-google-gemma-7b-it--conv6                        # raise_exception -
 run_case google-gemma-2-2b-it--unicode
 
 # -m: the template and the bos/eos texts come from a GGUF (written here with python3:
-# GGUF v3, no tensors, metadata only). Skipped while the GGUF reader is not built in.
+# GGUF v3, no tensors, metadata only).
 python3 - "$TMP/chat.gguf" <<'PY'
 import struct, sys
 def s(x): b = x.encode(); return struct.pack("<Q", len(b)) + b
@@ -92,13 +92,16 @@ echo '[{"role": "user", "content": "Hi"}]' > "$TMP/hi.json"
 set +e
 "$BIN" template -m "$TMP/chat.gguf" --messages "$TMP/hi.json" > "$TMP/m.out" 2> "$TMP/m.err"; rc=$?
 set -e
-if grep -q "GGUF reader, which is not built in" "$TMP/m.err"; then
-    echo "skip -m (GGUF reader not built in)"
-elif [[ $rc -ne 0 ]] || [[ "$(cat "$TMP/m.out")" != "<s><user>Hi</s><assistant>" ]]; then
+if [[ $rc -ne 0 ]] || [[ "$(cat "$TMP/m.out")" != "<s><user>Hi</s><assistant>" ]]; then
     echo "FAIL -m: rc=$rc out=$(cat "$TMP/m.out") err=$(cat "$TMP/m.err")"; fail=1
 else
     echo "ok   -m"
 fi
+# A model without a chat template is an error (exit 1), not a silent fallback.
+set +e
+"$BIN" template -m "$CASES/../models/llama-2-tiny-random.gguf" --messages "$TMP/hi.json" > /dev/null 2> "$TMP/m.err"; rc=$?
+set -e
+if [[ $rc -ne 1 ]] || ! grep -q "no tokenizer.chat_template" "$TMP/m.err"; then echo "FAIL -m without template: rc=$rc"; fail=1; fi
 
 # Usage errors exit 2.
 set +e
