@@ -717,124 +717,148 @@ static tv arith(tpl_rt *rt, tpl_op op, tv l, tv r) {
     bad_operands(rt, op, l, r);
 }
 
-static tv eval_inner(tpl_rt *rt, const tpl_node *nd) {
+/* One evaluator per expression node kind, dispatched through eval_table. */
+static tv ev_const(tpl_rt *rt, const tpl_node *nd) { (void)rt; return nd->val; }
+static tv ev_name(tpl_rt *rt, const tpl_node *nd) { return lookup_name(rt, nd->name); }
+
+static tv ev_getattr(tpl_rt *rt, const tpl_node *nd) {
+    tv obj = eval(rt, nd->a);
     rt->pos = nd->pos;
-    switch ((tpl_node_kind)nd->kind) {
-    case N_CONST: return nd->val;
-    case N_NAME: return lookup_name(rt, nd->name);
-    case N_GETATTR: {
-        tv obj = eval(rt, nd->a);
-        rt->pos = nd->pos;
-        return tpl_getattr(rt, obj, nd->name);
-    }
-    case N_GETITEM: {
-        tv obj = eval(rt, nd->a);
-        tv key = eval(rt, nd->b);
-        rt->pos = nd->pos;
-        return tpl_getitem(rt, obj, key);
-    }
-    case N_SLICE: {
-        tv obj = eval(rt, nd->a);
-        tv s = nd->b ? eval(rt, nd->b) : tv_none();
-        tv e = nd->c ? eval(rt, nd->c) : tv_none();
-        tv st = nd->d ? eval(rt, nd->d) : tv_none();
-        rt->pos = nd->pos;
-        return do_slice(rt, obj, s, e, st);
-    }
-    case N_CALL: {
-        tv fn = eval(rt, nd->a);
-        tpl_args a;
-        eval_args(rt, nd, &a, tv_undef(NULL), false);
-        rt->pos = nd->pos;
-        return tpl_call(rt, fn, &a);
-    }
-    case N_FILTER: return eval_filter(rt, nd, tv_undef(NULL));
-    case N_TEST: {
-        tv v = eval(rt, nd->a);
-        tpl_args a;
-        eval_args(rt, nd, &a, tv_undef(NULL), false);
-        rt->pos = nd->pos;
-        bool r = tpl_apply_test(rt, nd->name, v, &a);
-        return tv_bool(nd->flag ? !r : r);
-    }
-    case N_BINOP: {
-        tv l = eval(rt, nd->a);
-        tv r = eval(rt, nd->b);
-        rt->pos = nd->pos;
-        return arith(rt, (tpl_op)nd->op, l, r);
-    }
-    case N_NEG:
-    case N_POS: {
-        tv v = eval(rt, nd->a);
-        rt->pos = nd->pos;
-        if (v.kind == TV_UNDEFINED) raise_undefined(rt, v);
-        if (v.kind == TV_FLOAT) return tv_float(nd->kind == N_NEG ? -v.f : v.f);
-        if (v.kind == TV_INT || v.kind == TV_BOOL) {
-            int64_t i = as_int(v);
-            if (nd->kind == N_POS) return tv_int(i);
-            if (i == INT64_MIN) return tv_float(-(double)i);
-            return tv_int(-i);
-        }
-        tpl_raise(rt, Q_ERR_FORMAT, "TypeError", "bad operand type for unary %s: '%s'", nd->kind == N_NEG ? "-" : "+", tv_type_name(v));
-    }
-    case N_NOT: return tv_bool(!tv_truthy(eval(rt, nd->a)));
-    case N_AND: {
-        tv l = eval(rt, nd->a);
-        return tv_truthy(l) ? eval(rt, nd->b) : l;
-    }
-    case N_OR: {
-        tv l = eval(rt, nd->a);
-        return tv_truthy(l) ? l : eval(rt, nd->b);
-    }
-    case N_COMPARE: {
-        tv l = eval(rt, nd->a);
-        for (size_t i = 0; i < nd->args.n; i++) {
-            tv r = eval(rt, nd->args.v[i]);
-            rt->pos = nd->pos;
-            if (!compare(rt, (tpl_op)nd->ops[i], l, r)) return tv_bool(false);
-            l = r;
-        }
-        return tv_bool(true);
-    }
-    case N_CONCAT: {
-        tpl_sb b;
-        tpl_sb_init_rt(rt, &b);
-        for (size_t i = 0; i < nd->args.n; i++) tv_str_append(&b, eval(rt, nd->args.v[i]));
-        tpl_sb_check(rt, &b);
-        return tpl_sb_str(&b);
-    }
-    case N_COND:
-        if (tv_truthy(eval(rt, nd->a))) return eval(rt, nd->b);
-        return nd->c ? eval(rt, nd->c) : undef_fmt(rt, "the inline if-expression evaluated to false and no else section was defined.");
-    case N_LIST:
-    case N_TUPLE: {
-        tv_list *l = tpl_list(rt, nd->args.n);
-        for (size_t i = 0; i < nd->args.n; i++) l->v[i] = eval(rt, nd->args.v[i]);
-        l->n = nd->args.n;
-        tv r = tv_list_v(l);
-        r.tuple = nd->kind == N_TUPLE;
-        return r;
-    }
-    case N_DICT: {
-        tv_dict *d = tpl_dict(rt, nd->args.n);
-        for (size_t i = 0; i < nd->args.n; i++) {
-            tv k = eval(rt, nd->args.v[i]);
-            tv v = eval(rt, nd->args2.v[i]);
-            if (k.kind == TV_LIST && !k.tuple) tpl_raise(rt, Q_ERR_FORMAT, "TypeError", "unhashable type: 'list'");
-            if (k.kind == TV_DICT) tpl_raise(rt, Q_ERR_FORMAT, "TypeError", "unhashable type: 'dict'");
-            tpl_dict_set(rt, d, k, v);
-        }
-        return tv_dict_v(d);
-    }
-    default:
-        Q_ASSERT(!"statement node evaluated as an expression");
-        return tv_none();
-    }
+    return tpl_getattr(rt, obj, nd->name);
 }
 
+static tv ev_getitem(tpl_rt *rt, const tpl_node *nd) {
+    tv obj = eval(rt, nd->a);
+    tv key = eval(rt, nd->b);
+    rt->pos = nd->pos;
+    return tpl_getitem(rt, obj, key);
+}
+
+static tv ev_slice(tpl_rt *rt, const tpl_node *nd) {
+    tv obj = eval(rt, nd->a);
+    tv s = nd->b ? eval(rt, nd->b) : tv_none();
+    tv e = nd->c ? eval(rt, nd->c) : tv_none();
+    tv st = nd->d ? eval(rt, nd->d) : tv_none();
+    rt->pos = nd->pos;
+    return do_slice(rt, obj, s, e, st);
+}
+
+static tv ev_call(tpl_rt *rt, const tpl_node *nd) {
+    tv fn = eval(rt, nd->a);
+    tpl_args a;
+    eval_args(rt, nd, &a, tv_undef(NULL), false);
+    rt->pos = nd->pos;
+    return tpl_call(rt, fn, &a);
+}
+
+static tv ev_filter(tpl_rt *rt, const tpl_node *nd) { return eval_filter(rt, nd, tv_undef(NULL)); }
+
+static tv ev_test(tpl_rt *rt, const tpl_node *nd) {
+    tv v = eval(rt, nd->a);
+    tpl_args a;
+    eval_args(rt, nd, &a, tv_undef(NULL), false);
+    rt->pos = nd->pos;
+    bool r = tpl_apply_test(rt, nd->name, v, &a);
+    return tv_bool(nd->flag ? !r : r);
+}
+
+static tv ev_binop(tpl_rt *rt, const tpl_node *nd) {
+    tv l = eval(rt, nd->a);
+    tv r = eval(rt, nd->b);
+    rt->pos = nd->pos;
+    return arith(rt, (tpl_op)nd->op, l, r);
+}
+
+static tv ev_sign(tpl_rt *rt, const tpl_node *nd) {
+    tv v = eval(rt, nd->a);
+    rt->pos = nd->pos;
+    if (v.kind == TV_UNDEFINED) raise_undefined(rt, v);
+    if (v.kind == TV_FLOAT) return tv_float(nd->kind == N_NEG ? -v.f : v.f);
+    if (v.kind == TV_INT || v.kind == TV_BOOL) {
+        int64_t i = as_int(v);
+        if (nd->kind == N_POS) return tv_int(i);
+        if (i == INT64_MIN) return tv_float(-(double)i);
+        return tv_int(-i);
+    }
+    tpl_raise(rt, Q_ERR_FORMAT, "TypeError", "bad operand type for unary %s: '%s'", nd->kind == N_NEG ? "-" : "+", tv_type_name(v));
+}
+
+static tv ev_not(tpl_rt *rt, const tpl_node *nd) { return tv_bool(!tv_truthy(eval(rt, nd->a))); }
+
+/* Python's and/or return an operand, not a bool. */
+static tv ev_and(tpl_rt *rt, const tpl_node *nd) {
+    tv l = eval(rt, nd->a);
+    return tv_truthy(l) ? eval(rt, nd->b) : l;
+}
+
+static tv ev_or(tpl_rt *rt, const tpl_node *nd) {
+    tv l = eval(rt, nd->a);
+    return tv_truthy(l) ? l : eval(rt, nd->b);
+}
+
+static tv ev_compare(tpl_rt *rt, const tpl_node *nd) {
+    tv l = eval(rt, nd->a);
+    for (size_t i = 0; i < nd->args.n; i++) {
+        tv r = eval(rt, nd->args.v[i]);
+        rt->pos = nd->pos;
+        if (!compare(rt, (tpl_op)nd->ops[i], l, r)) return tv_bool(false);
+        l = r;
+    }
+    return tv_bool(true);
+}
+
+static tv ev_concat(tpl_rt *rt, const tpl_node *nd) {
+    tpl_sb b;
+    tpl_sb_init_rt(rt, &b);
+    for (size_t i = 0; i < nd->args.n; i++) tv_str_append(&b, eval(rt, nd->args.v[i]));
+    tpl_sb_check(rt, &b);
+    return tpl_sb_str(&b);
+}
+
+static tv ev_cond(tpl_rt *rt, const tpl_node *nd) {
+    if (tv_truthy(eval(rt, nd->a))) return eval(rt, nd->b);
+    return nd->c ? eval(rt, nd->c) : undef_fmt(rt, "the inline if-expression evaluated to false and no else section was defined.");
+}
+
+static tv ev_list(tpl_rt *rt, const tpl_node *nd) {
+    tv_list *l = tpl_list(rt, nd->args.n);
+    for (size_t i = 0; i < nd->args.n; i++) l->v[i] = eval(rt, nd->args.v[i]);
+    l->n = nd->args.n;
+    tv r = tv_list_v(l);
+    r.tuple = nd->kind == N_TUPLE;
+    return r;
+}
+
+static tv ev_dict(tpl_rt *rt, const tpl_node *nd) {
+    tv_dict *d = tpl_dict(rt, nd->args.n);
+    for (size_t i = 0; i < nd->args.n; i++) {
+        tv k = eval(rt, nd->args.v[i]);
+        tv v = eval(rt, nd->args2.v[i]);
+        if ((k.kind == TV_LIST && !k.tuple) || k.kind == TV_DICT)
+            tpl_raise(rt, Q_ERR_FORMAT, "TypeError", "unhashable type: '%s'", tv_type_name(k));
+        tpl_dict_set(rt, d, k, v);
+    }
+    return tv_dict_v(d);
+}
+
+typedef tv (*eval_fn)(tpl_rt *rt, const tpl_node *nd);
+
+/* Statement kinds have no entry: the parser never puts them in expression position. */
+static const eval_fn eval_table[N_KIND_COUNT] = {
+    [N_CONST] = ev_const,     [N_NAME] = ev_name,       [N_GETATTR] = ev_getattr,
+    [N_GETITEM] = ev_getitem, [N_SLICE] = ev_slice,     [N_CALL] = ev_call,
+    [N_FILTER] = ev_filter,   [N_TEST] = ev_test,       [N_BINOP] = ev_binop,
+    [N_NEG] = ev_sign,        [N_POS] = ev_sign,        [N_NOT] = ev_not,
+    [N_AND] = ev_and,         [N_OR] = ev_or,           [N_COMPARE] = ev_compare,
+    [N_CONCAT] = ev_concat,   [N_COND] = ev_cond,       [N_LIST] = ev_list,
+    [N_TUPLE] = ev_list,      [N_DICT] = ev_dict,
+};
+
 static tv eval(tpl_rt *rt, const tpl_node *nd) {
+    Q_ASSERT(nd->kind < N_KIND_COUNT && eval_table[nd->kind]);
     depth_push(rt);
-    tv v = eval_inner(rt, nd);
+    rt->pos = nd->pos;
+    tv v = eval_table[nd->kind](rt, nd);
     rt->eval_depth--;
     return v;
 }
@@ -986,60 +1010,61 @@ static void exec_for(tpl_rt *rt, const tpl_node *nd) {
     }
 }
 
+/* One executor per statement kind, dispatched through exec_table. */
+static void ex_data(tpl_rt *rt, const tpl_node *nd) {
+    tpl_sb_put(rt->out, nd->val.s.p, nd->val.s.n);
+    tpl_sb_check(rt, rt->out);
+}
+
+static void ex_output(tpl_rt *rt, const tpl_node *nd) { emit(rt, eval(rt, nd->a)); }
+
+static void ex_if(tpl_rt *rt, const tpl_node *nd) {
+    if (tv_truthy(eval(rt, nd->a))) exec_body(rt, &nd->body);
+    else exec_body(rt, &nd->else2);
+}
+
+static void ex_set(tpl_rt *rt, const tpl_node *nd) { assign(rt, nd->a, eval(rt, nd->b)); }
+
+static void ex_setblock(tpl_rt *rt, const tpl_node *nd) {
+    tv v = capture_body(rt, &nd->body);
+    if (nd->d) v = eval_filter(rt, nd->d, v);
+    assign(rt, nd->a, v);
+}
+
+static void ex_filterblock(tpl_rt *rt, const tpl_node *nd) {
+    tv v = capture_body(rt, &nd->body);
+    emit(rt, eval_filter(rt, nd->d, v));
+}
+
+static void ex_macro(tpl_rt *rt, const tpl_node *nd) {
+    tv_func *f = tpl_alloc(rt, sizeof *f);
+    f->kind = TF_MACRO;
+    f->name = nd->name;
+    f->macro = nd;
+    f->closure = rt->scope;  /* lexical scoping: the macro sees where it was defined */
+    tv v = { .kind = TV_FUNC };
+    v.fn = f;
+    scope_set(rt, rt->scope, nd->name, v);
+}
+
+static void ex_break(tpl_rt *rt, const tpl_node *nd) { (void)nd; rt->ctl = CTL_BREAK; }
+static void ex_continue(tpl_rt *rt, const tpl_node *nd) { (void)nd; rt->ctl = CTL_CONTINUE; }
+static void ex_scope(tpl_rt *rt, const tpl_node *nd) { exec_body(rt, &nd->body); }
+
+typedef void (*exec_fn)(tpl_rt *rt, const tpl_node *nd);
+
+/* Expression kinds have no entry: the parser only puts statements in bodies. */
+static const exec_fn exec_table[N_KIND_COUNT] = {
+    [N_DATA] = ex_data,         [N_OUTPUT] = ex_output,           [N_FOR] = exec_for,
+    [N_IF] = ex_if,             [N_SET] = ex_set,                 [N_SETBLOCK] = ex_setblock,
+    [N_MACRO] = ex_macro,       [N_FILTERBLOCK] = ex_filterblock, [N_BREAK] = ex_break,
+    [N_CONTINUE] = ex_continue, [N_SCOPE] = ex_scope,
+};
+
 static void exec_stmt(tpl_rt *rt, const tpl_node *nd) {
+    Q_ASSERT(nd->kind < N_KIND_COUNT && exec_table[nd->kind]);
     rt->pos = nd->pos;
-    switch ((tpl_node_kind)nd->kind) {
-    case N_DATA:
-        tpl_sb_put(rt->out, nd->val.s.p, nd->val.s.n);
-        tpl_sb_check(rt, rt->out);
-        return;
-    case N_OUTPUT:
-        emit(rt, eval(rt, nd->a));
-        return;
-    case N_IF:
-        if (tv_truthy(eval(rt, nd->a))) exec_body(rt, &nd->body);
-        else exec_body(rt, &nd->else2);
-        return;
-    case N_FOR:
-        exec_for(rt, nd);
-        return;
-    case N_SET:
-        assign(rt, nd->a, eval(rt, nd->b));
-        return;
-    case N_SETBLOCK: {
-        tv v = capture_body(rt, &nd->body);
-        if (nd->d) v = eval_filter(rt, nd->d, v);
-        assign(rt, nd->a, v);
-        return;
-    }
-    case N_FILTERBLOCK: {
-        tv v = capture_body(rt, &nd->body);
-        emit(rt, eval_filter(rt, nd->d, v));
-        return;
-    }
-    case N_MACRO: {
-        tv_func *f = tpl_alloc(rt, sizeof *f);
-        f->kind = TF_MACRO;
-        f->name = nd->name;
-        f->macro = nd;
-        f->closure = rt->scope;
-        tv v = { .kind = TV_FUNC };
-        v.fn = f;
-        scope_set(rt, rt->scope, nd->name, v);
-        return;
-    }
-    case N_BREAK:
-        rt->ctl = CTL_BREAK;
-        return;
-    case N_CONTINUE:
-        rt->ctl = CTL_CONTINUE;
-        return;
-    case N_SCOPE:
-        exec_body(rt, &nd->body);
-        return;
-    default:
-        Q_ASSERT(!"expression node executed as a statement");
-    }
+    exec_table[nd->kind](rt, nd);
 }
 
 static void exec_body(tpl_rt *rt, const tpl_nodes *body) {
