@@ -191,11 +191,45 @@ static bool lex_string(lexer *L, size_t *pos) {
     return true;
 }
 
+/* 0b / 0o / 0x integer literals (with "_" separators); false if s[i] starts none. */
+static bool lex_radix(lexer *L, size_t *pos) {
+    size_t i = *pos;
+    if (L->s[i] != '0' || i + 2 >= L->n) return false;
+    char r = (char)(L->s[i + 1] | 32);
+    int base = r == 'b' ? 2 : r == 'o' ? 8 : r == 'x' ? 16 : 0;
+    if (!base) return false;
+    uint64_t v = 0;
+    bool any = false, overflow = false;
+    size_t j = i + 2;
+    for (; j < L->n; j++) {
+        char c = L->s[j];
+        if (c == '_' && j + 1 < L->n && L->s[j + 1] != '_') continue;
+        int d = is_digit(c) ? c - '0' : ((c | 32) >= 'a' && (c | 32) <= 'f') ? (c | 32) - 'a' + 10 : 99;
+        if (d >= base) break;
+        if (v > (UINT64_MAX - (uint64_t)d) / (uint64_t)base) overflow = true;
+        v = v * (uint64_t)base + (uint64_t)d;
+        any = true;
+    }
+    if (!any) return false;
+    tpl_tok *t = lex_push(L, TK_INT, i, L->s + i, j - i);
+    if (!t) return false;
+    if (overflow || v > INT64_MAX) {  /* beyond int64: approximate, as for decimals */
+        t->kind = TK_FLOAT;
+        t->fval = (double)v;
+    } else {
+        t->ival = (int64_t)v;
+    }
+    *pos = j;
+    return true;
+}
+
 static bool lex_number(lexer *L, size_t *pos) {
     size_t start = *pos, i = start;
     bool is_float = false;
     char buf[128];
     size_t b = 0;
+    if (lex_radix(L, pos)) return true;
+    if (L->st != Q_OK) return false;
     while (i < L->n && (is_digit(L->s[i]) || (L->s[i] == '_' && i + 1 < L->n && is_digit(L->s[i + 1])))) {
         if (L->s[i] != '_' && b < sizeof buf - 8) buf[b++] = L->s[i];
         i++;
@@ -221,6 +255,13 @@ static bool lex_number(lexer *L, size_t *pos) {
                 i++;
             }
         }
+    }
+    if (!is_float && L->s[start] == '0') {
+        /* jinja2's decimal integers have no leading zeros: "0(_?0)*" only, so "007"
+         * lexes as 0, 0, 7 (and then fails to parse, as in jinja2). */
+        i = start + 1;
+        b = 1;
+        while (i < L->n && (L->s[i] == '0' || (L->s[i] == '_' && i + 1 < L->n && L->s[i + 1] == '0'))) i++;
     }
     buf[b] = 0;
     tpl_tok *t = lex_push(L, is_float ? TK_FLOAT : TK_INT, start, L->s + start, i - start);
@@ -250,7 +291,10 @@ static bool lex_tag(lexer *L, size_t *pos, bool is_var) {
     int depth = 0;
     for (;;) {
         i = skip_ws(L, i);
-        if (i >= L->n) return lex_fail(L, *pos, is_var ? "unexpected end of template, expected '}}'" : "unexpected end of template, expected '%}'"), false;
+        if (i >= L->n) {
+            lex_fail(L, *pos, is_var ? "unexpected end of template, expected '}}'" : "unexpected end of template, expected '%}'");
+            return false;
+        }
         if (depth == 0) {
             if (is_var && (starts(L, i, "}}") || starts(L, i, "-}}"))) {
                 bool minus = L->s[i] == '-';
@@ -284,7 +328,10 @@ static bool lex_tag(lexer *L, size_t *pos, bool is_var) {
             for (size_t k = 0; k < Q_ARRAY_LEN(lex_ops2); k++)
                 if (starts(L, i, lex_ops2[k])) { oplen = 2; break; }
             if (!oplen && c && strchr(lex_ops1, c)) oplen = 1;
-            if (!oplen) return lex_fail(L, i, "unexpected character in tag"), false;
+            if (!oplen) {
+                lex_fail(L, i, "unexpected character in tag");
+                return false;
+            }
             if (c == '(' || c == '[' || c == '{') depth++;
             else if ((c == ')' || c == ']' || c == '}') && depth > 0) depth--;
             if (!lex_push(L, TK_OP, i, L->s + i, oplen)) return false;

@@ -7,10 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static tv self_str(tv self) { return self; }
-
 /* ---- str ------------------------------------------------------------------------ */
-static tv m_str_strip(tpl_rt *rt, tv self, const tpl_args *a) { return tpl_str_strip(rt, self_str(self), tpl_arg(a, 0, "chars", tv_none()), true, true); }
+static tv m_str_strip(tpl_rt *rt, tv self, const tpl_args *a) { return tpl_str_strip(rt, self, tpl_arg(a, 0, "chars", tv_none()), true, true); }
 static tv m_str_lstrip(tpl_rt *rt, tv self, const tpl_args *a) { return tpl_str_strip(rt, self, tpl_arg(a, 0, "chars", tv_none()), true, false); }
 static tv m_str_rstrip(tpl_rt *rt, tv self, const tpl_args *a) { return tpl_str_strip(rt, self, tpl_arg(a, 0, "chars", tv_none()), false, true); }
 static tv m_str_lower(tpl_rt *rt, tv self, const tpl_args *a) { (void)a; return tpl_str_case(rt, self, 0); }

@@ -780,9 +780,17 @@ static size_t parse_body(parser *P, tpl_nodes *body, const char *const *ends) {
             if (!e) {
                 if (!strncmp(nt->text, "end", 3) || !strcmp(nt->text, "elif") || !strcmp(nt->text, "else"))
                     p_fail(P, nt->pos, "unexpected '%s'%s%s", nt->text, ends ? ", expected " : "", ends ? ends[0] : "");
-                char what[96];
-                snprintf(what, sizeof what, "'{%% %.40s %%}' statement", nt->text);
-                p_unsupported(P, nt->pos, what);
+                /* Tags jinja2 has but chat templates do not need: unsupported (the
+                 * caller may fall back); any other name is jinja2's syntax error. */
+                static const char *const known[] = { "autoescape", "block", "call", "do", "extends", "from",
+                                                     "import", "include", "pluralize", "trans", "with" };
+                for (size_t k = 0; k < Q_ARRAY_LEN(known); k++) {
+                    if (strcmp(nt->text, known[k])) continue;
+                    char what[96];
+                    snprintf(what, sizeof what, "'{%% %.40s %%}' statement", nt->text);
+                    p_unsupported(P, nt->pos, what);
+                }
+                p_fail(P, nt->pos, "Encountered unknown tag '%.60s'.", nt->text);
             }
             advance(P);
             P->depth++;

@@ -418,7 +418,7 @@ bool tv_repr_append(tpl_sb *b, tv v) {
     case TV_STR:  return str_repr_append(b, v.s.p, v.s.n);
     case TV_LIST: return seq_repr_append(b, v);
     case TV_DICT: return dict_repr_append(b, v.d);
-    case TV_UNDEFINED: return true;  /* jinja2 prints Undefined as "" even nested */
+    case TV_UNDEFINED: return tpl_sb_put(b, "Undefined", 9);  /* repr(Undefined()) */
     default: return tv_str_append(b, v);
     }
 }
