@@ -388,6 +388,7 @@ q_status tpl_lex(tpl_arena *a, const char *src, size_t len, tpl_toks *out, q_err
         if (!emit_text(&L, pos, t, sign, kind == '{')) return L.st;
         size_t body = t + 2 + (sign ? 1 : 0);
         if (kind == '#') {
+            if (t + 2 == n) break;  /* jinja2 drops a bare "{#" ending the template */
             size_t e = body;
             while (e + 1 < n && !(s[e] == '#' && s[e + 1] == '}')) e++;
             if (e + 1 >= n) return lex_fail(&L, t, "missing end of comment tag");

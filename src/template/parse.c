@@ -293,7 +293,9 @@ static tpl_node *parse_subscript(parser *P, tpl_node *obj) {
         }
         if (is_op(cur(P), "]")) break;
         if (is_op(cur(P), ",") && !is_slice) {
+            if (!items[0] && !tuple) p_fail(P, cur(P)->pos, "unexpected ','");
             advance(P);
+            if (is_op(cur(P), "]")) p_fail(P, cur(P)->pos, "unexpected ']'");
             if (!tuple) {
                 tuple = node_new(P, N_TUPLE, t->pos);
                 if (items[0]) nodes_push(P, &tuple->args, items[0]);
