@@ -169,13 +169,15 @@ static bool lex_string(lexer *L, size_t *pos) {
         }
         if (hex) {
             if (i + (size_t)hex >= end) { lex_fail(L, i, "truncated \\x/\\u escape in string"); return false; }
-            cp = 0;
+            uint32_t acc = 0;  /* 8 hex digits may exceed int32: check the range as we go */
             for (int k = 1; k <= hex; k++) {
                 char h = L->s[i + (size_t)k];
                 int d = is_digit(h) ? h - '0' : (h >= 'a' && h <= 'f') ? h - 'a' + 10 : (h >= 'A' && h <= 'F') ? h - 'A' + 10 : -1;
                 if (d < 0) { lex_fail(L, i, "bad \\x/\\u escape in string"); return false; }
-                cp = cp * 16 + d;
+                acc = acc * 16 + (uint32_t)d;
+                if (acc > 0x10FFFF) { lex_fail(L, i, "escape out of Unicode range"); return false; }
             }
+            cp = (int32_t)acc;
             i += (size_t)hex;
         }
         if (cp >= 0) {
