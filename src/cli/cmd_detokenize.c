@@ -52,8 +52,15 @@ int cmd_detokenize(int argc, char **argv) {
                 goto out;
             }
             if (ids.n == ids.cap) {
-                ids.cap = ids.cap ? ids.cap * 2 : 64;
-                ids.ids = realloc(ids.ids, ids.cap * sizeof *ids.ids);
+                size_t cap = ids.cap ? ids.cap * 2 : 64;
+                q_token *grown = realloc(ids.ids, cap * sizeof *ids.ids);
+                if (!grown) {
+                    cli_errorf(CMD, "out of memory for %zu token ids", cap);
+                    rc = 1;
+                    goto out;
+                }
+                ids.ids = grown;
+                ids.cap = cap;
             }
             ids.ids[ids.n++] = (q_token)id;
             p = end;

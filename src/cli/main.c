@@ -17,6 +17,7 @@
 #pragma weak cmd_chat
 #pragma weak cmd_logits
 #pragma weak cmd_perplexity
+#pragma weak cmd_synth
 
 typedef struct subcommand {
     const char *name;
@@ -34,6 +35,7 @@ static const subcommand subcommands[] = {
     { "chat",       cmd_chat,       "interactive multi-turn chat with the model's template" },
     { "logits",     cmd_logits,     "write a prompt's logits (f32 rows) for comparison" },
     { "perplexity", cmd_perplexity, "perplexity of a text file (llama.cpp's method)" },
+    { "synth",      cmd_synth,      "write a random-weight model of a real model's shape" },
 };
 
 void cli_errorf(const char *cmd, const char *fmt, ...) {

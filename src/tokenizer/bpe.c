@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tokenizer/heap.h"
 #include "tokenizer/internal.h"
 #include "tokenizer/pretok.h"
 
@@ -29,54 +30,21 @@ typedef struct bpe_bigram {
     q_token  result;      /* merged token, Q_TOKEN_NULL if unknown */
 } bpe_bigram;
 
-typedef struct bpe_heap {
-    bpe_bigram *v;
-    size_t      n, cap;
-} bpe_heap;
-
-static bool bpe_before(const bpe_bigram *a, const bpe_bigram *b) {
+/* heap order: lower rank first, then the leftmost pair */
+static bool bpe_before(const void *pa, const void *pb) {
+    const bpe_bigram *a = pa, *b = pb;
     return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
-}
-
-static void bpe_heap_push(bpe_heap *h, bpe_bigram x) {
-    if (h->n == h->cap) {
-        h->cap = h->cap ? h->cap * 2 : 64;
-        h->v = q_xrealloc(h->v, h->cap * sizeof *h->v);
-    }
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!bpe_before(&x, &h->v[p])) break;
-        h->v[i] = h->v[p];
-        i = p;
-    }
-    h->v[i] = x;
-}
-
-static bpe_bigram bpe_heap_pop(bpe_heap *h) {
-    bpe_bigram top = h->v[0], x = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->n) break;
-        if (c + 1 < h->n && bpe_before(&h->v[c + 1], &h->v[c])) c++;
-        if (!bpe_before(&h->v[c], &x)) break;
-        h->v[i] = h->v[c];
-        i = c;
-    }
-    if (h->n) h->v[i] = x;
-    return top;
 }
 
 typedef struct bpe_scratch {
     bpe_sym *syms;
     size_t   cap;
-    bpe_heap heap;
+    tok_heap heap;       /* of bpe_bigram */
 } bpe_scratch;
 
 /* Ranks are looked up by token ids when both symbols are tokens (every merge between
  * two tokens is in the id map), else by text; both give the first rank of that pair. */
-static void bpe_try_pair(const q_vocab *v, const char *w, const bpe_sym *s, int32_t l, int32_t r, bpe_heap *h) {
+static void bpe_try_pair(const q_vocab *v, const char *w, const bpe_sym *s, int32_t l, int32_t r, tok_heap *h) {
     if (l < 0 || r < 0) return;
     q_token result = Q_TOKEN_NULL;
     int32_t rank;
@@ -87,7 +55,8 @@ static void bpe_try_pair(const q_vocab *v, const char *w, const bpe_sym *s, int3
         if (rank >= 0) result = vocab_lookup(v, w + s[l].off, s[l].n + s[r].n);
     }
     if (rank < 0) return;
-    bpe_heap_push(h, (bpe_bigram){ rank, l, r, s[l].n, s[r].n, result });
+    bpe_bigram b = { rank, l, r, s[l].n, s[r].n, result };
+    tok_heap_push(h, &b, sizeof b, bpe_before);
 }
 
 /* Merges one encoded word w[0..n) and appends its tokens. */
@@ -109,11 +78,12 @@ static void bpe_word(const q_vocab *v, const char *w, size_t n, bpe_scratch *sc,
         ns++;
         off += cl;
     }
-    bpe_heap *h = &sc->heap;
+    tok_heap *h = &sc->heap;
     h->n = 0;
     for (int32_t i = 1; i < ns; i++) bpe_try_pair(v, w, s, i - 1, i, h);
     while (h->n) {
-        bpe_bigram b = bpe_heap_pop(h);
+        bpe_bigram b;
+        tok_heap_pop(h, &b, sizeof b, bpe_before);
         bpe_sym *l = &s[b.left], *r = &s[b.right];
         if (l->n != b.nl || r->n != b.nr || l->n == 0 || r->n == 0) continue;  /* stale */
         l->n += r->n;
@@ -215,7 +185,7 @@ void bpe_session_free(bpe_session *s) {
     free(s->cps);
     tok_buf_free(&s->word);
     free(s->sc.syms);
-    free(s->sc.heap.v);
+    tok_heap_free(&s->sc.heap);
     free(s->cache.slots);
     tok_buf_free(&s->cache.keys);
     q_tokens_free(&s->cache.ids);

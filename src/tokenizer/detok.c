@@ -7,8 +7,10 @@
  *   SPM, WPM normal tokens   text with U+2581 -> ' '
  *   SPM byte tokens          the byte of "<0xXX>"
  *   BPE normal tokens        each codepoint mapped back through bytes_to_unicode (a
- *                            codepoint outside the map renders as "[UNK_BYTE_0x..]" like
- *                            llama.cpp)
+ *                            codepoint outside the map renders as "[UNK_BYTE_0x<hex>]"
+ *                            like llama.cpp, which also puts the token text before the
+ *                            ']' each time: we do that for the first one only, so a piece
+ *                            is at most 16x its text, not quadratic)
  *   anything else            nothing
  * With special = false, control and unknown tokens render as nothing.
  *
@@ -40,6 +42,8 @@ void detok_render_piece(const q_vocab *v, q_token id, tok_buf *b) {
         return;
     }
     if (!(e->attr & Q_TOKEN_ATTR_NORMAL)) return;
+    bool text_done = false;  /* llama.cpp appends the whole text after every unmapped codepoint
+                              * (quadratic); once per token keeps the piece linear in len */
     for (uint32_t i = 0; i < e->len;) {
         size_t adv;
         uint32_t cp = utf8_decode_lenient((const uint8_t *)t + i, e->len - i, &adv);
@@ -54,7 +58,8 @@ void detok_render_piece(const q_vocab *v, q_token id, tok_buf *b) {
                 snprintf(hx, sizeof hx, "%02x", (uint8_t)u[k]);
                 tok_buf_put(b, hx, 2);
             }
-            tok_buf_put(b, t, e->len);
+            if (!text_done) tok_buf_put(b, t, e->len);
+            text_done = true;
             tok_buf_putc(b, ']');
         }
         i += adv;

@@ -92,6 +92,11 @@ struct q_vocab {
     uint32_t    *tok_slots;  /* open addressing: 0 = empty, else id+1 */
     uint32_t     tok_mask;
     int32_t      max_token_len;
+    /* WordPiece matches only texts of at most WPM_MAX_MATCH bytes (a real one is far
+     * shorter), and only lengths some token has: bit k of wpm_lens = a token of k bytes. */
+#define WPM_MAX_MATCH 256
+    uint64_t     wpm_lens[WPM_MAX_MATCH / 64 + 1];
+    uint32_t     wpm_max_len;   /* longest such length */
 
     merge_entry *merges;     /* BPE: rank = index */
     uint32_t     n_merges;

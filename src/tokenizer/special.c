@@ -77,6 +77,13 @@ static void partition_one(const q_vocab *v, q_token id, const char *text, const 
 static q_status tokenize_spm_fragment(const q_vocab *v, const char *text, size_t len, bool prefix_space,
                                       tok_buf *scratch, q_tokens *out, q_error *err) {
     static const char lower_one_eighth[3] = { '\xE2', '\x96', '\x81' };  /* U+2581, SentencePiece's space */
+    /* spm.c keeps 32-bit offsets: the limit applies to the escaped text (a space becomes
+     * 3 bytes), checked before it is built. */
+    size_t escaped = len + (prefix_space ? 3 : 0);
+    for (size_t i = 0; i < len; i++) escaped += text[i] == ' ' ? 2 : 0;
+    if (escaped > (size_t)INT32_MAX)
+        return q_fail(err, Q_ERR_LIMIT, "text of %zu bytes (%zu with spaces escaped) is too long to tokenize at once "
+                      "(limit 2 GiB)", len, escaped);
     scratch->n = 0;
     if (prefix_space) tok_buf_put(scratch, lower_one_eighth, 3);
     for (size_t i = 0; i < len; i++) {
@@ -103,6 +110,73 @@ static void special_present(const q_vocab *v, const char *text, size_t len, bool
     }
 }
 
+/* ---- model step, one function per vocab type (vocab_ops.tokenize) ---- */
+
+static q_status frags_spm(const q_vocab *v, const char *text, const frag *f, size_t n, bool add_special,
+                          q_tokens *out, q_error *err) {
+    const q_token bos = v->special[Q_SPECIAL_BOS], eos = v->special[Q_SPECIAL_EOS];
+    q_status st = Q_OK;
+    tok_buf scratch = { 0 };
+    bool prev_special = true;  /* the text start counts as "after a special token" */
+    if (add_special && v->add_bos && bos != Q_TOKEN_NULL) tok_push(out, bos);
+    for (size_t i = 0; i < n && st == Q_OK; i++) {
+        if (f[i].token != Q_TOKEN_NULL) { tok_push(out, f[i].token); prev_special = true; continue; }
+        st = tokenize_spm_fragment(v, text + f[i].off, f[i].len, v->add_space_prefix && prev_special, &scratch, out,
+                                   err);
+        prev_special = false;
+    }
+    if (st == Q_OK && add_special && v->add_eos && eos != Q_TOKEN_NULL) tok_push(out, eos);
+    tok_buf_free(&scratch);
+    return st;
+}
+
+static q_status frags_bpe(const q_vocab *v, const char *text, const frag *f, size_t n, bool add_special,
+                          q_tokens *out, q_error *err) {
+    const q_token bos = v->special[Q_SPECIAL_BOS], eos = v->special[Q_SPECIAL_EOS];
+    q_status st = Q_OK;
+    bpe_session *bs = bpe_session_new();
+    if (add_special && v->add_bos && bos != Q_TOKEN_NULL) tok_push(out, bos);
+    for (size_t i = 0; i < n && st == Q_OK; i++) {
+        if (f[i].token != Q_TOKEN_NULL) { tok_push(out, f[i].token); continue; }
+        st = bpe_tokenize(v, bs, text + f[i].off, f[i].len, out, err);
+    }
+    if (st == Q_OK && add_special && v->add_eos && eos != Q_TOKEN_NULL) tok_push(out, eos);
+    bpe_session_free(bs);
+    return st;
+}
+
+/* WPM: [CLS] ... [SEP] whenever add_special. */
+static q_status frags_wpm(const q_vocab *v, const char *text, const frag *f, size_t n, bool add_special,
+                          q_tokens *out, q_error *err) {
+    const q_token bos = v->special[Q_SPECIAL_BOS], sep = v->special[Q_SPECIAL_SEP];
+    q_status st = Q_OK;
+    if (add_special && bos != Q_TOKEN_NULL) tok_push(out, bos);
+    for (size_t i = 0; i < n && st == Q_OK; i++) {
+        if (f[i].token != Q_TOKEN_NULL) { tok_push(out, f[i].token); continue; }
+        st = wpm_tokenize(v, text + f[i].off, f[i].len, out, err);
+    }
+    if (st == Q_OK && add_special && sep != Q_TOKEN_NULL) tok_push(out, sep);
+    return st;
+}
+
+typedef struct vocab_ops {
+    /* Appends the ids of the partitioned text (special tokens as they are, text
+     * fragments through the model), with BOS/EOS or [CLS]/[SEP] when add_special. */
+    q_status (*tokenize)(const q_vocab *v, const char *text, const frag *f, size_t n, bool add_special,
+                         q_tokens *out, q_error *err);
+} vocab_ops;
+
+static const vocab_ops vocab_ops_table[Q_VOCAB_TYPE_COUNT] = {
+    [Q_VOCAB_SPM] = { .tokenize = frags_spm },
+    [Q_VOCAB_BPE] = { .tokenize = frags_bpe },
+    [Q_VOCAB_WPM] = { .tokenize = frags_wpm },
+};
+
+static const vocab_ops *vocab_ops_of(q_vocab_type t) {
+    Q_ASSERT((unsigned)t < Q_VOCAB_TYPE_COUNT && vocab_ops_table[t].tokenize);
+    return &vocab_ops_table[t];
+}
+
 q_status q_tokenize(const q_vocab *v, const char *text, size_t len, bool add_special, bool parse_special,
                     q_tokens *out, q_error *err) {
     /* Symbol offsets are 32-bit. */
@@ -123,43 +197,7 @@ q_status q_tokenize(const q_vocab *v, const char *text, size_t len, bool add_spe
     free(present);
     free(b.v);
 
-    q_status st = Q_OK;
-    tok_buf scratch = { 0 };
-    const q_token bos = v->special[Q_SPECIAL_BOS], eos = v->special[Q_SPECIAL_EOS];
-    switch (v->type) {
-    case Q_VOCAB_SPM: {
-        bool prev_special = true;  /* the text start counts as "after a special token" */
-        if (add_special && v->add_bos && bos != Q_TOKEN_NULL) tok_push(out, bos);
-        for (size_t i = 0; i < a.n && st == Q_OK; i++) {
-            if (a.v[i].token != Q_TOKEN_NULL) { tok_push(out, a.v[i].token); prev_special = true; continue; }
-            st = tokenize_spm_fragment(v, text + a.v[i].off, a.v[i].len, v->add_space_prefix && prev_special,
-                                       &scratch, out, err);
-            prev_special = false;
-        }
-        if (st == Q_OK && add_special && v->add_eos && eos != Q_TOKEN_NULL) tok_push(out, eos);
-        break;
-    }
-    case Q_VOCAB_BPE:
-    case Q_VOCAB_WPM: {
-        bool bpe = v->type == Q_VOCAB_BPE;
-        bpe_session *bs = bpe ? bpe_session_new() : NULL;
-        if (add_special && (bpe ? v->add_bos : true) && bos != Q_TOKEN_NULL) tok_push(out, bos);
-        for (size_t i = 0; i < a.n && st == Q_OK; i++) {
-            if (a.v[i].token != Q_TOKEN_NULL) { tok_push(out, a.v[i].token); continue; }
-            st = bpe ? bpe_tokenize(v, bs, text + a.v[i].off, a.v[i].len, out, err)
-                     : wpm_tokenize(v, text + a.v[i].off, a.v[i].len, out, err);
-        }
-        if (st == Q_OK && add_special) {
-            q_token last = bpe ? (v->add_eos ? eos : Q_TOKEN_NULL) : v->special[Q_SPECIAL_SEP];
-            if (last != Q_TOKEN_NULL) tok_push(out, last);
-        }
-        bpe_session_free(bs);
-        break;
-    }
-    default:
-        Q_ASSERT(!"unknown vocab type");
-    }
-    tok_buf_free(&scratch);
+    q_status st = vocab_ops_of(v->type)->tokenize(v, text, a.v, a.n, add_special, out, err);
     free(a.v);
     return st;
 }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tokenizer/heap.h"
 #include "tokenizer/internal.h"
 
 typedef struct spm_sym {
@@ -26,57 +27,24 @@ typedef struct spm_bigram {
     uint32_t size;        /* bytes of the pair when queued */
 } spm_bigram;
 
-typedef struct spm_heap {
-    spm_bigram *v;
-    size_t      n, cap;
-} spm_heap;
-
 /* a pops before b: higher score, then smaller left index */
-static bool spm_before(const spm_bigram *a, const spm_bigram *b) {
+static bool spm_before(const void *pa, const void *pb) {
+    const spm_bigram *a = pa, *b = pb;
     return a->score > b->score || (a->score == b->score && a->left < b->left);
 }
 
-static void spm_heap_push(spm_heap *h, spm_bigram x) {
-    if (h->n == h->cap) {
-        h->cap = h->cap ? h->cap * 2 : 64;
-        h->v = q_xrealloc(h->v, h->cap * sizeof *h->v);
-    }
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!spm_before(&x, &h->v[p])) break;
-        h->v[i] = h->v[p];
-        i = p;
-    }
-    h->v[i] = x;
-}
-
-static spm_bigram spm_heap_pop(spm_heap *h) {
-    spm_bigram top = h->v[0], x = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->n) break;
-        if (c + 1 < h->n && spm_before(&h->v[c + 1], &h->v[c])) c++;
-        if (!spm_before(&h->v[c], &x)) break;
-        h->v[i] = h->v[c];
-        i = c;
-    }
-    if (h->n) h->v[i] = x;
-    return top;
-}
-
-static void spm_try_pair(const q_vocab *v, const char *text, const spm_sym *syms, int32_t l, int32_t r, spm_heap *h) {
+static void spm_try_pair(const q_vocab *v, const char *text, const spm_sym *syms, int32_t l, int32_t r, tok_heap *h) {
     if (l < 0 || r < 0) return;
     uint32_t size = syms[l].n + syms[r].n;
     q_token id = vocab_lookup(v, text + syms[l].off, size);
     if (id == Q_TOKEN_NULL) return;
-    spm_heap_push(h, (spm_bigram){ v->toks[id].score, l, r, size });
+    spm_bigram b = { v->toks[id].score, l, r, size };
+    tok_heap_push(h, &b, sizeof b, spm_before);
 }
 
 /* Merges and emits one chunk (starting at a character boundary). */
 static q_status spm_chunk(const q_vocab *v, const char *text, size_t len, spm_sym **syms_buf, size_t *syms_cap,
-                          spm_heap *h, q_tokens *out, q_error *err) {
+                          tok_heap *h, q_tokens *out, q_error *err) {
     if (*syms_cap < len) {
         *syms_cap = len;
         *syms_buf = q_xrealloc(*syms_buf, len * sizeof **syms_buf);
@@ -93,7 +61,8 @@ static q_status spm_chunk(const q_vocab *v, const char *text, size_t len, spm_sy
     h->n = 0;
     for (int32_t i = 1; i < n; i++) spm_try_pair(v, text, syms, i - 1, i, h);
     while (h->n) {
-        spm_bigram b = spm_heap_pop(h);
+        spm_bigram b;
+        tok_heap_pop(h, &b, sizeof b, spm_before);
         spm_sym *l = &syms[b.left], *r = &syms[b.right];
         if (l->n == 0 || r->n == 0 || l->n + r->n != b.size) continue;  /* stale */
         l->n += r->n;
@@ -131,7 +100,7 @@ q_status spm_tokenize(const q_vocab *v, const char *text, size_t len, q_tokens *
     if (len == 0) return Q_OK;
     spm_sym *syms = NULL;
     size_t cap = 0;
-    spm_heap h = { 0 };
+    tok_heap h = { 0 };
     q_status st = Q_OK;
     if (!v->spm_split_safe) {
         st = spm_chunk(v, text, len, &syms, &cap, &h, out, err);
@@ -151,6 +120,6 @@ q_status spm_tokenize(const q_vocab *v, const char *text, size_t len, q_tokens *
         if (st == Q_OK) st = spm_chunk(v, text + start, len - start, &syms, &cap, &h, out, err);
     }
     free(syms);
-    free(h.v);
+    tok_heap_free(&h);
     return st;
 }

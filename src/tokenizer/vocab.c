@@ -29,6 +29,12 @@
 
 #define KEY(k) "tokenizer.ggml." k
 
+/* Input-derived sizes are bounded before anything is allocated for them: real vocabs
+ * have < 1M tokens of < 1 KiB each and a few MiB of text. */
+#define VOCAB_MAX_COUNT     (1u << 28)          /* tokens, merges */
+#define VOCAB_MAX_TOKEN_LEN (64u << 10)         /* bytes of one token text */
+#define VOCAB_MAX_ARENA     ((size_t)1 << 30)   /* bytes of all texts and pieces (< 4 GiB offsets) */
+
 /* ---- small buffers ---- */
 
 void tok_buf_reserve(tok_buf *b, size_t extra) {
@@ -84,8 +90,9 @@ uint64_t tok_hash_bytes(const void *p, size_t n) {
     return h;
 }
 
-static uint32_t pow2_at_least(size_t n) {
-    uint32_t c = 16;
+/* n <= 2 * VOCAB_MAX_COUNT (checked at load), so the result fits a uint32_t mask. */
+static size_t pow2_at_least(size_t n) {
+    size_t c = 16;
     while (c < n) c *= 2;
     return c;
 }
@@ -167,12 +174,14 @@ int32_t vocab_pair_rank(const q_vocab *v, q_token l, q_token r, q_token *result)
 }
 
 /* Builds the id-pair map from the merges whose both parts are tokens (first rank wins). */
-static void pairs_build(q_vocab *v) {
-    v->pair_mask = pow2_at_least((size_t)v->n_merges * 2) - 1;
+static q_status pairs_build(q_vocab *v, q_error *err) {
+    v->pair_mask = (uint32_t)(pow2_at_least((size_t)v->n_merges * 2) - 1);
     size_t cap = (size_t)v->pair_mask + 1;
-    v->pair_keys = q_xmalloc(cap * sizeof *v->pair_keys);
-    v->pair_rank = q_xmalloc(cap * sizeof *v->pair_rank);
-    v->pair_result = q_xmalloc(cap * sizeof *v->pair_result);
+    v->pair_keys = malloc(cap * sizeof *v->pair_keys);
+    v->pair_rank = malloc(cap * sizeof *v->pair_rank);
+    v->pair_result = malloc(cap * sizeof *v->pair_result);
+    if (!v->pair_keys || !v->pair_rank || !v->pair_result)
+        return q_fail(err, Q_ERR_NOMEM, "out of memory for the merge table of %u merges", v->n_merges);
     memset(v->pair_keys, 0xFF, cap * sizeof *v->pair_keys);
     for (uint32_t rank = 0; rank < v->n_merges; rank++) {
         const merge_entry *m = &v->merges[rank];
@@ -196,22 +205,28 @@ static void pairs_build(q_vocab *v) {
         v->pair_result[i] = vocab_lookup(v, cat, n);
         if (cat != stackbuf) free(cat);
     }
+    return Q_OK;
 }
 
 /* ---- arena ---- */
 
-static uint32_t arena_put(q_vocab *v, size_t *cap, const void *s, size_t n) {
+/* Appends s[0..n) and stores its offset in *off. Every n is bounded by the caller (a
+ * token <= VOCAB_MAX_TOKEN_LEN, its piece <= 16x that), the sum by VOCAB_MAX_ARENA. */
+static q_status arena_put(q_vocab *v, size_t *cap, const void *s, size_t n, uint32_t *off, q_error *err) {
+    if (n > VOCAB_MAX_ARENA - v->arena_len)
+        return q_fail(err, Q_ERR_LIMIT, "the vocab's texts exceed %u MiB", (unsigned)(VOCAB_MAX_ARENA >> 20));
     if (v->arena_len + n > *cap) {
         size_t c = *cap ? *cap : 1 << 16;
         while (c < v->arena_len + n) c *= 2;
-        v->arena = q_xrealloc(v->arena, c);
+        char *a = realloc(v->arena, c);
+        if (!a) return q_fail(err, Q_ERR_NOMEM, "out of memory for %zu bytes of vocab texts", c);
+        v->arena = a;
         *cap = c;
     }
-    Q_ASSERT(v->arena_len + n < UINT32_MAX);
-    uint32_t off = (uint32_t)v->arena_len;
-    if (n) memcpy(v->arena + off, s, n);
+    *off = (uint32_t)v->arena_len;
+    if (n) memcpy(v->arena + *off, s, n);
     v->arena_len += n;
-    return off;
+    return Q_OK;
 }
 
 /* ---- model table ---- */
@@ -333,8 +348,11 @@ static q_status load_tokens(q_vocab *v, const gguf_file *f, size_t *arena_cap, q
     const gguf_value *toks = gguf_get_arr(f, KEY("tokens"));
     if (!toks || toks->arr.type != GGUF_VT_STRING)
         return q_fail(err, Q_ERR_FORMAT, "cannot find tokenizer vocab (tokenizer.ggml.tokens, a string array)");
-    if (toks->arr.n == 0 || toks->arr.n >= INT32_MAX)
-        return q_fail(err, Q_ERR_FORMAT, "tokenizer.ggml.tokens has %llu entries", (unsigned long long)toks->arr.n);
+    if (toks->arr.n == 0)
+        return q_fail(err, Q_ERR_FORMAT, "tokenizer.ggml.tokens is empty");
+    if (toks->arr.n > VOCAB_MAX_COUNT)
+        return q_fail(err, Q_ERR_LIMIT, "tokenizer.ggml.tokens has %llu entries (limit %u)",
+                      (unsigned long long)toks->arr.n, VOCAB_MAX_COUNT);
     uint64_t n = toks->arr.n;
 
     const gguf_value *scores = gguf_get_arr(f, KEY("scores"));
@@ -345,28 +363,35 @@ static q_status load_tokens(q_vocab *v, const gguf_file *f, size_t *arena_cap, q
         return q_fail(err, Q_ERR_FORMAT, "tokenizer.ggml.token_type must be %llu i32 values", (unsigned long long)n);
 
     v->n_tokens = (int32_t)n;
-    v->toks = q_xcalloc(n, sizeof *v->toks);
+    v->toks = calloc(n, sizeof *v->toks);
+    if (!v->toks) return q_fail(err, Q_ERR_NOMEM, "out of memory for %llu tokens", (unsigned long long)n);
+    q_status st;
     for (uint64_t i = 0; i < n; i++) {
         gguf_str s = toks->arr.strs[i];
         tok_entry *e = &v->toks[i];
         if (s.len == 0) {
             char tmp[32];
             int k = snprintf(tmp, sizeof tmp, "[EMPTY_%llu]", (unsigned long long)i);
-            e->off = arena_put(v, arena_cap, tmp, (size_t)k);
+            if ((st = arena_put(v, arena_cap, tmp, (size_t)k, &e->off, err)) != Q_OK) return st;
             e->len = (uint32_t)k;
         } else {
-            if (s.len >= UINT32_MAX / 2)
-                return q_fail(err, Q_ERR_FORMAT, "token %llu is %llu bytes long", (unsigned long long)i,
-                              (unsigned long long)s.len);
-            e->off = arena_put(v, arena_cap, s.ptr, s.len);
+            if (s.len > VOCAB_MAX_TOKEN_LEN)
+                return q_fail(err, Q_ERR_LIMIT, "token %llu is %llu bytes long (limit %u)", (unsigned long long)i,
+                              (unsigned long long)s.len, VOCAB_MAX_TOKEN_LEN);
+            if ((st = arena_put(v, arena_cap, s.ptr, s.len, &e->off, err)) != Q_OK) return st;
             e->len = (uint32_t)s.len;
         }
         e->score = scores ? (float)gguf_arr_f64(scores, i) : 0.0f;
         e->attr = types ? attr_of_type(gguf_arr_i64(types, i)) : Q_TOKEN_ATTR_NORMAL;
         if ((int32_t)e->len > v->max_token_len) v->max_token_len = (int32_t)e->len;
+        if (e->len <= WPM_MAX_MATCH) {
+            v->wpm_lens[e->len / 64] |= (uint64_t)1 << (e->len % 64);
+            if (e->len > v->wpm_max_len) v->wpm_max_len = e->len;
+        }
     }
-    v->tok_mask = pow2_at_least(n * 2) - 1;
-    v->tok_slots = q_xcalloc((size_t)v->tok_mask + 1, sizeof *v->tok_slots);
+    v->tok_mask = (uint32_t)(pow2_at_least(n * 2) - 1);
+    v->tok_slots = calloc((size_t)v->tok_mask + 1, sizeof *v->tok_slots);
+    if (!v->tok_slots) return q_fail(err, Q_ERR_NOMEM, "out of memory for the index of %llu tokens", (unsigned long long)n);
     for (q_token id = 0; id < v->n_tokens; id++) tok_insert(v, id);
     return Q_OK;
 }
@@ -375,9 +400,13 @@ static q_status load_merges(q_vocab *v, const gguf_file *f, size_t *arena_cap, q
     const gguf_value *m = gguf_get_arr(f, KEY("merges"));
     if (!m || m->arr.type != GGUF_VT_STRING)
         return q_fail(err, Q_ERR_FORMAT, "cannot find tokenizer merges (tokenizer.ggml.merges, a string array)");
-    if (m->arr.n >= INT32_MAX) return q_fail(err, Q_ERR_FORMAT, "too many merges");
+    if (m->arr.n > VOCAB_MAX_COUNT)
+        return q_fail(err, Q_ERR_LIMIT, "tokenizer.ggml.merges has %llu entries (limit %u)", (unsigned long long)m->arr.n,
+                      VOCAB_MAX_COUNT);
     v->n_merges = (uint32_t)m->arr.n;
-    v->merges = q_xcalloc(v->n_merges ? v->n_merges : 1, sizeof *v->merges);
+    v->merges = calloc(v->n_merges ? v->n_merges : 1, sizeof *v->merges);
+    if (!v->merges) return q_fail(err, Q_ERR_NOMEM, "out of memory for %u merges", v->n_merges);
+    q_status st;
     for (uint32_t i = 0; i < v->n_merges; i++) {
         gguf_str s = m->arr.strs[i];
         /* Split at the first space after the first byte (a merge of " " itself stays
@@ -385,17 +414,21 @@ static q_status load_merges(q_vocab *v, const gguf_file *f, size_t *arena_cap, q
         const char *sp = s.len > 1 ? memchr(s.ptr + 1, ' ', s.len - 1) : NULL;
         merge_entry *e = &v->merges[i];
         if (sp) {
-            e->off = arena_put(v, arena_cap, s.ptr, s.len);
+            if (s.len > 2 * VOCAB_MAX_TOKEN_LEN + 1)
+                return q_fail(err, Q_ERR_LIMIT, "merge %u is %llu bytes long (limit %u)", i, (unsigned long long)s.len,
+                              2 * VOCAB_MAX_TOKEN_LEN + 1);
+            if ((st = arena_put(v, arena_cap, s.ptr, s.len, &e->off, err)) != Q_OK) return st;
             e->len = (uint32_t)s.len;
             e->first_len = (uint32_t)(sp - s.ptr);
         } else {
-            e->off = arena_put(v, arena_cap, " ", 1);
+            if ((st = arena_put(v, arena_cap, " ", 1, &e->off, err)) != Q_OK) return st;
             e->len = 1;
             e->first_len = 0;
         }
     }
-    v->merge_mask = pow2_at_least((size_t)v->n_merges * 2) - 1;
-    v->merge_slots = q_xcalloc((size_t)v->merge_mask + 1, sizeof *v->merge_slots);
+    v->merge_mask = (uint32_t)(pow2_at_least((size_t)v->n_merges * 2) - 1);
+    v->merge_slots = calloc((size_t)v->merge_mask + 1, sizeof *v->merge_slots);
+    if (!v->merge_slots) return q_fail(err, Q_ERR_NOMEM, "out of memory for the index of %u merges", v->n_merges);
     for (uint32_t i = 0; i < v->n_merges; i++) merge_insert(v, i);
     return Q_OK;
 }
@@ -509,7 +542,7 @@ q_status q_vocab_load(const gguf_file *f, q_vocab **out, q_error *err) {
     if ((st = load_tokens(v, f, &arena_cap, err)) != Q_OK) goto fail;
     if (v->type == Q_VOCAB_BPE) {
         if ((st = load_merges(v, f, &arena_cap, err)) != Q_OK) goto fail;
-        pairs_build(v);
+        if ((st = pairs_build(v, err)) != Q_OK) goto fail;
         v->bpe_word_cache = true;
     }
 
@@ -572,12 +605,20 @@ q_status q_vocab_load(const gguf_file *f, q_vocab **out, q_error *err) {
     if (v->n_eog) qsort(v->eog, v->n_eog, sizeof *v->eog, cmp_token);
 
     /* Special tokens, longest first, for splitting them out of the text. */
-    v->special_cache = q_xmalloc((size_t)v->n_tokens * sizeof *v->special_cache);
+    v->special_cache = malloc((size_t)v->n_tokens * sizeof *v->special_cache);
+    if (!v->special_cache) {
+        st = q_fail(err, Q_ERR_NOMEM, "out of memory for the special tokens of %d tokens", v->n_tokens);
+        goto fail;
+    }
     for (q_token id = 0; id < v->n_tokens; id++)
         if (v->toks[id].attr & (Q_TOKEN_ATTR_CONTROL | Q_TOKEN_ATTR_USER_DEFINED | Q_TOKEN_ATTR_UNKNOWN))
             v->special_cache[v->n_special_cache++] = id;
     qsort_r(v->special_cache, v->n_special_cache, sizeof *v->special_cache, cmp_special, v);
-    v->special_by_byte = q_xmalloc((v->n_special_cache ? v->n_special_cache : 1) * sizeof *v->special_by_byte);
+    v->special_by_byte = malloc((v->n_special_cache ? v->n_special_cache : 1) * sizeof *v->special_by_byte);
+    if (!v->special_by_byte) {
+        st = q_fail(err, Q_ERR_NOMEM, "out of memory for %zu special tokens", v->n_special_cache);
+        goto fail;
+    }
     {
         uint32_t count[256] = { 0 };
         for (size_t i = 0; i < v->n_special_cache; i++) count[(uint8_t)vocab_text(v, v->special_cache[i])[0]]++;
@@ -592,13 +633,14 @@ q_status q_vocab_load(const gguf_file *f, q_vocab **out, q_error *err) {
     /* Pieces (as rendered with special = true), before the strip attributes change. */
     {
         tok_buf b = { 0 };
-        for (q_token id = 0; id < v->n_tokens; id++) {
+        for (q_token id = 0; id < v->n_tokens && st == Q_OK; id++) {
             b.n = 0;
             detok_render_piece(v, id, &b);
-            v->toks[id].piece_off = arena_put(v, &arena_cap, b.p, b.n);
+            st = arena_put(v, &arena_cap, b.p, b.n, &v->toks[id].piece_off, err);
             v->toks[id].piece_len = (uint32_t)b.n;
         }
         tok_buf_free(&b);
+        if (st != Q_OK) goto fail;
     }
     apply_model_attrs(v, f);
 

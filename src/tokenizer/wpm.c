@@ -8,7 +8,8 @@
  *   anything else       appended, lowercased, to the current word.
  * Each word is matched greedily, longest byte substring first, against the vocab with a
  * leading U+2581 (GGUF BERT vocabs store word starts as "▁word" and continuations
- * without "##"); if some position has no match the whole word becomes [UNK].
+ * without "##"); if some position has no match the whole word becomes [UNK]. Tokens
+ * longer than WPM_MAX_MATCH bytes never match (bounds the work on a hostile vocab).
  *
  * Memory: scratch per call. */
 #include <stdlib.h>
@@ -28,8 +29,12 @@ static q_status wpm_word(const q_vocab *v, const char *w, size_t n, q_tokens *ou
     size_t start = out->n;
     for (size_t i = 0; i < n; i++) {
         bool match = false;
-        size_t jmax = Q_MIN(n, i + (size_t)v->max_token_len + 1);
+        /* llama.cpp tries every length up to max_token_len + 1, hashing that many bytes
+         * each time (O(n * L^2) on a vocab with one huge token); lengths no token has
+         * cannot match, so skipping them gives the same result. */
+        size_t jmax = Q_MIN(n, i + (size_t)v->wpm_max_len);
         for (size_t j = jmax; j > i; j--) {
+            if (!(v->wpm_lens[(j - i) / 64] >> ((j - i) % 64) & 1)) continue;
             q_token id = vocab_lookup(v, w + i, j - i);
             if (id != Q_TOKEN_NULL) {
                 tok_push(out, id);

@@ -4,7 +4,7 @@
  * once. Each input is tokenized with and without special-token parsing (add_special from
  * the first byte), the ids are detokenized whole and streamed one by one; every id must
  * be in range and every streamed chunk valid UTF-8. Any crash or sanitizer report is a
- * bug. Without the shared data the target does nothing (and says so once). */
+ * bug. Without the shared data the target aborts (a replay that tests nothing must fail). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +33,11 @@ static void load_all(void) {
         if (q_vocab_load(f, &g_vocabs[g_n_vocabs], &err) == Q_OK) g_n_vocabs++;
         gguf_close(f);
     }
-    if (g_n_vocabs == 0) fprintf(stderr, "fuzz_tokenizer: no vocab found under %s/vocab\n", shared);
+    if (g_n_vocabs == 0) {
+        /* Without a vocab every input would pass untested: fail loudly instead. */
+        fprintf(stderr, "fuzz_tokenizer: no vocab loaded from %s/vocab (set QUARREL_SHARED)\n", shared);
+        abort();
+    }
 }
 
 /* Strict UTF-8 validity (no overlongs, surrogates, or > U+10FFFF). */
