@@ -2,13 +2,13 @@
  *
  *   quarrel serve -m MODEL [--host 127.0.0.1] [--port 8080] [--parallel N] [-c CTX]
  *                 [-t THREADS] [--queue-size Q] [--timeout SECONDS] [--max-body BYTES]
- *                 [--log-format json|text] [--log-level debug|info|warn|error]
+ *                 [--shutdown-timeout S] [--log-format json|text] [--log-level debug|info|warn|error]
  *
  * Every option can also come from the environment (QUARREL_MODEL, QUARREL_HOST,
  * QUARREL_PORT, QUARREL_PARALLEL, QUARREL_CTX, QUARREL_THREADS, QUARREL_QUEUE_SIZE,
- * QUARREL_TIMEOUT, QUARREL_MAX_BODY, QUARREL_LOG_FORMAT, QUARREL_LOG_LEVEL); flags win.
+ * QUARREL_TIMEOUT, QUARREL_MAX_BODY, QUARREL_SHUTDOWN_TIMEOUT, QUARREL_LOG_FORMAT, QUARREL_LOG_LEVEL); flags win.
  * Once listening it logs "listening on http://HOST:PORT" (the real port with --port 0).
- * SIGTERM/SIGINT: stop accepting, finish or cancel in-flight work within 5 s, exit 0. */
+ * SIGTERM/SIGINT: stop accepting, finish or cancel in-flight work within --shutdown-timeout, exit 0. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -47,6 +47,7 @@ static const opt opts[] = {
     { "--queue-size", NULL, "QUARREL_QUEUE_SIZE", OPT_INT, OFF(cfg.queue_size), 0, 1 << 20, "waiting requests before 503 (64)" },
     { "--timeout", NULL, "QUARREL_TIMEOUT", OPT_INT, OFF(cfg.timeout_s), 1, 1 << 30, "most seconds per request (300)" },
     { "--max-body", NULL, "QUARREL_MAX_BODY", OPT_INT, OFF(cfg.max_body), 1024, 1L << 30, "largest request body in bytes (1 MiB)" },
+    { "--shutdown-timeout", NULL, "QUARREL_SHUTDOWN_TIMEOUT", OPT_INT, OFF(cfg.shutdown_s), 0, 3600, "seconds in-flight work may finish on SIGTERM (5)" },
     { "--log-format", NULL, "QUARREL_LOG_FORMAT", OPT_STR, OFF(log_format), 0, 0, "json or text (text)" },
     { "--log-level", NULL, "QUARREL_LOG_LEVEL", OPT_STR, OFF(log_level), 0, 0, "debug, info, warn or error (info)" },
 };

@@ -4,7 +4,7 @@
  *
  * Request fields (all optional but the prompt): temperature, top_k|topk, top_p|topp,
  * max_tokens (>= 0), seed (>= 0), stop (string or list of strings), priority
- * ("interactive" | "batch"), timeout (seconds, capped by --timeout).
+ * ("interactive" | "batch"), timeout (seconds, capped by --timeout), ignore_eos (bool).
  * Memory: handlers own the jobs they create until they hand them to a reply. */
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +90,11 @@ bool srv_job_params(srv_job *j, const json_t *req, long default_max, char *msg, 
             snprintf(msg, n, "'stop' must be a string or a list of strings");
             return false;
         }
+    }
+    const json_t *ie = json_object_get(req, "ignore_eos");
+    if (ie && !json_is_null(ie)) {
+        if (!json_is_boolean(ie)) { snprintf(msg, n, "'ignore_eos' must be a boolean"); return false; }
+        j->ignore_eos = json_is_true(ie);
     }
     const json_t *pr = json_object_get(req, "priority");
     if (pr && !json_is_null(pr)) {

@@ -78,7 +78,7 @@ srv_finish srv_job_wait(srv_job *j, size_t *off, char **buf, size_t *len, double
     *len = j->out_len - *off;
     *buf = malloc(*len + 1);
     Q_ASSERT(*buf);
-    memcpy(*buf, j->out + *off, *len);
+    if (*len) memcpy(*buf, j->out + *off, *len);
     (*buf)[*len] = 0;
     *off = j->out_len;
     const srv_finish f = j->finish;
@@ -223,7 +223,7 @@ static void slot_sample(srv_sched *s, slot *sl, double now) {
     j->n_gen++;
     const long n_gen = j->n_gen;
     pthread_mutex_unlock(&j->mu);
-    if (q_vocab_is_eog(s->vocab, tok)) { slot_finish(s, sl, SRV_FINISH_STOP, NULL); return; }
+    if (!j->ignore_eos && q_vocab_is_eog(s->vocab, tok)) { slot_finish(s, sl, SRV_FINISH_STOP, NULL); return; }
     size_t len;
     const char *piece = q_detok_stream_push(sl->ds, tok, &len);
     const size_t k = q_stopper_push(&sl->stop, piece, len);

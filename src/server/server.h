@@ -81,6 +81,7 @@ typedef struct srv_job {
     q_tokens         prompt;
     q_sampler_params sp;
     long             max_tokens;
+    bool             ignore_eos;  /* keep going past end-of-generation tokens */
     char            *stops[SRV_MAX_STOPS];
     int              n_stops;
     srv_prio         prio;

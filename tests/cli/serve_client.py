@@ -1,0 +1,293 @@
+#!/usr/bin/env python3
+"""serve_client.py -- end-to-end checks of `quarrel serve` on stories260K over loopback
+(driven by serve.sh; stdlib only). Starts real server processes on --port 0, reads the
+port from their "listening on http://127.0.0.1:PORT" line, and checks:
+  1. probes (/healthz /readyz /version /api/health /v1/models), X-Request-Id;
+  2. /api/generate at temperature 0 returns llama.cpp's greedy text (golden story.json)
+     and the same text as `quarrel run --temp 0`; /api/stream concatenates to it;
+  3. /v1/completions and /v1/chat/completions, plain and streamed (ending in [DONE]);
+  4. 8 concurrent clients (4 slots) each get what they get alone (batching mixes nothing);
+  5. a client that disconnects mid-stream frees its slot quickly;
+  6. per-request timeout; 4xx JSON errors (malformed, wrong types, empty, too long, 413,
+     negative max_tokens, n=2, 404, 405);
+  7. queue full -> 503 + Retry-After (--parallel 1 --queue-size 1);
+  8. SIGTERM with a stream in flight -> exit 0 within the shutdown grace.
+Every wait is bounded; servers are killed on any failure."""
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+BIN = os.environ.get("QUARREL_BIN", "build/quarrel")
+SHARED = os.environ.get("QUARREL_SHARED", "../shared")
+MODEL = os.path.join(SHARED, "models", "stories260K.gguf")
+GOLDEN = json.load(open(os.path.join(SHARED, "golden", "stories260K", "story.json")))
+servers = []
+logs = []
+
+
+def fail(msg):
+    for p in servers:
+        if p.poll() is None:
+            p.kill()
+    print("FAIL: " + msg, file=sys.stderr)
+    sys.exit(1)
+
+
+def check(cond, msg):
+    if not cond:
+        fail(msg)
+
+
+def start(*extra):
+    log = tempfile.NamedTemporaryFile(prefix="serve-", suffix=".log", delete=False)
+    p = subprocess.Popen([BIN, "serve", "-m", MODEL, "--port", "0", "-t", "2", *extra],
+                         stdout=subprocess.DEVNULL, stderr=log)
+    servers.append(p)
+    logs.append(log.name)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        text = open(log.name, encoding="utf-8", errors="replace").read()
+        m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", text)
+        if m:
+            return p, int(m.group(1)), log.name
+        if p.poll() is not None:
+            fail("server exited early: " + text)
+        time.sleep(0.05)
+    fail("server did not start")
+
+
+def req(port, method, path, body=None, raw=None, timeout=60):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    c.request(method, path, body=data, headers={"Content-Type": "application/json"})
+    r = c.getresponse()
+    payload = r.read()
+    c.close()
+    return r.status, dict(r.getheaders()), payload
+
+
+def jreq(port, method, path, body=None, **kw):
+    st, hd, payload = req(port, method, path, body, **kw)
+    try:
+        return st, hd, json.loads(payload)
+    except ValueError:
+        fail(f"{path}: not JSON: {payload[:200]!r}")
+
+
+def sse(port, path, body):
+    """Returns the list of data payloads of an SSE response."""
+    st, hd, payload = req(port, "POST", path, body)
+    check(st == 200, f"{path} stream status {st}: {payload[:200]!r}")
+    check(hd.get("Content-Type", "").startswith("text/event-stream"), f"{path} content type {hd}")
+    return [ln[6:] for ln in payload.decode("utf-8").split("\n") if ln.startswith("data: ")]
+
+
+def metric(port, name):
+    st, _, payload = req(port, "GET", "/metrics")
+    m = re.search(r"^" + re.escape(name) + r" (\S+)$", payload.decode(), re.M)
+    check(m, f"metric {name} missing")
+    return float(m.group(1))
+
+
+def wait_metric(port, name, want, seconds):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if metric(port, name) == want:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def open_stream(port, body):
+    """Raw socket stream request; returns the socket after the first token event."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    data = json.dumps(body).encode()
+    s.sendall(b"POST /api/stream HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Content-Length: %d\r\n\r\n" % len(data) + data)
+    return s
+
+
+def read_until(s, marker, seconds=30):
+    buf = b""
+    deadline = time.time() + seconds
+    while marker not in buf and time.time() < deadline:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        buf += chunk
+    return marker in buf
+
+
+def main():
+    prompt, want = GOLDEN["prompt"], GOLDEN["greedy_text"]
+    run = subprocess.run([BIN, "run", "-m", MODEL, "-p", prompt, "--temp", "0", "-n", "64", "-t", "2"],
+                         capture_output=True, timeout=120)
+    check(run.returncode == 0, "quarrel run failed")
+    run_text = run.stdout.decode()[:-1]   # run ends with a newline
+    check(run_text == want, "quarrel run disagrees with the golden text")
+
+    p, port, log = start("--parallel", "4", "-c", "2048", "--log-format", "json")
+
+    # 1. probes
+    for path in ("/healthz", "/readyz", "/api/health", "/version", "/v1/models"):
+        st, hd, o = jreq(port, "GET", path)
+        check(st == 200, f"{path} -> {st}")
+        check(re.fullmatch(r"[0-9a-f]+", hd.get("X-Request-Id", "")), f"{path}: no X-Request-Id")
+    check(jreq(port, "GET", "/version")[2]["version"], "version missing")
+    check(jreq(port, "GET", "/v1/models")[2]["data"][0]["id"] == "stories260K.gguf", "/v1/models id")
+    st, _, payload = req(port, "GET", "/api/metrics")
+    check(st == 200 and b"quarrel_requests_running" in payload, "/api/metrics alias")
+
+    # 2. greedy golden text, non-streamed and streamed
+    gen = {"prompt": prompt, "temperature": 0, "max_tokens": 64}
+    st, _, o = jreq(port, "POST", "/api/generate", gen)
+    check(st == 200, f"generate -> {st} {o}")
+    check(o["text"] == want, f"generate text differs: {o['text']!r}")
+    check(o["text"] == run_text, "generate differs from quarrel run")
+    check(o["tokens_generated"] == 64 and o["finish_reason"] == "length", f"generate summary {o}")
+    check(o["usage"] == {"prompt_tokens": 16, "completion_tokens": 64, "total_tokens": 80}, f"usage {o['usage']}")
+    check(o["tokens_per_sec"] > 0, "tokens_per_sec")
+    events = [json.loads(e) for e in sse(port, "/api/stream", gen)]
+    check(all(e["type"] == "token" for e in events[:-1]) and events[-1]["type"] == "done", "stream event types")
+    check("".join(e["text"] for e in events[:-1]) == want, "stream text differs")
+    check(events[-1]["tokens_generated"] == 64 and events[-1]["usage"]["prompt_tokens"] == 16, "stream summary")
+    check(all("\ufffd" not in e["text"] for e in events[:-1]), "stream split a character")
+
+    # 3. OpenAI-compatible
+    st, _, o = jreq(port, "POST", "/v1/completions", {"prompt": prompt, "temperature": 0, "max_tokens": 64})
+    check(st == 200 and o["object"] == "text_completion", f"completions {st} {o}")
+    check(o["choices"][0]["text"] == want and o["choices"][0]["finish_reason"] == "length", "completions text")
+    check(o["usage"]["completion_tokens"] == 64, "completions usage")
+    data = sse(port, "/v1/completions", {"prompt": prompt, "temperature": 0, "max_tokens": 64, "stream": True})
+    check(data[-1] == "[DONE]", "completions stream must end with [DONE]")
+    chunks = [json.loads(d) for d in data[:-1]]
+    check("".join(c["choices"][0]["text"] for c in chunks) == want, "completions stream text")
+    check(chunks[-1]["choices"][0]["finish_reason"] == "length", "completions final chunk")
+
+    chat = {"messages": [{"role": "system", "content": "Tell a story."},
+                         {"role": "user", "content": "Once upon a time"}], "temperature": 0, "max_tokens": 40,
+            "stop": ["zzz"]}
+    st, _, o = jreq(port, "POST", "/v1/chat/completions", chat)
+    check(st == 200 and o["object"] == "chat.completion", f"chat {st} {o}")
+    content = o["choices"][0]["message"]["content"]
+    check(o["choices"][0]["message"]["role"] == "assistant" and len(content) > 0, "chat message")
+    data = sse(port, "/v1/chat/completions", dict(chat, stream=True))
+    check(data[-1] == "[DONE]", "chat stream must end with [DONE]")
+    chunks = [json.loads(d) for d in data[:-1]]
+    check(chunks[0]["choices"][0]["delta"].get("role") == "assistant", "chat stream opens with the role")
+    check("".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == content, "chat stream text")
+    check(chunks[-1]["choices"][0]["finish_reason"] in ("stop", "length"), "chat final chunk")
+
+    # stop strings end the text before the stop string
+    st, _, o = jreq(port, "POST", "/api/generate", dict(gen, stop="park"))
+    check(o["text"] == want[:want.index("park")] and o["finish_reason"] == "stop", f"stop string {o}")
+
+    # 4. concurrency: 8 clients, 4 slots, each must get exactly its solo text
+    prompts = ["Once upon a time", "The cat sat", "Tom had a red ball", "One day, Lily went",
+               "The sun was hot", "A little dog", "Mom said", "There was a big tree"]
+    bodies = [{"prompt": q, "temperature": 0, "max_tokens": 24 + 4 * i} for i, q in enumerate(prompts)]
+    solo = [jreq(port, "POST", "/api/generate", b)[2]["text"] for b in bodies]
+    got = [None] * len(bodies)
+
+    def client(i):
+        st, _, o = jreq(port, "POST", "/api/generate", bodies[i])
+        got[i] = o.get("text") if st == 200 else f"status {st}"
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(len(bodies))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for i in range(len(bodies)):
+        check(got[i] == solo[i], f"concurrent client {i} got {got[i]!r}, alone {solo[i]!r}")
+
+    # 5. a client that goes away mid-stream frees its slot within a step or two
+    before = metric(port, 'quarrel_webui_tokens_total{kind="generated"}')
+    s = open_stream(port, {"prompt": "Once upon a time", "temperature": 0.8, "max_tokens": 1900, "ignore_eos": True})
+    check(read_until(s, b'"type":"token"'), "long stream produced no token")
+    check(metric(port, "quarrel_requests_running") == 1, "the long stream is not running")
+    s.close()
+    check(wait_metric(port, "quarrel_requests_running", 0, 3), "disconnected stream still running after 3 s")
+    gen_after = metric(port, 'quarrel_webui_tokens_total{kind="generated"}') - before
+    check(gen_after < 1900, f"disconnected stream generated all its tokens ({gen_after})")
+    check(metric(port, "quarrel_kv_cache_usage_ratio") == 0, "KV cells not freed after disconnect")
+
+    # 6. per-request timeout, then bad requests
+    st, _, o = jreq(port, "POST", "/api/generate", {"prompt": "Once", "max_tokens": 1900, "timeout": 1, "ignore_eos": True})
+    check(st == 200 and o["finish_reason"] == "timeout", f"timeout {o}")
+    bad = [
+        ("/api/generate", b"{not json", 400),
+        ("/api/generate", b"[1,2]", 400),
+        ("/api/generate", b"", 400),
+        ("/api/generate", json.dumps({"prompt": 5}).encode(), 400),
+        ("/api/generate", json.dumps({"prompt": ""}).encode(), 400),
+        ("/api/generate", json.dumps({"prompt": "x", "temperature": "hot"}).encode(), 400),
+        ("/api/generate", json.dumps({"prompt": "x", "max_tokens": -1}).encode(), 400),
+        ("/api/generate", json.dumps({"prompt": "x", "stop": 3}).encode(), 400),
+        ("/api/generate", json.dumps({"prompt": "Once upon a time " * 600}).encode(), 400),
+        ("/api/generate", b"[" * 100 + b"]" * 100, 400),
+        ("/api/generate", b"{\"prompt\":\"" + b"a" * (2 << 20) + b"\"}", 413),
+        ("/v1/completions", json.dumps({"prompt": "x", "n": 2}).encode(), 400),
+        ("/v1/chat/completions", json.dumps({"messages": "hi"}).encode(), 400),
+        ("/v1/chat/completions", json.dumps({"messages": [{"role": "user"}]}).encode(), 400),
+        ("/nope", b"{}", 404),
+    ]
+    for path, raw, code in bad:
+        st, hd, payload = req(port, "POST", path, raw=raw)
+        check(st == code, f"{path} {raw[:40]!r}: {st}, want {code}")
+        e = json.loads(payload)["error"]
+        check(e["code"] == code and e["message"] and e["type"], f"error shape {e}")
+    check(req(port, "GET", "/api/generate")[0] == 405, "GET /api/generate must be 405")
+    check(jreq(port, "GET", "/readyz")[0] == 200, "server unhealthy after bad requests")
+
+    # JSON logs: one object per line with a request id, and no prompt text
+    p.send_signal(signal.SIGTERM)
+    try:
+        rc = p.wait(15)
+    except subprocess.TimeoutExpired:
+        fail("server ignored SIGTERM")
+    check(rc == 0, f"server exit status {rc}")
+    lines = open(log, encoding="utf-8").read().splitlines()
+    reqs = [json.loads(ln) for ln in lines if ln.startswith("{")]
+    check(any(r.get("event") == "request" and r.get("request_id") for r in reqs), "no JSON request log lines")
+    check(not any("Lily" in ln for ln in lines), "a prompt leaked into the log")
+
+    # 7. queue full -> 503 + Retry-After; 8. SIGTERM with work in flight
+    p, port, log = start("--parallel", "1", "--queue-size", "1", "-c", "2048", "--shutdown-timeout", "1")
+    s1 = open_stream(port, {"prompt": "Once upon a time", "temperature": 0.8, "max_tokens": 1900, "ignore_eos": True})
+    check(read_until(s1, b'"type":"token"'), "first stream produced no token")
+    s2 = open_stream(port, {"prompt": "The cat", "max_tokens": 1900, "ignore_eos": True})
+    check(wait_metric(port, "quarrel_requests_waiting", 1, 5), "second request not queued")
+    st, hd, payload = req(port, "POST", "/api/generate", raw=json.dumps({"prompt": "x"}).encode())
+    check(st == 503 and hd.get("Retry-After") == "1", f"queue full: {st} {hd}")
+    check(json.loads(payload)["error"]["code"] == 503, "503 body")
+    t0 = time.time()
+    p.send_signal(signal.SIGTERM)
+    try:
+        rc = p.wait(15)
+    except subprocess.TimeoutExpired:
+        fail("server with streams in flight ignored SIGTERM")
+    check(rc == 0, f"server exit status {rc} after SIGTERM")
+    check(time.time() - t0 < 10, "shutdown took longer than its grace")
+    s1.close()
+    s2.close()
+    print("serve: all checks passed")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    finally:
+        for proc in servers:
+            if proc.poll() is None:
+                proc.kill()
+        for name in logs:
+            os.unlink(name)
