@@ -5,6 +5,7 @@
  *     re-roped K keeps logits invariant under a shift of every position),
  *   - a full cache is a clear Q_ERR_LIMIT that changes nothing; bad ids are rejected,
  *   - loading names a missing or mis-shaped tensor (files written with the GGUF writer),
+ *   - chat rendering uses the file's template, or ChatML when there is none,
  *   - sliding-window attention limits what a token sees (receptive-field check).
  * "Same logits" means rel L2 <= 1e-5 (same arithmetic per row; only summation order in
  * attention may differ), except after a context shift (F16 cache: K rounded twice). */
@@ -273,6 +274,50 @@ static void write_variant(const char *path, const char *drop, const char *reshap
     gguf_writer_free(w);
 }
 
+/* q_model_chat_apply renders the file's tokenizer.chat_template (written into a copy of
+ * the model), and falls back to ChatML, saying so, when the file has none. */
+static void test_chat_apply(void **state) {
+    (void)state;
+    json_t *msgs = json_pack("[{s:s, s:s}, {s:s, s:s}]", "role", "system", "content", "be brief",
+                             "role", "user", "content", "hi");
+    char *out = NULL;
+    bool fallback = false;
+    q_error err;
+    assert_int_equal(q_model_chat_apply(model, msgs, true, &out, &fallback, &err), Q_OK);
+    assert_true(fallback);
+    assert_string_equal(out, "<|im_start|>system\nbe brief<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n"
+                             "<|im_start|>assistant\n");
+    free(out);
+
+    char path[256];
+    snprintf(path, sizeof path, "/tmp/quarrel_test_engine_chat_%d.gguf", (int)getpid());
+    const gguf_file *f = q_model_gguf(model);
+    gguf_writer *w = gguf_writer_new();
+    for (uint64_t i = 0; i < f->n_kv; i++)
+        assert_int_equal(gguf_writer_set_value(w, f->kv[i].key, &f->kv[i].val, NULL), Q_OK);
+    gguf_writer_set_str(w, "tokenizer.chat_template",
+                        "{{ bos_token }}{% for m in messages %}[{{ m.role }}] {{ m.content }}\n{% endfor %}"
+                        "{% if add_generation_prompt %}[assistant] {% endif %}");
+    for (uint64_t i = 0; i < f->n_tensors; i++) {
+        const gguf_tensor_info *ti = &f->tensors[i];
+        char name[128];
+        snprintf(name, sizeof name, "%.*s", (int)ti->name.len, ti->name.ptr);
+        assert_int_equal(gguf_writer_add_tensor(w, gguf_str_of(name), ti->type, ti->n_dims, ti->ne, ti->data, NULL),
+                         Q_OK);
+    }
+    assert_int_equal(gguf_writer_write(w, path, NULL, NULL, &err), Q_OK);
+    gguf_writer_free(w);
+    q_model *m = NULL;
+    assert_int_equal(q_model_load(path, &m, &err), Q_OK);
+    assert_int_equal(q_model_chat_apply(m, msgs, true, &out, &fallback, &err), Q_OK);
+    assert_false(fallback);
+    assert_string_equal(out, "<s>[system] be brief\n[user] hi\n[assistant] ");
+    free(out);
+    q_model_free(m);
+    unlink(path);
+    json_decref(msgs);
+}
+
 /* Sliding-window attention: with llama.attention.sliding_window = 2 on all 3 layers, the
  * last token sees 3 * (2 - 1) + 1 = 4 tokens through the stack, so decoding only those 4
  * (at their original positions) must give the same logits; without the window it must
@@ -350,6 +395,7 @@ int main(void) {
         cmocka_unit_test(test_tokenize_wrappers),
         cmocka_unit_test(test_limits_and_bad_input),
         cmocka_unit_test(test_load_errors_name_tensor),
+        cmocka_unit_test(test_chat_apply),
         cmocka_unit_test(test_sliding_window),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -61,6 +61,13 @@ q_status q_model_tokenize(const q_model *m, const char *text, size_t len, bool a
                           bool parse_special, q_tokens *out, q_error *err);
 q_status q_model_detokenize(const q_model *m, const q_token *ids, size_t n, char **out, size_t *len,
                             q_error *err);
+/* Renders messages (a JSON array of {"role", "content"}) with the model's chat template
+ * (tokenizer.chat_template, BOS/EOS texts from the vocab), ending with the assistant
+ * prompt when add_generation_prompt. Without a usable template it renders ChatML and
+ * sets *used_fallback (may be NULL). *out is malloc'ed, owned by the caller. */
+struct json_t;
+q_status q_model_chat_apply(const q_model *m, const struct json_t *messages, bool add_generation_prompt,
+                            char **out, bool *used_fallback, q_error *err);
 
 /* ---- context ---- */
 

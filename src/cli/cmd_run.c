@@ -126,9 +126,16 @@ static int run_parse(int argc, char **argv, run_opts *o) {
 static char *run_prompt_text(const run_opts *o, const q_model *m) {
     char *text = o->prompt_file ? cli_read_file(CMD, o->prompt_file, NULL) : strdup(o->prompt);
     if (!text || !o->chat) return text;
+    json_t *msgs = json_pack("[{s:s, s:s}]", "role", "user", "content", text);
+    char *out = NULL;
+    bool fallback;
+    q_error err;
+    q_status st = q_model_chat_apply(m, msgs, true, &out, &fallback, &err);
+    json_decref(msgs);
     free(text);
-    cli_errorf(CMD, "--chat needs chat templates, which are not built yet");
-    return NULL;
+    if (st != Q_OK) { cli_errorf(CMD, "%s", err.msg); return NULL; }
+    if (fallback) fprintf(stderr, "quarrel run: no usable chat template; using ChatML\n");
+    return out;
 }
 
 typedef struct gen_state {

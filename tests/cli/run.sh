@@ -38,6 +38,12 @@ grep -q "context full" "$TMP/err" || fail "no context-full message: $(cat "$TMP/
 "$BIN" run -m "$M" -p "$prompt" --temp 0 -n 100 -c 32 --context-shift > /dev/null 2> "$TMP/err"
 grep -q "generation: 100 tokens" "$TMP/err" || fail "context shift: $(cat "$TMP/err")"
 
+# 4. chat: the second turn reuses the first turn's cache
+printf 'Hello\nTell me a story\n' | "$BIN" chat -m "$M" --temp 0 -n 12 -c 256 > "$TMP/chat" 2> "$TMP/err"
+grep -c '^> \[turn' "$TMP/err" | grep -qx 2 || fail "chat turns: $(cat "$TMP/err")"
+cached=$(grep -o '([0-9]* cached)' "$TMP/err" | sed -n 2p | tr -dc 0-9)
+[ "${cached:-0}" -gt 40 ] || fail "turn 2 did not reuse the cache: $(cat "$TMP/err")"
+
 # 5. errors
 set +e
 "$BIN" run -m "$M" 2> "$TMP/err"; rc=$?
