@@ -9,8 +9,6 @@
 #include <time.h>
 
 #include "core/base.h"
-#include "quarrel/gguf.h"
-#include "quarrel/template.h"
 #include "server/server.h"
 
 enum { OAI_DEFAULT_MAX_TOKENS = 256 };
@@ -55,23 +53,15 @@ static char *chat_render(srv_req *r, const json_t *msgs, size_t *len, char *msg,
             return NULL;
         }
     }
-    const gguf_file *g = q_model_gguf(srv_model(r->srv));
-    gguf_str tmpl;
     char *out = NULL;
+    bool fallback = false;
     q_error err;
-    if (g && gguf_get_str(g, "tokenizer.chat_template", &tmpl)) {
-        char *src = q_xmalloc(tmpl.len + 1);
-        memcpy(src, tmpl.ptr, tmpl.len);
-        src[tmpl.len] = 0;
-        const q_status st = q_chat_apply(src, msgs, NULL, NULL, NULL, true, NULL, NULL, &out, len, &err);
-        free(src);
-        if (st == Q_OK) return out;
-        srv_log(SRV_LOG_WARN, "chat_template_failed", r->rid, json_pack("{s:s}", "error", err.msg));
-    }
-    if (q_chat_apply_chatml(msgs, true, &out, len, &err) != Q_OK) {
+    if (q_model_chat_apply(srv_model(r->srv), msgs, true, &out, &fallback, &err) != Q_OK) {
         snprintf(msg, n, "could not render the messages: %.400s", err.msg);
         return NULL;
     }
+    if (fallback) srv_log(SRV_LOG_DEBUG, "chat_template_fallback", r->rid, json_pack("{s:s}", "template", "chatml"));
+    *len = strlen(out);
     return out;
 }
 
