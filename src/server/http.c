@@ -142,6 +142,11 @@ json_t *srv_req_json(srv_req *r, int *replied) {
     return j;
 }
 
+int srv_req_fd(const srv_req *r) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    return ci ? ci->connect_fd : -1;
+}
+
 /* ---- MHD callbacks ---- */
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,

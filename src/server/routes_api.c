@@ -6,6 +6,7 @@
  * max_tokens (>= 0), seed (>= 0), stop (string or list of strings), priority
  * ("interactive" | "batch"), timeout (seconds, capped by --timeout), ignore_eos (bool).
  * Memory: handlers own the jobs they create until they hand them to a reply. */
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -145,11 +146,28 @@ bool srv_job_submit(srv_req *r, srv_job *j, int *replied) {
     return false;
 }
 
-srv_finish srv_job_collect(srv_job *j, char **text, size_t *len) {
+srv_finish srv_job_collect(srv_req *r, srv_job *j, char **text, size_t *len) {
+    /* wait in short slices; between them, a client that hung up cancels the job (the
+     * scheduler frees its slot within a step) */
+    const int fd = srv_req_fd(r);
+    for (;;) {
+        pthread_mutex_lock(&j->mu);
+        const bool done = j->finish != SRV_FINISH_NONE;
+        if (!done) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 200 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+            pthread_cond_timedwait(&j->cv, &j->mu, &ts);
+        }
+        pthread_mutex_unlock(&j->mu);
+        if (done) break;
+        if (fd >= 0 && !atomic_load(&j->cancel)) {
+            struct pollfd pfd = { .fd = fd, .events = POLLRDHUP };
+            if (poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR))) atomic_store(&j->cancel, true);
+        }
+    }
     size_t off = 0;
-    pthread_mutex_lock(&j->mu);
-    while (j->finish == SRV_FINISH_NONE) pthread_cond_wait(&j->cv, &j->mu);
-    pthread_mutex_unlock(&j->mu);
     return srv_job_wait(j, &off, text, len, 0);
 }
 
@@ -205,7 +223,7 @@ int srv_route_generate(srv_req *r) {
     if (!j) return replied;
     char *text;
     size_t len;
-    const srv_finish f = srv_job_collect(j, &text, &len);
+    const srv_finish f = srv_job_collect(r, j, &text, &len);
     srv_job_account(j);
     json_t *o = srv_api_summary(j, text, len);
     free(text);

@@ -109,7 +109,7 @@ static int oai_handle(srv_req *r, bool chat) {
 
     char *text;
     size_t len;
-    const srv_finish f = srv_job_collect(j, &text, &len);
+    const srv_finish f = srv_job_collect(r, j, &text, &len);
     srv_job_account(j);
     int ret;
     if (f == SRV_FINISH_ERROR) {

@@ -344,7 +344,8 @@ srv_submit srv_sched_submit(srv_sched *s, srv_job *j) {
     pthread_mutex_lock(&s->mu);
     srv_submit r = SRV_SUBMIT_OK;
     if (s->closing) r = SRV_SUBMIT_CLOSED;
-    else if (s->n_waiting >= s->queue_size) r = SRV_SUBMIT_FULL;
+    /* free slots take jobs at the next step, so they count as room too */
+    else if (s->n_waiting >= s->queue_size + s->n_slots - atomic_load(&s->running)) r = SRV_SUBMIT_FULL;
     else {
         srv_job_retain(j);
         j->t_submit = srv_now();

@@ -175,6 +175,8 @@ int  srv_reply_busy(srv_req *r, char *body);
 /* Parses the body as a JSON object (depth-limited); on failure replies 400 and returns NULL
  * with *replied set to the MHD result. */
 json_t *srv_req_json(srv_req *r, int *replied);
+/* The connection's socket, or -1. */
+int     srv_req_fd(const srv_req *r);
 
 const q_model *srv_model(const srv_server *s);
 const char    *srv_model_name(const srv_server *s);
@@ -193,8 +195,9 @@ int  srv_job_prompt(srv_req *r, srv_job *j, const char *text, size_t len, bool a
                     bool parse_special, char *msg, size_t msg_size);
 /* Submits j; on failure replies (503 + Retry-After) and returns false with *replied set. */
 bool srv_job_submit(srv_req *r, srv_job *j, int *replied);
-/* Blocks until j has finished; returns its finish state and the whole text (malloc'ed). */
-srv_finish srv_job_collect(srv_job *j, char **text, size_t *len);
+/* Blocks until j has finished (cancelling it if r's client hangs up); returns its finish
+ * state and the whole text (malloc'ed). */
+srv_finish srv_job_collect(srv_req *r, srv_job *j, char **text, size_t *len);
 json_t *srv_usage_json(const srv_job *j);
 /* Records a finished job's tokens and latencies in the metrics. */
 void srv_job_account(const srv_job *j);

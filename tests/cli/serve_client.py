@@ -7,7 +7,7 @@ port from their "listening on http://127.0.0.1:PORT" line, and checks:
      and the same text as `quarrel run --temp 0`; /api/stream concatenates to it;
   3. /v1/completions and /v1/chat/completions, plain and streamed (ending in [DONE]);
   4. 8 concurrent clients (4 slots) each get what they get alone (batching mixes nothing);
-  5. a client that disconnects mid-stream frees its slot quickly;
+  5. a client that disconnects mid-stream (or mid-generate) frees its slot quickly;
   6. per-request timeout; 4xx JSON errors (malformed, wrong types, empty, too long, 413,
      negative max_tokens, n=2, 404, 405);
   7. queue full -> 503 + Retry-After (--parallel 1 --queue-size 1);
@@ -106,11 +106,11 @@ def wait_metric(port, name, want, seconds):
     return False
 
 
-def open_stream(port, body):
-    """Raw socket stream request; returns the socket after the first token event."""
+def open_stream(port, body, path=b"/api/stream"):
+    """Raw socket request (a stream by default); returns the socket."""
     s = socket.create_connection(("127.0.0.1", port), timeout=30)
     data = json.dumps(body).encode()
-    s.sendall(b"POST /api/stream HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    s.sendall(b"POST " + path + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
               b"Content-Length: %d\r\n\r\n" % len(data) + data)
     return s
 
@@ -219,6 +219,14 @@ def main():
     gen_after = metric(port, 'quarrel_webui_tokens_total{kind="generated"}') - before
     check(gen_after < 1900, f"disconnected stream generated all its tokens ({gen_after})")
     check(metric(port, "quarrel_kv_cache_usage_ratio") == 0, "KV cells not freed after disconnect")
+    # the same for a non-streamed request whose client hangs up while it runs
+    before = metric(port, 'quarrel_webui_tokens_total{kind="generated"}')
+    s = open_stream(port, {"prompt": "Once upon a time", "max_tokens": 1900, "ignore_eos": True}, b"/api/generate")
+    check(wait_metric(port, "quarrel_requests_running", 1, 5), "the long generate is not running")
+    s.close()
+    check(wait_metric(port, "quarrel_requests_running", 0, 3), "disconnected generate still running after 3 s")
+    gen_after = metric(port, 'quarrel_webui_tokens_total{kind="generated"}') - before
+    check(gen_after < 1900, f"disconnected generate produced all its tokens ({gen_after})")
 
     # 6. per-request timeout, then bad requests
     st, _, o = jreq(port, "POST", "/api/generate", {"prompt": "Once", "max_tokens": 1900, "timeout": 1, "ignore_eos": True})
