@@ -58,6 +58,7 @@ static const route routes[] = {
     { "POST", "/v1/chat/completions", srv_route_chat,        SRV_EP_CHAT },
     { "POST", "/v1/completions",      srv_route_completions, SRV_EP_COMPLETIONS },
     { "GET",  "/v1/models",           srv_route_models,      SRV_EP_OTHER },
+    { "GET",  "/ws",                  srv_route_ws,          SRV_EP_OTHER },
 };
 
 /* ---- replies ---- */
@@ -264,7 +265,7 @@ q_status srv_server_start(const srv_config *cfg, srv_server **out, q_error *err)
         goto fail;
     }
     s->daemon = MHD_start_daemon(
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL,
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG, 0, NULL,
         NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
         s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_conns, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)30, MHD_OPTION_END);

@@ -8,6 +8,7 @@
  * Not here: HTTP, JSON. Memory: the scheduler holds one reference to each queued or
  * running job; the slot's sampler, detokenizer stream and stopper are its own. */
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <time.h>
 
@@ -38,6 +39,7 @@ srv_job *srv_job_new(void) {
     pthread_cond_init(&j->cv, NULL);
     atomic_init(&j->cancel, false);
     j->refs = 1;
+    j->notify_fd = -1;
     j->sp = q_sampler_default_params();
     return j;
 }
@@ -86,6 +88,14 @@ srv_finish srv_job_wait(srv_job *j, size_t *off, char **buf, size_t *len, double
     return f;
 }
 
+/* Wakes an event-loop reader (WebSocket); under j->mu. */
+static void job_notify(srv_job *j) {
+    if (j->notify_fd < 0) return;
+    const uint64_t one = 1;
+    ssize_t w = write(j->notify_fd, &one, sizeof one);
+    (void)w;   /* a full eventfd counter already means "wake up" */
+}
+
 /* Engine side: appends released text and wakes the reader. */
 static void job_emit(srv_job *j, const char *s, size_t n, double now) {
     if (n == 0) return;
@@ -98,6 +108,7 @@ static void job_emit(srv_job *j, const char *s, size_t n, double now) {
     memcpy(j->out + j->out_len, s, n);
     j->out_len += n;
     if (j->t_first == 0) j->t_first = now;
+    job_notify(j);
     pthread_cond_broadcast(&j->cv);
     pthread_mutex_unlock(&j->mu);
 }
@@ -162,6 +173,7 @@ static void slot_finish(srv_sched *s, slot *sl, srv_finish f, const char *err) {
     j->finish = f;
     j->t_end = now;
     if (err) snprintf(j->err, sizeof j->err, "%s", err);
+    job_notify(j);
     pthread_cond_broadcast(&j->cv);
     pthread_mutex_unlock(&j->mu);
     srv_job_release(j);
@@ -203,6 +215,7 @@ static void job_fail_unstarted(srv_job *j, srv_finish f, const char *err) {
     j->finish = f;
     j->t_end = srv_now();
     snprintf(j->err, sizeof j->err, "%s", err);
+    job_notify(j);
     pthread_cond_broadcast(&j->cv);
     pthread_mutex_unlock(&j->mu);
     srv_job_release(j);

@@ -100,6 +100,7 @@ typedef struct srv_job {
     long             n_gen;
     double           t_submit, t_first, t_end;
     int              refs;
+    int              notify_fd;   /* eventfd written on new text and at the end; -1 = none */
 
     struct srv_job  *next;        /* queue link, owned by the scheduler */
 } srv_job;
@@ -221,6 +222,7 @@ int srv_route_stream(srv_req *r);
 int srv_route_chat(srv_req *r);
 int srv_route_completions(srv_req *r);
 int srv_route_models(srv_req *r);
+int srv_route_ws(srv_req *r);          /* ws.c */
 
 /* Builds the summary object the /api endpoints return (text may be NULL in streams). */
 json_t *srv_api_summary(const srv_job *j, const char *text, size_t len);

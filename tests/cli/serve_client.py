@@ -6,6 +6,7 @@ port from their "listening on http://127.0.0.1:PORT" line, and checks:
   2. /api/generate at temperature 0 returns llama.cpp's greedy text (golden story.json)
      and the same text as `quarrel run --temp 0`; /api/stream concatenates to it;
   3. /v1/completions and /v1/chat/completions, plain and streamed (ending in [DONE]);
+     WebSocket /ws: streamed and whole inferences, status, errors, stop, close;
   4. 8 concurrent clients (4 slots) each get what they get alone (batching mixes nothing);
   5. a client that disconnects mid-stream (or mid-generate) frees its slot quickly;
   6. per-request timeout; 4xx JSON errors (malformed, wrong types, empty, too long, 413,
@@ -13,6 +14,8 @@ port from their "listening on http://127.0.0.1:PORT" line, and checks:
   7. queue full -> 503 + Retry-After (--parallel 1 --queue-size 1);
   8. SIGTERM with a stream in flight -> exit 0 within the shutdown grace.
 Every wait is bounded; servers are killed on any failure."""
+import base64
+import hashlib
 import http.client
 import json
 import os
@@ -126,6 +129,51 @@ def read_until(s, marker, seconds=30):
     return marker in buf
 
 
+class WebSocket:
+    """Just enough RFC 6455 client: masked text frames out, unmasked frames in."""
+
+    def __init__(self, port):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=30)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.s.sendall(("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                        "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % key).encode())
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            chunk = self.s.recv(4096)
+            check(chunk, "ws: connection closed during the handshake")
+            buf += chunk
+        head, self.buf = buf.split(b"\r\n\r\n", 1)
+        check(head.startswith(b"HTTP/1.1 101"), f"ws handshake: {head[:60]!r}")
+        want = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest())
+        check(b"Sec-WebSocket-Accept: " + want in head, "ws: wrong Sec-WebSocket-Accept")
+
+    def send(self, obj):
+        data = obj if isinstance(obj, bytes) else json.dumps(obj).encode()
+        n = len(data)
+        hdr = bytes([0x81]) + (bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + n.to_bytes(2, "big"))
+        mask = os.urandom(4)
+        self.s.sendall(hdr + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+
+    def _read(self, n):
+        while len(self.buf) < n:
+            chunk = self.s.recv(65536)
+            check(chunk, "ws: connection closed")
+            self.buf += chunk
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def recv(self):
+        b0, b1 = self._read(2)
+        n = b1 & 0x7F
+        if n == 126:
+            n = int.from_bytes(self._read(2), "big")
+        elif n == 127:
+            n = int.from_bytes(self._read(8), "big")
+        payload = self._read(n)
+        check(b0 & 0x0F == 1, f"ws: unexpected opcode {b0 & 0x0F}")
+        return json.loads(payload)
+
+
 def main():
     prompt, want = GOLDEN["prompt"], GOLDEN["greedy_text"]
     run = subprocess.run([BIN, "run", "-m", MODEL, "-p", prompt, "--temp", "0", "-n", "64", "-t", "2"],
@@ -185,6 +233,41 @@ def main():
     check(chunks[0]["choices"][0]["delta"].get("role") == "assistant", "chat stream opens with the role")
     check("".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == content, "chat stream text")
     check(chunks[-1]["choices"][0]["finish_reason"] in ("stop", "length"), "chat final chunk")
+
+    # WebSocket /ws: streamed and whole inferences, status, errors, stop
+    ws = WebSocket(port)
+    ws.send({"type": "inference", "payload": {"prompt": prompt, "temperature": 0, "max_tokens": 64}})
+    pieces = []
+    while True:
+        m = ws.recv()
+        if m["type"] != "token":
+            break
+        pieces.append(m["payload"]["text"])
+    check(m["type"] == "done" and "".join(pieces) == want, f"ws stream text {''.join(pieces)!r} {m}")
+    check(m["payload"]["tokens_generated"] == 64, f"ws summary {m}")
+    ws.send({"type": "inference", "payload": {"prompt": prompt, "temperature": 0, "max_tokens": 64, "stream": False}})
+    m = ws.recv()
+    check(m["type"] == "done" and m["payload"]["text"] == want, f"ws whole text {m}")
+    ws.send({"type": "status"})
+    m = ws.recv()
+    check(m["type"] == "status" and m["payload"]["busy"] is False, f"ws status {m}")
+    ws.send(b"not json")
+    check(ws.recv()["type"] == "error", "ws: bad JSON must answer an error")
+    ws.send({"type": "inference", "payload": {"prompt": ""}})
+    check(ws.recv()["type"] == "error", "ws: empty prompt must answer an error")
+    ws.send({"type": "inference", "payload": {"prompt": "Once", "max_tokens": 1900, "ignore_eos": True}})
+    check(ws.recv()["type"] == "token", "ws: long inference produced no token")
+    ws.send({"type": "stop"})
+    while True:
+        m = ws.recv()
+        if m["type"] != "token":
+            break
+    check(m["type"] == "done" and m["payload"]["finish_reason"] == "cancelled", f"ws stop {m}")
+    check(wait_metric(port, "quarrel_requests_running", 0, 3), "ws: stopped inference still running")
+    ws.send({"type": "inference", "payload": {"prompt": "Once", "max_tokens": 1900, "ignore_eos": True}})
+    check(ws.recv()["type"] == "token", "ws: second long inference produced no token")
+    ws.s.close()
+    check(wait_metric(port, "quarrel_requests_running", 0, 3), "ws: inference of a closed socket still running")
 
     # stop strings end the text before the stop string
     st, _, o = jreq(port, "POST", "/api/generate", dict(gen, stop="park"))
