@@ -1,6 +1,7 @@
 /* http.c — the HTTP front of `quarrel serve` on libmicrohttpd: the daemon (one thread
  * per connection, so a handler or stream reader may block on its job; the connection
- * limit bounds the threads), keep-alive, request body limits (413), the route table,
+ * limit bounds the threads; /ws upgrades hand the socket to ws.c), keep-alive, request
+ * body limits (413), the route table,
  * reply helpers with X-Request-Id and request metrics, and server start/stop.
  *
  * Not here: the endpoints' logic (routes_*.c), token scheduling (scheduler.c).

@@ -11,7 +11,8 @@ port from their "listening on http://127.0.0.1:PORT" line, and checks:
   5. a client that disconnects mid-stream (or mid-generate) frees its slot quickly;
   6. per-request timeout; 4xx JSON errors (malformed, wrong types, empty, too long, 413,
      negative max_tokens, n=2, 404, 405);
-  7. queue full -> 503 + Retry-After (--parallel 1 --queue-size 1);
+  7. interactive requests run before batch ones; queue full -> 503 + Retry-After
+     (--parallel 1 --queue-size 2);
   8. SIGTERM with a stream in flight -> exit 0 within the shutdown grace.
 Every wait is bounded; servers are killed on any failure."""
 import base64
@@ -351,15 +352,34 @@ def main():
     check(any(r.get("event") == "request" and r.get("request_id") for r in reqs), "no JSON request log lines")
     check(not any("Lily" in ln for ln in lines), "a prompt leaked into the log")
 
-    # 7. queue full -> 503 + Retry-After; 8. SIGTERM with work in flight
-    p, port, log = start("--parallel", "1", "--queue-size", "1", "-c", "2048", "--shutdown-timeout", "1")
+    # 7. priorities and queue full -> 503 + Retry-After; 8. SIGTERM with work in flight
+    p, port, log = start("--parallel", "1", "--queue-size", "2", "-c", "2048", "--shutdown-timeout", "1")
     s1 = open_stream(port, {"prompt": "Once upon a time", "temperature": 0.8, "max_tokens": 1900, "ignore_eos": True})
     check(read_until(s1, b'"type":"token"'), "first stream produced no token")
-    s2 = open_stream(port, {"prompt": "The cat", "max_tokens": 1900, "ignore_eos": True})
-    check(wait_metric(port, "quarrel_requests_waiting", 1, 5), "second request not queued")
+    done_at = {}
+
+    def queued(name, prio):
+        st, _, o = jreq(port, "POST", "/api/generate", {"prompt": "The cat", "max_tokens": 16, "priority": prio})
+        done_at[name] = (time.time(), st)
+
+    tb = threading.Thread(target=queued, args=("batch", "batch"))
+    tb.start()
+    check(wait_metric(port, "quarrel_requests_waiting", 1, 5), "batch request not queued")
+    ti = threading.Thread(target=queued, args=("interactive", "interactive"))
+    ti.start()
+    check(wait_metric(port, "quarrel_requests_waiting", 2, 5), "interactive request not queued")
     st, hd, payload = req(port, "POST", "/api/generate", raw=json.dumps({"prompt": "x"}).encode())
     check(st == 503 and hd.get("Retry-After") == "1", f"queue full: {st} {hd}")
     check(json.loads(payload)["error"]["code"] == 503, "503 body")
+    s1.close()   # frees the slot: the interactive request must run first
+    tb.join(30)
+    ti.join(30)
+    check(done_at.get("batch", (0, 0))[1] == 200 and done_at.get("interactive", (0, 0))[1] == 200, f"queued {done_at}")
+    check(done_at["interactive"][0] < done_at["batch"][0], "the batch request ran before the interactive one")
+    s1 = open_stream(port, {"prompt": "Once upon a time", "max_tokens": 1900, "ignore_eos": True})
+    check(read_until(s1, b'"type":"token"'), "third stream produced no token")
+    s2 = open_stream(port, {"prompt": "The cat", "max_tokens": 1900, "ignore_eos": True})
+    check(wait_metric(port, "quarrel_requests_waiting", 1, 5), "fourth request not queued")
     t0 = time.time()
     p.send_signal(signal.SIGTERM)
     try:
