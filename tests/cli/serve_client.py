@@ -2,7 +2,8 @@
 """serve_client.py -- end-to-end checks of `quarrel serve` on stories260K over loopback
 (driven by serve.sh; stdlib only). Starts real server processes on --port 0, reads the
 port from their "listening on http://127.0.0.1:PORT" line, and checks:
-  1. probes (/healthz /readyz /version /api/health /v1/models), X-Request-Id;
+  1. probes (/healthz /readyz /version /api/health /v1/models), X-Request-Id, settings
+     from QUARREL_* variables (flags win);
   2. /api/generate at temperature 0 returns llama.cpp's greedy text (golden story.json)
      and the same text as `quarrel run --temp 0`; /api/stream concatenates to it;
   3. /v1/completions and /v1/chat/completions, plain and streamed (ending in [DONE]);
@@ -50,10 +51,10 @@ def check(cond, msg):
         fail(msg)
 
 
-def start(*extra):
+def start(*extra, env=None):
     log = tempfile.NamedTemporaryFile(prefix="serve-", suffix=".log", delete=False)
     p = subprocess.Popen([BIN, "serve", "-m", MODEL, "--port", "0", "-t", "2", *extra],
-                         stdout=subprocess.DEVNULL, stderr=log)
+                         stdout=subprocess.DEVNULL, stderr=log, env=dict(os.environ, **(env or {})))
     servers.append(p)
     logs.append(log.name)
     deadline = time.time() + 60
@@ -183,7 +184,11 @@ def main():
     run_text = run.stdout.decode()[:-1]   # run ends with a newline
     check(run_text == want, "quarrel run disagrees with the golden text")
 
-    p, port, log = start("--parallel", "4", "-c", "2048", "--log-format", "json")
+    # settings from the environment; a flag wins over its variable
+    p, port, log = start("--parallel", "4",
+                         env={"QUARREL_PARALLEL": "3", "QUARREL_CTX": "2048", "QUARREL_LOG_FORMAT": "json"})
+    health = jreq(port, "GET", "/api/health")[2]
+    check(health["slots"] == 4 and health["slot_context"] == 2048, f"flags/env: {health}")
 
     # 1. probes
     for path in ("/healthz", "/readyz", "/api/health", "/version", "/v1/models"):
