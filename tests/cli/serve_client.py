@@ -233,6 +233,15 @@ def main():
     check(st == 200 and o["object"] == "chat.completion", f"chat {st} {o}")
     content = o["choices"][0]["message"]["content"]
     check(o["choices"][0]["message"]["role"] == "assistant" and len(content) > 0, "chat message")
+    # stories260K has no chat template: the server renders ChatML (template.h's definition)
+    chatml = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in chat["messages"])
+    chatml += "<|im_start|>assistant\n"
+    ids = subprocess.run([BIN, "tokenize", "-m", MODEL, "--no-bos", "--special", "--ids", "-p", chatml],
+                         capture_output=True, timeout=60).stdout.split()
+    check(o["usage"]["prompt_tokens"] == len(ids), f"chat prompt tokens {o['usage']} vs {len(ids)}")
+    run = subprocess.run([BIN, "run", "-m", MODEL, "--no-bos", "-p", chatml, "--temp", "0", "-n", "40", "-t", "2"],
+                         capture_output=True, timeout=120)
+    check(run.stdout.decode()[:-1] == content, f"chat content {content!r} differs from quarrel run")
     data = sse(port, "/v1/chat/completions", dict(chat, stream=True))
     check(data[-1] == "[DONE]", "chat stream must end with [DONE]")
     chunks = [json.loads(d) for d in data[:-1]]
