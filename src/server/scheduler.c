@@ -66,6 +66,7 @@ void srv_job_release(srv_job *j) {
 
 srv_finish srv_job_wait(srv_job *j, size_t *off, char **buf, size_t *len, double until) {
     pthread_mutex_lock(&j->mu);
+    j->text_waiters++;
     while (j->out_len == *off && j->finish == SRV_FINISH_NONE) {
         const double now = srv_now();
         if (now >= until) break;
@@ -77,6 +78,7 @@ srv_finish srv_job_wait(srv_job *j, size_t *off, char **buf, size_t *len, double
         if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
         pthread_cond_timedwait(&j->cv, &j->mu, &ts);
     }
+    j->text_waiters--;
     *len = j->out_len - *off;
     *buf = malloc(*len + 1);
     Q_ASSERT(*buf);
@@ -109,7 +111,9 @@ static void job_emit(srv_job *j, const char *s, size_t n, double now) {
     j->out_len += n;
     if (j->t_first == 0) j->t_first = now;
     job_notify(j);
-    pthread_cond_broadcast(&j->cv);
+    /* only streaming readers care about text; waking a whole-reply waiter per token would
+     * cost a context switch per token on the engine's cores */
+    if (j->text_waiters) pthread_cond_broadcast(&j->cv);
     pthread_mutex_unlock(&j->mu);
 }
 

@@ -1,6 +1,7 @@
 /* server.h — the pieces of `quarrel serve` (internal, not a public API): the scheduler
  * that runs every active request through one engine thread, the per-request job that
- * carries tokens from that thread to the HTTP side, metrics, logging, and the HTTP front.
+ * carries tokens from that thread to the HTTP side, metrics, logging, the HTTP front and
+ * the WebSocket endpoint (ws.c).
  *
  * Ownership: a srv_job is reference counted (srv_job_release); the HTTP side creates it
  * with one reference, the scheduler takes another while it queues or runs it. The model
@@ -100,6 +101,7 @@ typedef struct srv_job {
     long             n_gen;
     double           t_submit, t_first, t_end;
     int              refs;
+    int              text_waiters; /* readers blocked for text (not just the end) */
     int              notify_fd;   /* eventfd written on new text and at the end; -1 = none */
 
     struct srv_job  *next;        /* queue link, owned by the scheduler */
