@@ -234,6 +234,7 @@ static int active_count(const srv_sched *s) {
 /* Samples for a slot whose logits row is ready; finishes it or queues the token. */
 static void slot_sample(srv_sched *s, slot *sl, double now) {
     srv_job *j = sl->job;
+    if (j->max_tokens <= 0) { slot_finish(s, sl, SRV_FINISH_LENGTH, NULL); return; }   /* prompt only */
     const q_token tok = q_sampler_sample(sl->smp, q_get_logits_ith(s->ctx, sl->batch_idx));
     q_sampler_accept(sl->smp, tok);
     pthread_mutex_lock(&j->mu);

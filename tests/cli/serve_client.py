@@ -284,6 +284,10 @@ def main():
     ws.s.close()
     check(wait_metric(port, "quarrel_requests_running", 0, 3), "ws: inference of a closed socket still running")
 
+    st, _, o = jreq(port, "POST", "/api/generate", dict(gen, max_tokens=0))
+    check(st == 200 and o["text"] == "" and o["tokens_generated"] == 0 and o["usage"]["prompt_tokens"] == 16,
+          f"max_tokens 0: {o}")
+
     # stop strings end the text before the stop string
     st, _, o = jreq(port, "POST", "/api/generate", dict(gen, stop="park"))
     check(o["text"] == want[:want.index("park")] and o["finish_reason"] == "stop", f"stop string {o}")
