@@ -10,6 +10,7 @@ PKGS=(
   libcmocka-dev                                  # unit tests
   libpcre2-dev libutf8proc-dev                   # tokenizers: split regexes, normalization
   libjansson-dev                                 # JSON (templates, CLI --json, server)
+  libmicrohttpd-dev libwslay-dev                 # quarrel serve: HTTP, WebSocket
   python3                                        # test helpers
 )
 

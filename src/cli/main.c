@@ -18,6 +18,7 @@
 #pragma weak cmd_logits
 #pragma weak cmd_perplexity
 #pragma weak cmd_synth
+#pragma weak cmd_serve
 
 typedef struct subcommand {
     const char *name;
@@ -36,6 +37,7 @@ static const subcommand subcommands[] = {
     { "logits",     cmd_logits,     "write a prompt's logits (f32 rows) for comparison" },
     { "perplexity", cmd_perplexity, "perplexity of a text file (llama.cpp's method)" },
     { "synth",      cmd_synth,      "write a random-weight model of a real model's shape" },
+    { "serve",      cmd_serve,      "HTTP server: /api/generate, SSE, OpenAI-compatible /v1" },
 };
 
 void cli_errorf(const char *cmd, const char *fmt, ...) {

@@ -1,0 +1,133 @@
+/* cmd_serve.c — `quarrel serve`: an HTTP server (src/server/) for one model.
+ *
+ *   quarrel serve -m MODEL [--host 127.0.0.1] [--port 8080] [--parallel N] [-c CTX]
+ *                 [-t THREADS] [--queue-size Q] [--timeout SECONDS] [--max-body BYTES]
+ *                 [--shutdown-timeout S] [--log-format json|text] [--log-level debug|info|warn|error]
+ *
+ * Every option can also come from the environment (QUARREL_MODEL, QUARREL_HOST,
+ * QUARREL_PORT, QUARREL_PARALLEL, QUARREL_CTX, QUARREL_THREADS, QUARREL_QUEUE_SIZE,
+ * QUARREL_TIMEOUT, QUARREL_MAX_BODY, QUARREL_SHUTDOWN_TIMEOUT, QUARREL_LOG_FORMAT, QUARREL_LOG_LEVEL); flags win.
+ * Once listening it logs "listening on http://HOST:PORT" (the real port with --port 0).
+ * SIGTERM/SIGINT: stop accepting, finish or cancel in-flight work within --shutdown-timeout, exit 0. */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/gen_common.h"
+#include "server/server.h"
+
+#define CMD "serve"
+
+typedef enum opt_kind { OPT_STR, OPT_INT } opt_kind;
+
+typedef struct serve_opts {
+    srv_config  cfg;
+    const char *log_format, *log_level;
+} serve_opts;
+
+typedef struct opt {
+    const char *flag, *alt, *env;
+    opt_kind    kind;
+    size_t      off;       /* into serve_opts */
+    long        lo, hi;
+    const char *help;
+} opt;
+
+#define OFF(f) offsetof(serve_opts, f)
+static const opt opts[] = {
+    { "-m", "--model", "QUARREL_MODEL", OPT_STR, OFF(cfg.model_path), 0, 0, "GGUF model file" },
+    { "--host", NULL, "QUARREL_HOST", OPT_STR, OFF(cfg.host), 0, 0, "IPv4 address to bind (127.0.0.1)" },
+    { "--port", NULL, "QUARREL_PORT", OPT_INT, OFF(cfg.port), 0, 65535, "TCP port (8080; 0 = any free one)" },
+    { "--parallel", "-np", "QUARREL_PARALLEL", OPT_INT, OFF(cfg.parallel), 1, 64, "sequences decoded together (4)" },
+    { "-c", "--ctx", "QUARREL_CTX", OPT_INT, OFF(cfg.n_ctx), 0, 1 << 20, "context per sequence (min(training, 4096))" },
+    { "-t", "--threads", "QUARREL_THREADS", OPT_INT, OFF(cfg.n_threads), 1, 1024, "engine threads (physical cores)" },
+    { "--queue-size", NULL, "QUARREL_QUEUE_SIZE", OPT_INT, OFF(cfg.queue_size), 0, 1 << 20, "waiting requests before 503 (64)" },
+    { "--timeout", NULL, "QUARREL_TIMEOUT", OPT_INT, OFF(cfg.timeout_s), 1, 1 << 30, "most seconds per request (300)" },
+    { "--max-body", NULL, "QUARREL_MAX_BODY", OPT_INT, OFF(cfg.max_body), 1024, 1L << 30, "largest request body in bytes (1 MiB)" },
+    { "--shutdown-timeout", NULL, "QUARREL_SHUTDOWN_TIMEOUT", OPT_INT, OFF(cfg.shutdown_s), 0, 3600, "seconds in-flight work may finish on SIGTERM (5)" },
+    { "--log-format", NULL, "QUARREL_LOG_FORMAT", OPT_STR, OFF(log_format), 0, 0, "json or text (text)" },
+    { "--log-level", NULL, "QUARREL_LOG_LEVEL", OPT_STR, OFF(log_level), 0, 0, "debug, info, warn or error (info)" },
+};
+enum { N_OPTS = sizeof opts / sizeof opts[0] };
+
+static void serve_usage(FILE *f) {
+    fprintf(f, "usage: quarrel serve -m MODEL [options]   (each option also from its env var)\n");
+    for (int i = 0; i < N_OPTS; i++)
+        fprintf(f, "  %-12s %-5s %-20s %s\n", opts[i].flag, opts[i].alt ? opts[i].alt : "", opts[i].env, opts[i].help);
+}
+
+static bool opt_set(serve_opts *o, const opt *d, const char *name, const char *v) {
+    char *p = (char *)o + d->off;
+    if (d->kind == OPT_STR) { *(const char **)p = v; return true; }
+    return cli_int_arg(CMD, name, v, d->lo, d->hi, (long *)p);
+}
+
+static int serve_parse(int argc, char **argv, serve_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->cfg = (srv_config){ .host = "127.0.0.1", .port = 8080, .parallel = 4, .n_threads = cli_default_threads(),
+                           .queue_size = 64, .timeout_s = 300, .max_body = 1 << 20, .max_conns = 256,
+                           .shutdown_s = 5 };
+    o->log_format = "text";
+    o->log_level = "info";
+    for (int i = 0; i < N_OPTS; i++) {
+        const char *v = getenv(opts[i].env);
+        if (v && *v && !opt_set(o, &opts[i], opts[i].env, v)) return 2;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { serve_usage(stdout); return -1; }
+        const opt *d = NULL;
+        for (int k = 0; k < N_OPTS && !d; k++)
+            if (!strcmp(a, opts[k].flag) || (opts[k].alt && !strcmp(a, opts[k].alt))) d = &opts[k];
+        if (!d) { cli_errorf(CMD, "unknown option %s (see --help)", a); return 2; }
+        if (i + 1 >= argc) { cli_errorf(CMD, "%s needs a value", a); return 2; }
+        if (!opt_set(o, d, a, argv[++i])) return 2;
+    }
+    if (!o->cfg.model_path) {
+        cli_errorf(CMD, "-m MODEL (or QUARREL_MODEL) is required");
+        serve_usage(stderr);
+        return 2;
+    }
+    return 0;
+}
+
+int cmd_serve(int argc, char **argv) {
+    serve_opts o;
+    int rc = serve_parse(argc, argv, &o);
+    if (rc) return rc < 0 ? 0 : rc;
+    srv_log_format lf;
+    srv_log_level ll;
+    if (!srv_log_format_parse(o.log_format, &lf)) { cli_errorf(CMD, "--log-format must be json or text"); return 2; }
+    if (!srv_log_level_parse(o.log_level, &ll)) { cli_errorf(CMD, "--log-level must be debug, info, warn or error"); return 2; }
+    srv_log_setup(lf, ll);
+
+    /* every thread started from here on inherits the blocked signals; this one waits for them */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    srv_server *s = NULL;
+    q_error err;
+    if (srv_server_start(&o.cfg, &s, &err) != Q_OK) {
+        cli_errorf(CMD, "%s", err.msg);
+        return 1;
+    }
+    char url[96];
+    snprintf(url, sizeof url, "http://%s:%d", o.cfg.host, srv_server_port(s));
+    srv_log(SRV_LOG_INFO, "listening", NULL,
+            json_pack("{s:s, s:s, s:i}", "url", url, "model", o.cfg.model_path, "parallel", (int)o.cfg.parallel));
+    fprintf(stderr, "quarrel serve: listening on %s\n", url);
+    fflush(stderr);
+    int sig = 0;
+    sigwait(&set, &sig);
+    srv_log(SRV_LOG_INFO, "shutting_down", NULL, json_pack("{s:s}", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+    srv_server_stop(s);
+    srv_log(SRV_LOG_INFO, "stopped", NULL, NULL);
+    return 0;
+}

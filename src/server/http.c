@@ -1,0 +1,298 @@
+/* http.c — the HTTP front of `quarrel serve` on libmicrohttpd: the daemon (one thread
+ * per connection, so a handler or stream reader may block on its job; the connection
+ * limit bounds the threads; /ws upgrades hand the socket to ws.c), keep-alive, request
+ * body limits (413), the route table,
+ * reply helpers with X-Request-Id and request metrics, and server start/stop.
+ *
+ * Not here: the endpoints' logic (routes_*.c), token scheduling (scheduler.c).
+ * Memory: srv_server owns the model, context, scheduler and daemon; a srv_req lives
+ * from the first to the completed callback of its request. */
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/base.h"
+#include "server/server.h"
+
+enum { JSON_MAX_DEPTH = 32 };
+
+struct srv_server {
+    srv_config          cfg;
+    q_model            *model;
+    q_context          *ctx;
+    srv_sched          *sched;
+    struct MHD_Daemon  *daemon;
+    int                 port;
+    char                model_name[128];
+    atomic_bool         stopping;
+    atomic_ulong        next_rid;
+};
+
+const q_model    *srv_model(const srv_server *s) { return s->model; }
+const char       *srv_model_name(const srv_server *s) { return s->model_name; }
+srv_sched        *srv_scheduler(const srv_server *s) { return s->sched; }
+const srv_config *srv_cfg(const srv_server *s) { return &s->cfg; }
+bool              srv_stopping(const srv_server *s) { return atomic_load(&((srv_server *)s)->stopping); }
+int               srv_server_port(const srv_server *s) { return s->port; }
+
+/* ---- routes ---- */
+
+typedef struct route {
+    const char  *method, *path;
+    srv_handler  fn;
+    srv_endpoint ep;
+} route;
+
+static const route routes[] = {
+    { "GET",  "/api/health",          srv_route_health,      SRV_EP_OTHER },
+    { "GET",  "/healthz",             srv_route_healthz,     SRV_EP_OTHER },
+    { "GET",  "/readyz",              srv_route_readyz,      SRV_EP_OTHER },
+    { "GET",  "/version",             srv_route_version,     SRV_EP_OTHER },
+    { "GET",  "/metrics",             srv_route_metrics,     SRV_EP_OTHER },
+    { "GET",  "/api/metrics",         srv_route_metrics,     SRV_EP_OTHER },
+    { "POST", "/api/generate",        srv_route_generate,    SRV_EP_GENERATE },
+    { "POST", "/api/stream",          srv_route_stream,      SRV_EP_STREAM },
+    { "POST", "/v1/chat/completions", srv_route_chat,        SRV_EP_CHAT },
+    { "POST", "/v1/completions",      srv_route_completions, SRV_EP_COMPLETIONS },
+    { "GET",  "/v1/models",           srv_route_models,      SRV_EP_OTHER },
+    { "GET",  "/ws",                  srv_route_ws,          SRV_EP_OTHER },
+};
+
+/* ---- replies ---- */
+
+int srv_reply_response(srv_req *r, int status, struct MHD_Response *resp) {
+    MHD_add_response_header(resp, "X-Request-Id", r->rid);
+    const enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    r->status = status;
+    return ret;
+}
+
+int srv_reply_text(srv_req *r, int status, const char *ctype, char *text) {
+    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header(resp, "Content-Type", ctype);
+    return srv_reply_response(r, status, resp);
+}
+
+int srv_reply_busy(srv_req *r, char *body) {
+    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "Retry-After", "1");
+    return srv_reply_response(r, 503, resp);
+}
+
+int srv_reply_json(srv_req *r, int status, json_t *body) {
+    char *s = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    Q_ASSERT(s);
+    return srv_reply_text(r, status, "application/json", s);
+}
+
+int srv_reply_error(srv_req *r, int status, const char *type, const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    json_t *e = json_pack("{s:{s:s, s:s, s:i}}", "error", "message", msg, "type", type, "code", status);
+    return srv_reply_json(r, status, e);
+}
+
+/* Nesting depth of a JSON text (brackets outside strings), to refuse deep documents
+ * before the parser recurses over them. */
+static int json_depth(const char *s, size_t n) {
+    int d = 0, max = 0;
+    bool in_str = false;
+    for (size_t i = 0; i < n; i++) {
+        const char c = s[i];
+        if (in_str) {
+            if (c == '\\') i++;
+            else if (c == '"') in_str = false;
+        } else if (c == '"') in_str = true;
+        else if (c == '{' || c == '[') { if (++d > max) max = d; }
+        else if (c == '}' || c == ']') d--;
+    }
+    return max;
+}
+
+json_t *srv_req_json(srv_req *r, int *replied) {
+    if (r->body_len == 0) {
+        *replied = srv_reply_error(r, 400, "invalid_request_error", "the request body is empty; send a JSON object");
+        return NULL;
+    }
+    if (json_depth(r->body, r->body_len) > JSON_MAX_DEPTH) {
+        *replied = srv_reply_error(r, 400, "invalid_request_error", "the JSON body nests deeper than %d levels",
+                                   JSON_MAX_DEPTH);
+        return NULL;
+    }
+    json_error_t je;
+    json_t *j = json_loadb(r->body, r->body_len, 0, &je);
+    if (!j) {
+        *replied = srv_reply_error(r, 400, "invalid_request_error", "malformed JSON at line %d column %d: %s",
+                                   je.line, je.column, je.text);
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        *replied = srv_reply_error(r, 400, "invalid_request_error", "the request body must be a JSON object");
+        return NULL;
+    }
+    return j;
+}
+
+int srv_req_fd(const srv_req *r) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    return ci ? ci->connect_fd : -1;
+}
+
+/* ---- MHD callbacks ---- */
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload, size_t *upload_size, void **con_cls) {
+    (void)version;
+    srv_server *s = cls;
+    srv_req *r = *con_cls;
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r) return MHD_NO;
+        r->srv = s;
+        r->conn = conn;
+        r->method = method;
+        r->path = url;
+        r->t0 = srv_now();
+        r->ep = SRV_EP_OTHER;
+        snprintf(r->rid, sizeof r->rid, "%08lx", (unsigned long)atomic_fetch_add(&s->next_rid, 1) + 1);
+        *con_cls = r;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        /* over the limit: keep reading (and dropping) so the 413 can be sent cleanly */
+        if (!r->body_too_big && r->body_len + *upload_size > (size_t)s->cfg.max_body) {
+            r->body_too_big = true;
+            free(r->body);
+            r->body = NULL;
+            r->body_len = r->body_cap = 0;
+        }
+        if (!r->body_too_big) {
+            if (r->body_len + *upload_size + 1 > r->body_cap) {
+                r->body_cap = (r->body_len + *upload_size + 1) * 2;
+                r->body = realloc(r->body, r->body_cap);
+                if (!r->body) return MHD_NO;
+            }
+            memcpy(r->body + r->body_len, upload, *upload_size);
+            r->body_len += *upload_size;
+            r->body[r->body_len] = 0;
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    r->conn = conn;
+    const route *rt = NULL;
+    bool path_known = false;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        if (strcmp(routes[i].path, url)) continue;
+        path_known = true;
+        if (!strcmp(routes[i].method, method)) { rt = &routes[i]; break; }
+    }
+    if (rt) r->ep = rt->ep;
+    if (r->body_too_big)
+        return srv_reply_error(r, 413, "invalid_request_error", "the request body is larger than %ld bytes",
+                               s->cfg.max_body);
+    if (!rt && path_known)
+        return srv_reply_error(r, 405, "invalid_request_error", "%s is not allowed on %s", method, url);
+    if (!rt) return srv_reply_error(r, 404, "not_found_error", "no route %s %s", method, url);
+    if (atomic_load(&s->stopping))
+        return srv_reply_error(r, 503, "server_error", "the server is shutting down");
+    return rt->fn(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe) {
+    (void)cls;
+    (void)conn;
+    srv_req *r = *con_cls;
+    if (!r) return;
+    const int status = r->status ? r->status : 499;   /* 499: client went away before a reply */
+    srv_metrics_request(r->ep, status);
+    srv_log(SRV_LOG_INFO, "request", r->rid,
+            json_pack("{s:s, s:s, s:i, s:f, s:b}", "method", r->method, "path", r->path, "status", status, "ms",
+                      (srv_now() - r->t0) * 1e3, "complete", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK));
+    free(r->body);
+    free(r);
+    *con_cls = NULL;
+}
+
+/* ---- start / stop ---- */
+
+q_status srv_server_start(const srv_config *cfg, srv_server **out, q_error *err) {
+    *out = NULL;
+    srv_server *s = calloc(1, sizeof *s);
+    if (!s) return q_fail(err, Q_ERR_NOMEM, "server: out of memory");
+    s->cfg = *cfg;
+    atomic_init(&s->stopping, false);
+    atomic_init(&s->next_rid, 0);
+    const char *base = strrchr(cfg->model_path, '/');
+    snprintf(s->model_name, sizeof s->model_name, "%s", base ? base + 1 : cfg->model_path);
+
+    q_status st = q_model_load(cfg->model_path, &s->model, err);
+    if (st != Q_OK) goto fail;
+    if (!q_model_vocab(s->model)) {
+        st = q_fail(err, Q_ERR_UNSUPPORTED, "%s has no usable tokenizer: %s", cfg->model_path,
+                    q_model_vocab_error(s->model));
+        goto fail;
+    }
+    long slot_ctx = cfg->n_ctx;
+    if (slot_ctx <= 0) {
+        slot_ctx = q_model_n_ctx_train(s->model);
+        if (slot_ctx <= 0 || slot_ctx > 4096) slot_ctx = 4096;
+    }
+    /* every slot gets slot_ctx cells of one shared cache */
+    q_context_params cp = q_context_default_params();
+    cp.n_ctx = (int32_t)(slot_ctx * cfg->parallel);
+    cp.n_batch = 512;
+    cp.n_seq_max = (int32_t)cfg->parallel;
+    cp.n_threads = (int32_t)cfg->n_threads;
+    if ((st = q_context_new(s->model, &cp, &s->ctx, err)) != Q_OK) goto fail;
+    if ((st = srv_sched_new(s->model, s->ctx, (int)cfg->parallel, (int)slot_ctx, (int)cfg->queue_size, &s->sched,
+                            err)) != Q_OK)
+        goto fail;
+
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->port) };
+    if (inet_pton(AF_INET, cfg->host, &sa.sin_addr) != 1) {
+        st = q_fail(err, Q_ERR_INVALID_ARG, "--host %s is not an IPv4 address", cfg->host);
+        goto fail;
+    }
+    s->daemon = MHD_start_daemon(
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG, 0, NULL,
+        NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+        s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_conns, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)30, MHD_OPTION_END);
+    if (!s->daemon) {
+        st = q_fail(err, Q_ERR_IO, "could not listen on %s:%ld (in use, or not allowed)", cfg->host, cfg->port);
+        goto fail;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = di ? di->port : (int)cfg->port;
+    *out = s;
+    return Q_OK;
+fail:
+    srv_server_stop(s);
+    return st;
+}
+
+void srv_server_stop(srv_server *s) {
+    if (!s) return;
+    atomic_store(&s->stopping, true);
+    /* stop accepting first, then drain the engine (streams see their jobs end), then
+     * wait for the connection threads */
+    if (s->daemon) MHD_quiesce_daemon(s->daemon);
+    if (s->sched) srv_sched_shutdown(s->sched, srv_now() + (double)s->cfg.shutdown_s);
+    if (s->daemon) MHD_stop_daemon(s->daemon);
+    srv_sched_free(s->sched);
+    q_context_free(s->ctx);
+    q_model_free(s->model);
+    free(s);
+}

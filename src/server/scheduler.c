@@ -1,0 +1,414 @@
+/* scheduler.c — continuous batching for `quarrel serve`: ONE engine thread owns the
+ * context and runs every active request (a "slot", sequence id = slot index) through the
+ * same q_decode each step. A step holds one decode token per generating slot plus prompt
+ * chunks of prefilling slots, up to the batch size. Jobs wait in a bounded queue with two
+ * priority classes (interactive first, FIFO within a class) and join between steps; a
+ * finished, cancelled or timed-out job leaves its slot and its KV cells are removed.
+ *
+ * Not here: HTTP, JSON. Memory: the scheduler holds one reference to each queued or
+ * running job; the slot's sampler, detokenizer stream and stopper are its own. */
+#include <stdlib.h>
+#include <unistd.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/base.h"
+#include "runtime/stop.h"
+#include "server/server.h"
+
+double srv_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static const char *const finish_names[SRV_FINISH_COUNT] = {
+    [SRV_FINISH_NONE] = "none",           [SRV_FINISH_STOP] = "stop",
+    [SRV_FINISH_LENGTH] = "length",       [SRV_FINISH_CANCELLED] = "cancelled",
+    [SRV_FINISH_TIMEOUT] = "timeout",     [SRV_FINISH_ERROR] = "error",
+};
+
+const char *srv_finish_name(srv_finish f) { return finish_names[f]; }
+
+/* ---- jobs ---- */
+
+srv_job *srv_job_new(void) {
+    srv_job *j = calloc(1, sizeof *j);
+    Q_ASSERT(j);
+    pthread_mutex_init(&j->mu, NULL);
+    pthread_cond_init(&j->cv, NULL);
+    atomic_init(&j->cancel, false);
+    j->refs = 1;
+    j->notify_fd = -1;
+    j->sp = q_sampler_default_params();
+    return j;
+}
+
+void srv_job_retain(srv_job *j) {
+    pthread_mutex_lock(&j->mu);
+    j->refs++;
+    pthread_mutex_unlock(&j->mu);
+}
+
+void srv_job_release(srv_job *j) {
+    if (!j) return;
+    pthread_mutex_lock(&j->mu);
+    const int left = --j->refs;
+    pthread_mutex_unlock(&j->mu);
+    if (left > 0) return;
+    q_tokens_free(&j->prompt);
+    for (int i = 0; i < j->n_stops; i++) free(j->stops[i]);
+    free(j->out);
+    pthread_cond_destroy(&j->cv);
+    pthread_mutex_destroy(&j->mu);
+    free(j);
+}
+
+srv_finish srv_job_wait(srv_job *j, size_t *off, char **buf, size_t *len, double until) {
+    pthread_mutex_lock(&j->mu);
+    j->text_waiters++;
+    while (j->out_len == *off && j->finish == SRV_FINISH_NONE) {
+        const double now = srv_now();
+        if (now >= until) break;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        const double d = until - now;
+        ts.tv_sec += (time_t)d;
+        ts.tv_nsec += (long)((d - (double)(time_t)d) * 1e9);
+        if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+        pthread_cond_timedwait(&j->cv, &j->mu, &ts);
+    }
+    j->text_waiters--;
+    *len = j->out_len - *off;
+    *buf = malloc(*len + 1);
+    Q_ASSERT(*buf);
+    if (*len) memcpy(*buf, j->out + *off, *len);
+    (*buf)[*len] = 0;
+    *off = j->out_len;
+    const srv_finish f = j->finish;
+    pthread_mutex_unlock(&j->mu);
+    return f;
+}
+
+/* Wakes an event-loop reader (WebSocket); under j->mu. */
+static void job_notify(srv_job *j) {
+    if (j->notify_fd < 0) return;
+    const uint64_t one = 1;
+    ssize_t w = write(j->notify_fd, &one, sizeof one);
+    (void)w;   /* a full eventfd counter already means "wake up" */
+}
+
+/* Engine side: appends released text and wakes the reader. */
+static void job_emit(srv_job *j, const char *s, size_t n, double now) {
+    if (n == 0) return;
+    pthread_mutex_lock(&j->mu);
+    if (j->out_len + n + 1 > j->out_cap) {
+        j->out_cap = (j->out_len + n + 1) * 2;
+        j->out = realloc(j->out, j->out_cap);
+        Q_ASSERT(j->out);
+    }
+    memcpy(j->out + j->out_len, s, n);
+    j->out_len += n;
+    if (j->t_first == 0) j->t_first = now;
+    job_notify(j);
+    /* only streaming readers care about text; waking a whole-reply waiter per token would
+     * cost a context switch per token on the engine's cores */
+    if (j->text_waiters) pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+}
+
+/* ---- scheduler ---- */
+
+typedef enum slot_state { SLOT_FREE, SLOT_PREFILL, SLOT_GEN } slot_state;
+
+typedef struct slot {
+    slot_state      state;
+    srv_job        *job;
+    q_pos           n_past;       /* tokens in this sequence's cells */
+    size_t          n_fed;        /* prompt tokens decoded so far */
+    q_token         pending;      /* sampled, not yet decoded (SLOT_GEN) */
+    int32_t         batch_idx;    /* index of this slot's logits row in the step, or -1 */
+    q_sampler      *smp;
+    q_detok_stream *ds;
+    q_stopper       stop;
+} slot;
+
+struct srv_sched {
+    const q_model *model;
+    const q_vocab *vocab;
+    q_context     *ctx;
+    int            n_slots, slot_ctx, queue_size, n_batch;
+    slot          *slots;
+    q_batch        batch;
+
+    pthread_mutex_t mu;           /* guards the queue, closing, n_waiting */
+    pthread_cond_t  cv;
+    srv_job        *head[SRV_PRIO_COUNT], *tail[SRV_PRIO_COUNT];
+    int             n_waiting;
+    bool            closing;
+    double          drain_deadline;
+    pthread_t       thread;
+    bool            started;
+
+    atomic_int      running;      /* published by the engine thread for metrics */
+    atomic_int      waiting;
+    atomic_int      kv_used;
+    atomic_bool     alive;
+};
+
+static void slot_finish(srv_sched *s, slot *sl, srv_finish f, const char *err) {
+    srv_job *j = sl->job;
+    const double now = srv_now();
+    if (f == SRV_FINISH_STOP || f == SRV_FINISH_LENGTH) {
+        /* release whatever the detokenizer and stopper still hold */
+        if (!sl->stop.hit) {
+            size_t len;
+            const char *rest = q_detok_stream_flush(sl->ds, &len);
+            size_t k = q_stopper_push(&sl->stop, rest, len);
+            if (!sl->stop.hit) k = q_stopper_finish(&sl->stop);
+            job_emit(j, sl->stop.held, k, now);
+        }
+    }
+    q_kv_seq_rm(s->ctx, (q_seq_id)(sl - s->slots), -1, -1);
+    q_sampler_free(sl->smp);
+    q_detok_stream_free(sl->ds);
+    q_stopper_free(&sl->stop);
+    pthread_mutex_lock(&j->mu);
+    j->finish = f;
+    j->t_end = now;
+    if (err) snprintf(j->err, sizeof j->err, "%s", err);
+    job_notify(j);
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+    srv_job_release(j);
+    memset(sl, 0, sizeof *sl);
+    sl->state = SLOT_FREE;
+}
+
+static void slot_start(srv_sched *s, slot *sl, srv_job *j) {
+    memset(sl, 0, sizeof *sl);
+    sl->job = j;
+    sl->state = SLOT_PREFILL;
+    sl->smp = q_sampler_new(&j->sp, q_model_n_vocab(s->model));
+    sl->ds = q_detok_stream_new(s->vocab, false);
+    q_stopper_init(&sl->stop, (const char *const *)j->stops, j->n_stops);
+    /* the prompt goes through the sampler history and the detokenizer stream (so the
+     * first generated piece keeps its leading space, as `quarrel run` does) */
+    for (size_t i = 0; i < j->prompt.n; i++) {
+        q_sampler_accept(sl->smp, j->prompt.ids[i]);
+        size_t len;
+        (void)q_detok_stream_push(sl->ds, j->prompt.ids[i], &len);
+    }
+}
+
+static srv_job *queue_pop(srv_sched *s) {
+    for (int p = 0; p < SRV_PRIO_COUNT; p++) {
+        srv_job *j = s->head[p];
+        if (!j) continue;
+        s->head[p] = j->next;
+        if (!s->head[p]) s->tail[p] = NULL;
+        j->next = NULL;
+        s->n_waiting--;
+        return j;
+    }
+    return NULL;
+}
+
+static void job_fail_unstarted(srv_job *j, srv_finish f, const char *err) {
+    pthread_mutex_lock(&j->mu);
+    j->finish = f;
+    j->t_end = srv_now();
+    snprintf(j->err, sizeof j->err, "%s", err);
+    job_notify(j);
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+    srv_job_release(j);
+}
+
+static int active_count(const srv_sched *s) {
+    int n = 0;
+    for (int i = 0; i < s->n_slots; i++) n += s->slots[i].state != SLOT_FREE;
+    return n;
+}
+
+/* Samples for a slot whose logits row is ready; finishes it or queues the token. */
+static void slot_sample(srv_sched *s, slot *sl, double now) {
+    srv_job *j = sl->job;
+    if (j->max_tokens <= 0) { slot_finish(s, sl, SRV_FINISH_LENGTH, NULL); return; }   /* prompt only */
+    const q_token tok = q_sampler_sample(sl->smp, q_get_logits_ith(s->ctx, sl->batch_idx));
+    q_sampler_accept(sl->smp, tok);
+    pthread_mutex_lock(&j->mu);
+    j->n_gen++;
+    const long n_gen = j->n_gen;
+    pthread_mutex_unlock(&j->mu);
+    if (!j->ignore_eos && q_vocab_is_eog(s->vocab, tok)) { slot_finish(s, sl, SRV_FINISH_STOP, NULL); return; }
+    size_t len;
+    const char *piece = q_detok_stream_push(sl->ds, tok, &len);
+    const size_t k = q_stopper_push(&sl->stop, piece, len);
+    job_emit(j, sl->stop.held, k, now);
+    q_stopper_consume(&sl->stop, k);
+    if (sl->stop.hit) { slot_finish(s, sl, SRV_FINISH_STOP, NULL); return; }
+    if (n_gen >= j->max_tokens || sl->n_past + 1 > s->slot_ctx) {
+        slot_finish(s, sl, SRV_FINISH_LENGTH, NULL);
+        return;
+    }
+    sl->pending = tok;
+    sl->state = SLOT_GEN;
+}
+
+static void publish(srv_sched *s) {
+    atomic_store(&s->running, active_count(s));
+    atomic_store(&s->kv_used, q_kv_n_used(s->ctx));
+}
+
+static void *engine_main(void *arg) {
+    srv_sched *s = arg;
+    for (;;) {
+        /* admit: between steps, free slots take queued jobs */
+        pthread_mutex_lock(&s->mu);
+        for (;;) {
+            for (int i = 0; i < s->n_slots && s->n_waiting > 0; i++)
+                if (s->slots[i].state == SLOT_FREE) slot_start(s, &s->slots[i], queue_pop(s));
+            atomic_store(&s->waiting, s->n_waiting);
+            if (active_count(s) > 0) break;
+            if (s->closing) break;
+            publish(s);
+            pthread_cond_wait(&s->cv, &s->mu);
+        }
+        const bool closing = s->closing;
+        const double drain_deadline = s->drain_deadline;
+        pthread_mutex_unlock(&s->mu);
+        if (closing && active_count(s) == 0) break;
+
+        /* leave: cancelled, timed out, or past the shutdown grace */
+        const double now = srv_now();
+        for (int i = 0; i < s->n_slots; i++) {
+            slot *sl = &s->slots[i];
+            if (sl->state == SLOT_FREE) continue;
+            if (atomic_load(&sl->job->cancel)) slot_finish(s, sl, SRV_FINISH_CANCELLED, "cancelled");
+            else if (now >= sl->job->deadline) slot_finish(s, sl, SRV_FINISH_TIMEOUT, "request timed out");
+            else if (closing && now >= drain_deadline) slot_finish(s, sl, SRV_FINISH_CANCELLED, "server shutting down");
+        }
+
+        /* build the step: decode tokens first (one each), then prompt chunks */
+        q_batch_clear(&s->batch);
+        for (int i = 0; i < s->n_slots; i++) {
+            slot *sl = &s->slots[i];
+            sl->batch_idx = -1;
+            if (sl->state != SLOT_GEN) continue;
+            sl->batch_idx = s->batch.n_tokens;
+            q_batch_add(&s->batch, sl->pending, sl->n_past++, (q_seq_id)i, true);
+        }
+        for (int i = 0; i < s->n_slots; i++) {
+            slot *sl = &s->slots[i];
+            if (sl->state != SLOT_PREFILL) continue;
+            const q_tokens *p = &sl->job->prompt;
+            while (sl->n_fed < p->n && s->batch.n_tokens < s->batch.n_max) {
+                const bool last = sl->n_fed + 1 == p->n;
+                if (last) sl->batch_idx = s->batch.n_tokens;
+                q_batch_add(&s->batch, p->ids[sl->n_fed++], sl->n_past++, (q_seq_id)i, last);
+            }
+        }
+        if (s->batch.n_tokens == 0) { publish(s); continue; }
+
+        q_error err;
+        if (q_decode(s->ctx, &s->batch, &err) != Q_OK) {
+            srv_log(SRV_LOG_ERROR, "decode_failed", NULL, json_pack("{s:s}", "error", err.msg));
+            for (int i = 0; i < s->n_slots; i++)
+                if (s->slots[i].state != SLOT_FREE) slot_finish(s, &s->slots[i], SRV_FINISH_ERROR, err.msg);
+            publish(s);
+            continue;
+        }
+        const double t = srv_now();
+        for (int i = 0; i < s->n_slots; i++) {
+            slot *sl = &s->slots[i];
+            if (sl->state == SLOT_FREE || sl->batch_idx < 0) continue;
+            slot_sample(s, sl, t);
+        }
+        publish(s);
+    }
+    publish(s);
+    atomic_store(&s->alive, false);
+    return NULL;
+}
+
+q_status srv_sched_new(const q_model *m, q_context *c, int n_slots, int slot_ctx, int queue_size,
+                       srv_sched **out, q_error *err) {
+    *out = NULL;
+    srv_sched *s = calloc(1, sizeof *s);
+    if (!s) return q_fail(err, Q_ERR_NOMEM, "scheduler: out of memory");
+    s->model = m;
+    s->vocab = q_model_vocab(m);
+    s->ctx = c;
+    s->n_slots = n_slots;
+    s->slot_ctx = slot_ctx;
+    s->queue_size = queue_size;
+    s->n_batch = 512;
+    s->slots = calloc((size_t)n_slots, sizeof *s->slots);
+    s->batch = q_batch_init(s->n_batch);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    atomic_init(&s->alive, true);
+    if (!s->slots || pthread_create(&s->thread, NULL, engine_main, s) != 0) {
+        srv_sched_free(s);
+        return q_fail(err, Q_ERR_NOMEM, "scheduler: could not start the engine thread");
+    }
+    s->started = true;
+    *out = s;
+    return Q_OK;
+}
+
+srv_submit srv_sched_submit(srv_sched *s, srv_job *j) {
+    pthread_mutex_lock(&s->mu);
+    srv_submit r = SRV_SUBMIT_OK;
+    if (s->closing) r = SRV_SUBMIT_CLOSED;
+    /* free slots take jobs at the next step, so they count as room too */
+    else if (s->n_waiting >= s->queue_size + s->n_slots - atomic_load(&s->running)) r = SRV_SUBMIT_FULL;
+    else {
+        srv_job_retain(j);
+        j->t_submit = srv_now();
+        j->next = NULL;
+        const int p = j->prio;
+        if (s->tail[p]) s->tail[p]->next = j;
+        else s->head[p] = j;
+        s->tail[p] = j;
+        s->n_waiting++;
+        atomic_store(&s->waiting, s->n_waiting);
+        pthread_cond_signal(&s->cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return r;
+}
+
+void srv_sched_shutdown(srv_sched *s, double deadline) {
+    if (!s || !s->started) return;
+    pthread_mutex_lock(&s->mu);
+    s->closing = true;
+    s->drain_deadline = deadline;
+    srv_job *j;
+    while ((j = queue_pop(s))) job_fail_unstarted(j, SRV_FINISH_CANCELLED, "server shutting down");
+    atomic_store(&s->waiting, 0);
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->thread, NULL);
+    s->started = false;
+}
+
+void srv_sched_free(srv_sched *s) {
+    if (!s) return;
+    srv_sched_shutdown(s, srv_now());
+    q_batch_free(&s->batch);
+    free(s->slots);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+int    srv_sched_running(const srv_sched *s) { return atomic_load(&((srv_sched *)s)->running); }
+int    srv_sched_waiting(const srv_sched *s) { return atomic_load(&((srv_sched *)s)->waiting); }
+bool   srv_sched_alive(const srv_sched *s) { return atomic_load(&((srv_sched *)s)->alive); }
+int    srv_sched_slot_ctx(const srv_sched *s) { return s->slot_ctx; }
+double srv_sched_kv_ratio(const srv_sched *s) {
+    const int32_t n = q_context_n_ctx(s->ctx);
+    return n > 0 ? (double)atomic_load(&((srv_sched *)s)->kv_used) / n : 0.0;
+}

@@ -1,0 +1,237 @@
+/* server.h — the pieces of `quarrel serve` (internal, not a public API): the scheduler
+ * that runs every active request through one engine thread, the per-request job that
+ * carries tokens from that thread to the HTTP side, metrics, logging, the HTTP front and
+ * the WebSocket endpoint (ws.c).
+ *
+ * Ownership: a srv_job is reference counted (srv_job_release); the HTTP side creates it
+ * with one reference, the scheduler takes another while it queues or runs it. The model
+ * and context belong to the srv_server, which outlives the scheduler and HTTP daemon. */
+#ifndef QUARREL_SERVER_H
+#define QUARREL_SERVER_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "quarrel/quarrel.h"
+#include "quarrel/status.h"
+
+enum { SRV_MAX_STOPS = 16 };
+
+/* ---- configuration ---- */
+
+typedef enum srv_log_format { SRV_LOG_TEXT, SRV_LOG_JSON, SRV_LOG_FORMAT_COUNT } srv_log_format;
+typedef enum srv_log_level { SRV_LOG_DEBUG, SRV_LOG_INFO, SRV_LOG_WARN, SRV_LOG_ERROR, SRV_LOG_LEVEL_COUNT } srv_log_level;
+
+typedef struct srv_config {
+    const char *model_path;
+    const char *host;          /* IPv4 dotted quad */
+    long        port;          /* 0 = any free port (the actual one is logged) */
+    long        parallel;      /* sequences decoded together (slots) */
+    long        n_ctx;         /* KV cells per slot; 0 = min(training context, 4096) */
+    long        n_threads;
+    long        queue_size;    /* waiting requests before 503 */
+    long        timeout_s;     /* most seconds a request may take (default 300) */
+    long        max_body;      /* bytes; larger bodies get 413 */
+    long        max_conns;     /* concurrent connections (one thread each) */
+    long        shutdown_s;    /* grace for in-flight work on SIGTERM */
+} srv_config;
+
+/* ---- logging (log.c): one line per event on stderr; prompts are never logged ---- */
+
+void srv_log_setup(srv_log_format f, srv_log_level min);
+bool srv_log_format_parse(const char *s, srv_log_format *out);
+bool srv_log_level_parse(const char *s, srv_log_level *out);
+/* fields (stolen, may be NULL) are added to the line; rid may be NULL. */
+void srv_log(srv_log_level lvl, const char *event, const char *rid, json_t *fields);
+
+/* ---- metrics (metrics.c): Prometheus text exposition ---- */
+
+typedef enum srv_endpoint {
+    SRV_EP_GENERATE, SRV_EP_STREAM, SRV_EP_CHAT, SRV_EP_COMPLETIONS, SRV_EP_OTHER, SRV_EP_COUNT
+} srv_endpoint;
+
+void srv_metrics_request(srv_endpoint ep, int status);
+void srv_metrics_tokens(long prompt, long generated);
+void srv_metrics_ttft(double seconds);
+void srv_metrics_e2e(double seconds);
+/* Renders every metric; gauges come from the caller. Returns malloc'ed text. */
+char *srv_metrics_render(int running, int waiting, double kv_ratio);
+const char *srv_endpoint_name(srv_endpoint ep);
+
+/* ---- jobs ---- */
+
+typedef enum srv_prio { SRV_PRIO_INTERACTIVE, SRV_PRIO_BATCH, SRV_PRIO_COUNT } srv_prio;
+
+typedef enum srv_finish {
+    SRV_FINISH_NONE,       /* still running */
+    SRV_FINISH_STOP,       /* end-of-generation token or stop string */
+    SRV_FINISH_LENGTH,     /* max_tokens or the slot's context */
+    SRV_FINISH_CANCELLED,  /* client went away or server shut down */
+    SRV_FINISH_TIMEOUT,
+    SRV_FINISH_ERROR,
+    SRV_FINISH_COUNT
+} srv_finish;
+
+const char *srv_finish_name(srv_finish f);
+
+typedef struct srv_job {
+    /* input: set before srv_sched_submit, read-only afterwards */
+    q_tokens         prompt;
+    q_sampler_params sp;
+    long             max_tokens;
+    bool             ignore_eos;  /* keep going past end-of-generation tokens */
+    char            *stops[SRV_MAX_STOPS];
+    int              n_stops;
+    srv_prio         prio;
+    double           deadline;    /* srv_now() seconds */
+    char             rid[24];
+
+    atomic_bool      cancel;      /* set by the HTTP side; honoured within one decode step */
+
+    /* output, under mu; cv is signalled on new text and at the end */
+    pthread_mutex_t  mu;
+    pthread_cond_t   cv;
+    char            *out;         /* generated text [out_len]; readers keep their own offset */
+    size_t           out_len, out_cap;
+    srv_finish       finish;
+    char             err[256];
+    long             n_gen;
+    double           t_submit, t_first, t_end;
+    int              refs;
+    int              text_waiters; /* readers blocked for text (not just the end) */
+    int              notify_fd;   /* eventfd written on new text and at the end; -1 = none */
+
+    struct srv_job  *next;        /* queue link, owned by the scheduler */
+} srv_job;
+
+srv_job *srv_job_new(void);
+void     srv_job_retain(srv_job *j);
+void     srv_job_release(srv_job *j);
+/* Waits until the job has text beyond *off or has finished, at most until `until`
+ * (srv_now seconds). Copies new text into *buf (malloc'ed, caller frees) and advances
+ * *off. Returns the job's finish state at the time of the copy. */
+srv_finish srv_job_wait(srv_job *j, size_t *off, char **buf, size_t *len, double until);
+
+double srv_now(void);   /* monotonic seconds */
+
+/* ---- scheduler (scheduler.c) ---- */
+
+typedef struct srv_sched srv_sched;
+
+typedef enum srv_submit { SRV_SUBMIT_OK, SRV_SUBMIT_FULL, SRV_SUBMIT_CLOSED } srv_submit;
+
+q_status   srv_sched_new(const q_model *m, q_context *c, int n_slots, int slot_ctx, int queue_size,
+                         srv_sched **out, q_error *err);
+srv_submit srv_sched_submit(srv_sched *s, srv_job *j);
+/* Stops taking jobs, fails the queued ones, lets running ones finish until `deadline`
+ * (srv_now seconds) and cancels the rest; joins the engine thread. */
+void       srv_sched_shutdown(srv_sched *s, double deadline);
+void       srv_sched_free(srv_sched *s);
+int        srv_sched_running(const srv_sched *s);
+int        srv_sched_waiting(const srv_sched *s);
+double     srv_sched_kv_ratio(const srv_sched *s);
+bool       srv_sched_alive(const srv_sched *s);
+int        srv_sched_slot_ctx(const srv_sched *s);
+
+/* ---- the server (http.c) ---- */
+
+typedef struct srv_server srv_server;
+
+q_status srv_server_start(const srv_config *cfg, srv_server **out, q_error *err);
+int      srv_server_port(const srv_server *s);
+/* Stops accepting, drains work (cfg->shutdown_s), stops the daemon, frees everything. */
+void     srv_server_stop(srv_server *s);
+
+/* ---- what route handlers share (http.c) ---- */
+
+struct MHD_Connection;
+struct MHD_Response;
+
+typedef struct srv_req {
+    srv_server            *srv;
+    struct MHD_Connection *conn;
+    const char            *method, *path;
+    char                  *body;
+    size_t                 body_len, body_cap;
+    bool                   body_too_big;
+    char                   rid[24];
+    double                 t0;
+    int                    status;
+    srv_endpoint           ep;
+} srv_req;
+
+typedef int (*srv_handler)(srv_req *r);   /* returns an MHD_Result */
+
+/* Responses; all add X-Request-Id and count the request. */
+int  srv_reply_json(srv_req *r, int status, json_t *body);     /* body stolen */
+/* OpenAI's error shape {"error":{"message","type","code"}}. */
+int  srv_reply_error(srv_req *r, int status, const char *type, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+int  srv_reply_text(srv_req *r, int status, const char *ctype, char *text);  /* text stolen */
+int  srv_reply_response(srv_req *r, int status, struct MHD_Response *resp);  /* resp destroyed */
+/* 503 with Retry-After: 1 and the given JSON body (stolen). */
+int  srv_reply_busy(srv_req *r, char *body);
+
+/* Parses the body as a JSON object (depth-limited); on failure replies 400 and returns NULL
+ * with *replied set to the MHD result. */
+json_t *srv_req_json(srv_req *r, int *replied);
+/* The connection's socket, or -1. */
+int     srv_req_fd(const srv_req *r);
+
+const q_model *srv_model(const srv_server *s);
+const char    *srv_model_name(const srv_server *s);
+srv_sched     *srv_scheduler(const srv_server *s);
+const srv_config *srv_cfg(const srv_server *s);
+bool           srv_stopping(const srv_server *s);
+
+/* ---- request parsing shared by the API families (routes_api.c) ---- */
+
+/* Fills j's sampler, max_tokens, stops, seed and priority from the request object
+ * (accepting both topk/top_k and topp/top_p). On a bad field returns false with msg set. */
+bool srv_job_params(srv_job *j, const json_t *req, long default_max, char *msg, size_t msg_size);
+/* Tokenizes the prompt into j->prompt and checks it fits the slot. parse_special for
+ * chat-rendered text. On failure returns the HTTP status (400) with msg set, else 0. */
+int  srv_job_prompt(srv_req *r, srv_job *j, const char *text, size_t len, bool add_special,
+                    bool parse_special, char *msg, size_t msg_size);
+/* Submits j; on failure replies (503 + Retry-After) and returns false with *replied set. */
+bool srv_job_submit(srv_req *r, srv_job *j, int *replied);
+/* Blocks until j has finished (cancelling it if r's client hangs up); returns its finish
+ * state and the whole text (malloc'ed). */
+srv_finish srv_job_collect(srv_req *r, srv_job *j, char **text, size_t *len);
+json_t *srv_usage_json(const srv_job *j);
+/* Records a finished job's tokens and latencies in the metrics. */
+void srv_job_account(const srv_job *j);
+
+/* ---- streaming (sse.c) ---- */
+
+typedef enum srv_stream_kind { SRV_STREAM_API, SRV_STREAM_CHAT, SRV_STREAM_COMPLETION, SRV_STREAM_KIND_COUNT } srv_stream_kind;
+
+/* Replies 200 text/event-stream, sending j's text as it is produced in kind's event
+ * shape, then the closing event(s). Takes over the caller's reference to j. */
+int srv_stream_reply(srv_req *r, srv_job *j, srv_stream_kind kind);
+
+/* Route handlers. */
+int srv_route_health(srv_req *r);
+int srv_route_healthz(srv_req *r);
+int srv_route_readyz(srv_req *r);
+int srv_route_version(srv_req *r);
+int srv_route_metrics(srv_req *r);
+int srv_route_generate(srv_req *r);
+int srv_route_stream(srv_req *r);
+int srv_route_chat(srv_req *r);
+int srv_route_completions(srv_req *r);
+int srv_route_models(srv_req *r);
+int srv_route_ws(srv_req *r);          /* ws.c */
+
+/* Builds the summary object the /api endpoints return (text may be NULL in streams). */
+json_t *srv_api_summary(const srv_job *j, const char *text, size_t len);
+/* OpenAI chunk/response bodies. */
+/* OpenAI response (chunk = false) or stream chunk bodies; final chunks carry finish_reason
+ * and usage. id/created/model as OpenAI's fields. */
+json_t *srv_openai_body(const char *id, long created, const char *model, const srv_job *j, srv_stream_kind kind,
+                        const char *text, size_t len, bool chunk, bool final);
+
+#endif

@@ -1,0 +1,124 @@
+/* sse.c — streamed replies as Server-Sent Events (text/event-stream, chunked): each
+ * event is "data: <json>\n\n" carrying whatever text the job released since the last
+ * event (always whole UTF-8 characters: the detokenizer stream holds partial ones),
+ * then a closing event: the /api summary, or OpenAI's final chunk and "data: [DONE]".
+ * While nothing comes for a while a comment line is sent, so a vanished client is
+ * noticed (the write fails) even while its request waits in the queue.
+ *
+ * The reader runs on the connection's own thread and may block on the job. When the
+ * response is freed before the job ended (the client went away), the job is cancelled
+ * and the scheduler frees its slot within one decode step.
+ * Memory: the stream owns one job reference and its pending bytes. */
+#include <microhttpd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/base.h"
+#include "server/server.h"
+
+static const double KEEPALIVE_S = 1.0;
+
+typedef struct stream {
+    srv_job        *job;
+    srv_stream_kind kind;
+    char            id[48];
+    long            created;
+    const char     *model;        /* owned by the server */
+    size_t          off;          /* job text already sent */
+    char           *pend;         /* formatted bytes not yet handed to MHD */
+    size_t          pend_len, pend_off, pend_cap;
+    bool            ended;        /* closing events are in pend */
+} stream;
+
+static void pend_add(stream *st, const char *s, size_t n) {
+    if (st->pend_len + n > st->pend_cap) {
+        st->pend_cap = (st->pend_len + n) * 2 + 256;
+        st->pend = q_xrealloc(st->pend, st->pend_cap);
+    }
+    memcpy(st->pend + st->pend_len, s, n);
+    st->pend_len += n;
+}
+
+static void pend_event(stream *st, json_t *o) {
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    Q_ASSERT(s);
+    pend_add(st, "data: ", 6);
+    pend_add(st, s, strlen(s));
+    pend_add(st, "\n\n", 2);
+    free(s);
+}
+
+static json_t *text_event(const stream *st, const char *text, size_t len) {
+    if (st->kind == SRV_STREAM_API) return json_pack("{s:s, s:s%}", "type", "token", "text", text, len);
+    return srv_openai_body(st->id, st->created, st->model, st->job, st->kind, text, len, true, false);
+}
+
+static void end_events(stream *st, srv_finish f) {
+    srv_job_account(st->job);
+    if (st->kind == SRV_STREAM_API) {
+        json_t *o = srv_api_summary(st->job, NULL, 0);
+        json_object_set_new(o, "type", json_string("done"));
+        pend_event(st, o);
+        return;
+    }
+    if (f == SRV_FINISH_ERROR)
+        pend_event(st, json_pack("{s:{s:s, s:s, s:i}}", "error", "message", st->job->err, "type", "server_error",
+                                 "code", 500));
+    else
+        pend_event(st, srv_openai_body(st->id, st->created, st->model, st->job, st->kind, "", 0, true, true));
+    pend_add(st, "data: [DONE]\n\n", 14);
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
+    (void)pos;
+    stream *st = cls;
+    while (st->pend_off == st->pend_len) {
+        st->pend_len = st->pend_off = 0;
+        if (st->ended) return MHD_CONTENT_READER_END_OF_STREAM;
+        char *text;
+        size_t len;
+        const srv_finish f = srv_job_wait(st->job, &st->off, &text, &len, srv_now() + KEEPALIVE_S);
+        if (len) pend_event(st, text_event(st, text, len));
+        free(text);
+        if (f != SRV_FINISH_NONE) {
+            end_events(st, f);
+            st->ended = true;
+        } else if (!len) {
+            pend_add(st, ": keep-alive\n\n", 14);
+        }
+    }
+    const size_t n = st->pend_len - st->pend_off < max ? st->pend_len - st->pend_off : max;
+    memcpy(buf, st->pend + st->pend_off, n);
+    st->pend_off += n;
+    return (ssize_t)n;
+}
+
+static void stream_free(void *cls) {
+    stream *st = cls;
+    if (!st->ended) atomic_store(&st->job->cancel, true);   /* client gone: free the slot */
+    srv_job_release(st->job);
+    free(st->pend);
+    free(st);
+}
+
+int srv_stream_reply(srv_req *r, srv_job *j, srv_stream_kind kind) {
+    stream *st = q_xcalloc(1, sizeof *st);
+    st->job = j;
+    st->kind = kind;
+    snprintf(st->id, sizeof st->id, "%s-%s", kind == SRV_STREAM_CHAT ? "chatcmpl" : "cmpl", r->rid);
+    st->created = (long)time(NULL);
+    st->model = srv_model_name(r->srv);
+    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, st, stream_free);
+    MHD_add_response_header(resp, "Content-Type", "text/event-stream");
+    MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    if (kind == SRV_STREAM_CHAT) {
+        /* OpenAI opens a chat stream with the assistant role */
+        json_t *o = srv_openai_body(st->id, st->created, st->model, j, kind, "", 0, true, false);
+        json_object_set_new(json_object_get(json_array_get(json_object_get(o, "choices"), 0), "delta"), "role",
+                            json_string("assistant"));
+        pend_event(st, o);
+    }
+    return srv_reply_response(r, 200, resp);
+}
