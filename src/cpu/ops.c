@@ -1,7 +1,8 @@
 /* ops.c — the CPU backend's op table and its elementwise / row ops: get_rows, RMSNorm,
  * RoPE, SwiGLU, scaled add. Scalar code that follows ggml's CPU arithmetic where it
  * matters for matching llama.cpp (RMSNorm sums in double, RoPE angles advanced by
- * repeated multiplication in float). Owns no memory. */
+ * repeated multiplication in float, the rotation fused the way ggml's compiler fuses
+ * it). Owns no memory. */
 #include <math.h>
 #include <string.h>
 
@@ -79,12 +80,15 @@ static void cpu_rope(float *x, int32_t n_tok, int64_t ld, int32_t n_head, int32_
         for (int32_t h = 0; h < n_head; h++) {
             float *v = x + (int64_t)t * ld + (int64_t)h * head_dim;
             for (int32_t i0 = 0; i0 < n_rot; i0 += 2) {
-                /* NORM rotates adjacent pairs; NEOX pairs i with i + n_rot/2. */
+                /* NORM rotates adjacent pairs; NEOX pairs i with i + n_rot/2. ggml's build
+                 * (gnu11, -march=native) contracts each line's first product and the
+                 * add/sub into one FMA; rounding x0 * c separately moves outputs by an ulp,
+                 * and an ulp in K can flip its F16 rounding in the cache. */
                 const int32_t a = r->mode == Q_ROPE_NORM ? i0 : i0 / 2;
                 const int32_t b = r->mode == Q_ROPE_NORM ? i0 + 1 : i0 / 2 + n_rot / 2;
                 const float x0 = v[a], x1 = v[b], c = cs[i0], s = cs[i0 + 1];
-                v[a] = x0 * c - x1 * s;
-                v[b] = x0 * s + x1 * c;
+                v[a] = fmaf(x0, c, -(x1 * s));
+                v[b] = fmaf(x0, s, x1 * c);
             }
         }
     }
