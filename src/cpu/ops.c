@@ -48,13 +48,15 @@ static float rope_yarn_ramp(float low, float high, int i0) {
     return 1.0f - Q_MIN(1.0f, Q_MAX(0.0f, y));
 }
 
-/* cos/sin of pair i0's angle for one position, with linear and YaRN scaling. */
+/* cos/sin of pair i0's angle for one position, with linear and YaRN scaling. The YaRN
+ * mix is one FMA (theta_interp * (1 - mix) fused, theta_extrap * mix rounded), as GCC
+ * contracts ggml's expression; checked bit-identical against the reference build. */
 static void rope_angle(const q_rope *r, float theta_extrap, int i0, float *c, float *s) {
     const float theta_interp = r->freq_scale * theta_extrap;
     float theta = theta_interp, mscale = r->attn_factor;
     if (r->ext_factor != 0.0f) {
         const float mix = rope_yarn_ramp(r->corr_dims[0], r->corr_dims[1], i0) * r->ext_factor;
-        theta = theta_interp * (1.0f - mix) + theta_extrap * mix;
+        theta = fmaf(theta_interp, 1.0f - mix, theta_extrap * mix);
         mscale *= 1.0f + 0.1f * logf(1.0f / r->freq_scale);
     }
     *c = cosf(theta) * mscale;
