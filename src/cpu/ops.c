@@ -1,7 +1,8 @@
 /* ops.c — the CPU backend's op table and its elementwise / row ops: get_rows, RMSNorm,
  * RoPE, SwiGLU, scaled add. Scalar code that follows ggml's CPU arithmetic where it
  * matters for matching llama.cpp (RMSNorm sums in double, RoPE angles advanced by
- * repeated multiplication in float). Owns no memory. */
+ * repeated multiplication in float, the rotation fused the way ggml's compiler fuses
+ * it). Owns no memory. */
 #include <math.h>
 #include <string.h>
 
@@ -47,13 +48,15 @@ static float rope_yarn_ramp(float low, float high, int i0) {
     return 1.0f - Q_MIN(1.0f, Q_MAX(0.0f, y));
 }
 
-/* cos/sin of pair i0's angle for one position, with linear and YaRN scaling. */
+/* cos/sin of pair i0's angle for one position, with linear and YaRN scaling. The YaRN
+ * mix is one FMA (theta_interp * (1 - mix) fused, theta_extrap * mix rounded), as GCC
+ * contracts ggml's expression; checked bit-identical against the reference build. */
 static void rope_angle(const q_rope *r, float theta_extrap, int i0, float *c, float *s) {
     const float theta_interp = r->freq_scale * theta_extrap;
     float theta = theta_interp, mscale = r->attn_factor;
     if (r->ext_factor != 0.0f) {
         const float mix = rope_yarn_ramp(r->corr_dims[0], r->corr_dims[1], i0) * r->ext_factor;
-        theta = theta_interp * (1.0f - mix) + theta_extrap * mix;
+        theta = fmaf(theta_interp, 1.0f - mix, theta_extrap * mix);
         mscale *= 1.0f + 0.1f * logf(1.0f / r->freq_scale);
     }
     *c = cosf(theta) * mscale;
@@ -79,12 +82,15 @@ static void cpu_rope(float *x, int32_t n_tok, int64_t ld, int32_t n_head, int32_
         for (int32_t h = 0; h < n_head; h++) {
             float *v = x + (int64_t)t * ld + (int64_t)h * head_dim;
             for (int32_t i0 = 0; i0 < n_rot; i0 += 2) {
-                /* NORM rotates adjacent pairs; NEOX pairs i with i + n_rot/2. */
+                /* NORM rotates adjacent pairs; NEOX pairs i with i + n_rot/2. ggml's build
+                 * (gnu11, -march=native) contracts each line's first product and the
+                 * add/sub into one FMA; rounding x0 * c separately moves outputs by an ulp,
+                 * and an ulp in K can flip its F16 rounding in the cache. */
                 const int32_t a = r->mode == Q_ROPE_NORM ? i0 : i0 / 2;
                 const int32_t b = r->mode == Q_ROPE_NORM ? i0 + 1 : i0 / 2 + n_rot / 2;
                 const float x0 = v[a], x1 = v[b], c = cs[i0], s = cs[i0 + 1];
-                v[a] = x0 * c - x1 * s;
-                v[b] = x0 * s + x1 * c;
+                v[a] = fmaf(x0, c, -(x1 * s));
+                v[b] = fmaf(x0, s, x1 * c);
             }
         }
     }

@@ -124,10 +124,25 @@ static q_status llama_load_hparams(q_model *m, q_error *err) {
     const bool yarn = has_type && gguf_str_eq(stype, "yarn");
     if (has_type && !gguf_str_eq(stype, "none") && !gguf_str_eq(stype, "linear") && !yarn)
         return q_fail(err, Q_ERR_UNSUPPORTED, "%s '%.*s' is not supported", key, (int)stype.len, stype.ptr);
+    /* llama.cpp reads a factor of 0 as "not set"; a negative or non-finite one, or 0 with
+     * an explicit linear/yarn type, would silently mean no scaling: refuse it. */
+    const bool scaled_type = has_type && !gguf_str_eq(stype, "none");
+    if (!isfinite(factor) || factor < 0.0f || (factor == 0.0f && scaled_type))
+        return q_fail(err, Q_ERR_FORMAT, "%s.rope.scaling.factor %g invalid: must be > 0 for scaling type '%.*s'",
+                      m->arch->name, (double)factor, has_type ? (int)stype.len : 6, has_type ? stype.ptr : "linear");
     if (factor > 0.0f && !(has_type && gguf_str_eq(stype, "none"))) r->freq_scale = 1.0f / factor;
+    /* rope.scaling.attn_factor multiplies the cos/sin magnitude (llama.cpp: yarn_attn_factor
+     * *= rope_attn_factor), with or without YaRN. */
+    if (q_hp_f32(m, "rope.scaling.attn_factor", &r->attn_factor) &&
+        (!isfinite(r->attn_factor) || r->attn_factor <= 0.0f))
+        return q_fail(err, Q_ERR_FORMAT, "%s.rope.scaling.attn_factor %g invalid: must be > 0", m->arch->name,
+                      (double)r->attn_factor);
     if (yarn) {
         uint32_t n_orig = (uint32_t)hp->n_ctx_train;
         q_hp_u32(m, "rope.scaling.original_context_length", &n_orig);
+        if (n_orig == 0)
+            return q_fail(err, Q_ERR_FORMAT, "%s.rope.scaling.original_context_length is 0 (YaRN needs it > 0)",
+                          m->arch->name);
         float beta_fast = 32.0f, beta_slow = 1.0f;
         q_hp_f32(m, "rope.scaling.yarn_beta_fast", &beta_fast);
         q_hp_f32(m, "rope.scaling.yarn_beta_slow", &beta_slow);
