@@ -1,11 +1,12 @@
 # Quarrel's front door. The real build is CMake + Ninja (CMakeLists.txt).
 #   make            Release binary at build/quarrel
-#   make run        install deps, build, run the main job on MODEL
+#   make run        install deps, build, serve MODEL on http://HOST:PORT (quarrel serve)
 #   make test       install deps, Debug+ASan+UBSan build, every test through ctest
 #   make bench      benchmarks (bench/), never part of the tests
 #   make fuzz       clang libFuzzer targets, FUZZ_SECONDS each
 MODEL        ?= ../shared/models/stories260K.gguf
-PROMPT       ?= Once upon a time
+HOST         ?= 127.0.0.1
+PORT         ?= 8080
 FUZZ_SECONDS ?= 60
 JOBS         ?= $(shell nproc)
 CC           ?= cc
@@ -19,10 +20,11 @@ deps:
 
 release: deps
 	@cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-	@cmake --build build -j $(JOBS)
+	@cmake --build build -j $(JOBS) --target quarrel
 
 run: release
-	./build/quarrel run -m $(MODEL) -p "$(PROMPT)" -n 128
+	@echo "quarrel: serving $(MODEL) on http://$(HOST):$(PORT)  (OpenAI API under /v1, Ctrl-C stops)"
+	./build/quarrel serve -m $(MODEL) --host $(HOST) --port $(PORT)
 
 test: deps
 	@cmake -S . -B build-test -G Ninja -DCMAKE_BUILD_TYPE=Debug -DQUARREL_SANITIZE=ON -DQUARREL_WERROR=ON >/dev/null
@@ -30,6 +32,7 @@ test: deps
 	@cd build-test && ctest --output-on-failure -j $(JOBS)
 
 bench: release
+	@cmake --build build -j $(JOBS)
 	@bench/run.sh build
 
 fuzz: deps

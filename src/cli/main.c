@@ -6,20 +6,6 @@
 
 #include "cli/cli.h"
 
-/* Weak until every subcommand file has landed: a missing one says so instead of
- * failing the link. */
-#pragma weak cmd_info
-#pragma weak cmd_quantize
-#pragma weak cmd_tokenize
-#pragma weak cmd_detokenize
-#pragma weak cmd_template
-#pragma weak cmd_run
-#pragma weak cmd_chat
-#pragma weak cmd_logits
-#pragma weak cmd_perplexity
-#pragma weak cmd_synth
-#pragma weak cmd_serve
-
 typedef struct subcommand {
     const char *name;
     int (*fn)(int argc, char **argv);
@@ -52,8 +38,7 @@ void cli_errorf(const char *cmd, const char *fmt, ...) {
 static void usage(FILE *out) {
     fprintf(out, "usage: quarrel <command> [options]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
-        if (subcommands[i].fn)
-            fprintf(out, "  %-11s %s\n", subcommands[i].name, subcommands[i].summary);
+        fprintf(out, "  %-11s %s\n", subcommands[i].name, subcommands[i].summary);
     fprintf(out, "\n`quarrel <command> --help` for a command's options.\n");
 }
 
@@ -68,10 +53,6 @@ int main(int argc, char **argv) {
     }
     for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++) {
         if (strcmp(argv[1], subcommands[i].name) != 0) continue;
-        if (!subcommands[i].fn) {
-            fprintf(stderr, "quarrel: command '%s' is not built yet\n", argv[1]);
-            return 2;
-        }
         return subcommands[i].fn(argc - 1, argv + 1);
     }
     fprintf(stderr, "quarrel: unknown command '%s'\n\n", argv[1]);
