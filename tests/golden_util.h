@@ -12,10 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static inline const char *golden_shared_dir(void) {
-    const char *s = getenv("QUARREL_SHARED");
-    return s && *s ? s : "../shared";
-}
+#include "test_util.h"
+
+static inline const char *golden_shared_dir(void) { return test_shared_dir(); }
 
 /* Reads a whole file; NULL if missing. */
 static inline void *golden_read_file(const char *path, size_t *size) {

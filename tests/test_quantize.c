@@ -26,30 +26,22 @@
 #include "quarrel/quantize.h"
 #include "quarrel/types.h"
 
+#include "test_util.h"
+
 /* ---- fixtures ---------------------------------------------------------------------- */
-
-static const char *shared_dir(void) {
-    const char *s = getenv("QUARREL_SHARED");
-    return s && *s ? s : "../shared";
-}
-
-static char tmp_dir[256];
 
 static int group_setup(void **state) {
     (void)state;
-    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/quarrel-test-quantize-XXXXXX");
-    return mkdtemp(tmp_dir) ? 0 : -1;
+    return test_tmpdir_setup("quantize");
 }
 
 static int group_teardown(void **state) {
     (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return test_tmpdir_teardown();
 }
 
 static void model_path(char *out, size_t n, const char *file) {
-    snprintf(out, n, "%s/models/%s", shared_dir(), file);
+    snprintf(out, n, "%s/models/%s", test_shared_dir(), file);
 }
 
 /* One llama-quantize output of the manifest. */
@@ -65,7 +57,7 @@ static json_t *manifest;
 static size_t golden_cases(golden_case *out, size_t max) {
     if (!manifest) {
         char path[512];
-        snprintf(path, sizeof path, "%s/golden/manifest.json", shared_dir());
+        snprintf(path, sizeof path, "%s/golden/manifest.json", test_shared_dir());
         json_error_t je;
         manifest = json_load_file(path, 0, &je);
         assert_non_null(manifest);
@@ -217,7 +209,7 @@ static void check_case(const golden_case *c) {
     char src_path[512], ref_path[512], out_path[512];
     model_path(src_path, sizeof src_path, c->base);
     model_path(ref_path, sizeof ref_path, c->file);
-    snprintf(out_path, sizeof out_path, "%s/%s", tmp_dir, c->file);
+    snprintf(out_path, sizeof out_path, "%s/%s", test_tmp_dir, c->file);
     q_quant_target t;
     assert_true(q_quant_target_parse(c->quant, &t));
     q_quantize_params p = { .target = t, .n_threads = 2 };
@@ -299,7 +291,7 @@ static void test_every_target(void **state) {
     };
     char src_path[512], out_path[512];
     model_path(src_path, sizeof src_path, "granite-spm512-F16.gguf");
-    snprintf(out_path, sizeof out_path, "%s/every.gguf", tmp_dir);
+    snprintf(out_path, sizeof out_path, "%s/every.gguf", test_tmp_dir);
     q_error err;
     gguf_file *src = NULL;
     assert_int_equal(gguf_open(src_path, &src, &err), Q_OK);
@@ -361,7 +353,7 @@ static void test_deterministic_across_threads(void **state) {
     uint8_t *bytes[3];
     size_t size[3];
     for (int k = 0; k < 3; k++) {
-        snprintf(path[k], sizeof path[k], "%s/det%d.gguf", tmp_dir, k + 1);
+        snprintf(path[k], sizeof path[k], "%s/det%d.gguf", test_tmp_dir, k + 1);
         q_quantize_params p = { .target = t, .n_threads = k + 1 };
         assert_int_equal(q_quantize_file(src, path[k], &p, NULL, &err), Q_OK);
         bytes[k] = read_all(path[k], &size[k]);
@@ -380,7 +372,7 @@ static void test_bf16_source(void **state) {
     char src_path[512], ref_path[512], out_path[512];
     model_path(src_path, sizeof src_path, "llama-gqa-spm512-BF16.gguf");
     model_path(ref_path, sizeof ref_path, "llama-gqa-spm512-Q4_K_M.gguf");
-    snprintf(out_path, sizeof out_path, "%s/bf16-q4km.gguf", tmp_dir);
+    snprintf(out_path, sizeof out_path, "%s/bf16-q4km.gguf", test_tmp_dir);
     q_quant_target t;
     assert_true(q_quant_target_parse("Q4_K_M", &t));
     q_quantize_params p = { .target = t, .n_threads = 2 };
@@ -408,7 +400,7 @@ static void test_fallback_types_on_real_model(void **state) {
     (void)state;
     char src[512], out[512];
     model_path(src, sizeof src, "stories260K.gguf");
-    snprintf(out, sizeof out, "%s/stories-q4km.gguf", tmp_dir);
+    snprintf(out, sizeof out, "%s/stories-q4km.gguf", test_tmp_dir);
     q_quant_target t;
     assert_true(q_quant_target_parse("Q4_K_M", &t));
     q_quantize_params p = { .target = t, .n_threads = 2 };
@@ -436,7 +428,7 @@ static void test_fallback_types_on_real_model(void **state) {
 static void test_input_errors(void **state) {
     (void)state;
     char src[512], out[512];
-    snprintf(out, sizeof out, "%s/err.gguf", tmp_dir);
+    snprintf(out, sizeof out, "%s/err.gguf", test_tmp_dir);
     q_quant_target t;
     assert_true(q_quant_target_parse("Q4_K_M", &t));
     q_quantize_params p = { .target = t, .n_threads = 1 };
@@ -457,7 +449,7 @@ static void test_input_errors(void **state) {
 
     /* A NaN in a weight matrix: refused with the tensor's name, and no output. */
     char bad[512];
-    snprintf(bad, sizeof bad, "%s/nan.gguf", tmp_dir);
+    snprintf(bad, sizeof bad, "%s/nan.gguf", test_tmp_dir);
     float w[64 * 4];
     for (int i = 0; i < 64 * 4; i++) w[i] = (float)(i % 7) - 3.0f;
     w[64 * 2 + 5] = NAN;
@@ -664,8 +656,8 @@ static void test_block_number(void **state) {
 static void test_scratch_and_odd_names(void **state) {
     (void)state;
     char in[512], out[512];
-    snprintf(in, sizeof in, "%s/scratch.gguf", tmp_dir);
-    snprintf(out, sizeof out, "%s/scratch-q8.gguf", tmp_dir);
+    snprintf(in, sizeof in, "%s/scratch.gguf", test_tmp_dir);
+    snprintf(out, sizeof out, "%s/scratch-q8.gguf", test_tmp_dir);
     static float norm[65536], mat[64 * 4];
     for (int i = 0; i < 64 * 4; i++) mat[i] = (float)(i % 5) - 2.0f;
     gguf_writer *gw = gguf_writer_new();

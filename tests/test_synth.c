@@ -28,38 +28,30 @@
 #include "quarrel/synth.h"
 #include "quarrel/types.h"
 
+#include "test_util.h"
+
 /* ---- fixtures ---------------------------------------------------------------------- */
-
-static const char *shared_dir(void) {
-    const char *s = getenv("QUARREL_SHARED");
-    return s && *s ? s : "../shared";
-}
-
-static char tmp_dir[256];
 
 static int group_setup(void **state) {
     (void)state;
-    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/quarrel-test-synth-XXXXXX");
-    return mkdtemp(tmp_dir) ? 0 : -1;
+    return test_tmpdir_setup("synth");
 }
 
 static int group_teardown(void **state) {
     (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return test_tmpdir_teardown();
 }
 
 static void shared_path(char *out, size_t n, const char *rel) {
-    snprintf(out, n, "%s/%s", shared_dir(), rel);
+    snprintf(out, n, "%s/%s", test_shared_dir(), rel);
 }
 
-/* Writes shape `shape` at `type` to tmp_dir/name; returns the opened file. */
+/* Writes shape `shape` at `type` to test_tmp_dir/name; returns the opened file. */
 static gguf_file *synth_tiny(const char *name, const char *type, const char *vocab_rel, uint64_t seed, int threads,
                              char *path, size_t n) {
     char vocab[512];
     shared_path(vocab, sizeof vocab, vocab_rel);
-    snprintf(path, n, "%s/%s", tmp_dir, name);
+    snprintf(path, n, "%s/%s", test_tmp_dir, name);
     q_synth_params p = { .shape = q_synth_shape_find("tiny"), .vocab_path = vocab, .seed = seed,
                          .n_threads = threads };
     assert_non_null(p.shape);
@@ -335,7 +327,7 @@ static void test_deterministic(void **state) {
 static void test_bad_vocab(void **state) {
     (void)state;
     char out[512];
-    snprintf(out, sizeof out, "%s/never.gguf", tmp_dir);
+    snprintf(out, sizeof out, "%s/never.gguf", test_tmp_dir);
     q_synth_params p = { .shape = q_synth_shape_find("tiny"), .vocab_path = "/nonexistent/vocab.gguf", .seed = 1 };
     assert_true(q_quant_target_parse("Q8_0", &p.target));
     q_error err;
