@@ -316,24 +316,24 @@ static tv m_dict_items(tpl_rt *rt, tv self, const tpl_args *a) {
     return r;
 }
 
+/* A list copy of n keys or values, tagged so it prints as dict_keys([...]) etc. */
+static tv dict_view(tpl_rt *rt, const tv *src, size_t n, tv_view view) {
+    tv_list *l = tpl_list(rt, n);
+    memcpy(l->v, src, n * sizeof(tv));
+    l->n = n;
+    tv r = tv_list_v(l);
+    r.view = (uint8_t)view;
+    return r;
+}
+
 static tv m_dict_keys(tpl_rt *rt, tv self, const tpl_args *a) {
     (void)a;
-    tv_list *l = tpl_list(rt, self.d->n);
-    memcpy(l->v, self.d->keys, self.d->n * sizeof(tv));
-    l->n = self.d->n;
-    tv r = tv_list_v(l);
-    r.view = TV_VIEW_KEYS;
-    return r;
+    return dict_view(rt, self.d->keys, self.d->n, TV_VIEW_KEYS);
 }
 
 static tv m_dict_values(tpl_rt *rt, tv self, const tpl_args *a) {
     (void)a;
-    tv_list *l = tpl_list(rt, self.d->n);
-    memcpy(l->v, self.d->vals, self.d->n * sizeof(tv));
-    l->n = self.d->n;
-    tv r = tv_list_v(l);
-    r.view = TV_VIEW_VALUES;
-    return r;
+    return dict_view(rt, self.d->vals, self.d->n, TV_VIEW_VALUES);
 }
 
 static tv m_dict_get(tpl_rt *rt, tv self, const tpl_args *a) {
