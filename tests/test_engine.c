@@ -1,6 +1,7 @@
 /* test_engine.c — the engine API and KV cache (src/runtime/engine.c, kv_cache.c,
  * src/model/registry.c) on llama-gqa-spm512-F32:
  *   - interleaved sequences in one batch give the same logits as each sequence alone,
+ *   - a token never reads another sequence's cells (their K/V poisoned with NaN),
  *   - seq_rm + re-decode, seq_cp of a shared prefix, seq_keep, seq_add (context shift:
  *     re-roped K keeps logits invariant under a shift of every position),
  *   - a full cache is a clear Q_ERR_LIMIT that changes nothing; bad ids are rejected,
@@ -9,6 +10,7 @@
  *   - sliding-window attention limits what a token sees (receptive-field check).
  * "Same logits" means rel L2 <= 1e-5 (same arithmetic per row; only summation order in
  * attention may differ), except after a context shift (F16 cache: K rounded twice). */
+#include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -18,6 +20,7 @@
 #include "golden_util.h"
 #include "quarrel/gguf.h"
 #include "quarrel/quarrel.h"
+#include "runtime/kv_cache.h"
 
 static q_model *model;
 static int32_t V;
@@ -386,9 +389,64 @@ static void test_load_errors_name_tensor(void **state) {
     unlink(path);
 }
 
+/* A token reads only its own sequence's cells: three sequences decoded interleaved, then
+ * every cell not in seq 0 gets NaN K and V rows (all layers). Seq 0's next tokens must
+ * equal the solo run and stay finite, while seq 1 (which does read its own poisoned
+ * cells) turns NaN, showing the poison is live. The per-sequence cell lists hold each
+ * sequence's cells, ascending. */
+static void test_other_sequences_never_read(void **state) {
+    (void)state;
+    float *solo = malloc(sizeof(float) * V * 8), *got = malloc(sizeof(float) * V * 4);
+    q_context *c = new_ctx(64, 1, Q_TYPE_F16);
+    decode(c, A, 8, 0, 0, solo);
+    q_context_free(c);
+
+    c = new_ctx(64, 3, Q_TYPE_F16);
+    q_batch b = q_batch_init(12);
+    for (int i = 0; i < 4; i++) {   /* A0 B0 C0 A1 B1 C1 ... : seq 0 in cells 0, 3, 6, 9 */
+        q_batch_add(&b, A[i], i, 0, false);
+        q_batch_add(&b, B[i], i, 1, false);
+        q_batch_add(&b, B[9 - i], i, 2, false);
+    }
+    q_error err;
+    assert_int_equal(q_decode(c, &b, &err), Q_OK);
+    q_kv_cache *kv = kv_cache_of_context(c);
+    for (int32_t s = 0; s < 3; s++) {
+        assert_int_equal(kv->seq_n[s], 4);
+        for (int32_t i = 0; i < 4; i++) {
+            const int32_t cell = kv->seq_cells[(size_t)s * (size_t)kv->n_ctx + (size_t)i];
+            assert_int_equal(cell, 3 * i + s);
+            assert_true(kv->cells[cell].seq & (1ull << s));
+        }
+    }
+    for (int32_t cell = 0; cell < kv->n_ctx; cell++) {
+        if (!kv->cells[cell].seq || (kv->cells[cell].seq & 1ull)) continue;
+        for (int32_t l = 0; l < kv->n_layer; l++) {
+            uint16_t *k16 = (uint16_t *)(kv->k[l] + (size_t)cell * kv->row_bytes[l]);
+            uint16_t *v16 = (uint16_t *)(kv->v[l] + (size_t)cell * kv->row_bytes[l]);
+            for (int32_t d = 0; d < kv->width[l]; d++) k16[d] = v16[d] = 0x7e00;   /* F16 NaN */
+        }
+    }
+    b.n_tokens = 0;
+    for (int i = 4; i < 8; i++) q_batch_add(&b, A[i], i, 0, true);
+    q_batch_add(&b, B[4], 4, 1, true);
+    assert_int_equal(q_decode(c, &b, &err), Q_OK);
+    for (int i = 0; i < 4; i++) {
+        const float *row = q_get_logits_ith(c, i);
+        for (int32_t t = 0; t < V; t++) assert_true(isfinite(row[t]));
+        memcpy(got + (size_t)i * V, row, sizeof(float) * V);
+    }
+    expect_rows(got, solo + (size_t)4 * V, 4, 1e-5);
+    assert_true(isnan(q_get_logits_ith(c, 4)[0]));
+    q_batch_free(&b);
+    q_context_free(c);
+    free(solo); free(got);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_interleaved_sequences),
+        cmocka_unit_test(test_other_sequences_never_read),
         cmocka_unit_test(test_seq_rm_and_cp),
         cmocka_unit_test(test_seq_add_shift),
         cmocka_unit_test(test_ubatch_split_and_output_flags),

@@ -190,11 +190,15 @@ q_status q_decode(q_context *c, const q_batch *b, q_error *err) {
         bool ok = kv_cache_find_slots(&c->kv, nu, c->cells);
         Q_ASSERT(ok);   /* free cells were counted above */
         int32_t nu_out = 0;
+        uint64_t seqs = 0;   /* sequences of this ubatch */
         for (int32_t t = 0; t < nu; t++) {
             kv_cache_claim(&c->kv, c->cells[t], b->pos[i0 + t], b->seq_id[i0 + t]);
+            seqs |= 1ull << b->seq_id[i0 + t];
             c->logits_row[i0 + t] = b->logits[i0 + t] ? out_row + nu_out : -1;
             if (b->logits[i0 + t]) c->out_idx[nu_out++] = t;
         }
+        /* once per ubatch, so attention visits only its own sequence's cells */
+        kv_cache_seq_index_build(&c->kv, seqs);
         const q_ubatch ub = { .n = nu, .token = b->token + i0, .pos = b->pos + i0, .seq = b->seq_id + i0,
                               .cell = c->cells, .n_out = nu_out, .out_idx = c->out_idx,
                               .logits = c->logits + (size_t)out_row * V };
@@ -228,3 +232,4 @@ void q_kv_seq_add(q_context *c, q_seq_id seq, q_pos p0, q_pos p1, q_pos delta) {
 }
 q_pos q_kv_seq_pos_max(const q_context *c, q_seq_id seq) { return kv_cache_seq_pos_max(&c->kv, seq); }
 int32_t q_kv_n_used(const q_context *c) { return c->kv.used; }
+q_kv_cache *kv_cache_of_context(q_context *c) { return &c->kv; }

@@ -34,7 +34,8 @@ q_status kv_cache_init(q_kv_cache *kv, const q_model *m, int32_t n_ctx, int32_t 
     }
     kv->buf = calloc(total ? total : 1, 1);
     kv->cells = calloc((size_t)n_ctx, sizeof *kv->cells);
-    if (!kv->buf || !kv->cells) {
+    kv->seq_cells = malloc((size_t)n_seq_max * (size_t)(n_ctx > 0 ? n_ctx : 1) * sizeof *kv->seq_cells);
+    if (!kv->buf || !kv->cells || !kv->seq_cells) {
         kv_cache_free(kv);
         return q_fail(err, Q_ERR_NOMEM, "cannot allocate a KV cache of %zu bytes (n_ctx %d)", total, n_ctx);
     }
@@ -56,6 +57,7 @@ void kv_cache_free(q_kv_cache *kv) {
     free(kv->v);
     free(kv->buf);
     free(kv->cells);
+    free(kv->seq_cells);
     memset(kv, 0, sizeof *kv);
 }
 
@@ -74,6 +76,23 @@ void kv_cache_claim(q_kv_cache *kv, int32_t cell, q_pos pos, q_seq_id seq) {
     c->delta = 0;
     c->seq = 1ull << seq;
     kv->used++;
+    kv->seq_indexed = 0;
+}
+
+void kv_cache_seq_index_build(q_kv_cache *kv, uint64_t mask) {
+    mask &= kv->n_seq_max >= 64 ? ~0ull : (1ull << kv->n_seq_max) - 1;
+    for (int32_t s = 0; s < kv->n_seq_max; s++)
+        if (mask & (1ull << s)) kv->seq_n[s] = 0;
+    const int32_t n_scan = kv_cache_n_scan(kv);
+    for (int32_t c = 0; c < n_scan; c++) {
+        uint64_t m = kv->cells[c].seq & mask;
+        while (m) {   /* each sequence of the cell, lowest bit first */
+            const int32_t s = __builtin_ctzll(m);
+            kv->seq_cells[(size_t)s * (size_t)kv->n_ctx + (size_t)kv->seq_n[s]++] = c;
+            m &= m - 1;
+        }
+    }
+    kv->seq_indexed = mask;
 }
 
 int32_t kv_cache_n_scan(const q_kv_cache *kv) {
@@ -97,6 +116,7 @@ void kv_cache_clear(q_kv_cache *kv) {
     }
     kv->used = 0;
     kv->has_shift = false;
+    kv->seq_indexed = 0;
 }
 
 static bool in_range(q_pos p, q_pos p0, q_pos p1) {
@@ -104,6 +124,7 @@ static bool in_range(q_pos p, q_pos p0, q_pos p1) {
 }
 
 bool kv_cache_seq_rm(q_kv_cache *kv, q_seq_id seq, q_pos p0, q_pos p1) {
+    kv->seq_indexed = 0;
     if (seq >= kv->n_seq_max) return false;
     for (int32_t i = 0; i < kv->n_ctx; i++) {
         q_kv_cell *c = &kv->cells[i];
@@ -115,6 +136,7 @@ bool kv_cache_seq_rm(q_kv_cache *kv, q_seq_id seq, q_pos p0, q_pos p1) {
 }
 
 void kv_cache_seq_cp(q_kv_cache *kv, q_seq_id src, q_seq_id dst, q_pos p0, q_pos p1) {
+    kv->seq_indexed = 0;
     if (src == dst || src < 0 || dst < 0 || src >= kv->n_seq_max || dst >= kv->n_seq_max) return;
     for (int32_t i = 0; i < kv->n_ctx; i++) {
         q_kv_cell *c = &kv->cells[i];
@@ -123,6 +145,7 @@ void kv_cache_seq_cp(q_kv_cache *kv, q_seq_id src, q_seq_id dst, q_pos p0, q_pos
 }
 
 void kv_cache_seq_keep(q_kv_cache *kv, q_seq_id seq) {
+    kv->seq_indexed = 0;
     for (int32_t i = 0; i < kv->n_ctx; i++) {
         q_kv_cell *c = &kv->cells[i];
         if (!c->seq) continue;
@@ -132,6 +155,7 @@ void kv_cache_seq_keep(q_kv_cache *kv, q_seq_id seq) {
 }
 
 void kv_cache_seq_add(q_kv_cache *kv, q_seq_id seq, q_pos p0, q_pos p1, q_pos delta) {
+    kv->seq_indexed = 0;
     if (delta == 0 || seq < 0 || seq >= kv->n_seq_max) return;
     for (int32_t i = 0; i < kv->n_ctx; i++) {
         q_kv_cell *c = &kv->cells[i];

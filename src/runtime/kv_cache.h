@@ -7,7 +7,14 @@
  * be shifted (q_kv_seq_add); the K rows of shifted cells are re-roped by the pending
  * delta before the next forward pass (kv_cache_apply_shift), as llama.cpp does.
  *
- * Memory: kv_cache_init allocates one block for all layers; kv_cache_free releases it. */
+ * Sequence index: attention must not pay for other sequences' cells, so before each
+ * forward pass kv_cache_seq_index_build lists, for every sequence of the ubatch, the
+ * cells it occupies in ascending cell index (the order attention sums in, see
+ * cpu/attention.c). The lists are valid until the next cell change (claim, seq_*,
+ * clear), which invalidates them; attention asserts its sequence's list is current.
+ *
+ * Memory: kv_cache_init allocates one block for all layers and the index
+ * (n_seq_max x n_ctx cell ids); kv_cache_free releases both. */
 #ifndef QUARREL_RUNTIME_KV_CACHE_H
 #define QUARREL_RUNTIME_KV_CACHE_H
 
@@ -38,6 +45,9 @@ typedef struct q_kv_cache {
     uint8_t  **k;           /* [n_layer] (n_ctx, width) */
     uint8_t  **v;           /* [n_layer] (n_ctx, width) */
     uint8_t   *buf;         /* all K and V rows */
+    int32_t   *seq_cells;   /* [n_seq_max][n_ctx]: row s lists seq s's cells, ascending */
+    int32_t    seq_n[Q_KV_MAX_SEQ];   /* entries of each row */
+    uint64_t   seq_indexed; /* bit s set = row s is current */
 } q_kv_cache;
 
 q_status kv_cache_init(q_kv_cache *kv, const q_model *m, int32_t n_ctx, int32_t n_seq_max,
@@ -51,6 +61,10 @@ void     kv_cache_claim(q_kv_cache *kv, int32_t cell, q_pos pos, q_seq_id seq);
 /* One past the highest occupied cell: attention scans [0, n_scan). */
 int32_t  kv_cache_n_scan(const q_kv_cache *kv);
 
+/* Rebuilds the cell lists of the sequences in mask (bit s = sequence s): one pass over
+ * the occupied cells. Call after the ubatch's cells are claimed, before attention. */
+void     kv_cache_seq_index_build(q_kv_cache *kv, uint64_t mask);
+
 /* Whether a token of seq at pos may attend to cell c (causal, same sequence, window). */
 static inline bool kv_cache_visible(const q_kv_cache *kv, int32_t c, q_seq_id seq, q_pos pos,
                                     int32_t swa_window) {
@@ -58,6 +72,10 @@ static inline bool kv_cache_visible(const q_kv_cache *kv, int32_t c, q_seq_id se
     if (!(cell->seq & (1ull << seq)) || cell->pos > pos) return false;
     return swa_window <= 0 || pos - cell->pos < swa_window;
 }
+
+/* The context's cache (engine.c); for tests and benches that inspect or poison cells. */
+struct q_context;
+q_kv_cache *kv_cache_of_context(struct q_context *c);
 
 void  kv_cache_clear(q_kv_cache *kv);
 bool  kv_cache_seq_rm(q_kv_cache *kv, q_seq_id seq, q_pos p0, q_pos p1);
