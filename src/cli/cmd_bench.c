@@ -298,8 +298,8 @@ int cmd_bench(int argc, char **argv) {
                    mb.tied ? "tied embeddings: token_embd counted whole" : "one row of token_embd");
             if (have_eff) printf("effective bandwidth (tg): %.2f GB/s\n", eff);
             if (do_probe)
-                printf("memory read bandwidth: %.2f GB/s (%s kernel, %d threads, %zu MiB buffer)\n", probe, isa,
-                       (int)o.n_threads, probe_bytes >> 20);
+                printf("memory read bandwidth: %.2f GB/s (%s kernel, %d thread%s, %zu MiB buffer)\n", probe, isa,
+                       (int)o.n_threads, o.n_threads == 1 ? "" : "s", probe_bytes >> 20);
             if (have_ratio) printf("decode efficiency: %.1f%% of measured read bandwidth\n", 100.0 * eff / probe);
         }
     }
