@@ -24,6 +24,7 @@ static const subcommand subcommands[] = {
     { "perplexity", cmd_perplexity, "perplexity of a text file (llama.cpp's method)" },
     { "synth",      cmd_synth,      "write a random-weight model of a real model's shape" },
     { "serve",      cmd_serve,      "HTTP server: /api/generate, SSE, OpenAI-compatible /v1" },
+    { "bench",      cmd_bench,      "prompt/generation speed and memory-bandwidth efficiency" },
 };
 
 void cli_errorf(const char *cmd, const char *fmt, ...) {

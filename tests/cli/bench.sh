@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# bench.sh — `quarrel bench` on stories260K with tiny settings (-p 16 -n 8 -r 2, a 16 MiB
+# bandwidth probe). No timing assertions: only shape and sanity.
+#   1. the text table has a pp16 and a tg8 row; -p 0 / -n 0 drop the row;
+#   2. --json parses and every key holds a positive finite number; bytes_per_token equals
+#      the value computed here from the file by an independent stdlib-Python GGUF reader
+#      (every tensor's bytes, with one row of token_embd when output.weight exists), on
+#      stories260K (separate output matrix) and granite-spm512-Q4_K_M (tied embeddings);
+#   3. a bad model path exits 1 with one line on stderr; bad flags exit 2.
+set -euo pipefail
+BIN=${QUARREL_BIN:-build/quarrel}
+SHARED=${QUARREL_SHARED:-../shared}
+M=$SHARED/models/stories260K.gguf
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+ARGS=(-m "$M" -p 16 -n 8 -r 2 -t 2 --probe-mib 16)
+
+# 1. the table
+"$BIN" bench "${ARGS[@]}" > "$TMP/table" 2> "$TMP/err" || fail "exit $?: $(cat "$TMP/err")"
+grep -Eq '^\|.*\| +pp16 \| +[0-9.]+ ± +[0-9.]+ \|$' "$TMP/table" || fail "no pp16 row: $(cat "$TMP/table")"
+grep -Eq '^\|.*\| +tg8 \| +[0-9.]+ ± +[0-9.]+ \|$' "$TMP/table" || fail "no tg8 row: $(cat "$TMP/table")"
+grep -q 'decode efficiency' "$TMP/table" || fail "no efficiency line: $(cat "$TMP/table")"
+"$BIN" bench -m "$M" -p 0 -n 4 -r 1 --probe-mib 16 > "$TMP/tg_only"
+grep -q ' pp' "$TMP/tg_only" && fail "-p 0 still ran pp: $(cat "$TMP/tg_only")"
+grep -q ' tg4 ' "$TMP/tg_only" || fail "-p 0 lost tg: $(cat "$TMP/tg_only")"
+
+# 2. JSON, and bytes per token from the file itself; granite-spm512-Q4_K_M has tied embeddings
+for model in "$M" "$SHARED/models/granite-spm512-Q4_K_M.gguf"; do
+"$BIN" bench -m "$model" "${ARGS[@]:2}" --json > "$TMP/json" 2> "$TMP/err" || fail "json exit $?: $(cat "$TMP/err")"
+python3 - "$TMP/json" "$model" <<'PY' || fail "json check on $model"
+import json, math, struct, sys
+
+# ggml type -> (block elements, block bytes), for the types a test model may use
+TYPES = {0: (1, 4), 1: (1, 2), 30: (1, 2), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24),
+         8: (32, 34), 10: (256, 84), 11: (256, 110), 12: (256, 144), 13: (256, 176), 14: (256, 210)}
+SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+
+def tensors(b):
+    """A minimal GGUF reader: [(name, ne, type)] after skipping every key/value."""
+    pos = 24
+    def skip_str():
+        nonlocal pos
+        pos += 8 + struct.unpack_from("<Q", b, pos)[0]
+    def skip(t):
+        nonlocal pos
+        if t == 8:
+            skip_str()
+        elif t == 9:
+            et, n = struct.unpack_from("<IQ", b, pos)
+            pos += 12
+            for _ in range(n):
+                skip(et)
+        else:
+            pos += SIZES[t]
+    n_tensors, n_kv = struct.unpack_from("<QQ", b, 8)
+    for _ in range(n_kv):
+        skip_str()
+        t = struct.unpack_from("<I", b, pos)[0]
+        pos += 4
+        skip(t)
+    out = []
+    for _ in range(n_tensors):
+        n = struct.unpack_from("<Q", b, pos)[0]
+        name = b[pos + 8:pos + 8 + n].decode()
+        pos += 8 + n
+        nd = struct.unpack_from("<I", b, pos)[0]
+        ne = list(struct.unpack_from("<%dQ" % nd, b, pos + 4))
+        t = struct.unpack_from("<I", b, pos + 4 + 8 * nd)[0]
+        pos += 4 + 8 * nd + 4 + 8
+        out.append((name, ne, t))
+    return out
+
+j = json.load(open(sys.argv[1]))
+ts = tensors(open(sys.argv[2], "rb").read())
+names = {n for n, _, _ in ts}
+want = total = 0
+for name, ne, t in ts:
+    be, bb = TYPES[t]
+    nbytes = ne[0] // be * bb * math.prod(ne[1:])
+    total += nbytes
+    if name == "token_embd.weight" and "output.weight" in names:
+        nbytes = ne[0] // be * bb
+    want += nbytes
+errs = []
+if j["tied_embeddings"] != ("output.weight" not in names):
+    errs.append(f"tied_embeddings {j['tied_embeddings']}")
+if j["bytes_per_token"] != want:
+    errs.append(f"bytes_per_token {j['bytes_per_token']} != {want}")
+if j["model_bytes"] != total:
+    errs.append(f"model_bytes {j['model_bytes']} != {total}")
+exact = {"threads": 2, "n_prompt": 16, "n_gen": 8, "reps": 2, "model": sys.argv[2]}
+for k, v in exact.items():
+    if j.get(k) != v:
+        errs.append(f"{k} = {j.get(k)!r}, want {v!r}")
+for k in ("pp_tok_s", "tg_tok_s", "effective_gbps", "probe_gbps", "decode_efficiency"):
+    v = j.get(k)
+    if not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+        errs.append(f"{k} = {v!r} is not a positive finite number")
+for k in ("pp_tok_s_std", "tg_tok_s_std"):
+    v = j.get(k)
+    if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+        errs.append(f"{k} = {v!r} is not a finite number >= 0")
+for k in ("pp_samples", "tg_samples"):
+    if len(j.get(k) or []) != 2:
+        errs.append(f"{k} should hold 2 runs: {j.get(k)!r}")
+if abs(j["effective_gbps"] - j["bytes_per_token"] * j["tg_tok_s"] / 1e9) > 1e-9 * j["effective_gbps"] + 1e-12:
+    errs.append("effective_gbps != bytes_per_token * tg_tok_s / 1e9")
+if abs(j["decode_efficiency"] - j["effective_gbps"] / j["probe_gbps"]) > 1e-9:
+    errs.append("decode_efficiency != effective_gbps / probe_gbps")
+if not j.get("model_desc") or j.get("probe_isa") not in ("scalar", "avx2", "avx512"):
+    errs.append(f"model_desc / probe_isa: {j.get('model_desc')!r} {j.get('probe_isa')!r}")
+for e in errs:
+    print("  " + e)
+sys.exit(1 if errs else 0)
+PY
+done
+
+# 3. errors
+set +e
+"$BIN" bench -m "$TMP/missing.gguf" -p 4 -n 2 -r 1 --probe-mib 16 > "$TMP/out" 2> "$TMP/err"
+rc=$?
+[ $rc -eq 1 ] || fail "missing model exit $rc"
+[ "$(wc -l < "$TMP/err")" -eq 1 ] || fail "missing model: not one line: $(cat "$TMP/err")"
+[ -s "$TMP/out" ] && fail "missing model printed to stdout"
+for bad in "--bogus" "-p -3" "-r 0" "-t" "--probe-mib x"; do
+    # shellcheck disable=SC2086
+    "$BIN" bench -m "$M" $bad > /dev/null 2> "$TMP/err"
+    rc=$?
+    [ $rc -eq 2 ] || fail "'$bad' exit $rc"
+    [ "$(wc -l < "$TMP/err")" -eq 1 ] || fail "'$bad': not one line: $(cat "$TMP/err")"
+done
+"$BIN" bench -p 4 > /dev/null 2>&1
+[ $? -eq 2 ] || fail "no -m should exit 2"
+set -e
+echo "bench.sh: ok"
