@@ -12,6 +12,7 @@ PKGS=(
   libjansson-dev                                 # JSON (templates, CLI --json, server)
   libmicrohttpd-dev libwslay-dev                 # quarrel serve: HTTP, WebSocket
   python3                                        # test helpers
+  prometheus                                     # promtool: the serve test lints /metrics
 )
 
 missing=()

@@ -225,6 +225,16 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
+/* Keeps quarrel_webui_connections_active; an upgraded (WebSocket) connection stays open
+ * until ws.c hands it back. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+                          enum MHD_ConnectionNotificationCode code) {
+    (void)cls;
+    (void)conn;
+    (void)socket_ctx;
+    srv_metrics_connections(code == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+}
+
 /* ---- start / stop ---- */
 
 q_status srv_server_start(const srv_config *cfg, srv_server **out, q_error *err) {
@@ -268,7 +278,7 @@ q_status srv_server_start(const srv_config *cfg, srv_server **out, q_error *err)
     s->daemon = MHD_start_daemon(
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG, 0, NULL,
         NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-        s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_conns, MHD_OPTION_CONNECTION_TIMEOUT,
+        s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_conns, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)30, MHD_OPTION_END);
     if (!s->daemon) {
         st = q_fail(err, Q_ERR_IO, "could not listen on %s:%ld (in use, or not allowed)", cfg->host, cfg->port);

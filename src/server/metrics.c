@@ -1,15 +1,24 @@
 /* metrics.c — the server's Prometheus metrics in the text exposition format (0.0.4):
- *   quarrel_requests_running / quarrel_requests_waiting / quarrel_kv_cache_usage_ratio (gauges,
- *   given by the caller at render time), quarrel_webui_requests_total{endpoint,status},
- *   quarrel_webui_tokens_total{kind}, and the histograms quarrel_time_to_first_token_seconds
- *   and quarrel_e2e_request_latency_seconds (cumulative le buckets, _sum, _count).
- * Process-wide state under one mutex. srv_metrics_render returns malloc'ed text. */
+ *   gauges: quarrel_requests_running / quarrel_requests_waiting / quarrel_kv_cache_usage_ratio
+ *     (given by the caller at render time), quarrel_webui_connections_active (open HTTP
+ *     connections, a WebSocket session counting as its upgraded connection);
+ *   counters: quarrel_webui_requests_total{model,endpoint,status}, quarrel_webui_tokens_total{kind},
+ *     quarrel_webui_errors_total{type} (every type always present, from 0);
+ *   histograms (cumulative le buckets, +Inf, _sum, _count; seconds): time_to_first_token,
+ *     e2e_request_latency, webui_inference_duration (slot admission to end), request_queue_time
+ *     (submission to admission), inter_token_latency (one observation per sampled token after
+ *     the first).
+ * Not a client library: no registry, no label sets beyond these.
+ * Process-wide state under one mutex (the connection gauge is an atomic). srv_metrics_render
+ * returns malloc'ed text the caller frees. */
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/base.h"
 #include "server/server.h"
 
 enum { N_BUCKETS = 12, N_STATUS = 16 };
@@ -27,8 +36,15 @@ static struct {
     long count[SRV_EP_COUNT][N_STATUS];
     int  n_status[SRV_EP_COUNT];
     long tok_prompt, tok_gen;
-    hist ttft, e2e;
+    long errors[SRV_ERR_COUNT];
+    hist ttft, e2e, infer, queue, itl;
 } g;
+static atomic_long n_conns;
+
+static const char *const err_names[SRV_ERR_COUNT] = {
+    [SRV_ERR_BAD_REQUEST] = "bad_request", [SRV_ERR_QUEUE_FULL] = "queue_full", [SRV_ERR_TIMEOUT] = "timeout",
+    [SRV_ERR_INTERNAL] = "internal",       [SRV_ERR_DISCONNECTED] = "disconnected",
+};
 
 static const char *const ep_names[SRV_EP_COUNT] = {
     [SRV_EP_GENERATE] = "/api/generate",         [SRV_EP_STREAM] = "/api/stream",
@@ -44,8 +60,23 @@ void srv_metrics_request(srv_endpoint ep, int status) {
     while (i < g.n_status[ep] && g.status[ep][i] != status) i++;
     if (i == g.n_status[ep] && i < N_STATUS) g.status[ep][g.n_status[ep]++] = status;
     if (i < N_STATUS) g.count[ep][i]++;
+    /* 499 is ours: the client left before a reply; 503 is a full queue or shutdown */
+    if (status == 499) g.errors[SRV_ERR_DISCONNECTED]++;
+    else if (status == 503) g.errors[SRV_ERR_QUEUE_FULL]++;
+    else if (status == 504 || status == 408) g.errors[SRV_ERR_TIMEOUT]++;
+    else if (status >= 500) g.errors[SRV_ERR_INTERNAL]++;
+    else if (status >= 400) g.errors[SRV_ERR_BAD_REQUEST]++;
     pthread_mutex_unlock(&mu);
 }
+
+void srv_metrics_error(srv_error_type t) {
+    Q_ASSERT(t >= 0 && t < SRV_ERR_COUNT);
+    pthread_mutex_lock(&mu);
+    g.errors[t]++;
+    pthread_mutex_unlock(&mu);
+}
+
+void srv_metrics_connections(int delta) { atomic_fetch_add(&n_conns, delta); }
 
 void srv_metrics_tokens(long prompt, long generated) {
     pthread_mutex_lock(&mu);
@@ -64,6 +95,9 @@ static void hist_add(hist *h, double v) {
 
 void srv_metrics_ttft(double s) { pthread_mutex_lock(&mu); hist_add(&g.ttft, s); pthread_mutex_unlock(&mu); }
 void srv_metrics_e2e(double s) { pthread_mutex_lock(&mu); hist_add(&g.e2e, s); pthread_mutex_unlock(&mu); }
+void srv_metrics_inference(double s) { pthread_mutex_lock(&mu); hist_add(&g.infer, s); pthread_mutex_unlock(&mu); }
+void srv_metrics_queue_time(double s) { pthread_mutex_lock(&mu); hist_add(&g.queue, s); pthread_mutex_unlock(&mu); }
+void srv_metrics_inter_token(double s) { pthread_mutex_lock(&mu); hist_add(&g.itl, s); pthread_mutex_unlock(&mu); }
 
 typedef struct buf { char *p; size_t n, cap; } buf;
 
@@ -90,7 +124,16 @@ static void hist_render(buf *b, const char *name, const char *help, const hist *
     bprintf(b, "%s_bucket{le=\"+Inf\"} %ld\n%s_sum %.6f\n%s_count %ld\n", name, h->n, name, h->sum, name, h->n);
 }
 
-char *srv_metrics_render(int running, int waiting, double kv_ratio) {
+/* A label value with \\, " and newline escaped as the text format asks. */
+static void label_value(buf *b, const char *v) {
+    for (; *v; v++) {
+        if (*v == '\\' || *v == '"') bprintf(b, "\\%c", *v);
+        else if (*v == '\n') bprintf(b, "\\n");
+        else bprintf(b, "%c", *v);
+    }
+}
+
+char *srv_metrics_render(const char *model, int running, int waiting, double kv_ratio) {
     buf b = { malloc(4096), 0, 4096 };
     bprintf(&b, "# HELP quarrel_requests_running Requests being decoded.\n# TYPE quarrel_requests_running gauge\n"
                 "quarrel_requests_running %d\n", running);
@@ -98,18 +141,32 @@ char *srv_metrics_render(int running, int waiting, double kv_ratio) {
                 "quarrel_requests_waiting %d\n", waiting);
     bprintf(&b, "# HELP quarrel_kv_cache_usage_ratio Used KV cells over all cells.\n"
                 "# TYPE quarrel_kv_cache_usage_ratio gauge\nquarrel_kv_cache_usage_ratio %.6f\n", kv_ratio);
+    bprintf(&b, "# HELP quarrel_webui_connections_active Open HTTP connections (WebSocket sessions included).\n"
+                "# TYPE quarrel_webui_connections_active gauge\nquarrel_webui_connections_active %ld\n",
+            atomic_load(&n_conns));
     pthread_mutex_lock(&mu);
-    bprintf(&b, "# HELP quarrel_webui_requests_total HTTP requests by endpoint and status.\n"
+    bprintf(&b, "# HELP quarrel_webui_requests_total HTTP requests by model, endpoint and status.\n"
                 "# TYPE quarrel_webui_requests_total counter\n");
     for (int e = 0; e < SRV_EP_COUNT; e++)
-        for (int i = 0; i < g.n_status[e]; i++)
-            bprintf(&b, "quarrel_webui_requests_total{endpoint=\"%s\",status=\"%d\"} %ld\n", ep_names[e],
-                    g.status[e][i], g.count[e][i]);
+        for (int i = 0; i < g.n_status[e]; i++) {
+            bprintf(&b, "quarrel_webui_requests_total{model=\"");
+            label_value(&b, model);
+            bprintf(&b, "\",endpoint=\"%s\",status=\"%d\"} %ld\n", ep_names[e], g.status[e][i], g.count[e][i]);
+        }
+    bprintf(&b, "# HELP quarrel_webui_errors_total Failed requests by kind of failure.\n"
+                "# TYPE quarrel_webui_errors_total counter\n");
+    for (int t = 0; t < SRV_ERR_COUNT; t++)
+        bprintf(&b, "quarrel_webui_errors_total{type=\"%s\"} %ld\n", err_names[t], g.errors[t]);
     bprintf(&b, "# HELP quarrel_webui_tokens_total Tokens processed.\n# TYPE quarrel_webui_tokens_total counter\n"
                 "quarrel_webui_tokens_total{kind=\"prompt\"} %ld\nquarrel_webui_tokens_total{kind=\"generated\"} %ld\n",
             g.tok_prompt, g.tok_gen);
     hist_render(&b, "quarrel_time_to_first_token_seconds", "Time from submission to the first text.", &g.ttft);
     hist_render(&b, "quarrel_e2e_request_latency_seconds", "Time from submission to the end of generation.", &g.e2e);
+    hist_render(&b, "quarrel_webui_inference_duration_seconds", "Time from slot admission to the end of generation.",
+                &g.infer);
+    hist_render(&b, "quarrel_request_queue_time_seconds", "Time from submission to slot admission.", &g.queue);
+    hist_render(&b, "quarrel_inter_token_latency_seconds", "Time between consecutive sampled tokens of a request.",
+                &g.itl);
     pthread_mutex_unlock(&mu);
     return b.p;
 }

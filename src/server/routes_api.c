@@ -192,6 +192,14 @@ void srv_job_account(const srv_job *j) {
     srv_metrics_tokens((long)j->prompt.n, j->n_gen);
     if (j->t_first > 0) srv_metrics_ttft(j->t_first - j->t_submit);
     srv_metrics_e2e(j->t_end - j->t_submit);
+    if (j->t_start > 0) {
+        srv_metrics_queue_time(j->t_start - j->t_submit);
+        srv_metrics_inference(j->t_end - j->t_start);
+    }
+    /* jobs end with a 200 (the text so far) when they time out or their client leaves */
+    if (j->finish == SRV_FINISH_TIMEOUT) srv_metrics_error(SRV_ERR_TIMEOUT);
+    else if (j->finish == SRV_FINISH_ERROR) srv_metrics_error(SRV_ERR_INTERNAL);
+    else if (j->finish == SRV_FINISH_CANCELLED) srv_metrics_error(SRV_ERR_DISCONNECTED);
 }
 
 /* ---- /api/generate and /api/stream ---- */
@@ -262,6 +270,6 @@ int srv_route_version(srv_req *r) {
 
 int srv_route_metrics(srv_req *r) {
     const srv_sched *s = srv_scheduler(r->srv);
-    char *text = srv_metrics_render(srv_sched_running(s), srv_sched_waiting(s), srv_sched_kv_ratio(s));
+    char *text = srv_metrics_render(srv_model_name(r->srv), srv_sched_running(s), srv_sched_waiting(s), srv_sched_kv_ratio(s));
     return srv_reply_text(r, 200, "text/plain; version=0.0.4", text);
 }

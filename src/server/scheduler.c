@@ -189,6 +189,7 @@ static void slot_start(srv_sched *s, slot *sl, srv_job *j) {
     memset(sl, 0, sizeof *sl);
     sl->job = j;
     sl->state = SLOT_PREFILL;
+    j->t_start = srv_now();   /* read by the HTTP side only after the job's end under j->mu */
     sl->smp = q_sampler_new(&j->sp, q_model_n_vocab(s->model));
     sl->ds = q_detok_stream_new(s->vocab, false);
     q_stopper_init(&sl->stop, (const char *const *)j->stops, j->n_stops);
@@ -241,6 +242,8 @@ static void slot_sample(srv_sched *s, slot *sl, double now) {
     j->n_gen++;
     const long n_gen = j->n_gen;
     pthread_mutex_unlock(&j->mu);
+    if (j->t_last_tok > 0) srv_metrics_inter_token(now - j->t_last_tok);
+    j->t_last_tok = now;
     if (!j->ignore_eos && q_vocab_is_eog(s->vocab, tok)) { slot_finish(s, sl, SRV_FINISH_STOP, NULL); return; }
     size_t len;
     const char *piece = q_detok_stream_push(sl->ds, tok, &len);

@@ -53,12 +53,28 @@ typedef enum srv_endpoint {
     SRV_EP_GENERATE, SRV_EP_STREAM, SRV_EP_CHAT, SRV_EP_COMPLETIONS, SRV_EP_OTHER, SRV_EP_COUNT
 } srv_endpoint;
 
+/* Kinds of failure for quarrel_webui_errors_total{type}. */
+typedef enum srv_error_type {
+    SRV_ERR_BAD_REQUEST,   /* 4xx other than 499 */
+    SRV_ERR_QUEUE_FULL,    /* 503: queue full or shutting down */
+    SRV_ERR_TIMEOUT,       /* a job that ran past its deadline */
+    SRV_ERR_INTERNAL,      /* 5xx other than 503; a job that ended in error */
+    SRV_ERR_DISCONNECTED,  /* the client left: 499, or a job cancelled by its client */
+    SRV_ERR_COUNT
+} srv_error_type;
+
+/* Counts a finished HTTP request; statuses >= 400 also count an error of their kind. */
 void srv_metrics_request(srv_endpoint ep, int status);
+void srv_metrics_error(srv_error_type t);
+void srv_metrics_connections(int delta);   /* +1 opened, -1 closed */
+void srv_metrics_inference(double seconds);
+void srv_metrics_queue_time(double seconds);
+void srv_metrics_inter_token(double seconds);
 void srv_metrics_tokens(long prompt, long generated);
 void srv_metrics_ttft(double seconds);
 void srv_metrics_e2e(double seconds);
 /* Renders every metric; gauges come from the caller. Returns malloc'ed text. */
-char *srv_metrics_render(int running, int waiting, double kv_ratio);
+char *srv_metrics_render(const char *model, int running, int waiting, double kv_ratio);
 const char *srv_endpoint_name(srv_endpoint ep);
 
 /* ---- jobs ---- */
@@ -100,6 +116,8 @@ typedef struct srv_job {
     char             err[256];
     long             n_gen;
     double           t_submit, t_first, t_end;
+    double           t_start;     /* slot admission (engine thread); 0 = never admitted */
+    double           t_last_tok;  /* engine thread only: when the last token was sampled */
     int              refs;
     int              text_waiters; /* readers blocked for text (not just the end) */
     int              notify_fd;   /* eventfd written on new text and at the end; -1 = none */

@@ -97,7 +97,11 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
 
 static void stream_free(void *cls) {
     stream *st = cls;
-    if (!st->ended) atomic_store(&st->job->cancel, true);   /* client gone: free the slot */
+    if (!st->ended) {
+        /* client gone: free the slot; the job ends unaccounted, so count the disconnect here */
+        atomic_store(&st->job->cancel, true);
+        srv_metrics_error(SRV_ERR_DISCONNECTED);
+    }
     srv_job_release(st->job);
     free(st->pend);
     free(st);

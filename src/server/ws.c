@@ -263,7 +263,12 @@ static void ws_loop(ws_conn *c) {
         if (wslay_event_want_write(ctx) && wslay_event_send(ctx) != 0) goto done;
     }
 done:
-    if (c->job) atomic_store(&c->job->cancel, true);   /* peer gone: free the slot */
+    if (c->job) {
+        /* peer gone: free the slot. The job ends after we let go of it, so it is not in the
+         * latency histograms; it counts as a disconnect here. */
+        atomic_store(&c->job->cancel, true);
+        srv_metrics_error(SRV_ERR_DISCONNECTED);
+    }
     ws_job_end(c);
     close(ep);
     wslay_event_context_free(ctx);

@@ -15,6 +15,10 @@ port from their "listening on http://127.0.0.1:PORT" line, and checks:
   7. interactive requests run before batch ones; queue full -> 503 + Retry-After
      (--parallel 1 --queue-size 2);
   8. SIGTERM with a stream in flight -> exit 0 within the shutdown grace.
+Metrics along the way: connections_active back to 1 (the scrape) after streams and WebSockets
+close; errors_total{type} counts each 4xx, timeout, disconnect and 503; the queue-time and
+inference-duration histograms count every accounted request; `promtool check metrics`
+accepts /metrics (Debian package prometheus).
 Every wait is bounded; servers are killed on any failure."""
 import base64
 import hashlib
@@ -22,6 +26,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -100,6 +105,29 @@ def metric(port, name):
     m = re.search(r"^" + re.escape(name) + r" (\S+)$", payload.decode(), re.M)
     check(m, f"metric {name} missing")
     return float(m.group(1))
+
+
+def metrics_text(port):
+    st, _, payload = req(port, "GET", "/metrics")
+    check(st == 200, f"/metrics -> {st}")
+    return payload.decode()
+
+
+def promtool_check(port):
+    """The whole /metrics body must pass `promtool check metrics` (format and lint)."""
+    check(shutil.which("promtool"), "promtool missing (Debian package prometheus; run scripts/deps.sh)")
+    body = metrics_text(port).encode()
+    r = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True, timeout=30)
+    check(r.returncode == 0, f"promtool check metrics: {r.stdout.decode()} {r.stderr.decode()}")
+
+
+def wait_until(fn, seconds):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if fn():
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def wait_metric(port, name, want, seconds):
@@ -199,6 +227,10 @@ def main():
     check(jreq(port, "GET", "/v1/models")[2]["data"][0]["id"] == "stories260K.gguf", "/v1/models id")
     st, _, payload = req(port, "GET", "/api/metrics")
     check(st == 200 and b"quarrel_requests_running" in payload, "/api/metrics alias")
+    # the only open connection is the scrape itself
+    check(wait_metric(port, "quarrel_webui_connections_active", 1, 5), "connections_active at rest is not 1")
+    err = lambda t: metric(port, f'quarrel_webui_errors_total{{type="{t}"}}')
+    check(all(err(t) == 0 for t in ("queue_full", "timeout", "internal", "disconnected")), "errors before any error")
 
     # 2. greedy golden text, non-streamed and streamed
     gen = {"prompt": prompt, "temperature": 0, "max_tokens": 64}
@@ -251,6 +283,7 @@ def main():
 
     # WebSocket /ws: streamed and whole inferences, status, errors, stop
     ws = WebSocket(port)
+    check(metric(port, "quarrel_webui_connections_active") == 2, "a WebSocket session is an open connection")
     ws.send({"type": "inference", "payload": {"prompt": prompt, "temperature": 0, "max_tokens": 64}})
     pieces = []
     while True:
@@ -283,6 +316,9 @@ def main():
     check(ws.recv()["type"] == "token", "ws: second long inference produced no token")
     ws.s.close()
     check(wait_metric(port, "quarrel_requests_running", 0, 3), "ws: inference of a closed socket still running")
+    check(wait_metric(port, "quarrel_webui_connections_active", 1, 5), "closed WebSocket still counted")
+    # the stopped and the abandoned ws inference
+    check(wait_until(lambda: err("disconnected") == 2, 5), f"ws cancels: disconnected {err('disconnected')}")
 
     st, _, o = jreq(port, "POST", "/api/generate", dict(gen, max_tokens=0))
     check(st == 200 and o["text"] == "" and o["tokens_generated"] == 0 and o["usage"]["prompt_tokens"] == 16,
@@ -329,10 +365,13 @@ def main():
     check(wait_metric(port, "quarrel_requests_running", 0, 3), "disconnected generate still running after 3 s")
     gen_after = metric(port, 'quarrel_webui_tokens_total{kind="generated"}') - before
     check(gen_after < 1900, f"disconnected generate produced all its tokens ({gen_after})")
+    check(wait_until(lambda: err("disconnected") == 4, 5), f"disconnects: disconnected {err('disconnected')}")
 
     # 6. per-request timeout, then bad requests
     st, _, o = jreq(port, "POST", "/api/generate", {"prompt": "Once", "max_tokens": 1900, "timeout": 1, "ignore_eos": True})
     check(st == 200 and o["finish_reason"] == "timeout", f"timeout {o}")
+    check(err("timeout") == 1, "errors_total{type=timeout} did not count the timeout")
+    bad_before = err("bad_request")
     bad = [
         ("/api/generate", b"{not json", 400),
         ("/api/generate", b"[1,2]", 400),
@@ -357,6 +396,28 @@ def main():
         check(e["code"] == code and e["message"] and e["type"], f"error shape {e}")
     check(req(port, "GET", "/api/generate")[0] == 405, "GET /api/generate must be 405")
     check(jreq(port, "GET", "/readyz")[0] == 200, "server unhealthy after bad requests")
+    check(err("bad_request") - bad_before == len(bad) + 1, f"bad_request errors {err('bad_request') - bad_before}")
+    check(err("internal") == 0 and err("queue_full") == 0, "unexpected internal/queue_full errors")
+
+    # every accounted job is one observation of e2e, queue time and inference duration; every
+    # sampled token after a request's first is one inter-token observation
+    text = metrics_text(port)
+    val = lambda name: float(re.search(r"^" + re.escape(name) + r" (\S+)$", text, re.M).group(1))
+    n_e2e = val("quarrel_e2e_request_latency_seconds_count")
+    check(n_e2e >= 20, f"e2e count {n_e2e}")
+    for h in ("quarrel_request_queue_time_seconds", "quarrel_webui_inference_duration_seconds"):
+        check(val(h + "_count") == n_e2e, f"{h}_count {val(h + '_count')} != e2e count {n_e2e}")
+        check(val(h + '_bucket{le="+Inf"}') == n_e2e, f"{h} +Inf bucket")
+    n_gen = val('quarrel_webui_tokens_total{kind="generated"}')
+    n_itl = val("quarrel_inter_token_latency_seconds_count")
+    # (abandoned streams sample tokens too but are not in tokens_total: only a lower bound)
+    check(n_itl >= n_gen - n_e2e > 0, f"inter-token count {n_itl} vs {n_gen} tokens, {n_e2e} requests")
+    check(val("quarrel_webui_inference_duration_seconds_sum") <= val("quarrel_e2e_request_latency_seconds_sum"),
+          "inference duration exceeds end-to-end latency")
+    check(re.search(r'^quarrel_webui_requests_total\{model="stories260K.gguf",endpoint="/api/generate",status="200"\} '
+                    r'\d+$', text, re.M), "requests_total lacks {model,endpoint,status}")
+    check(wait_metric(port, "quarrel_webui_connections_active", 1, 5), "connections_active did not return to 1")
+    promtool_check(port)
 
     # JSON logs: one object per line with a request id, and no prompt text
     p.send_signal(signal.SIGTERM)
@@ -389,6 +450,8 @@ def main():
     st, hd, payload = req(port, "POST", "/api/generate", raw=json.dumps({"prompt": "x"}).encode())
     check(st == 503 and hd.get("Retry-After") == "1", f"queue full: {st} {hd}")
     check(json.loads(payload)["error"]["code"] == 503, "503 body")
+    check(metric(port, 'quarrel_webui_errors_total{type="queue_full"}') == 1, "queue_full error not counted")
+    promtool_check(port)   # with a request running and two waiting
     s1.close()   # frees the slot: the interactive request must run first
     tb.join(30)
     ti.join(30)
