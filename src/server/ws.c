@@ -91,6 +91,7 @@ typedef struct ws_conn {
     size_t      job_text_len;
     unsigned    n_jobs;
     char        rid[24];
+    bool        sock_failed;  /* the socket hit EOF or an error: the peer is gone */
 } ws_conn;
 
 static void ws_send(wslay_event_context_ptr ctx, const char *type, json_t *payload) {
@@ -211,7 +212,10 @@ static ssize_t ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
     const ssize_t n = recv(c->fd, buf, len, 0);
     if (n > 0) return n;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-    else wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+    else {
+        c->sock_failed = true;
+        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+    }
     return -1;
 }
 
@@ -221,8 +225,28 @@ static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size
     const ssize_t n = send(c->fd, data, len, MSG_NOSIGNAL);
     if (n >= 0) return n;
     if (errno == EAGAIN || errno == EWOULDBLOCK) wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-    else wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+    else {
+        c->sock_failed = true;
+        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+    }
     return -1;
+}
+
+/* wslay answers most protocol errors itself (unmasked frame 1002, message over the limit 1009,
+ * bad UTF-8 in text 1007) by queueing a close with that code. A frame the frame layer rejects
+ * (a fragmented control frame) instead makes wslay_event_recv fail with CALLBACK_FAILURE after
+ * queueing a close without a status. If the socket is fine, the peer is owed 1002: when none
+ * of our output was mid-frame before the read (out_idle), the 4-byte close frame goes out
+ * directly; otherwise wslay's queue is flushed as is. A failed socket owes nothing. */
+static void ws_recv_failed(ws_conn *c, wslay_event_context_ptr ctx, int rc, bool out_idle) {
+    if (c->sock_failed || wslay_event_get_close_sent(ctx)) return;
+    if (rc == WSLAY_ERR_CALLBACK_FAILURE && out_idle) {
+        static const uint8_t close_1002[4] = { 0x88, 0x02, 0x03, 0xea };   /* FIN|close, len 2, 1002 */
+        ssize_t w = send(c->fd, close_1002, sizeof close_1002, MSG_NOSIGNAL);
+        (void)w;   /* best effort: the session ends either way */
+        return;
+    }
+    (void)wslay_event_send(ctx);
 }
 
 static void ws_loop(ws_conn *c) {
@@ -238,7 +262,11 @@ static void ws_loop(ws_conn *c) {
     epoll_ctl(ep, EPOLL_CTL_ADD, c->efd, &eev);
     bool closing = false;
     double close_at = 0;
-    if (c->extra_len && wslay_event_recv(ctx) != 0) goto done;
+    int rc;
+    if (c->extra_len && (rc = wslay_event_recv(ctx)) != 0) {
+        ws_recv_failed(c, ctx, rc, true);
+        goto done;
+    }
     while (wslay_event_want_read(ctx) || wslay_event_want_write(ctx)) {
         ev.events = (wslay_event_want_read(ctx) ? EPOLLIN : 0) | (wslay_event_want_write(ctx) ? EPOLLOUT : 0);
         epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
@@ -251,7 +279,11 @@ static void ws_loop(ws_conn *c) {
                 (void)r;
                 ws_job_progress(c, ctx);
             } else {
-                if ((got[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && wslay_event_recv(ctx) != 0) goto done;
+                const bool out_idle = !wslay_event_want_write(ctx);
+                if ((got[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && (rc = wslay_event_recv(ctx)) != 0) {
+                    ws_recv_failed(c, ctx, rc, out_idle);
+                    goto done;
+                }
             }
         }
         if (srv_stopping(c->srv) && !closing && !c->job) {

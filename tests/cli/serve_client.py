@@ -15,6 +15,9 @@ port from their "listening on http://127.0.0.1:PORT" line, and checks:
   7. interactive requests run before batch ones; queue full -> 503 + Retry-After
      (--parallel 1 --queue-size 2);
   8. SIGTERM with a stream in flight -> exit 0 within the shutdown grace.
+Malformed WebSocket frames (unmasked, RSV1, reserved opcode, stray continuation, fragmented
+ping, bad UTF-8, over the size limit, bad
+control length, truncated then gone) get their RFC 6455 close codes and free the session.
 Metrics along the way: connections_active back to 1 (the scrape) after streams and WebSockets
 close; errors_total{type} counts each 4xx, timeout, disconnect and 503; the queue-time and
 inference-duration histograms count every accounted request; `promtool check metrics`
@@ -204,6 +207,52 @@ class WebSocket:
         return json.loads(payload)
 
 
+def ws_frame(b0, payload, length=None, masked=True):
+    """One client frame: first byte b0 (FIN, opcode), payload masked unless masked=False;
+    length overrides the declared payload length."""
+    n = len(payload) if length is None else length
+    m = 0x80 if masked else 0
+    if n < 126:
+        hdr = bytes([b0, m | n])
+    elif n < 65536:
+        hdr = bytes([b0, m | 126]) + n.to_bytes(2, "big")
+    else:
+        hdr = bytes([b0, m | 127]) + n.to_bytes(8, "big")
+    if not masked:
+        return hdr + payload
+    key = os.urandom(4)
+    return hdr + key + bytes(x ^ key[i % 4] for i, x in enumerate(payload))
+
+
+def ws_close_code(ws, data):
+    """Sends raw bytes on an open WebSocket, then reads server frames until the server's close
+    frame and EOF (bounded by the socket timeout); returns the close status code or None."""
+    ws.s.settimeout(10)
+    ws.s.sendall(data)
+    buf, code = ws.buf, None
+    while True:
+        while len(buf) >= 2 and code is None:
+            n, off = buf[1] & 0x7F, 2
+            if n == 126:
+                n, off = int.from_bytes(buf[2:4], "big"), 4
+            elif n == 127:
+                n, off = int.from_bytes(buf[2:10], "big"), 10
+            if len(buf) < off + n:
+                break
+            if buf[0] & 0x0F == 8:
+                code = int.from_bytes(buf[off:off + 2], "big") if n >= 2 else 0
+            buf = buf[off + n:]
+        try:
+            chunk = ws.s.recv(65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        buf += chunk
+    ws.s.close()
+    return code
+
+
 def main():
     prompt, want = GOLDEN["prompt"], GOLDEN["greedy_text"]
     run = subprocess.run([BIN, "run", "-m", MODEL, "-p", prompt, "--temp", "0", "-n", "64", "-t", "2"],
@@ -320,6 +369,44 @@ def main():
     # the stopped and the abandoned ws inference
     check(wait_until(lambda: err("disconnected") == 2, 5), f"ws cancels: disconnected {err('disconnected')}")
 
+    # malformed frames get the RFC 6455 close code, and the session is freed
+    max_msg = 1 << 20   # ws.c's WS_MAX_MSG
+    malformed = [
+        ("unmasked client frame", ws_frame(0x81, b"{}", masked=False), 1002),
+        ("ping with FIN=0", ws_frame(0x09, b"hi"), 1002),
+        ("RSV1 without an extension", ws_frame(0xC1, b"{}"), 1002),
+        ("reserved opcode 3", ws_frame(0x83, b"{}"), 1002),
+        ("continuation without a start", ws_frame(0x80, b"{}"), 1002),
+        ("invalid UTF-8 text", ws_frame(0x81, b"\xff\xfe{}"), 1007),
+        ("message over the limit", ws_frame(0x81, b"a" * 64, length=max_msg + 1), 1009),
+        # (declared lengths: the server closes as soon as it reads the header)
+        ("fragments over the limit", ws_frame(0x01, b"a" * 1000) + ws_frame(0x80, b"a" * 64, length=max_msg - 999),
+         1009),
+    ]
+    for name, data, want_code in malformed:
+        code = ws_close_code(WebSocket(port), data)
+        check(code == want_code, f"ws {name}: close code {code}, want {want_code}")
+    # ... also while an inference runs (its slot must be freed)
+    ws = WebSocket(port)
+    ws.send({"type": "inference", "payload": {"prompt": "Once", "max_tokens": 1900, "ignore_eos": True}})
+    check(ws.recv()["type"] == "token", "ws: long inference produced no token")
+    code = ws_close_code(ws, ws_frame(0x89, b"x", length=126))   # declared 126 bytes, 2-byte length missing
+    # 0: a close without a status, sent only if a token frame was half-written at that moment
+    check(code in (1002, 0), f"ws bad control length mid-inference: close code {code}")
+    check(wait_metric(port, "quarrel_requests_running", 0, 3), "ws: protocol error left its inference running")
+    ws = WebSocket(port)
+    ws.send({"type": "inference", "payload": {"prompt": "Once", "max_tokens": 1900, "ignore_eos": True}})
+    check(ws.recv()["type"] == "token", "ws: long inference produced no token")
+    check(ws_close_code(ws, ws_frame(0x81, b"\xc3\x28")) == 1007, "ws bad UTF-8 mid-inference")
+    check(wait_metric(port, "quarrel_requests_running", 0, 3), "ws: bad UTF-8 left its inference running")
+    # a truncated frame, then the client vanishes
+    ws = WebSocket(port)
+    ws.s.sendall(ws_frame(0x81, b'{"type":"status"}')[:9])
+    ws.s.close()
+    check(wait_metric(port, "quarrel_webui_connections_active", 1, 5), "malformed WebSockets still counted")
+    check(jreq(port, "GET", "/healthz")[0] == 200, "server unhealthy after malformed WebSocket frames")
+    check(wait_until(lambda: err("disconnected") == 4, 5), f"ws protocol errors: disconnected {err('disconnected')}")
+
     st, _, o = jreq(port, "POST", "/api/generate", dict(gen, max_tokens=0))
     check(st == 200 and o["text"] == "" and o["tokens_generated"] == 0 and o["usage"]["prompt_tokens"] == 16,
           f"max_tokens 0: {o}")
@@ -365,7 +452,7 @@ def main():
     check(wait_metric(port, "quarrel_requests_running", 0, 3), "disconnected generate still running after 3 s")
     gen_after = metric(port, 'quarrel_webui_tokens_total{kind="generated"}') - before
     check(gen_after < 1900, f"disconnected generate produced all its tokens ({gen_after})")
-    check(wait_until(lambda: err("disconnected") == 4, 5), f"disconnects: disconnected {err('disconnected')}")
+    check(wait_until(lambda: err("disconnected") == 6, 5), f"disconnects: disconnected {err('disconnected')}")
 
     # 6. per-request timeout, then bad requests
     st, _, o = jreq(port, "POST", "/api/generate", {"prompt": "Once", "max_tokens": 1900, "timeout": 1, "ignore_eos": True})
