@@ -16,8 +16,8 @@ port from their "listening on http://127.0.0.1:PORT" line, and checks:
      (--parallel 1 --queue-size 2);
   8. SIGTERM with a stream in flight -> exit 0 within the shutdown grace.
 Malformed WebSocket frames (unmasked, RSV1, reserved opcode, stray continuation, fragmented
-ping, bad UTF-8, over the size limit, bad
-control length, truncated then gone) get their RFC 6455 close codes and free the session.
+ping, bad UTF-8, over the size limit, bad control length, truncated then gone) get their
+RFC 6455 close codes and free the session.
 Metrics along the way: connections_active back to 1 (the scrape) after streams and WebSockets
 close; errors_total{type} counts each 4xx, timeout, disconnect and 503; the queue-time and
 inference-duration histograms count every accounted request; `promtool check metrics`
