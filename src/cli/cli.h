@@ -6,6 +6,8 @@
 #ifndef QUARREL_CLI_H
 #define QUARREL_CLI_H
 
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 int cmd_info(int argc, char **argv);
@@ -20,6 +22,11 @@ int cmd_perplexity(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+
+/* "1.10 B" / "1.10B" style counts (sep between number and unit) and "606.53 MiB" sizes,
+ * into buf (cli_format.c). */
+void cli_human_count(uint64_t n, const char *sep, char *buf, size_t cap);
+void cli_human_bytes(uint64_t n, char *buf, size_t cap);
 
 /* Prints "quarrel NAME: <msg>\n" to stderr. */
 void cli_errorf(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

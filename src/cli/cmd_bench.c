@@ -177,19 +177,6 @@ static bool bench_test(q_context *c, q_batch *b, const bench_opts *o, bench_run_
     return true;
 }
 
-static void human_count(uint64_t n, char *buf, size_t cap) {
-    if (n >= 1000000000ull) snprintf(buf, cap, "%.2f B", n / 1e9);
-    else if (n >= 1000000ull) snprintf(buf, cap, "%.2f M", n / 1e6);
-    else if (n >= 1000ull) snprintf(buf, cap, "%.2f K", n / 1e3);
-    else snprintf(buf, cap, "%" PRIu64, n);
-}
-
-static void human_bytes(uint64_t n, char *buf, size_t cap) {
-    if (n >= (1ull << 30)) snprintf(buf, cap, "%.2f GiB", n / (double)(1ull << 30));
-    else if (n >= (1ull << 20)) snprintf(buf, cap, "%.2f MiB", n / (double)(1ull << 20));
-    else snprintf(buf, cap, "%.2f KiB", n / 1024.0);
-}
-
 static json_t *json_num_or_null(bool present, double v) { return present ? json_real(v) : json_null(); }
 
 static json_t *json_samples(bool present, const bench_stats *s, long reps) {
@@ -276,9 +263,9 @@ int cmd_bench(int argc, char **argv) {
             json_decref(j);
         } else {
             char size[32], params[32], bpt[32];
-            human_bytes(mb.total, size, sizeof size);
-            human_count(mb.params, params, sizeof params);
-            human_bytes(mb.per_token, bpt, sizeof bpt);
+            cli_human_bytes(mb.total, size, sizeof size);
+            cli_human_count(mb.params, " ", params, sizeof params);
+            cli_human_bytes(mb.per_token, bpt, sizeof bpt);
             printf("| %-40s | %10s | %10s | %7s | %10s | %20s |\n", "model", "size", "params", "threads", "test", "t/s");
             printf("| %.40s | %.10s | %.10s | %.7s | %.10s | %.20s |\n", "----------------------------------------",
                    "----------", "----------", "-------", "----------", "--------------------");

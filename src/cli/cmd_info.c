@@ -74,20 +74,6 @@ static key_group key_group_of(gguf_str key, gguf_str arch) {
     return KEY_OTHER;
 }
 
-static void human_count(uint64_t n, char *buf, size_t cap) {
-    if (n >= 1000000000ull) snprintf(buf, cap, "%.2fB", n / 1e9);
-    else if (n >= 1000000ull) snprintf(buf, cap, "%.2fM", n / 1e6);
-    else if (n >= 1000ull) snprintf(buf, cap, "%.2fK", n / 1e3);
-    else snprintf(buf, cap, "%" PRIu64, n);
-}
-
-static void human_bytes(uint64_t n, char *buf, size_t cap) {
-    if (n >= (1ull << 30)) snprintf(buf, cap, "%.2f GiB", n / 1073741824.0);
-    else if (n >= (1ull << 20)) snprintf(buf, cap, "%.2f MiB", n / 1048576.0);
-    else if (n >= (1ull << 10)) snprintf(buf, cap, "%.2f KiB", n / 1024.0);
-    else snprintf(buf, cap, "%" PRIu64 " B", n);
-}
-
 /* ---- text ---------------------------------------------------------------------------- */
 
 static void text_str(FILE *out, gguf_str s, uint64_t max) {
@@ -168,7 +154,7 @@ static void print_text(FILE *out, const char *path, const gguf_file *f, const in
     char h1[64], h2[64];
     gguf_str arch = { "", 0 }, name;
     gguf_get_str(f, "general.architecture", &arch);
-    human_bytes(f->size, h1, sizeof h1);
+    cli_human_bytes(f->size, h1, sizeof h1);
     fprintf(out, "file:            %s\n", path);
     fprintf(out, "size:            %" PRIu64 " bytes (%s)\n", f->size, h1);
     fprintf(out, "gguf version:    %u\n", f->version);
@@ -176,14 +162,14 @@ static void print_text(FILE *out, const char *path, const gguf_file *f, const in
     if (gguf_get_str(f, "general.name", &name)) fprintf(out, "name:            %.*s\n", (int)name.len, name.ptr);
     uint64_t ft;
     if (gguf_get_u64(f, "general.file_type", &ft)) fprintf(out, "file type:       %s (%" PRIu64 ")\n", ftype_name(ft), ft);
-    human_count(st->params, h1, sizeof h1);
+    cli_human_count(st->params, "", h1, sizeof h1);
     fprintf(out, "parameters:      %s (%" PRIu64 ")\n", h1, st->params);
     fprintf(out, "alignment:       %" PRIu64 "\n", f->alignment);
     fprintf(out, "key/values:      %" PRIu64 "\n", f->n_kv);
     fprintf(out, "tensors:         %" PRIu64 "\n", f->n_tensors);
     for (int t = 0; t < Q_TYPE_COUNT; t++) {
         if (!st->count[t]) continue;
-        human_bytes(st->bytes[t], h2, sizeof h2);
+        cli_human_bytes(st->bytes[t], h2, sizeof h2);
         fprintf(out, "  %-8s %6" PRIu64 " tensors  %12" PRIu64 " bytes (%s)\n", q_type_name((q_type)t), st->count[t],
                 st->bytes[t], h2);
     }
