@@ -457,7 +457,9 @@ def main():
     # 6. per-request timeout, then bad requests
     st, _, o = jreq(port, "POST", "/api/generate", {"prompt": "Once", "max_tokens": 1900, "timeout": 1, "ignore_eos": True})
     check(st == 200 and o["finish_reason"] == "timeout", f"timeout {o}")
-    check(err("timeout") == 1, "errors_total{type=timeout} did not count the timeout")
+    # Counters move in MHD's request-completed callback, which can run after the client has
+    # its response: poll (bounded) rather than read once.
+    check(wait_until(lambda: err("timeout") == 1, 5), "errors_total{type=timeout} did not count the timeout")
     bad_before = err("bad_request")
     bad = [
         ("/api/generate", b"{not json", 400),
@@ -483,7 +485,8 @@ def main():
         check(e["code"] == code and e["message"] and e["type"], f"error shape {e}")
     check(req(port, "GET", "/api/generate")[0] == 405, "GET /api/generate must be 405")
     check(jreq(port, "GET", "/readyz")[0] == 200, "server unhealthy after bad requests")
-    check(err("bad_request") - bad_before == len(bad) + 1, f"bad_request errors {err('bad_request') - bad_before}")
+    check(wait_until(lambda: err("bad_request") - bad_before == len(bad) + 1, 5),
+          f"bad_request errors {err('bad_request') - bad_before}")
     check(err("internal") == 0 and err("queue_full") == 0, "unexpected internal/queue_full errors")
 
     # every accounted job is one observation of e2e, queue time and inference duration; every
@@ -537,7 +540,7 @@ def main():
     st, hd, payload = req(port, "POST", "/api/generate", raw=json.dumps({"prompt": "x"}).encode())
     check(st == 503 and hd.get("Retry-After") == "1", f"queue full: {st} {hd}")
     check(json.loads(payload)["error"]["code"] == 503, "503 body")
-    check(metric(port, 'quarrel_webui_errors_total{type="queue_full"}') == 1, "queue_full error not counted")
+    check(wait_metric(port, 'quarrel_webui_errors_total{type="queue_full"}', 1, 5), "queue_full error not counted")
     promtool_check(port)   # with a request running and two waiting
     s1.close()   # frees the slot: the interactive request must run first
     tb.join(30)
