@@ -212,14 +212,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe) {
     (void)cls;
-    (void)conn;
     srv_req *r = *con_cls;
     if (!r) return;
     const int status = r->status ? r->status : 499;   /* 499: client went away before a reply */
     srv_metrics_request(r->ep, status);
-    srv_log(SRV_LOG_INFO, "request", r->rid,
-            json_pack("{s:s, s:s, s:i, s:f, s:b}", "method", r->method, "path", r->path, "status", status, "ms",
-                      (srv_now() - r->t0) * 1e3, "complete", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK));
+    json_t *f = json_pack("{s:s, s:s, s:i, s:f, s:b}", "method", r->method, "path", r->path, "status", status, "ms",
+                          (srv_now() - r->t0) * 1e3, "complete", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+    /* credentials are named in the line (srv_log always redacts their values) so a
+     * reader can see a request carried one */
+    static const char *const cred_headers[] = { "Authorization", "X-Api-Key" };
+    for (size_t i = 0; i < sizeof cred_headers / sizeof *cred_headers; i++) {
+        const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, cred_headers[i]);
+        if (v) json_object_set_new(f, cred_headers[i], json_string(v));
+    }
+    srv_log(SRV_LOG_INFO, "request", r->rid, f);
     free(r->body);
     free(r);
     *con_cls = NULL;

@@ -7,6 +7,7 @@
  *
  * Not here: HTTP, JSON. Memory: the scheduler holds one reference to each queued or
  * running job; the slot's sampler, detokenizer stream and stopper are its own. */
+#include <math.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <string.h>
@@ -40,6 +41,7 @@ srv_job *srv_job_new(void) {
     atomic_init(&j->cancel, false);
     j->refs = 1;
     j->notify_fd = -1;
+    j->n_logprobs = -1;
     j->sp = q_sampler_default_params();
     return j;
 }
@@ -59,15 +61,19 @@ void srv_job_release(srv_job *j) {
     q_tokens_free(&j->prompt);
     for (int i = 0; i < j->n_stops; i++) free(j->stops[i]);
     free(j->out);
+    free(j->toks);
+    free(j->top_ids);
+    free(j->top_lps);
     pthread_cond_destroy(&j->cv);
     pthread_mutex_destroy(&j->mu);
     free(j);
 }
 
-srv_finish srv_job_wait(srv_job *j, size_t *off, char **buf, size_t *len, double until) {
+srv_finish srv_job_read(srv_job *j, srv_cursor *cur, srv_chunk *c, double until) {
+    memset(c, 0, sizeof *c);
     pthread_mutex_lock(&j->mu);
     j->text_waiters++;
-    while (j->out_len == *off && j->finish == SRV_FINISH_NONE) {
+    while (j->out_len == cur->text && j->n_toks == cur->toks && j->finish == SRV_FINISH_NONE) {
         const double now = srv_now();
         if (now >= until) break;
         struct timespec ts;
@@ -79,15 +85,37 @@ srv_finish srv_job_wait(srv_job *j, size_t *off, char **buf, size_t *len, double
         pthread_cond_timedwait(&j->cv, &j->mu, &ts);
     }
     j->text_waiters--;
-    *len = j->out_len - *off;
-    *buf = malloc(*len + 1);
-    Q_ASSERT(*buf);
-    if (*len) memcpy(*buf, j->out + *off, *len);
-    (*buf)[*len] = 0;
-    *off = j->out_len;
+    c->text_off = cur->text;
+    c->len = j->out_len - cur->text;
+    c->text = q_xmalloc(c->len + 1);
+    if (c->len) memcpy(c->text, j->out + cur->text, c->len);
+    c->text[c->len] = 0;
+    cur->text = j->out_len;
+    c->n_top = j->n_logprobs > 0 ? j->n_logprobs : 0;
+    c->n_toks = j->n_toks - cur->toks;
+    if (c->n_toks) {
+        c->toks = q_xmalloc(c->n_toks * sizeof *c->toks);
+        memcpy(c->toks, j->toks + cur->toks, c->n_toks * sizeof *c->toks);
+        if (c->n_top) {
+            const size_t k = (size_t)c->n_top;
+            c->top_ids = q_xmalloc(c->n_toks * k * sizeof *c->top_ids);
+            c->top_lps = q_xmalloc(c->n_toks * k * sizeof *c->top_lps);
+            memcpy(c->top_ids, j->top_ids + cur->toks * k, c->n_toks * k * sizeof *c->top_ids);
+            memcpy(c->top_lps, j->top_lps + cur->toks * k, c->n_toks * k * sizeof *c->top_lps);
+        }
+    }
+    cur->toks = j->n_toks;
     const srv_finish f = j->finish;
     pthread_mutex_unlock(&j->mu);
     return f;
+}
+
+void srv_chunk_free(srv_chunk *c) {
+    free(c->text);
+    free(c->toks);
+    free(c->top_ids);
+    free(c->top_lps);
+    memset(c, 0, sizeof *c);
 }
 
 /* Wakes an event-loop reader (WebSocket); under j->mu. */
@@ -98,23 +126,67 @@ static void job_notify(srv_job *j) {
     (void)w;   /* a full eventfd counter already means "wake up" */
 }
 
-/* Engine side: appends released text and wakes the reader. */
-static void job_emit(srv_job *j, const char *s, size_t n, double now) {
-    if (n == 0) return;
-    pthread_mutex_lock(&j->mu);
+/* Under j->mu: appends text. */
+static void job_text_add(srv_job *j, const char *s, size_t n) {
     if (j->out_len + n + 1 > j->out_cap) {
         j->out_cap = (j->out_len + n + 1) * 2;
-        j->out = realloc(j->out, j->out_cap);
-        Q_ASSERT(j->out);
+        j->out = q_xrealloc(j->out, j->out_cap);
     }
     memcpy(j->out + j->out_len, s, n);
     j->out_len += n;
+}
+
+/* Engine side: records a sampled token (tok >= 0) with its logprobs (tops: the job's
+ * n_logprobs alternatives) and/or appends released text, then wakes the readers. */
+static void job_emit(srv_job *j, q_token tok, float lp, const q_token *top_ids, const float *top_lps,
+                     const char *s, size_t n, double now) {
+    if (n == 0 && tok < 0) return;
+    pthread_mutex_lock(&j->mu);
+    job_text_add(j, s, n);
+    if (tok >= 0) {
+        if (j->n_toks == j->toks_cap) {
+            j->toks_cap = j->toks_cap ? j->toks_cap * 2 : 64;
+            j->toks = q_xrealloc(j->toks, j->toks_cap * sizeof *j->toks);
+            if (j->n_logprobs > 0) {
+                const size_t k = (size_t)j->n_logprobs;
+                j->top_ids = q_xrealloc(j->top_ids, j->toks_cap * k * sizeof *j->top_ids);
+                j->top_lps = q_xrealloc(j->top_lps, j->toks_cap * k * sizeof *j->top_lps);
+            }
+        }
+        j->toks[j->n_toks] = (srv_tok){ .id = tok, .logprob = lp, .text_end = j->out_len };
+        if (j->n_logprobs > 0) {
+            const size_t k = (size_t)j->n_logprobs;
+            memcpy(j->top_ids + j->n_toks * k, top_ids, k * sizeof *top_ids);
+            memcpy(j->top_lps + j->n_toks * k, top_lps, k * sizeof *top_lps);
+        }
+        j->n_toks++;
+    }
     if (j->t_first == 0) j->t_first = now;
     job_notify(j);
     /* only streaming readers care about text; waking a whole-reply waiter per token would
      * cost a context switch per token on the engine's cores */
     if (j->text_waiters) pthread_cond_broadcast(&j->cv);
     pthread_mutex_unlock(&j->mu);
+}
+
+/* log-softmax of logits [n] at tok, and the k most probable ids with their logprobs
+ * (most probable first, ties to the lower id). O(n * k), k <= SRV_MAX_TOP_LOGPROBS. */
+static float logprobs_compute(const float *logits, int32_t n, q_token tok, int k, q_token *ids, float *lps) {
+    float mx = logits[0];
+    for (int32_t i = 1; i < n; i++) if (logits[i] > mx) mx = logits[i];
+    double sum = 0;
+    for (int32_t i = 0; i < n; i++) sum += exp((double)(logits[i] - mx));
+    const float lse = mx + (float)log(sum);
+    int have = 0;
+    for (int32_t i = 0; i < n && k > 0; i++) {
+        if (have == k && logits[i] <= logits[ids[k - 1]]) continue;
+        int at = have < k ? have++ : k - 1;
+        while (at > 0 && logits[ids[at - 1]] < logits[i]) { ids[at] = ids[at - 1]; at--; }
+        ids[at] = i;
+    }
+    for (int i = 0; i < have; i++) lps[i] = logits[ids[i]] - lse;
+    for (int i = have; i < k; i++) { ids[i] = -1; lps[i] = -INFINITY; }
+    return logits[tok] - lse;
 }
 
 /* ---- scheduler ---- */
@@ -166,7 +238,7 @@ static void slot_finish(srv_sched *s, slot *sl, srv_finish f, const char *err) {
             const char *rest = q_detok_stream_flush(sl->ds, &len);
             size_t k = q_stopper_push(&sl->stop, rest, len);
             if (!sl->stop.hit) k = q_stopper_finish(&sl->stop);
-            job_emit(j, sl->stop.held, k, now);
+            job_emit(j, -1, 0, NULL, NULL, sl->stop.held, k, now);
         }
     }
     q_kv_seq_rm(s->ctx, (q_seq_id)(sl - s->slots), -1, -1);
@@ -236,7 +308,8 @@ static int active_count(const srv_sched *s) {
 static void slot_sample(srv_sched *s, slot *sl, double now) {
     srv_job *j = sl->job;
     if (j->max_tokens <= 0) { slot_finish(s, sl, SRV_FINISH_LENGTH, NULL); return; }   /* prompt only */
-    const q_token tok = q_sampler_sample(sl->smp, q_get_logits_ith(s->ctx, sl->batch_idx));
+    const float *logits = q_get_logits_ith(s->ctx, sl->batch_idx);
+    const q_token tok = q_sampler_sample(sl->smp, logits);
     q_sampler_accept(sl->smp, tok);
     pthread_mutex_lock(&j->mu);
     j->n_gen++;
@@ -245,10 +318,15 @@ static void slot_sample(srv_sched *s, slot *sl, double now) {
     if (j->t_last_tok > 0) srv_metrics_inter_token(now - j->t_last_tok);
     j->t_last_tok = now;
     if (!j->ignore_eos && q_vocab_is_eog(s->vocab, tok)) { slot_finish(s, sl, SRV_FINISH_STOP, NULL); return; }
+    float lp = 0;
+    q_token top_ids[SRV_MAX_TOP_LOGPROBS];
+    float top_lps[SRV_MAX_TOP_LOGPROBS];
+    if (j->n_logprobs >= 0)
+        lp = logprobs_compute(logits, q_model_n_vocab(s->model), tok, j->n_logprobs, top_ids, top_lps);
     size_t len;
     const char *piece = q_detok_stream_push(sl->ds, tok, &len);
     const size_t k = q_stopper_push(&sl->stop, piece, len);
-    job_emit(j, sl->stop.held, k, now);
+    job_emit(j, tok, lp, top_ids, top_lps, sl->stop.held, k, now);
     q_stopper_consume(&sl->stop, k);
     if (sl->stop.hit) { slot_finish(s, sl, SRV_FINISH_STOP, NULL); return; }
     if (n_gen >= j->max_tokens || sl->n_past + 1 > s->slot_ctx) {
@@ -273,6 +351,8 @@ static void *engine_main(void *arg) {
             for (int i = 0; i < s->n_slots && s->n_waiting > 0; i++)
                 if (s->slots[i].state == SLOT_FREE) slot_start(s, &s->slots[i], queue_pop(s));
             atomic_store(&s->waiting, s->n_waiting);
+            /* a job counts as running from admission, before its first token is out */
+            atomic_store(&s->running, active_count(s));
             if (active_count(s) > 0) break;
             if (s->closing) break;
             publish(s);
