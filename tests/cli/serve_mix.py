@@ -74,11 +74,10 @@ def run_chat(port, p, stamps):
 def run_ws(port, p, stamps):
     ws = WebSocket(port)
     ws.send({"type": "inference", "payload": dict(body(p), id=f"g{p}")})
-    got, other = ws_collect(ws, [f"g{p}"])
+    got, other = ws_collect(ws, [f"g{p}"], stamps)
     ws.s.close()
     pieces, ids, final = got[f"g{p}"]
     check(not other and final["finish_reason"] == "length", f"ws {p}: {other} {final}")
-    stamps.append(time.time())
     return ids, "".join(pieces)
 
 

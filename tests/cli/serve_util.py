@@ -233,14 +233,17 @@ def ws_close_code(ws, data):
     return code
 
 
-def ws_collect(ws, ids):
+def ws_collect(ws, ids, stamps=None):
     """Reads /ws messages until every generation id in ids has its complete message; returns
-    {id: (pieces, token_ids, final payload)} and the other messages in order."""
+    {id: (pieces, token_ids, final payload)} and the other messages in order. Appends the
+    arrival time of each generation message to stamps, if given."""
     out = {i: ([], [], None) for i in ids}
     other = []
     while any(v[2] is None for v in out.values()):
         m = ws.recv()
         p = m.get("payload", {})
+        if stamps is not None and m["type"] == "inference":
+            stamps.append(time.time())
         if m["type"] == "inference" and p.get("id") in out:
             pieces, tids, _ = out[p["id"]]
             if p["complete"]:
