@@ -231,7 +231,7 @@ static void sse_data(lg_req *r, lg_stats *st, lg_mode mode, const char *data, si
     }
     json_t *o = json_loadb(data, n, 0, NULL);
     if (!o) { snprintf(r->err, sizeof r->err, "bad event JSON"); return; }
-    if (json_object_get(o, "error")) {
+    if (json_is_object(json_object_get(o, "error"))) {   /* OpenAI's error shape mid-stream */
         const char *m = json_string_value(json_object_get(json_object_get(o, "error"), "message"));
         snprintf(r->err, sizeof r->err, "stream error: %.120s", m ? m : "?");
     } else if (mode == LG_API) {
@@ -526,7 +526,7 @@ static void *client_main(void *arg) {
         t_end = t;
         if (r.busy) { stats_error(&st, "still busy after --timeout seconds"); continue; }
         if (r.err[0]) { stats_error(&st, r.err); continue; }
-        if (strcmp(r.finish, "length")) {
+        if (strcmp(r.finish, "length")) {   /* "timeout" when the server's --timeout passed */
             snprintf(r.err, sizeof r.err, "finish_reason %s (want length)", r.finish);
             stats_error(&st, r.err);
             continue;

@@ -6,7 +6,9 @@
 # Knobs (environment): CLIENTS ("1 8 32 64 128"), MODE (api | chat | ws; api),
 # PROMPT_WORDS (16), MAX_TOKENS (16), PARALLEL (16 slots), CTX (256 cells per slot),
 # THREADS (nproc), QUEUE (64: at 128 clients some are told 503, counted and retried),
-# REQUESTS (requests per step: max(clients, 8)). Not a test; numbers depend on the machine.
+# REQUESTS (requests per step; default max(clients, MIN_REQUESTS), MIN_REQUESTS 8),
+# TIMEOUT (server --timeout, 3600 s).
+# Not a test; numbers depend on the machine.
 set -euo pipefail
 BUILD=${1:-build}
 MODEL=${2:-/tmp/synth/tinyllama-Q4_K_M.gguf}
@@ -18,6 +20,7 @@ PARALLEL=${PARALLEL:-16}
 CTX=${CTX:-256}
 THREADS=${THREADS:-$(nproc)}
 QUEUE=${QUEUE:-64}
+TIMEOUT=${TIMEOUT:-3600}
 
 if [ ! -f "$MODEL" ]; then
   mkdir -p "$(dirname "$MODEL")"
@@ -25,7 +28,7 @@ if [ ! -f "$MODEL" ]; then
 fi
 LOG=$(mktemp /tmp/serve-sweep.XXXXXX.log)
 "$BUILD/quarrel" serve -m "$MODEL" --port 0 --parallel "$PARALLEL" -c "$CTX" -t "$THREADS" \
-  --queue-size "$QUEUE" --log-level warn 2>"$LOG" &
+  --queue-size "$QUEUE" --timeout "$TIMEOUT" --log-level warn 2>"$LOG" &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -f "$LOG"' EXIT
 PORT=
@@ -45,8 +48,9 @@ echo
 "$BUILD/bench_loadgen" --md-header
 status=0
 for c in $CLIENTS; do
-  n=${REQUESTS:-$(( c > 8 ? c : 8 ))}
+  min=${MIN_REQUESTS:-8}
+  n=${REQUESTS:-$(( c > min ? c : min ))}
   "$BUILD/bench_loadgen" --port "$PORT" --mode "$MODE" -c "$c" -n "$n" --prompt-words "$PROMPT_WORDS" \
-    --max-tokens "$MAX_TOKENS" --md || status=1
+    --max-tokens "$MAX_TOKENS" --timeout "$TIMEOUT" --md || status=1
 done
 exit $status
