@@ -1,6 +1,7 @@
 /* http.c — the HTTP front of `quarrel serve` on libmicrohttpd: the daemon (one thread
  * per connection, so a handler or stream reader may block on its job; the connection
- * limit bounds the threads; /ws upgrades hand the socket to ws.c), keep-alive, request
+ * limit bounds the threads; /ws upgrades hand the socket to ws.c's reactor thread and
+ * their connection thread ends), keep-alive, request
  * body limits (413), the route table,
  * reply helpers with X-Request-Id and request metrics, and server start/stop.
  *
@@ -25,6 +26,7 @@ struct srv_server {
     q_model            *model;
     q_context          *ctx;
     srv_sched          *sched;
+    srv_ws_hub         *ws;
     struct MHD_Daemon  *daemon;
     int                 port;
     char                model_name[128];
@@ -35,6 +37,7 @@ struct srv_server {
 const q_model    *srv_model(const srv_server *s) { return s->model; }
 const char       *srv_model_name(const srv_server *s) { return s->model_name; }
 srv_sched        *srv_scheduler(const srv_server *s) { return s->sched; }
+srv_ws_hub       *srv_ws_hub_of(const srv_server *s) { return s->ws; }
 const srv_config *srv_cfg(const srv_server *s) { return &s->cfg; }
 bool              srv_stopping(const srv_server *s) { return atomic_load(&((srv_server *)s)->stopping); }
 int               srv_server_port(const srv_server *s) { return s->port; }
@@ -276,6 +279,8 @@ q_status srv_server_start(const srv_config *cfg, srv_server **out, q_error *err)
                             err)) != Q_OK)
         goto fail;
 
+    if ((st = srv_ws_hub_start(s, &s->ws, err)) != Q_OK) goto fail;
+
     struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->port) };
     if (inet_pton(AF_INET, cfg->host, &sa.sin_addr) != 1) {
         st = q_fail(err, Q_ERR_INVALID_ARG, "--host %s is not an IPv4 address", cfg->host);
@@ -302,10 +307,12 @@ fail:
 void srv_server_stop(srv_server *s) {
     if (!s) return;
     atomic_store(&s->stopping, true);
-    /* stop accepting first, then drain the engine (streams see their jobs end), then
-     * wait for the connection threads */
+    /* stop accepting first, then drain the engine (streams see their jobs end), then close
+     * the WebSocket sessions (1001), then wait for the connection threads */
     if (s->daemon) MHD_quiesce_daemon(s->daemon);
     if (s->sched) srv_sched_shutdown(s->sched, srv_now() + (double)s->cfg.shutdown_s);
+    srv_ws_hub_stop(s->ws);
+    s->ws = NULL;
     if (s->daemon) MHD_stop_daemon(s->daemon);
     srv_sched_free(s->sched);
     q_context_free(s->ctx);

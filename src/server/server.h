@@ -286,6 +286,13 @@ int srv_route_completions(srv_req *r);
 int srv_route_models(srv_req *r);
 int srv_route_ws(srv_req *r);          /* ws.c */
 
+/* The WebSocket reactor (ws.c): one thread and one epoll for every upgraded connection.
+ * Started with the server; stopping it closes every session (1001) and joins the thread. */
+typedef struct srv_ws_hub srv_ws_hub;
+q_status    srv_ws_hub_start(srv_server *srv, srv_ws_hub **out, q_error *err);
+void        srv_ws_hub_stop(srv_ws_hub *h);   /* NULL is fine */
+srv_ws_hub *srv_ws_hub_of(const srv_server *s);
+
 /* Builds the summary object the /api endpoints return (text may be NULL in streams). */
 json_t *srv_api_summary(const srv_job *j, const char *text, size_t len);
 /* OpenAI response (chunk = false) or stream chunk bodies for the output in c (NULL: none);

@@ -1,7 +1,9 @@
 /* ws.c — WebSocket endpoint /ws (RFC 6455 via libmicrohttpd's upgrade and wslay's event
- * API). After the handshake (Sec-WebSocket-Accept = base64(SHA-1(key + RFC GUID))) the
- * connection's own thread runs an epoll loop over the socket and an eventfd the
- * scheduler writes when one of the connection's jobs has new tokens or ends.
+ * API). After the handshake (Sec-WebSocket-Accept = base64(SHA-1(key + RFC GUID))) MHD's
+ * connection thread hands the socket to the reactor and ends: ONE reactor thread runs one
+ * epoll over every upgraded socket (non-blocking) and each connection's eventfd, which the
+ * scheduler writes when one of that connection's jobs has new tokens or ends. Nothing in
+ * the reactor blocks; a lingering close is a state, not a wait.
  *
  * Messages are JSON envelopes {"type": ..., "payload": ...} (the seed's protocol):
  *   client -> server:
@@ -28,10 +30,11 @@
  * such as 1009 for a message over WS_MAX_MSG) is followed by a lingering close: our side
  * is shut for writing and the peer's remaining input is read and dropped (bounded), so the
  * peer's kernel never sees a reset that would discard the close frame before it is read.
- * Not here: other subprotocols, compression. Memory: the loop owns its wslay context,
- * eventfd and its jobs' references; everything is released before the handler returns. */
+ * Not here: other subprotocols, compression. Memory: the reactor owns each ws_conn (its
+ * wslay context, eventfd, copied handshake leftovers and its jobs' references) from
+ * adoption to ws_conn_free, which hands the socket back to MHD to close. */
 #include <errno.h>
-#include <poll.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,10 +119,20 @@ typedef struct ws_gen {
     double     t_first;     /* when the first token arrived here (srv_now) */
 } ws_gen;
 
+/* One epoll registration: the connection's socket or its eventfd. */
+typedef struct ws_watch {
+    struct ws_conn *c;
+    bool            is_efd;
+} ws_watch;
+
 typedef struct ws_conn {
     srv_server *srv;
     int         fd, efd;
-    const char *extra;        /* bytes MHD read past the handshake */
+    struct MHD_UpgradeResponseHandle *urh;
+    wslay_event_context_ptr ctx;
+    ws_watch    w_sock, w_efd;
+    char       *extra;        /* bytes MHD read past the handshake (a copy) */
+    const char *extra_at;
     size_t      extra_len;
     ws_gen      gens[WS_MAX_GENS];
     int         n_gens;
@@ -127,7 +140,13 @@ typedef struct ws_conn {
     char        rid[24];
     bool        sock_failed;  /* the socket hit EOF or an error: the peer is gone */
     bool        raw_close;    /* a close frame went out past wslay (ws_recv_failed) */
-    double      last_rx;      /* srv_now of the last input */
+    bool        closing;      /* we queued a close (shutdown, heartbeat) */
+    bool        lingering;    /* the session is over; draining the peer's input */
+    bool        dead;         /* to be freed at the end of this reactor turn */
+    uint32_t    ev_mask;      /* epoll events registered for fd */
+    double      last_rx, last_ping, close_at, linger_until;
+    size_t      lingered;     /* bytes dropped while lingering */
+    struct ws_conn *next;
 } ws_conn;
 
 typedef enum ws_err {
@@ -340,8 +359,8 @@ static ssize_t ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
     ws_conn *c = user;
     if (c->extra_len) {
         const size_t n = len < c->extra_len ? len : c->extra_len;
-        memcpy(buf, c->extra, n);
-        c->extra += n;
+        memcpy(buf, c->extra_at, n);
+        c->extra_at += n;
         c->extra_len -= n;
         return (ssize_t)n;
     }
@@ -385,110 +404,266 @@ static void ws_recv_failed(ws_conn *c, wslay_event_context_ptr ctx, int rc, bool
     (void)wslay_event_send(ctx);
 }
 
-/* Lingering close: after our close frame, stop writing and read (and drop) what the peer
- * still sends until it closes, WS_LINGER_S passes or WS_LINGER_BYTES were read. Closing
- * with unread input would make the kernel send a reset, and the peer's kernel may then drop
- * our close frame before the peer reads it (a 1009 would arrive as an abnormal closure). */
-static void ws_linger(ws_conn *c) {
-    if (c->sock_failed) return;
-    shutdown(c->fd, SHUT_WR);
-    const double until = srv_now() + (srv_stopping(c->srv) ? WS_LINGER_S / 2 : WS_LINGER_S);
-    size_t total = 0;
-    char buf[16384];
-    while (total < WS_LINGER_BYTES) {
-        const double left = until - srv_now();
-        if (left <= 0) break;
-        struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
-        if (poll(&pfd, 1, (int)(left * 1e3) + 1) <= 0) break;
-        const ssize_t n = recv(c->fd, buf, sizeof buf, 0);
-        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) break;
-        if (n > 0) total += (size_t)n;
-    }
+/* ---- the reactor: one thread, one epoll, every upgraded connection ---- */
+
+struct srv_ws_hub {
+    srv_server     *srv;
+    int             ep, wake;       /* epoll; eventfd announcing new connections and stop */
+    pthread_t       thread;
+    bool            started;
+    pthread_mutex_t mu;             /* guards pending and stop */
+    ws_conn        *pending;        /* handed over by MHD's connection threads */
+    bool            stop;
+    ws_conn        *conns;          /* reactor thread only */
+};
+
+static void ws_watch_mask(srv_ws_hub *h, ws_conn *c, uint32_t mask) {
+    if (mask == c->ev_mask) return;
+    struct epoll_event ev = { .events = mask, .data.ptr = &c->w_sock };
+    epoll_ctl(h->ep, EPOLL_CTL_MOD, c->fd, &ev);
+    c->ev_mask = mask;
 }
 
-static void ws_loop(ws_conn *c) {
-    const struct wslay_event_callbacks cbs = { .recv_callback = ws_recv, .send_callback = ws_send_cb,
-                                               .on_msg_recv_callback = on_msg };
-    wslay_event_context_ptr ctx;
-    if (wslay_event_context_server_init(&ctx, &cbs, c) != 0) return;
-    wslay_event_config_set_max_recv_msg_length(ctx, WS_MAX_MSG);
-    const int ep = epoll_create1(EPOLL_CLOEXEC);
-    struct epoll_event ev = { .events = EPOLLIN, .data.fd = c->fd };
-    epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
-    struct epoll_event eev = { .events = EPOLLIN, .data.fd = c->efd };
-    epoll_ctl(ep, EPOLL_CTL_ADD, c->efd, &eev);
-    bool closing = false;
-    double close_at = 0, last_ping = 0;
-    c->last_rx = srv_now();
-    int rc;
-    if (c->extra_len && (rc = wslay_event_recv(ctx)) != 0) {
-        ws_recv_failed(c, ctx, rc, true);
-        goto done;
-    }
-    while (wslay_event_want_read(ctx) || wslay_event_want_write(ctx)) {
-        ev.events = (wslay_event_want_read(ctx) ? EPOLLIN : 0) | (wslay_event_want_write(ctx) ? EPOLLOUT : 0);
-        epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
-        struct epoll_event got[2];
-        const int n = epoll_wait(ep, got, 2, 100);
-        for (int i = 0; i < n; i++) {
-            if (got[i].data.fd == c->efd) {
-                uint64_t v;
-                ssize_t r = read(c->efd, &v, sizeof v);
-                (void)r;
-                ws_progress_all(c, ctx);
-            } else {
-                const bool out_idle = !wslay_event_want_write(ctx);
-                if ((got[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && (rc = wslay_event_recv(ctx)) != 0) {
-                    ws_recv_failed(c, ctx, rc, out_idle);
-                    goto done;
-                }
-            }
-        }
-        const double now = srv_now();
-        if (!closing && now - c->last_rx > 3 * WS_PING_S) {
-            wslay_event_queue_close(ctx, WSLAY_CODE_GOING_AWAY, (const uint8_t *)"heartbeat timeout", 17);
-            closing = true;
-            close_at = now;
-        } else if (!closing && now - c->last_rx > WS_PING_S && now - last_ping > WS_PING_S) {
-            struct wslay_event_msg m = { WSLAY_PING, (const uint8_t *)"hb", 2 };
-            wslay_event_queue_msg(ctx, &m);
-            last_ping = now;
-        }
-        if (srv_stopping(c->srv) && !closing && !c->n_gens) {
-            wslay_event_queue_close(ctx, WSLAY_CODE_GOING_AWAY, NULL, 0);
-            closing = true;
-            close_at = now;
-        }
-        if (closing && now > close_at + 2) break;   /* peer ignores our close */
-        if (wslay_event_want_write(ctx) && wslay_event_send(ctx) != 0) goto done;
-    }
-done:
-    if (wslay_event_get_close_sent(ctx) || c->raw_close) ws_linger(c);
+/* The session is over: free the slots now; after a close frame of ours, linger (shut our
+ * side for writing, drop the peer's input until it closes, WS_LINGER_S passes or
+ * WS_LINGER_BYTES were read). Closing with unread input would make the kernel send a reset,
+ * and the peer's kernel may then drop our close frame before the peer reads it (a 1009
+ * would arrive as an abnormal closure). */
+static void ws_conn_end(srv_ws_hub *h, ws_conn *c, bool stopping) {
     while (c->n_gens) {
-        /* peer gone: free the slots. The jobs end after we let go of them, so they are not in
-         * the latency histograms; each counts as a disconnect here. */
+        /* the jobs end after we let go of them, so they are not in the latency histograms;
+         * each counts as a disconnect here */
         atomic_store(&c->gens[0].job->cancel, true);
         srv_metrics_error(SRV_ERR_DISCONNECTED);
         ws_gen_end(c, 0);
     }
-    close(ep);
-    wslay_event_context_free(ctx);
+    if (c->sock_failed || !(wslay_event_get_close_sent(c->ctx) || c->raw_close)) {
+        c->dead = true;
+        return;
+    }
+    shutdown(c->fd, SHUT_WR);
+    c->lingering = true;
+    c->linger_until = srv_now() + (stopping ? WS_LINGER_S / 2 : WS_LINGER_S);
+    ws_watch_mask(h, c, EPOLLIN);
 }
 
+static void ws_linger_read(ws_conn *c) {
+    char buf[16384];
+    for (;;) {
+        const ssize_t n = recv(c->fd, buf, sizeof buf, 0);
+        if (n > 0) {
+            c->lingered += (size_t)n;
+            if (c->lingered < WS_LINGER_BYTES) continue;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+            return;
+        }
+        c->dead = true;   /* EOF, error or enough */
+        return;
+    }
+}
+
+/* Socket or eventfd ready. */
+static void ws_on_event(srv_ws_hub *h, const ws_watch *w, uint32_t events) {
+    ws_conn *c = w->c;
+    if (c->dead) return;
+    if (w->is_efd) {
+        uint64_t v;
+        ssize_t r = read(c->efd, &v, sizeof v);
+        (void)r;
+        if (!c->lingering) ws_progress_all(c, c->ctx);
+        return;
+    }
+    if (c->lingering) { ws_linger_read(c); return; }
+    if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR))) return;
+    const bool out_idle = !wslay_event_want_write(c->ctx);
+    const int rc = wslay_event_recv(c->ctx);
+    if (rc != 0) {
+        ws_recv_failed(c, c->ctx, rc, out_idle);
+        ws_conn_end(h, c, false);
+    }
+}
+
+/* Timers and output of a live connection, once per reactor turn. */
+static void ws_tick(srv_ws_hub *h, ws_conn *c, double now, bool hub_stop) {
+    if (c->dead) return;
+    if (c->lingering) {
+        if (now >= c->linger_until) c->dead = true;
+        return;
+    }
+    wslay_event_context_ptr ctx = c->ctx;
+    if (!c->closing && now - c->last_rx > 3 * WS_PING_S) {
+        wslay_event_queue_close(ctx, WSLAY_CODE_GOING_AWAY, (const uint8_t *)"heartbeat timeout", 17);
+        c->closing = true;
+        c->close_at = now;
+    } else if (!c->closing && now - c->last_rx > WS_PING_S && now - c->last_ping > WS_PING_S) {
+        struct wslay_event_msg m = { WSLAY_PING, (const uint8_t *)"hb", 2 };
+        wslay_event_queue_msg(ctx, &m);
+        c->last_ping = now;
+    }
+    /* shutting down: close once nothing runs (the scheduler ends every job before hub_stop) */
+    if (!c->closing && (hub_stop || (srv_stopping(c->srv) && !c->n_gens))) {
+        wslay_event_queue_close(ctx, WSLAY_CODE_GOING_AWAY, NULL, 0);
+        c->closing = true;
+        c->close_at = now;
+    }
+    if (wslay_event_want_write(ctx) && wslay_event_send(ctx) != 0) {
+        c->sock_failed = true;
+        ws_conn_end(h, c, hub_stop);
+        return;
+    }
+    const bool rd = wslay_event_want_read(ctx), wr = wslay_event_want_write(ctx);
+    if ((!rd && !wr) || (c->closing && now > c->close_at + 2)) {   /* done, or the peer ignores our close */
+        ws_conn_end(h, c, hub_stop);
+        return;
+    }
+    ws_watch_mask(h, c, (rd ? EPOLLIN : 0) | (wr ? EPOLLOUT : 0));
+}
+
+static void ws_conn_free(srv_ws_hub *h, ws_conn *c) {
+    epoll_ctl(h->ep, EPOLL_CTL_DEL, c->fd, NULL);
+    epoll_ctl(h->ep, EPOLL_CTL_DEL, c->efd, NULL);
+    while (c->n_gens) ws_gen_end(c, 0);   /* (ws_conn_end cancelled them) */
+    wslay_event_context_free(c->ctx);
+    close(c->efd);
+    srv_log(SRV_LOG_INFO, "ws_close", c->rid, NULL);
+    MHD_upgrade_action(c->urh, MHD_UPGRADE_ACTION_CLOSE);   /* MHD closes the socket */
+    free(c->extra);
+    free(c);
+}
+
+/* Takes over a connection handed in by ws_upgraded. */
+static void ws_conn_adopt(srv_ws_hub *h, ws_conn *c) {
+    c->next = h->conns;
+    h->conns = c;
+    c->w_sock = (ws_watch){ .c = c, .is_efd = false };
+    c->w_efd = (ws_watch){ .c = c, .is_efd = true };
+    struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &c->w_sock };
+    struct epoll_event eev = { .events = EPOLLIN, .data.ptr = &c->w_efd };
+    c->ev_mask = EPOLLIN;
+    c->last_rx = srv_now();
+    if (epoll_ctl(h->ep, EPOLL_CTL_ADD, c->fd, &ev) != 0 || epoll_ctl(h->ep, EPOLL_CTL_ADD, c->efd, &eev) != 0) {
+        c->dead = true;
+        return;
+    }
+    srv_log(SRV_LOG_INFO, "ws_open", c->rid, NULL);
+    int rc;
+    if (c->extra_len && (rc = wslay_event_recv(c->ctx)) != 0) {
+        ws_recv_failed(c, c->ctx, rc, true);
+        ws_conn_end(h, c, false);
+    }
+}
+
+static void *ws_hub_main(void *arg) {
+    srv_ws_hub *h = arg;
+    for (;;) {
+        struct epoll_event got[64];
+        const int n = epoll_wait(h->ep, got, 64, 100);
+        for (int i = 0; i < n; i++) {
+            if (!got[i].data.ptr) {
+                uint64_t v;
+                ssize_t r = read(h->wake, &v, sizeof v);
+                (void)r;
+                continue;
+            }
+            ws_on_event(h, got[i].data.ptr, got[i].events);
+        }
+        pthread_mutex_lock(&h->mu);
+        ws_conn *in = h->pending;
+        h->pending = NULL;
+        const bool stop = h->stop;
+        pthread_mutex_unlock(&h->mu);
+        while (in) {
+            ws_conn *next = in->next;
+            ws_conn_adopt(h, in);
+            in = next;
+        }
+        const double now = srv_now();
+        for (ws_conn *c = h->conns; c; c = c->next) ws_tick(h, c, now, stop);
+        /* free the finished ones; none of their watches is in use after this turn */
+        for (ws_conn **pc = &h->conns; *pc;) {
+            ws_conn *c = *pc;
+            if (c->dead) { *pc = c->next; ws_conn_free(h, c); }
+            else pc = &c->next;
+        }
+        if (stop && !h->conns) break;
+    }
+    return NULL;
+}
+
+q_status srv_ws_hub_start(srv_server *srv, srv_ws_hub **out, q_error *err) {
+    srv_ws_hub *h = q_xcalloc(1, sizeof *h);
+    h->srv = srv;
+    h->ep = epoll_create1(EPOLL_CLOEXEC);
+    h->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    pthread_mutex_init(&h->mu, NULL);
+    struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+    if (h->ep < 0 || h->wake < 0 || epoll_ctl(h->ep, EPOLL_CTL_ADD, h->wake, &ev) != 0 ||
+        pthread_create(&h->thread, NULL, ws_hub_main, h) != 0) {
+        srv_ws_hub_stop(h);
+        *out = NULL;
+        return q_fail(err, Q_ERR_IO, "WebSocket reactor: could not start (%s)", strerror(errno));
+    }
+    h->started = true;
+    *out = h;
+    return Q_OK;
+}
+
+void srv_ws_hub_stop(srv_ws_hub *h) {
+    if (!h) return;
+    if (h->started) {
+        pthread_mutex_lock(&h->mu);
+        h->stop = true;
+        pthread_mutex_unlock(&h->mu);
+        const uint64_t one = 1;
+        ssize_t w = write(h->wake, &one, sizeof one);
+        (void)w;
+        pthread_join(h->thread, NULL);
+    }
+    if (h->wake >= 0) close(h->wake);
+    if (h->ep >= 0) close(h->ep);
+    pthread_mutex_destroy(&h->mu);
+    free(h);
+}
+
+/* MHD's connection thread: set the socket up and hand it to the reactor; the thread then
+ * ends (MHD keeps the connection until MHD_UPGRADE_ACTION_CLOSE). */
 static void ws_upgraded(void *cls, struct MHD_Connection *conn, void *con_cls, const char *extra, size_t extra_len,
                         MHD_socket sock, struct MHD_UpgradeResponseHandle *urh) {
     (void)conn;
+    srv_server *srv = cls;
     const srv_req *r = con_cls;
-    ws_conn c = { .srv = cls, .fd = sock, .extra = extra, .extra_len = extra_len };
-    snprintf(c.rid, sizeof c.rid, "%s", r ? r->rid : "ws");
-    c.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (c.efd >= 0) {
-        srv_log(SRV_LOG_INFO, "ws_open", c.rid, NULL);
-        ws_loop(&c);
-        close(c.efd);
-        srv_log(SRV_LOG_INFO, "ws_close", c.rid, NULL);
+    srv_ws_hub *h = srv_ws_hub_of(srv);
+    ws_conn *c = q_xcalloc(1, sizeof *c);
+    c->srv = srv;
+    c->fd = sock;
+    c->urh = urh;
+    snprintf(c->rid, sizeof c->rid, "%s", r ? r->rid : "ws");
+    if (extra_len) {
+        c->extra = q_xmalloc(extra_len);
+        memcpy(c->extra, extra, extra_len);
+        c->extra_at = c->extra;
+        c->extra_len = extra_len;
     }
-    MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+    const int fl = fcntl(sock, F_GETFL);
+    const struct wslay_event_callbacks cbs = { .recv_callback = ws_recv, .send_callback = ws_send_cb,
+                                               .on_msg_recv_callback = on_msg };
+    c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (!h || c->efd < 0 || fl < 0 || fcntl(sock, F_SETFL, fl | O_NONBLOCK) != 0 ||
+        wslay_event_context_server_init(&c->ctx, &cbs, c) != 0) {
+        if (c->efd >= 0) close(c->efd);
+        free(c->extra);
+        free(c);
+        MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+        return;
+    }
+    wslay_event_config_set_max_recv_msg_length(c->ctx, WS_MAX_MSG);
+    pthread_mutex_lock(&h->mu);
+    c->next = h->pending;
+    h->pending = c;
+    pthread_mutex_unlock(&h->mu);
+    const uint64_t one = 1;
+    ssize_t w = write(h->wake, &one, sizeof one);
+    (void)w;
 }
 
 static bool header_has(struct MHD_Connection *conn, const char *name, const char *token) {
