@@ -415,6 +415,7 @@ struct srv_ws_hub {
     ws_conn        *pending;        /* handed over by MHD's connection threads */
     bool            stop;
     ws_conn        *conns;          /* reactor thread only */
+    double          stop_since;     /* reactor thread: when it first saw stop; 0 before */
 };
 
 static void ws_watch_mask(srv_ws_hub *h, ws_conn *c, uint32_t mask) {
@@ -491,7 +492,15 @@ static void ws_tick(srv_ws_hub *h, ws_conn *c, double now, bool hub_stop) {
         return;
     }
     wslay_event_context_ptr ctx = c->ctx;
-    if (!c->closing && now - c->last_rx > 3 * WS_PING_S) {
+    if (wslay_event_want_write(ctx) && wslay_event_send(ctx) != 0) {
+        c->sock_failed = true;
+        ws_conn_end(h, c, hub_stop);
+        return;
+    }
+    /* a close is queued only once everything before it is out: wslay sends control frames
+     * ahead of queued messages, and nothing after a close */
+    const bool flushed = !wslay_event_want_write(ctx);
+    if (!c->closing && flushed && now - c->last_rx > 3 * WS_PING_S) {
         wslay_event_queue_close(ctx, WSLAY_CODE_GOING_AWAY, (const uint8_t *)"heartbeat timeout", 17);
         c->closing = true;
         c->close_at = now;
@@ -501,7 +510,11 @@ static void ws_tick(srv_ws_hub *h, ws_conn *c, double now, bool hub_stop) {
         c->last_ping = now;
     }
     /* shutting down: close once nothing runs (the scheduler ends every job before hub_stop) */
-    if (!c->closing && (hub_stop || (srv_stopping(c->srv) && !c->n_gens))) {
+    if (hub_stop && !flushed && now > h->stop_since + 2) {   /* a peer that does not read */
+        ws_conn_end(h, c, true);
+        return;
+    }
+    if (!c->closing && flushed && (hub_stop || (srv_stopping(c->srv) && !c->n_gens))) {
         wslay_event_queue_close(ctx, WSLAY_CODE_GOING_AWAY, NULL, 0);
         c->closing = true;
         c->close_at = now;
@@ -578,6 +591,7 @@ static void *ws_hub_main(void *arg) {
             in = next;
         }
         const double now = srv_now();
+        if (stop && h->stop_since == 0) h->stop_since = now;
         for (ws_conn *c = h->conns; c; c = c->next) ws_tick(h, c, now, stop);
         /* free the finished ones; none of their watches is in use after this turn */
         for (ws_conn **pc = &h->conns; *pc;) {

@@ -14,7 +14,8 @@ port from their "listening on http://127.0.0.1:PORT" line, and checks:
      negative max_tokens, n=2, 404, 405);
   7. interactive requests run before batch ones; queue full -> 503 + Retry-After
      (--parallel 1 --queue-size 2);
-  8. SIGTERM with a stream in flight -> exit 0 within the shutdown grace.
+  8. SIGTERM with a stream in flight -> exit 0 within the shutdown grace; WebSocket sessions
+     get their generation's end and close code 1001.
 Malformed WebSocket frames (unmasked, RSV1, reserved opcode, stray continuation, fragmented
 ping, bad UTF-8, over the size limit, bad control length, truncated then gone) get their
 RFC 6455 close codes and free the session.
@@ -116,7 +117,8 @@ def main():
 
     # WebSocket /ws (the seed's protocol): streamed and whole inferences, status, errors, stop
     ws = WebSocket(port)
-    check(metric(port, "quarrel_webui_connections_active") == 2, "a WebSocket session is an open connection")
+    # (earlier requests' connections are released asynchronously: wait, bounded)
+    check(wait_metric(port, "quarrel_webui_connections_active", 2, 5), "a WebSocket session is an open connection")
     ws.send({"type": "inference", "payload": {"prompt": prompt, "temperature": 0, "max_tokens": 64}})
     got, other = ws_collect(ws, ["1"])   # the server numbers generations sent without an id
     pieces, tids, m = got["1"]
@@ -233,7 +235,7 @@ def main():
     before = metric(port, 'quarrel_webui_tokens_total{kind="generated"}')
     s = open_stream(port, {"prompt": "Once upon a time", "temperature": 0.8, "max_tokens": 1900, "ignore_eos": True})
     check(read_until(s, b'"type":"token"'), "long stream produced no token")
-    check(metric(port, "quarrel_requests_running") == 1, "the long stream is not running")
+    check(wait_metric(port, "quarrel_requests_running", 1, 5), "the long stream is not running")
     s.close()
     check(wait_metric(port, "quarrel_requests_running", 0, 3), "disconnected stream still running after 3 s")
     gen_after = metric(port, 'quarrel_webui_tokens_total{kind="generated"}') - before
@@ -346,8 +348,16 @@ def main():
     check(read_until(s1, b'"type":"token"'), "third stream produced no token")
     s2 = open_stream(port, {"prompt": "The cat", "max_tokens": 1900, "ignore_eos": True})
     check(wait_metric(port, "quarrel_requests_waiting", 1, 5), "fourth request not queued")
+    ws_idle, ws_busy = WebSocket(port), WebSocket(port)
+    ws_busy.send({"type": "inference", "payload": {"prompt": "Once", "max_tokens": 1900, "ignore_eos": True, "id": "q"}})
+    check(wait_metric(port, "quarrel_requests_waiting", 2, 5), "WebSocket inference not queued")
     t0 = time.time()
     p.send_signal(signal.SIGTERM)
+    # WebSocket sessions: the queued generation ends (cancelled), then both get 1001
+    m = ws_busy.recv()
+    check(m["type"] == "inference" and m["payload"]["complete"] and m["payload"]["finish_reason"] == "cancelled",
+          f"ws generation at shutdown: {m}")
+    check(ws_close_code(ws_busy, b"") == 1001 and ws_close_code(ws_idle, b"") == 1001, "ws close code at shutdown")
     try:
         rc = p.wait(15)
     except subprocess.TimeoutExpired:

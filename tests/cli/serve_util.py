@@ -176,15 +176,20 @@ class WebSocket:
         return out
 
     def recv(self):
-        b0, b1 = self._read(2)
-        n = b1 & 0x7F
-        if n == 126:
-            n = int.from_bytes(self._read(2), "big")
-        elif n == 127:
-            n = int.from_bytes(self._read(8), "big")
-        payload = self._read(n)
-        check(b0 & 0x0F == 1, f"ws: unexpected opcode {b0 & 0x0F}")
-        return json.loads(payload)
+        """The next text message as JSON; the server's heartbeat pings are answered."""
+        while True:
+            b0, b1 = self._read(2)
+            n = b1 & 0x7F
+            if n == 126:
+                n = int.from_bytes(self._read(2), "big")
+            elif n == 127:
+                n = int.from_bytes(self._read(8), "big")
+            payload = self._read(n)
+            if b0 & 0x0F == 9:
+                self.s.sendall(ws_frame(0x8A, payload))
+                continue
+            check(b0 & 0x0F == 1, f"ws: unexpected opcode {b0 & 0x0F}")
+            return json.loads(payload)
 
 
 def ws_frame(b0, payload, length=None, masked=True):
