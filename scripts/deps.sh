@@ -13,6 +13,7 @@ PKGS=(
   libpcre2-dev libutf8proc-dev                   # tokenizers: split regexes, normalization
   libjansson-dev                                 # JSON (templates, CLI --json, server)
   libmicrohttpd-dev libwslay-dev                 # quarrel serve: HTTP, WebSocket
+  libsodium-dev                                  # API keys: random secrets, salted hashes, constant-time compare
   python3                                        # test helpers
   prometheus                                     # promtool: the serve test lints /metrics
 )

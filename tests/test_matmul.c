@@ -91,41 +91,106 @@ static void test_vec_dot_vs_dequant(void **state) {
     free(w); free(x); free(wd); free(xd); free(wq); free(xq);
 }
 
-/* Every ISA variant must equal the scalar reference bit for bit (same summation order,
- * exact fused multiply-adds), on many lengths including ones that take the tails. */
-static void test_isa_variants_bit_identical(void **state) {
-    (void)state;
-    if (!q_matmul_traits_isa(Q_TYPE_F32, Q_CPU_ISA_AVX2)) {
-        printf("no AVX2 variant built on this architecture\n");
-        skip();
-    }
-    static const q_type types[] = { Q_TYPE_F32, Q_TYPE_F16, Q_TYPE_BF16, Q_TYPE_Q4_0, Q_TYPE_Q4_1,
+static const q_type all_types[] = { Q_TYPE_F32, Q_TYPE_F16, Q_TYPE_BF16, Q_TYPE_Q4_0, Q_TYPE_Q4_1,
                                     Q_TYPE_Q5_0, Q_TYPE_Q5_1, Q_TYPE_Q8_0, Q_TYPE_IQ4_NL, Q_TYPE_MXFP4,
                                     Q_TYPE_Q2_K, Q_TYPE_Q3_K, Q_TYPE_Q4_K, Q_TYPE_Q5_K, Q_TYPE_Q6_K };
-    static const int64_t lens[] = { 8, 64, 172, 256, 768, 1024 };
-    float *w = malloc(1024 * sizeof(float)), *x = malloc(1024 * sizeof(float));
-    uint8_t *wq = malloc(1024 * 4), *xq = malloc(1024 * 4);
-    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
-        const q_matmul_traits *ref = q_matmul_traits_isa(types[ti], Q_CPU_ISA_SCALAR);
-        const q_matmul_traits *fast = q_matmul_traits_isa(types[ti], Q_CPU_ISA_AVX2);
-        assert_non_null(fast);
-        const q_type_traits *wt = q_type_get(types[ti]), *vt = q_type_get(ref->vec_dot_type);
-        for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
-            const int64_t n = lens[li];
-            if (n % wt->blck_size || n % vt->blck_size) continue;
-            for (int trial = 0; trial < 4; trial++) {
-                for (int64_t i = 0; i < n; i++) { w[i] = frand() * 3; x[i] = frand() * (trial + 1); }
-                wt->from_float(w, wq, n);
-                vt->from_float(x, xq, n);
-                float a, b;
-                ref->vec_dot(n, &a, wq, xq);
-                fast->vec_dot(n, &b, wq, xq);
-                if (memcmp(&a, &b, sizeof a))
-                    fail_msg("%s n=%lld: scalar %.9g, avx2 %.9g", q_type_name(types[ti]), (long long)n, a, b);
+
+/* Every ISA variant must equal the scalar reference bit for bit (same summation order,
+ * exact fused multiply-adds), on many lengths including ones that take the tails, and on
+ * inputs with wide dynamic range (large blocks next to tiny ones). */
+static void test_isa_variants_bit_identical(void **state) {
+    (void)state;
+    static const int64_t lens[] = { 8, 16, 32, 48, 64, 96, 172, 256, 512, 768, 1024, 1056, 2048 };
+    float *w = malloc(2048 * sizeof(float)), *x = malloc(2048 * sizeof(float));
+    uint8_t *wq = malloc(2048 * 4), *xq = malloc(2048 * 4);
+    int n_isa = 0;
+    for (int isa = 1; isa < Q_CPU_ISA_COUNT; isa++) {
+        if (!q_cpu_isa_supported((q_cpu_isa)isa)) {
+            printf("%s: not run by this CPU or build\n", q_cpu_isa_name((q_cpu_isa)isa));
+            continue;
+        }
+        n_isa++;
+        for (size_t ti = 0; ti < sizeof all_types / sizeof all_types[0]; ti++) {
+            const q_matmul_traits *ref = q_matmul_traits_isa(all_types[ti], Q_CPU_ISA_SCALAR);
+            const q_matmul_traits *fast = q_matmul_traits_isa(all_types[ti], (q_cpu_isa)isa);
+            assert_non_null(fast);
+            assert_int_equal(fast->vec_dot_type, ref->vec_dot_type);
+            const q_type_traits *wt = q_type_get(all_types[ti]), *vt = q_type_get(ref->vec_dot_type);
+            for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+                const int64_t n = lens[li];
+                if (n % wt->blck_size || n % vt->blck_size) continue;
+                for (int trial = 0; trial < 6; trial++) {
+                    for (int64_t i = 0; i < n; i++) {
+                        const float sw = trial >= 4 && (i / 64) % 3 == 0 ? 1e-3f : 3.0f;
+                        w[i] = frand() * sw;
+                        x[i] = frand() * (float)(trial + 1) * (trial == 5 && i % 7 == 0 ? 100.0f : 1.0f);
+                    }
+                    wt->from_float(w, wq, n);
+                    vt->from_float(x, xq, n);
+                    float a, b;
+                    ref->vec_dot(n, &a, wq, xq);
+                    fast->vec_dot(n, &b, wq, xq);
+                    if (memcmp(&a, &b, sizeof a))
+                        fail_msg("%s n=%lld: scalar %.9g, %s %.9g", q_type_name(all_types[ti]), (long long)n, a,
+                                 q_cpu_isa_name((q_cpu_isa)isa), b);
+                }
             }
         }
     }
+    if (!n_isa) printf("only the scalar kernels run here\n");
     free(w); free(x); free(wq); free(xq);
+}
+
+/* Tile kernels (gemm) of every ISA, the scalar one included, against the scalar vec_dot
+ * per output: bit-identical, over tile shapes that hit every remainder (rows and tokens
+ * not multiples of the register tile), padded strides, and a ldy larger than nr. */
+static void test_gemm_tiles_bit_identical(void **state) {
+    (void)state;
+    static const int64_t lens[] = { 32, 64, 256, 512, 1056 };
+    static const int32_t shapes[][2] = { { 1, 1 }, { 1, 7 }, { 3, 1 }, { 4, 4 }, { 5, 3 }, { 8, 1 }, { 8, 9 },
+                                         { 13, 2 }, { 16, 16 }, { 17, 5 }, { 16, 64 } };
+    enum { MAXR = 17, MAXC = 64, MAXN = 1056, PAD = 40 };
+    float *w = malloc(MAXN * sizeof(float)), *x = malloc(MAXN * sizeof(float));
+    const size_t wstride = MAXN * 4 + PAD, astride = MAXN * 4 + PAD + 24;
+    uint8_t *wq = calloc(MAXR, wstride), *xq = calloc(MAXC, astride);
+    float *y = malloc(sizeof(float) * MAXC * (MAXR + 3)), *want = malloc(sizeof(float) * MAXC * (MAXR + 3));
+    int n_gemm = 0;
+    for (int isa = 0; isa < Q_CPU_ISA_COUNT; isa++) {
+        if (!q_cpu_isa_supported((q_cpu_isa)isa)) continue;
+        for (size_t ti = 0; ti < sizeof all_types / sizeof all_types[0]; ti++) {
+            const q_matmul_traits *ref = q_matmul_traits_isa(all_types[ti], Q_CPU_ISA_SCALAR);
+            const q_matmul_traits *fast = q_matmul_traits_isa(all_types[ti], (q_cpu_isa)isa);
+            if (!fast->gemm) continue;
+            n_gemm++;
+            const q_type_traits *wt = q_type_get(all_types[ti]), *vt = q_type_get(ref->vec_dot_type);
+            for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+                const int64_t n = lens[li];
+                if (n % wt->blck_size || n % vt->blck_size) continue;
+                for (int r = 0; r < MAXR; r++) {
+                    for (int64_t i = 0; i < n; i++) w[i] = frand() * (r % 3 ? 2.0f : 0.01f);
+                    wt->from_float(w, wq + r * wstride, n);
+                }
+                for (int c = 0; c < MAXC; c++) {
+                    for (int64_t i = 0; i < n; i++) x[i] = frand() * (float)(1 + c % 5);
+                    vt->from_float(x, xq + c * astride, n);
+                }
+                for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+                    const int32_t nr = shapes[si][0], nc = shapes[si][1];
+                    const int64_t ldy = nr + 3;
+                    for (int64_t i = 0; i < MAXC * ldy; i++) y[i] = want[i] = -7.0f;   /* untouched gaps stay */
+                    for (int c = 0; c < nc; c++)
+                        for (int r = 0; r < nr; r++) ref->vec_dot(n, &want[c * ldy + r], wq + r * wstride, xq + c * astride);
+                    fast->gemm(n, nr, nc, wq, wstride, xq, astride, y, ldy);
+                    for (int64_t i = 0; i < nc * ldy; i++)
+                        if (memcmp(&y[i], &want[i], sizeof(float)))
+                            fail_msg("%s %s gemm n=%lld %dx%d: y[%lld] = %.9g, vec_dot %.9g", q_cpu_isa_name((q_cpu_isa)isa),
+                                     q_type_name(all_types[ti]), (long long)n, nr, nc, (long long)i, y[i], want[i]);
+                }
+            }
+        }
+    }
+    printf("%d tile kernels checked\n", n_gemm);
+    free(w); free(x); free(wq); free(xq); free(y); free(want);
 }
 
 /* y(t, r) = W(r, :) . x(t, :) for a 3x2 weight (2 inputs, 3 outputs) and 2 tokens. */
@@ -146,6 +211,7 @@ int main(void) {
         cmocka_unit_test(test_vec_dot_types),
         cmocka_unit_test(test_vec_dot_vs_dequant),
         cmocka_unit_test(test_isa_variants_bit_identical),
+        cmocka_unit_test(test_gemm_tiles_bit_identical),
         cmocka_unit_test(test_matmul_layout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -51,6 +51,7 @@ static const opt opts[] = {
     { "--timeout", NULL, "QUARREL_TIMEOUT", OPT_INT, OFF(cfg.timeout_s), 1, 1 << 30, "most seconds per request (300)" },
     { "--max-body", NULL, "QUARREL_MAX_BODY", OPT_INT, OFF(cfg.max_body), 1024, 1L << 30, "largest request body in bytes (1 MiB)" },
     { "--shutdown-timeout", NULL, "QUARREL_SHUTDOWN_TIMEOUT", OPT_INT, OFF(cfg.shutdown_s), 0, 3600, "seconds in-flight work may finish on SIGTERM (5)" },
+    { "--prefix-cache", NULL, "QUARREL_PREFIX_CACHE", OPT_INT, OFF(cfg.prefix_cache), 0, 1, "reuse KV of shared prompt prefixes (1; 0 = off)" },
     { "--log-format", NULL, "QUARREL_LOG_FORMAT", OPT_STR, OFF(log_format), 0, 0, "json or text (text)" },
     { "--log-level", NULL, "QUARREL_LOG_LEVEL", OPT_STR, OFF(log_level), 0, 0, "debug, info, warn or error (info)" },
     { "--log-prompts", NULL, "QUARREL_LOG_PROMPTS", OPT_BOOL, OFF(log_prompts), 0, 0, "log prompts and generated text (redacted by default; credentials always)" },
@@ -80,7 +81,7 @@ static bool opt_set(serve_opts *o, const opt *d, const char *name, const char *v
 
 static int serve_parse(int argc, char **argv, serve_opts *o) {
     memset(o, 0, sizeof *o);
-    o->cfg = (srv_config){ .host = "127.0.0.1", .port = 8080, .parallel = 4, .n_threads = cli_default_threads(),
+    o->cfg = (srv_config){ .host = "127.0.0.1", .port = 8080, .parallel = 4, .prefix_cache = 1, .n_threads = cli_default_threads(),
                            .queue_size = 64, .timeout_s = 300, .max_body = 1 << 20, .max_conns = 256,
                            .shutdown_s = 5 };
     o->log_format = "text";

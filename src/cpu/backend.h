@@ -10,6 +10,7 @@
 #ifndef QUARREL_CPU_BACKEND_H
 #define QUARREL_CPU_BACKEND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -81,20 +82,40 @@ void q_exec_parallel(q_exec *ex, q_task_fn fn, void *ctx, int64_t n);
  * converted to W's vec_dot_type. Integer block dot products as ggml's vec_dot. */
 typedef void (*q_vec_dot_fn)(int64_t n, float *s, const void *x, const void *y);
 
+/* Tile product: y[c * ldy + r] = W(r, :) . a(c, :) for r < nr, c < nc, over n elements.
+ * W rows start at w with stride ws bytes; activation rows (already in vec_dot_type) at a
+ * with stride as bytes. Each output must be bit-identical to vec_dot on the same rows:
+ * a tile kernel only changes which loads are shared (a weight block decoded once for
+ * several activations, several rows' accumulators in one register), never the order
+ * in which one output is summed. */
+typedef void (*q_gemm_fn)(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws,
+                          const void *a, size_t as, float *y, int64_t ldy);
+
 typedef struct q_matmul_traits {
     q_type       vec_dot_type;   /* what activations are converted to */
-    q_vec_dot_fn vec_dot;        /* scalar reference */
+    q_vec_dot_fn vec_dot;        /* one output */
+    q_gemm_fn    gemm;           /* a tile of outputs; NULL = vec_dot per output */
 } q_matmul_traits;
 
-/* Kernel sets: the portable reference and, on x86, AVX2+FMA (bit-identical results). */
+/* Kernel sets: the portable reference and, on x86, AVX2+FMA+F16C and AVX-512 (F/BW/VL).
+ * Every set gives bit-identical results (tests/test_matmul.c). */
 typedef enum q_cpu_isa {
     Q_CPU_ISA_SCALAR = 0,
     Q_CPU_ISA_AVX2,
+    Q_CPU_ISA_AVX512,
     Q_CPU_ISA_COUNT
 } q_cpu_isa;
 
-/* The best set this CPU runs (QUARREL_SCALAR=1 in the environment forces the reference). */
+/* "scalar", "avx2", "avx512". */
+const char *q_cpu_isa_name(q_cpu_isa isa);
+/* Whether this build has the set and this CPU runs it. */
+bool q_cpu_isa_supported(q_cpu_isa isa);
+/* The set every kernel uses, chosen once: the one named by QUARREL_CPU=scalar|avx2|avx512,
+ * else the best supported one. */
 q_cpu_isa q_cpu_isa_best(void);
+/* Fails when QUARREL_CPU names an unknown set or one this machine cannot run (model load
+ * calls it: a benchmark that silently ran another set would lie). */
+q_status q_cpu_check(q_error *err);
 
 /* Row of weight type t for the best ISA, or NULL when the CPU cannot multiply by t. */
 const q_matmul_traits *q_matmul_traits_get(q_type t);

@@ -129,8 +129,10 @@ static q_status bind_tensor(q_model *m, const q_tensor_spec *sp, int32_t l, q_te
 
 q_status q_model_load(const char *path, q_model **out, q_error *err) {
     *out = NULL;
+    q_status st = q_cpu_check(err);
+    if (st != Q_OK) return st;
     q_model *m = q_xcalloc(1, sizeof *m);
-    q_status st = gguf_open(path, &m->gguf, err);
+    st = gguf_open(path, &m->gguf, err);
     if (st != Q_OK) { free(m); return st; }
 
     gguf_str arch;

@@ -275,7 +275,7 @@ q_status srv_server_start(const srv_config *cfg, srv_server **out, q_error *err)
     cp.n_seq_max = (int32_t)cfg->parallel;
     cp.n_threads = (int32_t)cfg->n_threads;
     if ((st = q_context_new(s->model, &cp, &s->ctx, err)) != Q_OK) goto fail;
-    if ((st = srv_sched_new(s->model, s->ctx, (int)cfg->parallel, (int)slot_ctx, (int)cfg->queue_size, &s->sched,
+    if ((st = srv_sched_new(s->model, s->ctx, (int)cfg->parallel, (int)slot_ctx, (int)cfg->queue_size, cfg->prefix_cache != 0, &s->sched,
                             err)) != Q_OK)
         goto fail;
 

@@ -3,7 +3,18 @@
  * same q_decode each step. A step holds one decode token per generating slot plus prompt
  * chunks of prefilling slots, up to the batch size. Jobs wait in a bounded queue with two
  * priority classes (interactive first, FIFO within a class) and join between steps; a
- * finished, cancelled or timed-out job leaves its slot and its KV cells are removed.
+ * cancelled, timed-out or failed job leaves its slot and its KV cells are removed.
+ *
+ * Prefix reuse: a slot that finishes normally keeps its KV cells and the tokens they
+ * hold (`hist`). A new job takes the free slot whose history shares the longest prefix
+ * with its prompt (else the least recently used one); if another slot, busy or not,
+ * shares a longer prefix, those cells are shared into the new slot with q_kv_seq_cp
+ * (cells carry a set of sequences, so nothing is copied). Only the rest of the prompt is
+ * decoded. Every output row is computed the same way in any batch, so the logits, and
+ * the text at temperature 0, are identical with and without reuse. Retention is bounded
+ * by the slots (each slot holds at most slot_ctx cells, as when it runs) and a slot's old
+ * cells go when it is reused (least recently used first). A new model means a new
+ * scheduler, so nothing stale survives a model change.
  *
  * Not here: HTTP, JSON. Memory: the scheduler holds one reference to each queued or
  * running job; the slot's sampler, detokenizer stream and stopper are its own. */
@@ -203,6 +214,9 @@ typedef struct slot {
     q_sampler      *smp;
     q_detok_stream *ds;
     q_stopper       stop;
+    q_token        *hist;         /* tokens whose K/V are in this sequence's cells, by position */
+    size_t          n_hist, cap_hist;
+    double          last_used;    /* when the slot last finished (LRU among free slots) */
 } slot;
 
 struct srv_sched {
@@ -210,6 +224,7 @@ struct srv_sched {
     const q_vocab *vocab;
     q_context     *ctx;
     int            n_slots, slot_ctx, queue_size, n_batch;
+    bool           prefix_cache;  /* reuse KV of shared prompt prefixes */
     slot          *slots;
     q_batch        batch;
 
@@ -224,7 +239,7 @@ struct srv_sched {
 
     atomic_int      running;      /* published by the engine thread for metrics */
     atomic_int      waiting;
-    atomic_int      kv_used;
+    atomic_int      kv_used;      /* cells held by running sequences */
     atomic_bool     alive;
 };
 
@@ -241,7 +256,14 @@ static void slot_finish(srv_sched *s, slot *sl, srv_finish f, const char *err) {
             job_emit(j, -1, 0, NULL, NULL, sl->stop.held, k, now);
         }
     }
-    q_kv_seq_rm(s->ctx, (q_seq_id)(sl - s->slots), -1, -1);
+    /* a normal end keeps the cells for prefix reuse; anything else frees them now */
+    const bool keep = s->prefix_cache && (f == SRV_FINISH_STOP || f == SRV_FINISH_LENGTH);
+    if (!keep) {
+        q_kv_seq_rm(s->ctx, (q_seq_id)(sl - s->slots), -1, -1);
+        sl->n_hist = 0;
+    }
+    q_token *hist = sl->hist;
+    const size_t n_hist = sl->n_hist, cap_hist = sl->cap_hist;
     q_sampler_free(sl->smp);
     q_detok_stream_free(sl->ds);
     q_stopper_free(&sl->stop);
@@ -255,10 +277,82 @@ static void slot_finish(srv_sched *s, slot *sl, srv_finish f, const char *err) {
     srv_job_release(j);
     memset(sl, 0, sizeof *sl);
     sl->state = SLOT_FREE;
+    sl->hist = hist;
+    sl->n_hist = n_hist;
+    sl->cap_hist = cap_hist;
+    sl->last_used = now;
+}
+
+/* Appends a token whose K/V this step writes at position n_hist. */
+static void hist_push(slot *sl, q_token t) {
+    if (sl->n_hist == sl->cap_hist) {
+        sl->cap_hist = sl->cap_hist ? 2 * sl->cap_hist : 256;
+        sl->hist = q_xrealloc(sl->hist, sl->cap_hist * sizeof *sl->hist);
+    }
+    sl->hist[sl->n_hist++] = t;
+}
+
+static size_t common_prefix(const q_token *a, size_t na, const q_token *b, size_t nb) {
+    size_t i = 0;
+    while (i < na && i < nb && a[i] == b[i]) i++;
+    return i;
+}
+
+/* The free slot a job should take: the longest shared prefix, else the least recently
+ * used (never-used first). */
+static slot *slot_pick(srv_sched *s, const q_tokens *p) {
+    slot *best = NULL;
+    size_t best_lcp = 0;
+    for (int i = 0; i < s->n_slots; i++) {
+        slot *sl = &s->slots[i];
+        if (sl->state != SLOT_FREE) continue;
+        const size_t lcp = s->prefix_cache ? common_prefix(sl->hist, sl->n_hist, p->ids, p->n) : 0;
+        if (!best || lcp > best_lcp || (lcp == best_lcp && sl->last_used < best->last_used)) {
+            best = sl;
+            best_lcp = lcp;
+        }
+    }
+    return best;
+}
+
+/* Makes slot sl's cells hold the longest prefix of the prompt any slot holds (at most
+ * n - 1 tokens: the last prompt token is decoded for its logits) and drops the rest;
+ * returns the reused length. */
+static size_t slot_reuse_prefix(srv_sched *s, slot *sl, const q_tokens *p) {
+    const q_seq_id dst = (q_seq_id)(sl - s->slots);
+    const size_t cap = p->n > 0 ? p->n - 1 : 0;
+    size_t own = Q_MIN(common_prefix(sl->hist, sl->n_hist, p->ids, p->n), cap);
+    int src = -1;
+    size_t other = own;
+    for (int i = 0; i < s->n_slots && s->prefix_cache; i++) {
+        const slot *o = &s->slots[i];
+        if (o == sl) continue;
+        const size_t lcp = Q_MIN(common_prefix(o->hist, o->n_hist, p->ids, p->n), cap);
+        if (lcp > other) { other = lcp; src = i; }
+    }
+    if (src >= 0) {   /* share another sequence's cells for the prefix */
+        q_kv_seq_rm(s->ctx, dst, -1, -1);
+        q_kv_seq_cp(s->ctx, (q_seq_id)src, dst, 0, (q_pos)other);
+        own = other;
+    } else {
+        q_kv_seq_rm(s->ctx, dst, (q_pos)own, -1);
+    }
+    sl->n_hist = 0;
+    for (size_t i = 0; i < own; i++) hist_push(sl, p->ids[i]);
+    return own;
 }
 
 static void slot_start(srv_sched *s, slot *sl, srv_job *j) {
+    const size_t reused = slot_reuse_prefix(s, sl, &j->prompt);
+    if (s->prefix_cache) srv_metrics_prefix(reused);
+    q_token *hist = sl->hist;
+    const size_t n_hist = sl->n_hist, cap_hist = sl->cap_hist;
     memset(sl, 0, sizeof *sl);
+    sl->hist = hist;
+    sl->n_hist = n_hist;
+    sl->cap_hist = cap_hist;
+    sl->n_past = (q_pos)reused;
+    sl->n_fed = reused;
     sl->job = j;
     sl->state = SLOT_PREFILL;
     j->t_start = srv_now();   /* read by the HTTP side only after the job's end under j->mu */
@@ -337,9 +431,14 @@ static void slot_sample(srv_sched *s, slot *sl, double now) {
     sl->state = SLOT_GEN;
 }
 
+/* kv_used counts the cells of running sequences (a cell shared by two counts twice);
+ * cells kept only for prefix reuse are free to take and are not counted. */
 static void publish(srv_sched *s) {
     atomic_store(&s->running, active_count(s));
-    atomic_store(&s->kv_used, q_kv_n_used(s->ctx));
+    long used = 0;
+    for (int i = 0; i < s->n_slots; i++)
+        if (s->slots[i].state != SLOT_FREE) used += s->slots[i].n_past;
+    atomic_store(&s->kv_used, (int)Q_MIN(used, (long)q_context_n_ctx(s->ctx)));
 }
 
 static void *engine_main(void *arg) {
@@ -349,7 +448,10 @@ static void *engine_main(void *arg) {
         pthread_mutex_lock(&s->mu);
         for (;;) {
             for (int i = 0; i < s->n_slots && s->n_waiting > 0; i++)
-                if (s->slots[i].state == SLOT_FREE) slot_start(s, &s->slots[i], queue_pop(s));
+                if (s->slots[i].state == SLOT_FREE) {
+                    srv_job *j = queue_pop(s);
+                    slot_start(s, slot_pick(s, &j->prompt), j);
+                }
             atomic_store(&s->waiting, s->n_waiting);
             /* a job counts as running from admission, before its first token is out */
             atomic_store(&s->running, active_count(s));
@@ -380,6 +482,7 @@ static void *engine_main(void *arg) {
             sl->batch_idx = -1;
             if (sl->state != SLOT_GEN) continue;
             sl->batch_idx = s->batch.n_tokens;
+            hist_push(sl, sl->pending);
             q_batch_add(&s->batch, sl->pending, sl->n_past++, (q_seq_id)i, true);
         }
         for (int i = 0; i < s->n_slots; i++) {
@@ -389,6 +492,7 @@ static void *engine_main(void *arg) {
             while (sl->n_fed < p->n && s->batch.n_tokens < s->batch.n_max) {
                 const bool last = sl->n_fed + 1 == p->n;
                 if (last) sl->batch_idx = s->batch.n_tokens;
+                hist_push(sl, p->ids[sl->n_fed]);
                 q_batch_add(&s->batch, p->ids[sl->n_fed++], sl->n_past++, (q_seq_id)i, last);
             }
         }
@@ -399,6 +503,9 @@ static void *engine_main(void *arg) {
             srv_log(SRV_LOG_ERROR, "decode_failed", NULL, json_pack("{s:s}", "error", err.msg));
             for (int i = 0; i < s->n_slots; i++)
                 if (s->slots[i].state != SLOT_FREE) slot_finish(s, &s->slots[i], SRV_FINISH_ERROR, err.msg);
+            /* trust no kept prefix after a failed step */
+            q_kv_clear(s->ctx);
+            for (int i = 0; i < s->n_slots; i++) s->slots[i].n_hist = 0;
             publish(s);
             continue;
         }
@@ -416,7 +523,7 @@ static void *engine_main(void *arg) {
 }
 
 q_status srv_sched_new(const q_model *m, q_context *c, int n_slots, int slot_ctx, int queue_size,
-                       srv_sched **out, q_error *err) {
+                       bool prefix_cache, srv_sched **out, q_error *err) {
     *out = NULL;
     srv_sched *s = calloc(1, sizeof *s);
     if (!s) return q_fail(err, Q_ERR_NOMEM, "scheduler: out of memory");
@@ -426,6 +533,7 @@ q_status srv_sched_new(const q_model *m, q_context *c, int n_slots, int slot_ctx
     s->n_slots = n_slots;
     s->slot_ctx = slot_ctx;
     s->queue_size = queue_size;
+    s->prefix_cache = prefix_cache;
     s->n_batch = 512;
     s->slots = calloc((size_t)n_slots, sizeof *s->slots);
     s->batch = q_batch_init(s->n_batch);
@@ -481,6 +589,7 @@ void srv_sched_free(srv_sched *s) {
     if (!s) return;
     srv_sched_shutdown(s, srv_now());
     q_batch_free(&s->batch);
+    for (int i = 0; s->slots && i < s->n_slots; i++) free(s->slots[i].hist);
     free(s->slots);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);

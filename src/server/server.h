@@ -37,6 +37,7 @@ typedef struct srv_config {
     long        max_body;      /* bytes; larger bodies get 413 */
     long        max_conns;     /* concurrent connections (one thread each) */
     long        shutdown_s;    /* grace for in-flight work on SIGTERM */
+    long        prefix_cache;  /* 1: reuse the KV of shared prompt prefixes (scheduler.c) */
     bool        log_prompts;   /* log prompts, messages and generated text (credentials never) */
 } srv_config;
 
@@ -73,6 +74,8 @@ void srv_metrics_request(srv_endpoint ep, int status);
 void srv_metrics_error(srv_error_type t);
 void srv_metrics_connections(int delta);   /* +1 opened, -1 closed */
 void srv_metrics_inference(double seconds);
+/* One admitted request's prefix lookup: reused tokens (0 = a miss). */
+void srv_metrics_prefix(size_t reused);
 void srv_metrics_queue_time(double seconds);
 void srv_metrics_inter_token(double seconds);
 void srv_metrics_tokens(long prompt, long generated);
@@ -179,7 +182,7 @@ typedef struct srv_sched srv_sched;
 
 typedef enum srv_submit { SRV_SUBMIT_OK, SRV_SUBMIT_FULL, SRV_SUBMIT_CLOSED } srv_submit;
 
-q_status   srv_sched_new(const q_model *m, q_context *c, int n_slots, int slot_ctx, int queue_size,
+q_status   srv_sched_new(const q_model *m, q_context *c, int n_slots, int slot_ctx, int queue_size, bool prefix_cache,
                          srv_sched **out, q_error *err);
 srv_submit srv_sched_submit(srv_sched *s, srv_job *j);
 /* Stops taking jobs, fails the queued ones, lets running ones finish until `deadline`
