@@ -48,21 +48,24 @@ typedef struct route {
     const char  *method, *path;
     srv_handler  fn;
     srv_endpoint ep;
+    bool         prefix;   /* path is a prefix: the rest of the URL is the handler's argument */
 } route;
 
 static const route routes[] = {
-    { "GET",  "/api/health",          srv_route_health,      SRV_EP_OTHER },
-    { "GET",  "/healthz",             srv_route_healthz,     SRV_EP_OTHER },
-    { "GET",  "/readyz",              srv_route_readyz,      SRV_EP_OTHER },
-    { "GET",  "/version",             srv_route_version,     SRV_EP_OTHER },
-    { "GET",  "/metrics",             srv_route_metrics,     SRV_EP_OTHER },
-    { "GET",  "/api/metrics",         srv_route_metrics,     SRV_EP_OTHER },
-    { "POST", "/api/generate",        srv_route_generate,    SRV_EP_GENERATE },
-    { "POST", "/api/stream",          srv_route_stream,      SRV_EP_STREAM },
-    { "POST", "/v1/chat/completions", srv_route_chat,        SRV_EP_CHAT },
-    { "POST", "/v1/completions",      srv_route_completions, SRV_EP_COMPLETIONS },
-    { "GET",  "/v1/models",           srv_route_models,      SRV_EP_OTHER },
-    { "GET",  "/ws",                  srv_route_ws,          SRV_EP_OTHER },
+    { "GET",  "/api/health",          srv_route_health,      SRV_EP_OTHER, false },
+    { "GET",  "/healthz",             srv_route_healthz,     SRV_EP_OTHER, false },
+    { "GET",  "/readyz",              srv_route_readyz,      SRV_EP_OTHER, false },
+    { "GET",  "/version",             srv_route_version,     SRV_EP_OTHER, false },
+    { "GET",  "/metrics",             srv_route_metrics,     SRV_EP_OTHER, false },
+    { "GET",  "/api/metrics",         srv_route_metrics,     SRV_EP_OTHER, false },
+    { "POST", "/api/generate",        srv_route_generate,    SRV_EP_GENERATE, false },
+    { "POST", "/api/stream",          srv_route_stream,      SRV_EP_STREAM, false },
+    { "POST", "/v1/chat/completions", srv_route_chat,        SRV_EP_CHAT, false },
+    { "POST", "/v1/completions",      srv_route_completions, SRV_EP_COMPLETIONS, false },
+    { "GET",  "/v1/models",           srv_route_models,      SRV_EP_OTHER, false },
+    { "GET",  "/ws",                  srv_route_ws,          SRV_EP_OTHER, false },
+    { "GET",  "/api/models",          srv_route_models_api,  SRV_EP_OTHER, false },
+    { "GET",  "/api/models/",         srv_route_model_api,   SRV_EP_OTHER, true },
 };
 
 /* ---- replies ---- */
@@ -197,7 +200,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     const route *rt = NULL;
     bool path_known = false;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-        if (strcmp(routes[i].path, url)) continue;
+        if (routes[i].prefix ? strncmp(routes[i].path, url, strlen(routes[i].path)) : strcmp(routes[i].path, url))
+            continue;
         path_known = true;
         if (!strcmp(routes[i].method, method)) { rt = &routes[i]; break; }
     }

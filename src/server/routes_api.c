@@ -12,6 +12,8 @@
 #include <time.h>
 
 #include "core/base.h"
+#include "quarrel/gguf.h"
+#include "quarrel/quantize.h"
 #include "server/server.h"
 
 #ifndef QUARREL_VERSION
@@ -265,6 +267,55 @@ int srv_route_stream(srv_req *r) {
     srv_job *j = api_job(r, &replied);
     if (!j) return replied;
     return srv_stream_reply(r, j, SRV_STREAM_API);
+}
+
+/* ---- /api/models ---- */
+
+/* The loaded model as /api/models describes it: parameters are the elements of every
+ * tensor; quantization is general.file_type's name, or else the tensor type holding the
+ * most bytes; memory_bytes is the mapped file. */
+static json_t *model_info(const srv_server *srv) {
+    const q_model *m = srv_model(srv);
+    const gguf_file *f = q_model_gguf(m);
+    uint64_t params = 0, bytes[Q_TYPE_COUNT] = { 0 };
+    for (uint64_t i = 0; i < f->n_tensors; i++) {
+        const gguf_tensor_info *t = &f->tensors[i];
+        uint64_t n = 1;
+        for (uint32_t d = 0; d < GGUF_MAX_DIMS; d++) n *= (uint64_t)t->ne[d];
+        params += n;
+        if (t->type < Q_TYPE_COUNT) bytes[t->type] += t->nbytes;
+    }
+    uint64_t ft;
+    const char *quant = gguf_get_u64(f, "general.file_type", &ft) ? q_ftype_name((q_ftype)ft) : NULL;
+    char upper[32];
+    if (!quant) {   /* spelled as file types are ("F32", "Q8_0") */
+        int best = 0;
+        for (int t = 1; t < Q_TYPE_COUNT; t++) if (bytes[t] > bytes[best]) best = t;
+        snprintf(upper, sizeof upper, "%s", q_type_name((q_type)best));
+        for (char *c = upper; *c; c++) if (*c >= 'a' && *c <= 'z') *c = (char)(*c - 'a' + 'A');
+        quant = upper;
+    }
+    return json_pack("{s:s, s:s, s:s, s:I, s:s, s:i, s:i, s:b, s:I}", "name", srv_model_name(srv), "path",
+                     srv_cfg(srv)->model_path, "architecture", q_model_arch(m), "parameters", (json_int_t)params,
+                     "quantization", quant ? quant : "unknown", "context_length", (int)q_model_n_ctx_train(m),
+                     "slot_context", srv_sched_slot_ctx(srv_scheduler(srv)), "loaded", true, "memory_bytes",
+                     (json_int_t)q_model_size(m));
+}
+
+int srv_route_models_api(srv_req *r) {
+    return srv_reply_json(r, 200, json_pack("{s:[o]}", "models", model_info(r->srv)));
+}
+
+int srv_route_model_api(srv_req *r) {
+    const char *name = r->path + strlen("/api/models/");
+    json_t *q = json_pack("{s:s}", "model", name);
+    char msg[512];
+    int st = 0;
+    const bool ok = *name && srv_model_check(r->srv, q, &st, msg, sizeof msg);
+    json_decref(q);
+    if (!ok) return srv_reply_error(r, 404, "not_found_error", "no model '%.200s' here; this server serves '%s'", name,
+                                    srv_model_name(r->srv));
+    return srv_reply_json(r, 200, model_info(r->srv));
 }
 
 /* ---- probes ---- */

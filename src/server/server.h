@@ -287,6 +287,8 @@ int srv_route_stream(srv_req *r);
 int srv_route_chat(srv_req *r);
 int srv_route_completions(srv_req *r);
 int srv_route_models(srv_req *r);
+int srv_route_models_api(srv_req *r);  /* GET /api/models */
+int srv_route_model_api(srv_req *r);   /* GET /api/models/{name} */
 int srv_route_ws(srv_req *r);          /* ws.c */
 
 /* The WebSocket reactor (ws.c): one thread and one epoll for every upgraded connection.

@@ -58,6 +58,19 @@ def main():
         check(re.fullmatch(r"[0-9a-f]+", hd.get("X-Request-Id", "")), f"{path}: no X-Request-Id")
     check(jreq(port, "GET", "/version")[2]["version"], "version missing")
     check(jreq(port, "GET", "/v1/models")[2]["data"][0]["id"] == "stories260K.gguf", "/v1/models id")
+    # /api/models: stories260K is llama2.c's 260K model: dim 64, 5 layers, 8 heads, 4 KV heads
+    # (KV dim 32), FFN 172, vocab 512, untied output, all F32
+    dim, n_layer, kv, ffn, vocab = 64, 5, 32, 172, 512
+    n_params = 2 * vocab * dim + dim + n_layer * (2 * dim + 2 * dim * dim + 2 * dim * kv + 3 * dim * ffn)
+    st, _, o = jreq(port, "GET", "/api/models")
+    check(st == 200 and len(o["models"]) == 1, f"/api/models {st} {o}")
+    mi = o["models"][0]
+    check(mi["name"] == "stories260K.gguf" and mi["path"] == MODEL and mi["architecture"] == "llama"
+          and mi["parameters"] == n_params and mi["quantization"] == "F32" and mi["loaded"] is True
+          and mi["memory_bytes"] == os.path.getsize(MODEL) and mi["slot_context"] == 2048, f"/api/models {mi}")
+    check(jreq(port, "GET", "/api/models/stories260K")[2] == mi, "/api/models/{name} without .gguf")
+    st, _, o = jreq(port, "GET", "/api/models/llama-7b")
+    check(st == 404 and o["error"]["code"] == 404, f"/api/models/unknown {st} {o}")
     st, _, payload = req(port, "GET", "/api/metrics")
     check(st == 200 and b"quarrel_requests_running" in payload, "/api/metrics alias")
     # the only open connection is the scrape itself
