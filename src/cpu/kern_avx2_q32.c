@@ -1,0 +1,424 @@
+/* kern_avx2_q32.c — hand-written AVX2+FMA+F16C kernels for weight types with 32-element
+ * blocks times Q8_0 activations: a vec_dot (one output) and a gemm tile (rows x tokens)
+ * per type. Not the reference: every output is bit-identical to the scalar body in
+ * cpu/vec_dot_impl.h, i.e. the same per-block roundings in the same order; SIMD only
+ * chooses which loads are shared and which outputs share a register. Integer block sums
+ * are exact, so their order is free.
+ *
+ * Two shapes of work:
+ * - Types whose scalar order is one float accumulator per output, fed block after block
+ *   (Q4_0): 8 weight rows at once, one row per float lane, so one vector FMA per block
+ *   serves 8 outputs.
+ *   Decode (one token): each row's block becomes 8 int32 lanes (maddubs + madd against
+ *   the activation block), and a reduction tree turns 8 rows' lanes into one vector of
+ *   8 row sums.
+ *   Prefill (several tokens): the tile's 8 rows are first repacked (unpacked to bytes,
+ *   interleaved 4 bytes per row) so that one maddubs of the repacked vector against a
+ *   broadcast 4-byte group of one token's activations yields partial sums for all 8
+ *   rows at once; a repacked block is reused by every token of the tile.
+ * - Types whose scalar order is 8 float lanes per output (Q8_0: lane L holds elements
+ *   4L..4L+3 of each block, x86_hsum8 at the end): a register block of rows x tokens,
+ *   each output an 8-lane accumulator.
+ *
+ * Q4_0 weights are kept unsigned (nibbles 0..15) so maddubs never saturates; the -8
+ * offset is subtracted as 8 * sum(activations) per block. Q8_0 x Q8_0 multiplies |w| by
+ * sign(a, w): exact while activations avoid -128, which our quantizer never produces.
+ *
+ * Memory: scratch tables live on the stack (< 40 KiB per call); nothing is allocated or
+ * owned. Compiled for AVX2+FMA+F16C by the target pragma below; cpu/matmul.c only picks
+ * these when the CPU has them. Empty on other architectures. */
+#include <stdint.h>
+#include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#include "core/base.h"
+#include "cpu/kern_avx2.h"
+#include "tensor/quants/blocks.h"
+
+#if defined(__x86_64__)
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+#endif
+
+#define KA_INLINE static inline __attribute__((always_inline))
+
+enum {
+    KA_TOK = 64,     /* tokens per pass (the matmul op's tile width) */
+    KA_ROWS = 16,    /* rows per pass (the matmul op's tile height) */
+    KA_KB = 16,      /* blocks per K chunk of Q4_0 prefill: activation tables 64 tokens x 16 blocks = 34 KiB */
+    KA_TOK8 = 16,    /* Q8_0: tokens per pass */
+    KA_KB8 = 128,    /* Q8_0: blocks per K chunk */
+};
+
+/* Empty asm that claims to change its operands: keeps each in a register at this point,
+ * so the compiler cannot reassociate a running integer sum into a tree of partial sums
+ * (which needs every term live at once and spills). Generates no instruction. */
+#define KA_PIN4(a, b, c, d) __asm__("" : "+x"(a), "+x"(b), "+x"(c), "+x"(d))
+
+KA_INLINE float h2f(q_half h) { return _cvtsh_ss(h); }
+
+KA_INLINE int32_t load_i32(const void *p) {
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* 16 packed nibbles -> 32 bytes 0..15 in element order (byte e = element e: the low
+ * nibbles are elements 0..15, the high ones 16..31). */
+KA_INLINE __m256i nib32(const uint8_t *qs) {
+    const __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qs));
+    return _mm256_and_si256(_mm256_srlv_epi64(v, _mm256_set_epi64x(4, 4, 0, 0)), _mm256_set1_epi8(0x0F));
+}
+
+/* Sum of 8 int32 lanes (exact). */
+KA_INLINE int32_t hsum_i32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
+    return _mm_cvtsi128_si32(s);
+}
+
+/* x86_hsum8: ((l0+l4) + (l2+l6)) + ((l1+l5) + (l3+l7)). */
+KA_INLINE float hsum8_ps(__m256 v) {
+    const __m128 s = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
+    const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)));
+}
+
+/* 8x8 transpose of int32 lanes: out[q] lane r = v[r] lane q. */
+KA_INLINE void transpose8_epi32(const __m256i v[8], __m256i out[8]) {
+    const __m256i t0 = _mm256_unpacklo_epi32(v[0], v[1]), t1 = _mm256_unpackhi_epi32(v[0], v[1]);
+    const __m256i t2 = _mm256_unpacklo_epi32(v[2], v[3]), t3 = _mm256_unpackhi_epi32(v[2], v[3]);
+    const __m256i t4 = _mm256_unpacklo_epi32(v[4], v[5]), t5 = _mm256_unpackhi_epi32(v[4], v[5]);
+    const __m256i t6 = _mm256_unpacklo_epi32(v[6], v[7]), t7 = _mm256_unpackhi_epi32(v[6], v[7]);
+    const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
+    const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
+    const __m256i u4 = _mm256_unpacklo_epi64(t4, t6), u5 = _mm256_unpackhi_epi64(t4, t6);
+    const __m256i u6 = _mm256_unpacklo_epi64(t5, t7), u7 = _mm256_unpackhi_epi64(t5, t7);
+    out[0] = _mm256_permute2x128_si256(u0, u4, 0x20);
+    out[1] = _mm256_permute2x128_si256(u1, u5, 0x20);
+    out[2] = _mm256_permute2x128_si256(u2, u6, 0x20);
+    out[3] = _mm256_permute2x128_si256(u3, u7, 0x20);
+    out[4] = _mm256_permute2x128_si256(u0, u4, 0x31);
+    out[5] = _mm256_permute2x128_si256(u1, u5, 0x31);
+    out[6] = _mm256_permute2x128_si256(u2, u6, 0x31);
+    out[7] = _mm256_permute2x128_si256(u3, u7, 0x31);
+}
+
+/* The 8 halves at row[r] + off, r = 0..7, as one vector: packed in general registers
+ * (idle in these kernels), which beats a gather on Zen 3. */
+KA_INLINE __m128i halves8(const uint8_t *const row[8], size_t off) {
+    uint64_t lo = 0, hi = 0;
+    for (int r = 0; r < 4; r++) {
+        uint16_t a, b;
+        memcpy(&a, row[r] + off, 2);
+        memcpy(&b, row[r + 4] + off, 2);
+        lo |= (uint64_t)a << (16 * r);
+        hi |= (uint64_t)b << (16 * r);
+        __asm__("" : "+r"(lo), "+r"(hi));   /* keep it scalar: no vectorized zero-extends */
+    }
+    return _mm_set_epi64x((long long)hi, (long long)lo);
+}
+
+/* Stores lanes 0..nv-1 of v to y[0..nv-1]. */
+KA_INLINE void store_rows(float *y, __m256 v, int nv) {
+    if (nv == 8) {
+        _mm256_storeu_ps(y, v);
+        return;
+    }
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    _mm256_maskstore_ps(y, _mm256_cmpgt_epi32(_mm256_set1_epi32(nv), lane), v);
+}
+
+/* ---- Q4_0 x Q8_0: acc = fma(sumi, dy * dx, acc) per block, one accumulator per output ---- */
+
+void q_avx2_vec_dot_q4_0_q8_0(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q4_0 *x = vx;
+    const block_q8_0 *y = vy;
+    const __m256i ones = _mm256_set1_epi16(1), eights = _mm256_set1_epi8(8);
+    float acc = 0.0f;
+    for (int64_t b = 0; b < n / QK4_0; b++) {
+        const __m256i av = _mm256_loadu_si256((const __m256i *)y[b].qs);
+        const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(nib32(x[b].qs), av), _mm256_maddubs_epi16(eights, av));
+        const int32_t sumi = hsum_i32(_mm256_madd_epi16(p, ones));
+        acc = __builtin_fmaf((float)sumi, h2f(y[b].d) * h2f(x[b].d), acc);
+    }
+    *s = acc;
+}
+
+/* 16 bytes at lo and 16 at hi as one vector [lo | hi]. */
+KA_INLINE __m256i load_2x128(const uint8_t *lo, const uint8_t *hi) {
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)lo)),
+                                   _mm_loadu_si128((const __m128i *)hi), 1);
+}
+
+/* s[k] = [4 int32 of row k | 4 int32 of row k + 4], k < 4 -> [sum row 0..3 | sum row 4..7]. */
+KA_INLINE __m256i reduce4x2(const __m256i s[4]) {
+    const __m256i t0 = _mm256_add_epi32(_mm256_unpacklo_epi32(s[0], s[1]), _mm256_unpackhi_epi32(s[0], s[1]));
+    const __m256i t1 = _mm256_add_epi32(_mm256_unpacklo_epi32(s[2], s[3]), _mm256_unpackhi_epi32(s[2], s[3]));
+    return _mm256_add_epi32(_mm256_unpacklo_epi64(t0, t1), _mm256_unpackhi_epi64(t0, t1));
+}
+
+/* Decode: outputs out[0..nrr) (nrr <= 16) of rows w + r*ws times one activation row y,
+ * over nb blocks. Groups of 8 rows, lane r = row r; rows past nrr repeat the last one
+ * and are not stored. Per block, rows k and k+4 share a vector: their low nibbles meet
+ * elements 0..15 of y (duplicated in both halves), their high nibbles 16..31. */
+static void q4_0_tok1(int64_t nb, const uint8_t *w, size_t ws, int nrr, const block_q8_0 *y, float *out) {
+    const uint8_t *row[16];
+    for (int r = 0; r < 16; r++) row[r] = w + (size_t)Q_MIN(r, nrr - 1) * ws + 2;   /* + 2: at qs */
+    const int ng = (nrr + 7) / 8;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1), eights = _mm256_set1_epi8(8);
+    __m256 acc[2] = { _mm256_setzero_ps(), _mm256_setzero_ps() };
+    for (int64_t b = 0; b < nb; b++) {
+        const size_t bo = (size_t)b * sizeof(block_q4_0);
+        const __m256i av = _mm256_loadu_si256((const __m256i *)y[b].qs);
+        const __m256i alo = _mm256_permute4x64_epi64(av, 0x44), ahi = _mm256_permute4x64_epi64(av, 0xEE);
+        /* the -8 offset: 8 * sum(a) in every lane */
+        __m256i sa = _mm256_madd_epi16(_mm256_maddubs_epi16(eights, av), ones);
+        sa = _mm256_add_epi32(sa, _mm256_permute2x128_si256(sa, sa, 0x01));
+        sa = _mm256_add_epi32(sa, _mm256_shuffle_epi32(sa, 0x4E));
+        sa = _mm256_add_epi32(sa, _mm256_shuffle_epi32(sa, 0xB1));
+        const __m256 dy = _mm256_set1_ps(h2f(y[b].d));
+        for (int g = 0; g < ng; g++) {
+            const uint8_t *const *rg = row + 8 * g;
+            __m256i s[4];
+            for (int k = 0; k < 4; k++) {
+                const __m256i v = load_2x128(rg[k] + bo, rg[k + 4] + bo);
+                const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+                /* int16: two pairs of 0..15 x -128..127, |.| <= 7680 */
+                const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, alo), _mm256_maddubs_epi16(hi, ahi));
+                s[k] = _mm256_madd_epi16(p, ones);
+            }
+            const __m256i sumi = _mm256_sub_epi32(reduce4x2(s), sa);
+            const __m256 dx = _mm256_cvtph_ps(halves8(rg, bo - 2));
+            acc[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_mul_ps(dy, dx), acc[g]);
+        }
+    }
+    for (int g = 0; g < ng; g++) store_rows(out + 8 * g, acc[g], Q_MIN(8, nrr - 8 * g));
+}
+
+/* Prefill. The activations of one K chunk, per token: quants + 128 (so they can be the
+ * unsigned operand of maddubs) and the scales as floats. */
+typedef struct q4_0_prep {
+    __m256i ax[KA_TOK + 3][KA_KB];   /* + 3: a padded last token group */
+    float   dy[KA_TOK + 3][KA_KB];
+} q4_0_prep;
+
+/* Repacked weights of 8 rows over one K chunk: for block b and 4-element group q, 32
+ * bytes holding quants 4q..4q+3 minus 8 (signed) of rows 0..7 in turn; corr[b] lane r =
+ * 128 * sum of row r's quants minus 8 (what the +128 on the activations adds); dx the
+ * scales. */
+typedef struct q4_0_pack {
+    __m256i q[KA_KB][8];
+    __m256i corr[KA_KB];
+    float   dx[KA_KB][8];
+} q4_0_pack;
+
+static void q4_0_repack(q4_0_pack *pk, const uint8_t *w, size_t ws, int nv, int64_t b0, int nbk) {
+    const uint8_t *row[8];
+    for (int r = 0; r < 8; r++) row[r] = w + (size_t)(r < nv ? r : nv - 1) * ws + (size_t)b0 * sizeof(block_q4_0);
+    const __m256i eights = _mm256_set1_epi8(8), ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+    for (int b = 0; b < nbk; b++) {
+        const size_t bo = (size_t)b * sizeof(block_q4_0);
+        __m256i u[8];
+        for (int r = 0; r < 8; r++) u[r] = _mm256_sub_epi8(nib32(row[r] + bo + 2), eights);
+        transpose8_epi32(u, pk->q[b]);
+        __m256i z = pk->q[b][0];   /* int8 sums of 8 values in -8..7 stay in -64..56 */
+        for (int q = 1; q < 8; q++) z = _mm256_add_epi8(z, pk->q[b][q]);
+        pk->corr[b] = _mm256_slli_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(ones8, z), ones16), 7);
+        _mm256_storeu_ps(pk->dx[b], _mm256_cvtph_ps(halves8(row, bo)));
+    }
+}
+
+/* 4 tokens x 8 rows over nbk blocks of a chunk: acc[t] lane r += per block
+ * fma(sumi, dy * dx). ax/dy point at token t0's chunk tables (stride KA_KB); the caller
+ * pads a short token group by repeating its last token (and discards those sums). */
+static void q4_0_pack_tok4(int nbk, const q4_0_pack *pk, const __m256i *ax, const float *dy, __m256 *acc) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    const uint8_t *a0 = (const uint8_t *)ax, *a1 = (const uint8_t *)(ax + KA_KB);
+    const uint8_t *a2 = (const uint8_t *)(ax + 2 * KA_KB), *a3 = (const uint8_t *)(ax + 3 * KA_KB);
+    __m256 c0 = acc[0], c1 = acc[1], c2 = acc[2], c3 = acc[3];
+    for (int b = 0; b < nbk; b++) {
+        __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+        /* int16 lanes sum 8 pairs of 0..255 x -8..7: within -32640..28560 */
+        for (int q = 0; q < 8; q++) {
+            const __m256i wq = _mm256_load_si256(&pk->q[b][q]);
+            const int o = 32 * b + 4 * q;
+            s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(_mm256_set1_epi32(load_i32(a0 + o)), wq));
+            s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(_mm256_set1_epi32(load_i32(a1 + o)), wq));
+            s2 = _mm256_add_epi16(s2, _mm256_maddubs_epi16(_mm256_set1_epi32(load_i32(a2 + o)), wq));
+            s3 = _mm256_add_epi16(s3, _mm256_maddubs_epi16(_mm256_set1_epi32(load_i32(a3 + o)), wq));
+            KA_PIN4(s0, s1, s2, s3);
+        }
+        const __m256i corr = _mm256_load_si256(&pk->corr[b]);
+        const __m256 dx = _mm256_load_ps(pk->dx[b]);
+#define Q4_0_FIN(c, s, t)                                                                                  \
+        c = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_madd_epi16(s, ones), corr)),       \
+                            _mm256_mul_ps(_mm256_set1_ps(dy[(t) * KA_KB + b]), dx), c)
+        Q4_0_FIN(c0, s0, 0);
+        Q4_0_FIN(c1, s1, 1);
+        Q4_0_FIN(c2, s2, 2);
+        Q4_0_FIN(c3, s3, 3);
+#undef Q4_0_FIN
+    }
+    acc[0] = c0, acc[1] = c1, acc[2] = c2, acc[3] = c3;
+}
+
+static void q4_0_gemm_pack(int64_t nb, int32_t nr, int32_t nc, const uint8_t *w, size_t ws, const uint8_t *a,
+                           size_t as, float *y, int64_t ldy) {
+    q4_0_prep pp;
+    q4_0_pack pk;
+    __m256 acc[KA_ROWS / 8][KA_TOK + 3];   /* + 3: a padded last token group */
+    const __m256i bias = _mm256_set1_epi8((char)0x80);
+    for (int32_t c0 = 0; c0 < nc; c0 += KA_TOK) {
+        const int ncc = Q_MIN(KA_TOK, nc - c0), nc4 = (ncc + 3) & ~3;
+        for (int32_t r0 = 0; r0 < nr; r0 += KA_ROWS) {
+            const int nrr = Q_MIN(KA_ROWS, nr - r0), ng = (nrr + 7) / 8;
+            for (int g = 0; g < ng; g++)
+                for (int t = 0; t < nc4; t++) acc[g][t] = _mm256_setzero_ps();
+            for (int64_t k0 = 0; k0 < nb; k0 += KA_KB) {
+                const int nbk = (int)Q_MIN(KA_KB, nb - k0);
+                for (int t = 0; t < nc4; t++) {   /* tokens past ncc repeat the last one */
+                    const block_q8_0 *yb = (const block_q8_0 *)(const void *)(a + (size_t)(c0 + Q_MIN(t, ncc - 1)) * as) + k0;
+                    for (int b = 0; b < nbk; b++) {
+                        pp.ax[t][b] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)yb[b].qs), bias);
+                        pp.dy[t][b] = h2f(yb[b].d);
+                    }
+                }
+                for (int g = 0; g < ng; g++) {
+                    q4_0_repack(&pk, w + (size_t)(r0 + 8 * g) * ws, ws, Q_MIN(8, nrr - 8 * g), k0, nbk);
+                    for (int t = 0; t < ncc; t += 4) q4_0_pack_tok4(nbk, &pk, pp.ax[t], pp.dy[t], &acc[g][t]);
+                }
+            }
+            for (int g = 0; g < ng; g++)
+                for (int t = 0; t < ncc; t++)
+                    store_rows(y + (c0 + t) * ldy + r0 + 8 * g, acc[g][t], Q_MIN(8, nrr - 8 * g));
+        }
+    }
+}
+
+void q_avx2_gemm_q4_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws, const void *a, size_t as,
+                           float *y, int64_t ldy) {
+    const int64_t nb = n / QK4_0;
+    if (nc >= 2) {
+        q4_0_gemm_pack(nb, nr, nc, w, ws, a, as, y, ldy);
+        return;
+    }
+    for (int32_t c = 0; c < nc; c++)
+        for (int32_t r = 0; r < nr; r += 16)
+            q4_0_tok1(nb, (const uint8_t *)w + (size_t)r * ws, ws, Q_MIN(16, nr - r),
+                      (const block_q8_0 *)(const void *)((const uint8_t *)a + (size_t)c * as), y + c * ldy + r);
+}
+
+/* ---- Q8_0 x Q8_0: 8 lanes per output, lane += (dx * dy) * lane sum per block, x86_hsum8 ---- */
+
+void q_avx2_vec_dot_q8_0_q8_0(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q8_0 *x = vx;
+    const block_q8_0 *y = vy;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / QK8_0; b++) {
+        const __m256i wv = _mm256_loadu_si256((const __m256i *)x[b].qs);
+        const __m256i av = _mm256_loadu_si256((const __m256i *)y[b].qs);
+        const __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(wv), _mm256_sign_epi8(av, wv));
+        const __m256 d = _mm256_set1_ps(h2f(x[b].d) * h2f(y[b].d));
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones)), acc);
+    }
+    *s = hsum8_ps(acc);
+}
+
+/* R rows (stride ws) x T tokens (stride as) over nbk blocks; acc[r * KA_TOK8 + t] is the
+ * 8-lane accumulator of (row r, token t); dy[t * KA_KB8 + b] the activation scales. */
+KA_INLINE void q8_0_kern(const int R, const int T, int nbk, const uint8_t *w, size_t ws, const uint8_t *a, size_t as,
+                         const float *dy, __m256 *acc) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 ac[4][4];
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++) ac[r][t] = acc[r * KA_TOK8 + t];
+    for (int b = 0; b < nbk; b++) {
+        const size_t bo = (size_t)b * sizeof(block_q8_0);
+        __m256i wa[4];
+        __m256 dx[4];
+        for (int r = 0; r < R; r++) {
+            const block_q8_0 *x = (const block_q8_0 *)(const void *)(w + (size_t)r * ws + bo);
+            wa[r] = _mm256_abs_epi8(_mm256_loadu_si256((const __m256i *)x->qs));
+            dx[r] = _mm256_set1_ps(h2f(x->d));
+        }
+        for (int t = 0; t < T; t++) {
+            const __m256i av = _mm256_loadu_si256((const __m256i *)(a + (size_t)t * as + bo + 2));
+            const __m256 dyv = _mm256_set1_ps(dy[t * KA_KB8 + b]);
+            for (int r = 0; r < R; r++) {
+                const __m256i wv = _mm256_loadu_si256((const __m256i *)(w + (size_t)r * ws + bo + 2));
+                const __m256i p = _mm256_maddubs_epi16(wa[r], _mm256_sign_epi8(av, wv));
+                const __m256 li = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones));
+                ac[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(dx[r], dyv), li, ac[r][t]);
+            }
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++) acc[r * KA_TOK8 + t] = ac[r][t];
+}
+
+/* Rows [0, nrr) x tokens [0, ncc) of one chunk with an R x T register block; R x 1 when
+ * there is one token (decode), rows and tokens past the last full block one at a time. */
+static void q8_0_chunk(int nrr, int ncc, int nbk, const uint8_t *w, size_t ws, const uint8_t *a, size_t as,
+                       const float *dy, __m256 *acc) {
+    int r = 0;
+    if (ncc == 1) {
+        for (; r + 4 <= nrr; r += 4) q8_0_kern(4, 1, nbk, w + (size_t)r * ws, ws, a, as, dy, acc + r * KA_TOK8);
+        for (; r < nrr; r++) q8_0_kern(1, 1, nbk, w + (size_t)r * ws, ws, a, as, dy, acc + r * KA_TOK8);
+        return;
+    }
+    for (; r < nrr; r += 2) {
+        const int nv = Q_MIN(2, nrr - r);
+        const uint8_t *wr = w + (size_t)r * ws;
+        __m256 *ar = acc + r * KA_TOK8;
+        int t = 0;
+        if (nv == 2) {
+            for (; t + 4 <= ncc; t += 4) q8_0_kern(2, 4, nbk, wr, ws, a + (size_t)t * as, as, dy + t * KA_KB8, ar + t);
+            for (; t < ncc; t++) q8_0_kern(2, 1, nbk, wr, ws, a + (size_t)t * as, as, dy + t * KA_KB8, ar + t);
+        } else {
+            for (; t + 4 <= ncc; t += 4) q8_0_kern(1, 4, nbk, wr, ws, a + (size_t)t * as, as, dy + t * KA_KB8, ar + t);
+            for (; t < ncc; t++) q8_0_kern(1, 1, nbk, wr, ws, a + (size_t)t * as, as, dy + t * KA_KB8, ar + t);
+        }
+    }
+}
+
+void q_avx2_gemm_q8_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws, const void *a, size_t as,
+                           float *y, int64_t ldy) {
+    const int64_t nb = n / QK8_0;
+    float dy[KA_TOK8 * KA_KB8];
+    __m256 acc[KA_ROWS * KA_TOK8];
+    const uint8_t *wb = w, *ab = a;
+    for (int32_t c0 = 0; c0 < nc; c0 += KA_TOK8) {
+        const int ncc = Q_MIN(KA_TOK8, nc - c0);
+        for (int32_t r0 = 0; r0 < nr; r0 += KA_ROWS) {
+            const int nrr = Q_MIN(KA_ROWS, nr - r0);
+            for (int r = 0; r < nrr; r++)
+                for (int t = 0; t < ncc; t++) acc[r * KA_TOK8 + t] = _mm256_setzero_ps();
+            for (int64_t k0 = 0; k0 < nb; k0 += KA_KB8) {
+                const int nbk = (int)Q_MIN(KA_KB8, nb - k0);
+                const size_t ko = (size_t)k0 * sizeof(block_q8_0);
+                for (int t = 0; t < ncc; t++) {
+                    const block_q8_0 *yb = (const block_q8_0 *)(const void *)(ab + (size_t)(c0 + t) * as + ko);
+                    for (int b = 0; b < nbk; b++) dy[t * KA_KB8 + b] = h2f(yb[b].d);
+                }
+                q8_0_chunk(nrr, ncc, nbk, wb + (size_t)r0 * ws + ko, ws, ab + (size_t)c0 * as + ko, as, dy, acc);
+            }
+            for (int r = 0; r < nrr; r++)
+                for (int t = 0; t < ncc; t++) y[(c0 + t) * ldy + r0 + r] = hsum8_ps(acc[r * KA_TOK8 + t]);
+        }
+    }
+}
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#endif
