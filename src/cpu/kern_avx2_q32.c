@@ -51,8 +51,8 @@ enum {
     KA_TOK = 64,     /* tokens per pass (the matmul op's tile width) */
     KA_ROWS = 16,    /* rows per pass (the matmul op's tile height) */
     KA_KB = 16,      /* blocks per K chunk of Q4_0 prefill: activation tables 64 tokens x 16 blocks = 34 KiB */
-    KA_TOK8 = 16,    /* Q8_0: tokens per pass */
-    KA_KB8 = 128,    /* Q8_0: blocks per K chunk */
+    KA_TOK8 = 16,    /* Q8_0 prefill: tokens per pass (15, + 1 for padding) */
+    KA_KB8 = 32,     /* Q8_0 prefill: blocks per K chunk (activation tables 16 x 32 x 36 bytes) */
 };
 
 /* Empty asm that claims to change its operands: keeps each in a register at this point,
@@ -332,86 +332,97 @@ void q_avx2_vec_dot_q8_0_q8_0(int64_t n, float *s, const void *vx, const void *v
     *s = hsum8_ps(acc);
 }
 
-/* R rows (stride ws) x T tokens (stride as) over nbk blocks; acc[r * KA_TOK8 + t] is the
- * 8-lane accumulator of (row r, token t); dy[t * KA_KB8 + b] the activation scales. */
-KA_INLINE void q8_0_kern(const int R, const int T, int nbk, const uint8_t *w, size_t ws, const uint8_t *a, size_t as,
-                         const float *dy, __m256 *acc) {
+/* Decode: 4 rows x one activation row y over nb blocks; out[r] = row r's dot. */
+static void q8_0_rows4_tok1(int64_t nb, const uint8_t *w, size_t ws, const block_q8_0 *y, float *out) {
     const __m256i ones = _mm256_set1_epi16(1);
-    __m256 ac[4][4];
-    for (int r = 0; r < R; r++)
-        for (int t = 0; t < T; t++) ac[r][t] = acc[r * KA_TOK8 + t];
-    for (int b = 0; b < nbk; b++) {
-        const size_t bo = (size_t)b * sizeof(block_q8_0);
-        __m256i wa[4];
-        __m256 dx[4];
-        for (int r = 0; r < R; r++) {
-            const block_q8_0 *x = (const block_q8_0 *)(const void *)(w + (size_t)r * ws + bo);
-            wa[r] = _mm256_abs_epi8(_mm256_loadu_si256((const __m256i *)x->qs));
-            dx[r] = _mm256_set1_ps(h2f(x->d));
-        }
-        for (int t = 0; t < T; t++) {
-            const __m256i av = _mm256_loadu_si256((const __m256i *)(a + (size_t)t * as + bo + 2));
-            const __m256 dyv = _mm256_set1_ps(dy[t * KA_KB8 + b]);
-            for (int r = 0; r < R; r++) {
-                const __m256i wv = _mm256_loadu_si256((const __m256i *)(w + (size_t)r * ws + bo + 2));
-                const __m256i p = _mm256_maddubs_epi16(wa[r], _mm256_sign_epi8(av, wv));
-                const __m256 li = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones));
-                ac[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(dx[r], dyv), li, ac[r][t]);
-            }
+    __m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
+    for (int64_t b = 0; b < nb; b++) {
+        const __m256i av = _mm256_loadu_si256((const __m256i *)y[b].qs);
+        const __m256 dy = _mm256_set1_ps(h2f(y[b].d));
+        for (int r = 0; r < 4; r++) {
+            const block_q8_0 *x = (const block_q8_0 *)(const void *)(w + (size_t)r * ws) + b;
+            const __m256i wv = _mm256_loadu_si256((const __m256i *)x->qs);
+            const __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(wv), _mm256_sign_epi8(av, wv));
+            const __m256 d = _mm256_mul_ps(_mm256_set1_ps(h2f(x->d)), dy);
+            acc[r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones)), acc[r]);
         }
     }
-    for (int r = 0; r < R; r++)
-        for (int t = 0; t < T; t++) acc[r * KA_TOK8 + t] = ac[r][t];
+    for (int r = 0; r < 4; r++) out[r] = hsum8_ps(acc[r]);
 }
 
-/* Rows [0, nrr) x tokens [0, ncc) of one chunk with an R x T register block; R x 1 when
- * there is one token (decode), rows and tokens past the last full block one at a time. */
-static void q8_0_chunk(int nrr, int ncc, int nbk, const uint8_t *w, size_t ws, const uint8_t *a, size_t as,
-                       const float *dy, __m256 *acc) {
-    int r = 0;
-    if (ncc == 1) {
-        for (; r + 4 <= nrr; r += 4) q8_0_kern(4, 1, nbk, w + (size_t)r * ws, ws, a, as, dy, acc + r * KA_TOK8);
-        for (; r < nrr; r++) q8_0_kern(1, 1, nbk, w + (size_t)r * ws, ws, a, as, dy, acc + r * KA_TOK8);
-        return;
+/* Prefill: the activations of one K chunk per token, 32-byte aligned, and their scales. */
+typedef struct q8_0_prep {
+    __m256i ax[KA_TOK8][KA_KB8];
+    float   dy[KA_TOK8][KA_KB8];
+} q8_0_prep;
+
+/* 2 rows (w, w + ws) x 3 tokens (prep rows t0..t0+2) over nbk blocks; acc[r][t] the
+ * 8-lane accumulators (row stride KA_TOK8). */
+static void q8_0_rows2_tok3(int nbk, const uint8_t *w, size_t ws, const q8_0_prep *pp, int t0, __m256 *acc) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    const uint8_t *w1 = w + ws;
+    __m256 c00 = acc[0], c01 = acc[1], c02 = acc[2];
+    __m256 c10 = acc[KA_TOK8], c11 = acc[KA_TOK8 + 1], c12 = acc[KA_TOK8 + 2];
+    for (int b = 0; b < nbk; b++) {
+        const block_q8_0 *x0 = (const block_q8_0 *)(const void *)w + b, *x1 = (const block_q8_0 *)(const void *)w1 + b;
+        const __m256i wv0 = _mm256_loadu_si256((const __m256i *)x0->qs), wv1 = _mm256_loadu_si256((const __m256i *)x1->qs);
+        const __m256i wa0 = _mm256_abs_epi8(wv0), wa1 = _mm256_abs_epi8(wv1);
+        __m256 dx0 = _mm256_set1_ps(h2f(x0->d)), dx1 = _mm256_set1_ps(h2f(x1->d));
+        __asm__("" : "+x"(dx0), "+x"(dx1));   /* keep d = dx * dy one vector multiply */
+#define Q8_0_STEP(c0, c1, t)                                                                              \
+        do {                                                                                              \
+            const __m256i av = _mm256_load_si256(&pp->ax[t0 + (t)][b]);                                   \
+            const __m256 dy = _mm256_set1_ps(pp->dy[t0 + (t)][b]);                                        \
+            const __m256i p0 = _mm256_maddubs_epi16(wa0, _mm256_sign_epi8(av, wv0));                      \
+            const __m256i p1 = _mm256_maddubs_epi16(wa1, _mm256_sign_epi8(av, wv1));                      \
+            c0 = _mm256_fmadd_ps(_mm256_mul_ps(dx0, dy), _mm256_cvtepi32_ps(_mm256_madd_epi16(p0, ones)), c0); \
+            c1 = _mm256_fmadd_ps(_mm256_mul_ps(dx1, dy), _mm256_cvtepi32_ps(_mm256_madd_epi16(p1, ones)), c1); \
+        } while (0)
+        Q8_0_STEP(c00, c10, 0);
+        Q8_0_STEP(c01, c11, 1);
+        Q8_0_STEP(c02, c12, 2);
+#undef Q8_0_STEP
     }
-    for (; r < nrr; r += 2) {
-        const int nv = Q_MIN(2, nrr - r);
-        const uint8_t *wr = w + (size_t)r * ws;
-        __m256 *ar = acc + r * KA_TOK8;
-        int t = 0;
-        if (nv == 2) {
-            for (; t + 4 <= ncc; t += 4) q8_0_kern(2, 4, nbk, wr, ws, a + (size_t)t * as, as, dy + t * KA_KB8, ar + t);
-            for (; t < ncc; t++) q8_0_kern(2, 1, nbk, wr, ws, a + (size_t)t * as, as, dy + t * KA_KB8, ar + t);
-        } else {
-            for (; t + 4 <= ncc; t += 4) q8_0_kern(1, 4, nbk, wr, ws, a + (size_t)t * as, as, dy + t * KA_KB8, ar + t);
-            for (; t < ncc; t++) q8_0_kern(1, 1, nbk, wr, ws, a + (size_t)t * as, as, dy + t * KA_KB8, ar + t);
-        }
-    }
+    acc[0] = c00, acc[1] = c01, acc[2] = c02;
+    acc[KA_TOK8] = c10, acc[KA_TOK8 + 1] = c11, acc[KA_TOK8 + 2] = c12;
 }
 
 void q_avx2_gemm_q8_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws, const void *a, size_t as,
                            float *y, int64_t ldy) {
     const int64_t nb = n / QK8_0;
-    float dy[KA_TOK8 * KA_KB8];
-    __m256 acc[KA_ROWS * KA_TOK8];
     const uint8_t *wb = w, *ab = a;
-    for (int32_t c0 = 0; c0 < nc; c0 += KA_TOK8) {
-        const int ncc = Q_MIN(KA_TOK8, nc - c0);
+    if (nc == 1) {
+        int32_t r = 0;
+        for (; r + 4 <= nr; r += 4) q8_0_rows4_tok1(nb, wb + (size_t)r * ws, ws, a, y + r);
+        for (; r < nr; r++) q_avx2_vec_dot_q8_0_q8_0(n, y + r, wb + (size_t)r * ws, a);
+        return;
+    }
+    q8_0_prep pp;
+    __m256 acc[KA_ROWS][KA_TOK8];
+    for (int32_t c0 = 0; c0 < nc; c0 += KA_TOK8 - 1) {   /* 15 tokens: 5 groups of 3 */
+        const int ncc = Q_MIN(KA_TOK8 - 1, nc - c0), nc3 = (ncc + 2) / 3 * 3;
         for (int32_t r0 = 0; r0 < nr; r0 += KA_ROWS) {
             const int nrr = Q_MIN(KA_ROWS, nr - r0);
-            for (int r = 0; r < nrr; r++)
-                for (int t = 0; t < ncc; t++) acc[r * KA_TOK8 + t] = _mm256_setzero_ps();
+            for (int r = 0; r < nrr + 1; r++)
+                for (int t = 0; t < nc3; t++) acc[r][t] = _mm256_setzero_ps();
             for (int64_t k0 = 0; k0 < nb; k0 += KA_KB8) {
                 const int nbk = (int)Q_MIN(KA_KB8, nb - k0);
                 const size_t ko = (size_t)k0 * sizeof(block_q8_0);
-                for (int t = 0; t < ncc; t++) {
-                    const block_q8_0 *yb = (const block_q8_0 *)(const void *)(ab + (size_t)(c0 + t) * as + ko);
-                    for (int b = 0; b < nbk; b++) dy[t * KA_KB8 + b] = h2f(yb[b].d);
+                for (int t = 0; t < nc3; t++) {   /* tokens past ncc repeat the last one */
+                    const block_q8_0 *yb = (const block_q8_0 *)(const void *)(ab + (size_t)(c0 + Q_MIN(t, ncc - 1)) * as + ko);
+                    for (int b = 0; b < nbk; b++) {
+                        pp.ax[t][b] = _mm256_loadu_si256((const __m256i *)yb[b].qs);
+                        pp.dy[t][b] = h2f(yb[b].d);
+                    }
                 }
-                q8_0_chunk(nrr, ncc, nbk, wb + (size_t)r0 * ws + ko, ws, ab + (size_t)c0 * as + ko, as, dy, acc);
+                for (int r = 0; r < nrr; r += 2) {   /* an odd last row pairs with itself */
+                    const uint8_t *wr = wb + (size_t)(r0 + r) * ws + ko;
+                    for (int t = 0; t < nc3; t += 3)
+                        q8_0_rows2_tok3(nbk, wr, r + 1 < nrr ? ws : 0, &pp, t, &acc[r][t]);
+                }
             }
             for (int r = 0; r < nrr; r++)
-                for (int t = 0; t < ncc; t++) y[(c0 + t) * ldy + r0 + r] = hsum8_ps(acc[r * KA_TOK8 + t]);
+                for (int t = 0; t < ncc; t++) y[(c0 + t) * ldy + r0 + r] = hsum8_ps(acc[r][t]);
         }
     }
 }
