@@ -18,6 +18,21 @@ void q_avx2_gemm_q4_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *w, siz
 void q_avx2_vec_dot_q8_0_q8_0(int64_t n, float *s, const void *x, const void *y);
 void q_avx2_gemm_q8_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws,
                            const void *a, size_t as, float *y, int64_t ldy);
+void q_avx2_vec_dot_q4_1_q8_1(int64_t n, float *s, const void *x, const void *y);
+void q_avx2_gemm_q4_1_q8_1(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws,
+                           const void *a, size_t as, float *y, int64_t ldy);
+void q_avx2_vec_dot_q5_0_q8_0(int64_t n, float *s, const void *x, const void *y);
+void q_avx2_gemm_q5_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws,
+                           const void *a, size_t as, float *y, int64_t ldy);
+void q_avx2_vec_dot_q5_1_q8_1(int64_t n, float *s, const void *x, const void *y);
+void q_avx2_gemm_q5_1_q8_1(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws,
+                           const void *a, size_t as, float *y, int64_t ldy);
+void q_avx2_vec_dot_iq4_nl_q8_0(int64_t n, float *s, const void *x, const void *y);
+void q_avx2_gemm_iq4_nl_q8_0(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws,
+                             const void *a, size_t as, float *y, int64_t ldy);
+void q_avx2_vec_dot_mxfp4_q8_0(int64_t n, float *s, const void *x, const void *y);
+void q_avx2_gemm_mxfp4_q8_0(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws,
+                            const void *a, size_t as, float *y, int64_t ldy);
 
 #endif
 

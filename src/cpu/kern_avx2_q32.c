@@ -427,6 +427,323 @@ void q_avx2_gemm_q8_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *w, siz
     }
 }
 
+/* ---- Q4_1, Q5_0, Q5_1, IQ4_NL, MXFP4: sum += sumi * (dx * dy) [+ m * s] per block ----
+ *
+ * One float accumulator per output fed block after block with a separate multiply and
+ * add (no FMA), as the scalar bodies. One code path for the five, specialized by a
+ * constant kind (every switch below folds away):
+ *   kind    block  weight code for maddubs          activations  int16 sums per block
+ *   Q4_1    20 B   nibble 0..15 (unsigned)           Q8_1 as is   8 pairs <= 30720
+ *   Q5_1    24 B   5-bit 0..31 (unsigned)            Q8_1 as is   4 pairs <= 31744
+ *   Q5_0    22 B   decode: 0..31, -16 sum(a) after;  Q8_0         4 pairs
+ *                  prefill: -16..15 x (a + 128), - 128 sum(w) after
+ *   MXFP4   17 B   decode: grid + 12 in 0..24, -12 sum(a) after; prefill: grid -12..12
+ *                  x (a + 128), - 128 sum(w) after  Q8_0         4 pairs
+ *   IQ4_NL  18 B   grid -127..113: |w| x sign(a, w)  Q8_0         1 pair (madd each)
+ * (IQ4_NL's sign trick is exact while activations avoid -128, as Q8_0 x Q8_0's.) */
+typedef enum q32_kind { Q32_Q4_1, Q32_Q5_0, Q32_Q5_1, Q32_IQ4_NL, Q32_MXFP4 } q32_kind;
+
+KA_INLINE size_t q32_bsize(q32_kind k) {
+    switch (k) {
+    case Q32_Q4_1: return sizeof(block_q4_1);
+    case Q32_Q5_0: return sizeof(block_q5_0);
+    case Q32_Q5_1: return sizeof(block_q5_1);
+    case Q32_IQ4_NL: return sizeof(block_iq4_nl);
+    default: return sizeof(block_mxfp4);
+    }
+}
+KA_INLINE int q32_qs(q32_kind k) {   /* byte offset of the nibbles */
+    return k == Q32_Q4_1 ? 4 : k == Q32_Q5_0 ? 6 : k == Q32_Q5_1 ? 8 : k == Q32_IQ4_NL ? 2 : 1;
+}
+KA_INLINE int q32_is_q5(q32_kind k) { return k == Q32_Q5_0 || k == Q32_Q5_1; }
+KA_INLINE int q32_has_m(q32_kind k) { return k == Q32_Q4_1 || k == Q32_Q5_1; }    /* Q8_1 activations */
+KA_INLINE int q32_offset(q32_kind k) { return k == Q32_Q5_0 ? 16 : k == Q32_MXFP4 ? 12 : 0; }
+KA_INLINE int q32_split(q32_kind k) { return q32_is_q5(k) || k == Q32_MXFP4; }    /* int16 holds 4 pairs */
+KA_INLINE size_t q32_abytes(q32_kind k) { return q32_has_m(k) ? sizeof(block_q8_1) : sizeof(block_q8_0); }
+
+/* The nibble lookup tables of IQ4_NL (signed grid) and MXFP4 (grid + 12, unsigned). */
+KA_INLINE __m256i q32_table(q32_kind k) {
+    if (k == Q32_IQ4_NL)
+        return _mm256_setr_epi8(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
+                                -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
+    return _mm256_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0,
+                            12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0);
+}
+
+/* 16 bits of qh (bit j -> element j of the half) as bytes 0x10 / 0; q holds the row's qh
+ * word in every dword of its 128-bit half; ctrl picks qh byte 0/1 (low half of the block)
+ * or 2/3 (high half) for bytes 0..7 / 8..15. */
+KA_INLINE __m256i q32_bit5(__m256i q, __m256i ctrl) {
+    const __m256i sel = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    const __m256i b = _mm256_and_si256(_mm256_shuffle_epi8(q, ctrl), sel);
+    return _mm256_and_si256(_mm256_cmpeq_epi8(b, sel), _mm256_set1_epi8(0x10));
+}
+
+/* Weight codes of rows p0 (low 128 bits) and p1 (high 128) at block start: *lo = elements
+ * 0..15, *hi = elements 16..31 of each row, in the decode form of the table above. */
+KA_INLINE void q32_unpack2(q32_kind k, const uint8_t *p0, const uint8_t *p1, __m256i *lo, __m256i *hi) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m256i v = load_2x128(p0 + q32_qs(k), p1 + q32_qs(k));
+    __m256i l = _mm256_and_si256(v, m4), h = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+    if (q32_is_q5(k)) {
+        const int qh = k == Q32_Q5_0 ? 2 : 4;
+        const __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi32(load_i32(p0 + qh))),
+                                                  _mm_set1_epi32(load_i32(p1 + qh)), 1);
+        l = _mm256_or_si256(l, q32_bit5(q, _mm256_set_epi64x(0x0101010101010101ll, 0, 0x0101010101010101ll, 0)));
+        h = _mm256_or_si256(h, q32_bit5(q, _mm256_set_epi64x(0x0303030303030303ll, 0x0202020202020202ll,
+                                                              0x0303030303030303ll, 0x0202020202020202ll)));
+    } else if (k == Q32_IQ4_NL || k == Q32_MXFP4) {
+        l = _mm256_shuffle_epi8(q32_table(k), l);
+        h = _mm256_shuffle_epi8(q32_table(k), h);
+    }
+    *lo = l;
+    *hi = h;
+}
+
+/* Row scales of 8 rows (row[r] at block start + off): d as floats (MXFP4: 2^(e - 128)). */
+KA_INLINE __m256 q32_dx(q32_kind k, const uint8_t *const row[8], size_t off) {
+    if (k != Q32_MXFP4) return _mm256_cvtph_ps(halves8(row, off));
+    const __m256i e = _mm256_setr_epi32(row[0][off], row[1][off], row[2][off], row[3][off], row[4][off],
+                                        row[5][off], row[6][off], row[7][off]);
+    /* e >= 2: exponent field e - 1; e = 0, 1: the subnormals 2^-128, 2^-127 */
+    const __m256i normal = _mm256_slli_epi32(_mm256_sub_epi32(e, _mm256_set1_epi32(1)), 23);
+    const __m256i sub = _mm256_sllv_epi32(_mm256_set1_epi32(0x00200000), e);
+    const __m256i is_sub = _mm256_cmpgt_epi32(_mm256_set1_epi32(2), e);
+    return _mm256_castsi256_ps(_mm256_blendv_epi8(normal, sub, is_sub));
+}
+
+/* acc += sumi * (dx * dy) [+ mx * sy] lane by lane, in the scalar body's rounding steps. */
+KA_INLINE __m256 q32_fin(q32_kind k, __m256 acc, __m256i sumi, __m256 dx, __m256 dy, __m256 mx, __m256 sy) {
+    const __m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(sumi), _mm256_mul_ps(dx, dy));
+    return _mm256_add_ps(acc, q32_has_m(k) ? _mm256_add_ps(t, _mm256_mul_ps(mx, sy)) : t);
+}
+
+/* Decode: out[0..nrr) (nrr <= 16) = rows w + r*ws times one activation row, as q4_0_tok1. */
+KA_INLINE void q32_tok1(q32_kind k, int64_t nb, const uint8_t *w, size_t ws, int nrr, const uint8_t *a, float *out) {
+    const size_t bs = q32_bsize(k), abs_ = q32_abytes(k);
+    const int aq = q32_has_m(k) ? 4 : 2;   /* activation quants offset */
+    const uint8_t *row[16];
+    for (int r = 0; r < 16; r++) row[r] = w + (size_t)Q_MIN(r, nrr - 1) * ws;
+    const int ng = (nrr + 7) / 8;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[2] = { _mm256_setzero_ps(), _mm256_setzero_ps() };
+    for (int64_t b = 0; b < nb; b++) {
+        const size_t bo = (size_t)b * bs;
+        const uint8_t *ab = a + (size_t)b * abs_;
+        const __m256i av = _mm256_loadu_si256((const __m256i *)(ab + aq));
+        const __m256i alo = _mm256_permute4x64_epi64(av, 0x44), ahi = _mm256_permute4x64_epi64(av, 0xEE);
+        __m256i off = _mm256_setzero_si256();
+        if (q32_offset(k)) {   /* offset * sum(a) in every lane */
+            off = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8((char)q32_offset(k)), av), ones);
+            off = _mm256_add_epi32(off, _mm256_permute2x128_si256(off, off, 0x01));
+            off = _mm256_add_epi32(off, _mm256_shuffle_epi32(off, 0x4E));
+            off = _mm256_add_epi32(off, _mm256_shuffle_epi32(off, 0xB1));
+        }
+        uint16_t hd, hs = 0;
+        memcpy(&hd, ab, 2);
+        if (q32_has_m(k)) memcpy(&hs, ab + 2, 2);
+        const __m256 dy = _mm256_set1_ps(h2f(hd)), sy = _mm256_set1_ps(h2f(hs));
+        for (int g = 0; g < ng; g++) {
+            const uint8_t *const *rg = row + 8 * g;
+            __m256i s[4];
+            for (int i = 0; i < 4; i++) {
+                __m256i lo, hi;
+                q32_unpack2(k, rg[i] + bo, rg[i + 4] + bo, &lo, &hi);
+                if (k == Q32_IQ4_NL) {
+                    const __m256i pl = _mm256_maddubs_epi16(_mm256_abs_epi8(lo), _mm256_sign_epi8(alo, lo));
+                    const __m256i ph = _mm256_maddubs_epi16(_mm256_abs_epi8(hi), _mm256_sign_epi8(ahi, hi));
+                    s[i] = _mm256_add_epi32(_mm256_madd_epi16(pl, ones), _mm256_madd_epi16(ph, ones));
+                } else {
+                    const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, alo), _mm256_maddubs_epi16(hi, ahi));
+                    s[i] = _mm256_madd_epi16(p, ones);
+                }
+            }
+            const __m256i sumi = _mm256_sub_epi32(reduce4x2(s), off);
+            const __m256 dx = q32_dx(k, rg, bo);
+            const __m256 mx = q32_has_m(k) ? _mm256_cvtph_ps(halves8(rg, bo + 2)) : dx;
+            acc[g] = q32_fin(k, acc[g], sumi, dx, dy, mx, sy);
+        }
+    }
+    for (int g = 0; g < ng; g++) store_rows(out + 8 * g, acc[g], Q_MIN(8, nrr - 8 * g));
+}
+
+/* Prefill: one K chunk of activations per token (quants, + 128 for the offset kinds),
+ * with the scales dy and (Q8_1) sy. */
+typedef struct q32_prep {
+    __m256i ax[KA_TOK + 2][KA_KB];   /* + 2: a padded last token group of 3 */
+    float   dy[KA_TOK + 2][KA_KB];
+    float   sy[KA_TOK + 2][KA_KB];
+} q32_prep;
+
+/* 8 rows of one K chunk, repacked as q4_0_pack: q[b][g] = codes 4g..4g+3 of rows 0..7
+ * (prefill form), aq = |q| (IQ4_NL), corr[b] = 128 * sum of each row's codes (offset
+ * kinds), dx / mx the row scales. */
+typedef struct q32_pack {
+    __m256i q[KA_KB][8];
+    __m256i aq[KA_KB][8];
+    __m256i corr[KA_KB];
+    float   dx[KA_KB][8];
+    float   mx[KA_KB][8];
+} q32_pack;
+
+KA_INLINE void q32_repack(q32_kind k, q32_pack *pk, const uint8_t *w, size_t ws, int nv, int64_t b0, int nbk) {
+    const size_t bs = q32_bsize(k);
+    const uint8_t *row[8];
+    for (int r = 0; r < 8; r++) row[r] = w + (size_t)(r < nv ? r : nv - 1) * ws + (size_t)b0 * bs;
+    const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+    for (int b = 0; b < nbk; b++) {
+        const size_t bo = (size_t)b * bs;
+        __m256i u[8];
+        for (int i = 0; i < 4; i++) {
+            __m256i lo, hi;
+            q32_unpack2(k, row[i] + bo, row[i + 4] + bo, &lo, &hi);
+            u[i] = _mm256_permute2x128_si256(lo, hi, 0x20);
+            u[i + 4] = _mm256_permute2x128_si256(lo, hi, 0x31);
+            if (q32_offset(k)) {
+                u[i] = _mm256_sub_epi8(u[i], _mm256_set1_epi8((char)q32_offset(k)));
+                u[i + 4] = _mm256_sub_epi8(u[i + 4], _mm256_set1_epi8((char)q32_offset(k)));
+            }
+        }
+        transpose8_epi32(u, pk->q[b]);
+        if (k == Q32_IQ4_NL)
+            for (int g = 0; g < 8; g++) pk->aq[b][g] = _mm256_abs_epi8(pk->q[b][g]);
+        if (q32_offset(k)) {   /* int8 sums of 8 codes in -16..15 stay in -128..120 */
+            __m256i z = pk->q[b][0];
+            for (int g = 1; g < 8; g++) z = _mm256_add_epi8(z, pk->q[b][g]);
+            /* maddubs(1, z) adds signed bytes pairwise: exact */
+            pk->corr[b] = _mm256_slli_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(ones8, z), ones16), 7);
+        }
+        _mm256_storeu_ps(pk->dx[b], q32_dx(k, row, bo));
+        if (q32_has_m(k)) _mm256_storeu_ps(pk->mx[b], _mm256_cvtph_ps(halves8(row, bo + 2)));
+    }
+}
+
+/* Integer sums of 8 rows for 3 tokens over one block (lane r = row r). */
+KA_INLINE void q32_block3(q32_kind k, const q32_pack *pk, int b, const uint8_t *a0, const uint8_t *a1,
+                          const uint8_t *a2, __m256i *s0, __m256i *s1, __m256i *s2) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i i0 = _mm256_setzero_si256(), i1 = i0, i2 = i0;
+    if (k == Q32_IQ4_NL) {
+        for (int g = 0; g < 8; g++) {
+            const __m256i wq = _mm256_load_si256(&pk->q[b][g]), wa = _mm256_load_si256(&pk->aq[b][g]);
+            const int o = 32 * b + 4 * g;
+#define Q32_SIGNED(i, ap) \
+            i = _mm256_add_epi32(i, _mm256_madd_epi16(_mm256_maddubs_epi16(wa, _mm256_sign_epi8(_mm256_set1_epi32(load_i32(ap + o)), wq)), ones))
+            Q32_SIGNED(i0, a0);
+            Q32_SIGNED(i1, a1);
+            Q32_SIGNED(i2, a2);
+#undef Q32_SIGNED
+        }
+    } else {
+        /* unsigned codes x activations, or (activations + 128) x signed codes */
+        const int per = q32_split(k) ? 4 : 8;
+        for (int h = 0; h < 8; h += per) {
+            __m256i p0 = _mm256_setzero_si256(), p1 = p0, p2 = p0;
+            for (int g = h; g < h + per; g++) {
+                const __m256i wq = _mm256_load_si256(&pk->q[b][g]);
+                const int o = 32 * b + 4 * g;
+#define Q32_MAC(p, ap)                                                                               \
+                p = _mm256_add_epi16(p, q32_offset(k) ? _mm256_maddubs_epi16(_mm256_set1_epi32(load_i32(ap + o)), wq) \
+                                                      : _mm256_maddubs_epi16(wq, _mm256_set1_epi32(load_i32(ap + o))))
+                Q32_MAC(p0, a0);
+                Q32_MAC(p1, a1);
+                Q32_MAC(p2, a2);
+#undef Q32_MAC
+                __asm__("" : "+x"(p0), "+x"(p1), "+x"(p2));   /* see KA_PIN4 */
+            }
+            i0 = _mm256_add_epi32(i0, _mm256_madd_epi16(p0, ones));
+            i1 = _mm256_add_epi32(i1, _mm256_madd_epi16(p1, ones));
+            i2 = _mm256_add_epi32(i2, _mm256_madd_epi16(p2, ones));
+        }
+        if (q32_offset(k)) {
+            const __m256i corr = _mm256_load_si256(&pk->corr[b]);
+            i0 = _mm256_sub_epi32(i0, corr);
+            i1 = _mm256_sub_epi32(i1, corr);
+            i2 = _mm256_sub_epi32(i2, corr);
+        }
+    }
+    *s0 = i0, *s1 = i1, *s2 = i2;
+}
+
+/* 3 tokens (prep rows t..t+2) x 8 rows over the chunk's nbk blocks; acc[0..2]. */
+KA_INLINE void q32_pack_tok3(q32_kind k, int nbk, const q32_pack *pk, const q32_prep *pp, int t, __m256 *acc) {
+    const uint8_t *a0 = (const uint8_t *)pp->ax[t], *a1 = (const uint8_t *)pp->ax[t + 1], *a2 = (const uint8_t *)pp->ax[t + 2];
+    __m256 c0 = acc[0], c1 = acc[1], c2 = acc[2];
+    for (int b = 0; b < nbk; b++) {
+        __m256i s0, s1, s2;
+        q32_block3(k, pk, b, a0, a1, a2, &s0, &s1, &s2);
+        const __m256 dx = _mm256_load_ps(pk->dx[b]);
+        const __m256 mx = q32_has_m(k) ? _mm256_load_ps(pk->mx[b]) : dx;
+        c0 = q32_fin(k, c0, s0, dx, _mm256_set1_ps(pp->dy[t][b]), mx, _mm256_set1_ps(pp->sy[t][b]));
+        c1 = q32_fin(k, c1, s1, dx, _mm256_set1_ps(pp->dy[t + 1][b]), mx, _mm256_set1_ps(pp->sy[t + 1][b]));
+        c2 = q32_fin(k, c2, s2, dx, _mm256_set1_ps(pp->dy[t + 2][b]), mx, _mm256_set1_ps(pp->sy[t + 2][b]));
+    }
+    acc[0] = c0, acc[1] = c1, acc[2] = c2;
+}
+
+KA_INLINE void q32_gemm(q32_kind k, int64_t n, int32_t nr, int32_t nc, const uint8_t *w, size_t ws, const uint8_t *a,
+                        size_t as, float *y, int64_t ldy) {
+    const int64_t nb = n / 32;
+    const size_t abs_ = q32_abytes(k);
+    if (nc == 1) {
+        for (int32_t r = 0; r < nr; r += 16) q32_tok1(k, nb, w + (size_t)r * ws, ws, Q_MIN(16, nr - r), a, y + r);
+        return;
+    }
+    q32_prep pp;
+    q32_pack pk;
+    __m256 acc[KA_ROWS / 8][KA_TOK + 2];
+    const __m256i bias = _mm256_set1_epi8((char)0x80);
+    for (int32_t c0 = 0; c0 < nc; c0 += KA_TOK) {
+        const int ncc = Q_MIN(KA_TOK, nc - c0), nc3 = (ncc + 2) / 3 * 3;
+        for (int32_t r0 = 0; r0 < nr; r0 += KA_ROWS) {
+            const int nrr = Q_MIN(KA_ROWS, nr - r0), ng = (nrr + 7) / 8;
+            for (int g = 0; g < ng; g++)
+                for (int t = 0; t < nc3; t++) acc[g][t] = _mm256_setzero_ps();
+            for (int64_t k0 = 0; k0 < nb; k0 += KA_KB) {
+                const int nbk = (int)Q_MIN(KA_KB, nb - k0);
+                for (int t = 0; t < nc3; t++) {   /* tokens past ncc repeat the last one */
+                    const uint8_t *yb = a + (size_t)(c0 + Q_MIN(t, ncc - 1)) * as + (size_t)k0 * abs_;
+                    for (int b = 0; b < nbk; b++, yb += abs_) {
+                        const __m256i q = _mm256_loadu_si256((const __m256i *)(yb + (q32_has_m(k) ? 4 : 2)));
+                        pp.ax[t][b] = q32_offset(k) ? _mm256_xor_si256(q, bias) : q;
+                        uint16_t h;
+                        memcpy(&h, yb, 2);
+                        pp.dy[t][b] = h2f(h);
+                        if (q32_has_m(k)) {
+                            memcpy(&h, yb + 2, 2);
+                            pp.sy[t][b] = h2f(h);
+                        }
+                    }
+                }
+                for (int g = 0; g < ng; g++) {
+                    q32_repack(k, &pk, w + (size_t)(r0 + 8 * g) * ws, ws, Q_MIN(8, nrr - 8 * g), k0, nbk);
+                    for (int t = 0; t < ncc; t += 3) q32_pack_tok3(k, nbk, &pk, &pp, t, &acc[g][t]);
+                }
+            }
+            for (int g = 0; g < ng; g++)
+                for (int t = 0; t < ncc; t++)
+                    store_rows(y + (c0 + t) * ldy + r0 + 8 * g, acc[g][t], Q_MIN(8, nrr - 8 * g));
+        }
+    }
+}
+
+/* The exported kernels: a gemm per kind, and vec_dot as the 1 x 1 tile (the decode path
+ * with every lane on the one row: the row is read once, the spare lanes are free). */
+#define Q32_EXPORT(name, kind)                                                                                  \
+    void q_avx2_gemm_##name(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws, const void *a,       \
+                            size_t as, float *y, int64_t ldy) {                                                \
+        q32_gemm(kind, n, nr, nc, w, ws, a, as, y, ldy);                                                       \
+    }                                                                                                          \
+    void q_avx2_vec_dot_##name(int64_t n, float *s, const void *x, const void *y) {                           \
+        q32_tok1(kind, n / 32, x, 0, 1, y, s);                                                                 \
+    }
+Q32_EXPORT(q4_1_q8_1, Q32_Q4_1)
+Q32_EXPORT(q5_0_q8_0, Q32_Q5_0)
+Q32_EXPORT(q5_1_q8_1, Q32_Q5_1)
+Q32_EXPORT(iq4_nl_q8_0, Q32_IQ4_NL)
+Q32_EXPORT(mxfp4_q8_0, Q32_MXFP4)
+#undef Q32_EXPORT
+
 #if defined(__clang__)
 #pragma clang attribute pop
 #else
