@@ -1,30 +1,37 @@
-/* kern_avx2_q32.c — hand-written AVX2+FMA+F16C kernels for weight types with 32-element
- * blocks times Q8_0 activations: a vec_dot (one output) and a gemm tile (rows x tokens)
- * per type. Not the reference: every output is bit-identical to the scalar body in
- * cpu/vec_dot_impl.h, i.e. the same per-block roundings in the same order; SIMD only
- * chooses which loads are shared and which outputs share a register. Integer block sums
- * are exact, so their order is free.
+/* kern_avx2_q32.c — hand-written AVX2+FMA+F16C kernels for the weight types with
+ * 32-element blocks (Q4_0, Q8_0, Q4_1, Q5_0, Q5_1, IQ4_NL, MXFP4) times Q8_0 / Q8_1
+ * activations: a vec_dot (one output) and a gemm tile (rows x tokens) per type.
+ * Not the reference: every output is bit-identical to the scalar body in
+ * cpu/vec_dot_impl.h, i.e. the same per-block roundings in the same order (FMA where it
+ * has QFMA, a separate multiply and add where it has a*b+c); SIMD only chooses which
+ * loads are shared and which outputs share a register. Integer block sums are exact, so
+ * their order is free.
  *
  * Two shapes of work:
- * - Types whose scalar order is one float accumulator per output, fed block after block
- *   (Q4_0): 8 weight rows at once, one row per float lane, so one vector FMA per block
- *   serves 8 outputs.
- *   Decode (one token): each row's block becomes 8 int32 lanes (maddubs + madd against
- *   the activation block), and a reduction tree turns 8 rows' lanes into one vector of
- *   8 row sums.
+ * - Types whose scalar order is one float accumulator per output fed block after block
+ *   (all but Q8_0): 8 weight rows at once, one row per float lane, so one vector
+ *   multiply-add per block serves 8 outputs.
+ *   Decode (one token): rows k and k+4 share a vector (low nibbles against activation
+ *   elements 0..15 duplicated in both halves, high nibbles against 16..31); maddubs +
+ *   madd give 4 int32 partial sums per row, and a 4x4 transpose-add per 128-bit half
+ *   turns 8 rows' partials into one vector of 8 row sums.
  *   Prefill (several tokens): the tile's 8 rows are first repacked (unpacked to bytes,
- *   interleaved 4 bytes per row) so that one maddubs of the repacked vector against a
- *   broadcast 4-byte group of one token's activations yields partial sums for all 8
- *   rows at once; a repacked block is reused by every token of the tile.
- * - Types whose scalar order is 8 float lanes per output (Q8_0: lane L holds elements
- *   4L..4L+3 of each block, x86_hsum8 at the end): a register block of rows x tokens,
- *   each output an 8-lane accumulator.
+ *   interleaved 4 bytes per row) so that one maddubs of a repacked vector against a
+ *   broadcast 4-byte group of one token's activations yields int16 partial sums for all
+ *   8 rows; a repacked block is reused by every token of the tile.
+ * - Q8_0, whose scalar order is 8 float lanes per output (lane L holds elements 4L..4L+3
+ *   of each block, x86_hsum8 at the end): a register block of rows x tokens, each
+ *   output an 8-lane accumulator.
  *
- * Q4_0 weights are kept unsigned (nibbles 0..15) so maddubs never saturates; the -8
- * offset is subtracted as 8 * sum(activations) per block. Q8_0 x Q8_0 multiplies |w| by
- * sign(a, w): exact while activations avoid -128, which our quantizer never produces.
+ * maddubs multiplies unsigned by signed bytes and saturates its int16 pair sums, so
+ * each kind picks which operand is unsigned and how many pairs an int16 lane may hold
+ * (bounds at each use). Offsets (Q4_0's -8, Q5_0's -16, MXFP4 as grid + 12) are taken
+ * off as offset * sum(activations) in decode; in prefill the activations get + 128
+ * (unsigned) and the signed codes' 128 * sum comes off per row and block. Q8_0 x Q8_0
+ * and IQ4_NL multiply |w| by sign(a, w): exact while activations avoid -128, which the
+ * activation quantizer never produces.
  *
- * Memory: scratch tables live on the stack (< 40 KiB per call); nothing is allocated or
+ * Memory: scratch tables live on the stack (< 64 KiB per call); nothing is allocated or
  * owned. Compiled for AVX2+FMA+F16C by the target pragma below; cpu/matmul.c only picks
  * these when the CPU has them. Empty on other architectures. */
 #include <stdint.h>
@@ -398,12 +405,12 @@ void q_avx2_gemm_q8_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *w, siz
         return;
     }
     q8_0_prep pp;
-    __m256 acc[KA_ROWS][KA_TOK8];
+    __m256 acc[KA_ROWS + 1][KA_TOK8];   /* + 1: the partner of an odd last row */
     for (int32_t c0 = 0; c0 < nc; c0 += KA_TOK8 - 1) {   /* 15 tokens: 5 groups of 3 */
         const int ncc = Q_MIN(KA_TOK8 - 1, nc - c0), nc3 = (ncc + 2) / 3 * 3;
         for (int32_t r0 = 0; r0 < nr; r0 += KA_ROWS) {
             const int nrr = Q_MIN(KA_ROWS, nr - r0);
-            for (int r = 0; r < nrr + 1; r++)
+            for (int r = 0; r < nrr + (nrr & 1); r++)
                 for (int t = 0; t < nc3; t++) acc[r][t] = _mm256_setzero_ps();
             for (int64_t k0 = 0; k0 < nb; k0 += KA_KB8) {
                 const int nbk = (int)Q_MIN(KA_KB8, nb - k0);
