@@ -281,6 +281,276 @@ void q_avx2_vec_dot_q6_K_q8_K(int64_t n, float *s, const void *x, const void *y)
 
 KQ_GEMM(q_avx2_gemm_q6_K_q8_K, q6k_tile)
 
+/* ---- Q5_K, Q3_K, Q2_K: one float chain per output ----
+ * Their scalar bodies sum each super-block's integers (isum, and the mins' summs) and
+ * then round sum += d*isum - dmin*summs step by step, so a tile keeps one float lane per
+ * output: lane o = r*C + t of a vector (R*C <= 8). */
+
+/* Lane o = the sum of v[o]'s 8 lanes (integers: exact in any order). */
+KQ_INLINE __m256i kq_hsum_x8(const __m256i v[8]) {
+    const __m256i a = _mm256_hadd_epi32(v[0], v[1]), b = _mm256_hadd_epi32(v[2], v[3]);
+    const __m256i c = _mm256_hadd_epi32(v[4], v[5]), d = _mm256_hadd_epi32(v[6], v[7]);
+    const __m256i e = _mm256_hadd_epi32(a, b), f = _mm256_hadd_epi32(c, d);   /* halves: v0..3 | v4..7 sums */
+    return _mm256_add_epi32(_mm256_permute2x128_si256(e, f, 0x20), _mm256_permute2x128_si256(e, f, 0x31));
+}
+
+/* Per-output totals of the tile's integer lanes: *isum lane o = sum of sumi[o], *summs
+ * lane o = sum of mins[o] (mins may be NULL: no mins). */
+KQ_INLINE void kq_tile_totals(const int R, const int C, __m256i sumi[][KQ_CMAX], __m256i mins[][KQ_CMAX],
+                              __m256i *isum, __m256i *summs) {
+    const int N = R * C;
+    __m256i v[8];
+    if (mins && N <= 4) {   /* one reduction: isums in slots 0..3, summs in 4..7 */
+        KQ_UNROLL for (int i = 0; i < 8; i++) v[i] = _mm256_setzero_si256();
+        KQ_UNROLL for (int r = 0; r < R; r++) KQ_UNROLL for (int t = 0; t < C; t++) {
+            v[r * C + t] = sumi[r][t];
+            v[4 + r * C + t] = mins[r][t];
+        }
+        const __m256i tot = kq_hsum_x8(v);
+        *isum = tot;
+        *summs = _mm256_permute2x128_si256(tot, tot, 0x01);
+        return;
+    }
+    KQ_UNROLL for (int i = 0; i < 8; i++) v[i] = _mm256_setzero_si256();
+    KQ_UNROLL for (int r = 0; r < R; r++) KQ_UNROLL for (int t = 0; t < C; t++) v[r * C + t] = sumi[r][t];
+    *isum = kq_hsum_x8(v);
+    if (!mins) return;
+    KQ_UNROLL for (int r = 0; r < R; r++) KQ_UNROLL for (int t = 0; t < C; t++) v[r * C + t] = mins[r][t];
+    *summs = kq_hsum_x8(v);
+}
+
+/* Lane o = r*C + t holds xs[r] * ys[t] (one rounding, as the scalar's d products). */
+KQ_INLINE __m256 kq_outer(const int R, const int C, const float *xs, const float *ys) {
+    float v[8] = { 0 };
+    KQ_UNROLL for (int r = 0; r < R; r++) KQ_UNROLL for (int t = 0; t < C; t++) v[r * C + t] = xs[r] * ys[t];
+    return _mm256_setr_ps(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
+}
+
+/* sum += d*isum - dmin*summs, with the two products, the difference and the sum each
+ * rounded (separate intrinsics; the build does not contract them). */
+KQ_INLINE __m256 kq_chain(__m256 sum, __m256 d, __m256i isum, __m256 dmin, __m256i summs) {
+    const __m256 a = _mm256_mul_ps(d, _mm256_cvtepi32_ps(isum));
+    const __m256 b = _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(summs));
+    return _mm256_add_ps(sum, _mm256_sub_ps(a, b));
+}
+
+KQ_INLINE void kq_store_lanes(const int R, const int C, __m256 sum, float *y, int64_t ldy) {
+    float v[8];
+    _mm256_storeu_ps(v, sum);
+    KQ_UNROLL for (int r = 0; r < R; r++) KQ_UNROLL for (int t = 0; t < C; t++) y[t * ldy + r] = v[r * C + t];
+}
+
+/* Q5_K: as Q4_K plus a fifth bit, bit j of qh[l] for element 32j + l. hb[r] holds qh
+ * shifted right by 2c (in 16-bit lanes; bits 0 and 1 of each byte stay that byte's). */
+KQ_INLINE void q5k_pair(const int R, const int C, int c, const block_q5_K *const *x, const block_q8_K *const *q8,
+                        const __m256i *sm, __m256i *hb, __m256i sumi[][KQ_CMAX]) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m10 = _mm256_set1_epi8(0x10);
+    KQ_UNROLL for (int h = 0; h < 2; h++) {
+        __m256i q[KQ_RMAX], sc[KQ_RMAX];
+        KQ_UNROLL for (int r = 0; r < R; r++) {
+            const __m256i raw = _mm256_loadu_si256((const __m256i *)(x[r]->qs + 32 * c));
+            const __m256i nib = _mm256_and_si256(h ? _mm256_srli_epi16(raw, 4) : raw, m4);
+            const __m256i bit = _mm256_and_si256(h ? _mm256_slli_epi16(hb[r], 3) : _mm256_slli_epi16(hb[r], 4), m10);
+            q[r] = _mm256_or_si256(nib, bit);   /* 0..31 */
+            sc[r] = kq_sc16(sm[r], 2 * c + h);
+        }
+        KQ_UNROLL for (int t = 0; t < C; t++) {
+            const __m256i av = _mm256_loadu_si256((const __m256i *)(q8[t]->qs + 64 * c + 32 * h));
+            KQ_UNROLL for (int r = 0; r < R; r++)
+                sumi[r][t] = _mm256_add_epi32(sumi[r][t], _mm256_madd_epi16(_mm256_maddubs_epi16(q[r], av), sc[r]));
+        }
+    }
+    KQ_UNROLL for (int r = 0; r < R; r++) hb[r] = _mm256_srli_epi16(hb[r], 2);
+}
+
+KQ_INLINE void q5k_tile(const int R, const int C, int64_t nb, const uint8_t *w, size_t ws, const uint8_t *a,
+                        size_t as, float *y, int64_t ldy) {
+    __m256 sum = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const block_q5_K *x[KQ_RMAX];
+        const block_q8_K *q8[KQ_CMAX];
+        __m256i sm[KQ_RMAX], hb[KQ_RMAX], sumi[KQ_RMAX][KQ_CMAX], mins[KQ_RMAX][KQ_CMAX];
+        float xd[KQ_RMAX], xdmin[KQ_RMAX], yd[KQ_CMAX];
+        KQ_UNROLL for (int r = 0; r < R; r++) {
+            x[r] = (const block_q5_K *)(w + (size_t)r * ws) + b;
+            sm[r] = kq_scale_min8(x[r]->scales);
+            hb[r] = _mm256_loadu_si256((const __m256i *)x[r]->qh);
+            xd[r] = kq_h2f(x[r]->d);
+            xdmin[r] = kq_h2f(x[r]->dmin);
+            KQ_UNROLL for (int t = 0; t < C; t++) sumi[r][t] = _mm256_setzero_si256();
+        }
+        KQ_UNROLL for (int t = 0; t < C; t++) {
+            q8[t] = (const block_q8_K *)(a + (size_t)t * as) + b;
+            yd[t] = q8[t]->d;
+        }
+        if (C == 1) {   /* as in q4k_tile */
+            KQ_UNROLL for (int c = 0; c < 4; c++) q5k_pair(R, C, c, x, q8, sm, hb, sumi);
+        } else {
+            _Pragma("GCC unroll 1") for (int c = 0; c < 4; c++) q5k_pair(R, C, c, x, q8, sm, hb, sumi);
+        }
+        KQ_UNROLL for (int r = 0; r < R; r++) {   /* summs: m_j * (bsums[2j] + bsums[2j+1]) */
+            const __m256i mdup = _mm256_shuffle_epi8(sm[r], _mm256_load_si256((const __m256i *)KQ_MIN_MASK));
+            KQ_UNROLL for (int t = 0; t < C; t++)
+                mins[r][t] = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)q8[t]->bsums), mdup);
+        }
+        __m256i isum, summs;
+        kq_tile_totals(R, C, sumi, mins, &isum, &summs);
+        sum = kq_chain(sum, kq_outer(R, C, xd, yd), isum, kq_outer(R, C, xdmin, yd), summs);
+    }
+    kq_store_lanes(R, C, sum, y, ldy);
+}
+
+void q_avx2_vec_dot_q5_K_q8_K(int64_t n, float *s, const void *x, const void *y) {
+    q5k_tile(1, 1, n / QK_K, x, 0, y, 0, s, 1);
+}
+
+KQ_GEMM(q_avx2_gemm_q5_K_q8_K, q5k_tile)
+
+/* Q2_K / Q3_K quants: element 128c + 32k + l has its 2 low bits at (qs[32c + l] >> 2k)
+ * & 3; 16-element group g = 8c + 2k + l/16 has its own scale (kq_bcast16 index 4c + k). */
+KQ_INLINE __m256i kq_2bit(const uint8_t *qs, int c, int k) {
+    const __m256i raw = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
+    const __m256i sh = k == 0 ? raw : k == 1 ? _mm256_srli_epi16(raw, 2) : k == 2 ? _mm256_srli_epi16(raw, 4)
+                                                                                  : _mm256_srli_epi16(raw, 6);
+    return _mm256_and_si256(sh, _mm256_set1_epi8(3));
+}
+
+/* Q2_K: scales[g] = scale (low nibble) | min (high nibble), all unsigned. */
+KQ_INLINE void q2k_chunk(const int R, const int C, int c, int k, const block_q2_K *const *x,
+                         const block_q8_K *const *q8, __m256i sc[][8], __m256i sumi[][KQ_CMAX]) {
+    __m256i q[KQ_RMAX];
+    KQ_UNROLL for (int r = 0; r < R; r++) q[r] = kq_2bit(x[r]->qs, c, k);
+    KQ_UNROLL for (int t = 0; t < C; t++) {
+        const __m256i av = _mm256_loadu_si256((const __m256i *)(q8[t]->qs + 128 * c + 32 * k));
+        KQ_UNROLL for (int r = 0; r < R; r++)
+            sumi[r][t] = _mm256_add_epi32(sumi[r][t], _mm256_madd_epi16(_mm256_maddubs_epi16(q[r], av), sc[r][4 * c + k]));
+    }
+}
+
+KQ_INLINE void q2k_tile(const int R, const int C, int64_t nb, const uint8_t *w, size_t ws, const uint8_t *a,
+                        size_t as, float *y, int64_t ldy) {
+    __m256 sum = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const block_q2_K *x[KQ_RMAX];
+        const block_q8_K *q8[KQ_CMAX];
+        __m256i sc[KQ_RMAX][8], mn[KQ_RMAX], sumi[KQ_RMAX][KQ_CMAX], mins[KQ_RMAX][KQ_CMAX];
+        float xd[KQ_RMAX], xdmin[KQ_RMAX], yd[KQ_CMAX];
+        KQ_UNROLL for (int r = 0; r < R; r++) {
+            x[r] = (const block_q2_K *)(w + (size_t)r * ws) + b;
+            const __m256i s16 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)x[r]->scales));
+            kq_bcast16(_mm256_and_si256(s16, _mm256_set1_epi16(0x0F)), sc[r]);
+            mn[r] = _mm256_srli_epi16(s16, 4);
+            xd[r] = kq_h2f(x[r]->d);
+            xdmin[r] = kq_h2f(x[r]->dmin);
+            KQ_UNROLL for (int t = 0; t < C; t++) sumi[r][t] = _mm256_setzero_si256();
+        }
+        KQ_UNROLL for (int t = 0; t < C; t++) {
+            q8[t] = (const block_q8_K *)(a + (size_t)t * as) + b;
+            yd[t] = q8[t]->d;
+        }
+        if (C == 1) {   /* as in q4k_tile */
+            KQ_UNROLL for (int c = 0; c < 2; c++) KQ_UNROLL for (int k = 0; k < 4; k++) q2k_chunk(R, C, c, k, x, q8, sc, sumi);
+        } else {
+            _Pragma("GCC unroll 1") for (int c = 0; c < 2; c++) KQ_UNROLL for (int k = 0; k < 4; k++)
+                q2k_chunk(R, C, c, k, x, q8, sc, sumi);
+        }
+        KQ_UNROLL for (int r = 0; r < R; r++) KQ_UNROLL for (int t = 0; t < C; t++)   /* summs: bsums[g] * min[g] */
+            mins[r][t] = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)q8[t]->bsums), mn[r]);
+        __m256i isum, summs;
+        kq_tile_totals(R, C, sumi, mins, &isum, &summs);
+        /* dall = y.d * x.d, dmin = y.d * x.dmin */
+        sum = kq_chain(sum, kq_outer(R, C, xd, yd), isum, kq_outer(R, C, xdmin, yd), summs);
+    }
+    kq_store_lanes(R, C, sum, y, ldy);
+}
+
+void q_avx2_vec_dot_q2_K_q8_K(int64_t n, float *s, const void *x, const void *y) {
+    q2k_tile(1, 1, n / QK_K, x, 0, y, 0, s, 1);
+}
+
+KQ_GEMM(q_avx2_gemm_q2_K_q8_K, q2k_tile)
+
+/* Q3_K: 16 six-bit scales - 32, packed in 12 bytes (words w0, w1, w2): low 4 bits of
+ * s0..3 = w0 & 0x0f.., s4..7 = w1 & 0x0f.., s8..11 = (w0 >> 4) & 0x0f.., s12..15 =
+ * (w1 >> 4) & 0x0f..; high 2 bits of s(4i..4i+3) = (w2 >> 2i) & 0x03... Returns int16. */
+KQ_INLINE __m256i q3k_scales(const uint8_t *q) {
+    uint32_t u[3];
+    memcpy(u, q, 12);   /* the block ends 2 bytes after: no 16-byte load */
+    const __m128i v = _mm_setr_epi32((int)u[0], (int)u[1], (int)u[2], 0);
+    const __m128i lo = _mm_and_si128(_mm_srlv_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(1, 0, 1, 0)), _mm_setr_epi32(0, 0, 4, 4)),
+                                     _mm_set1_epi8(0x0F));
+    const __m128i hi = _mm_and_si128(_mm_srlv_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(2, 2, 2, 2)), _mm_setr_epi32(0, 2, 4, 6)),
+                                     _mm_set1_epi8(3));
+    return _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_or_si128(lo, _mm_slli_epi32(hi, 4))), _mm256_set1_epi16(32));
+}
+
+/* u = the 2 low bits | high bit << 2 (0..7, unsigned for maddubs); the quant is u - 4,
+ * and the 4 comes off once per super-block as 4 * scale * bsums. hb[r] holds hmask
+ * shifted right by 4c (16-bit lanes; bits 0..3 of each byte stay that byte's). */
+KQ_INLINE void q3k_chunk(const int R, const int C, int c, int k, const block_q3_K *const *x,
+                         const block_q8_K *const *q8, __m256i sc[][8], const __m256i *hb, __m256i sumi[][KQ_CMAX]) {
+    const __m256i m04 = _mm256_set1_epi8(4);
+    __m256i q[KQ_RMAX];
+    KQ_UNROLL for (int r = 0; r < R; r++) {
+        const __m256i h = k == 0 ? _mm256_slli_epi16(hb[r], 2) : k == 1 ? _mm256_slli_epi16(hb[r], 1)
+                        : k == 2 ? hb[r] : _mm256_srli_epi16(hb[r], 1);   /* bit k -> bit 2 */
+        q[r] = _mm256_or_si256(kq_2bit(x[r]->qs, c, k), _mm256_and_si256(h, m04));
+    }
+    KQ_UNROLL for (int t = 0; t < C; t++) {
+        const __m256i av = _mm256_loadu_si256((const __m256i *)(q8[t]->qs + 128 * c + 32 * k));
+        KQ_UNROLL for (int r = 0; r < R; r++)
+            sumi[r][t] = _mm256_add_epi32(sumi[r][t], _mm256_madd_epi16(_mm256_maddubs_epi16(q[r], av), sc[r][4 * c + k]));
+    }
+}
+
+KQ_INLINE void q3k_tile(const int R, const int C, int64_t nb, const uint8_t *w, size_t ws, const uint8_t *a,
+                        size_t as, float *y, int64_t ldy) {
+    __m256 sum = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const block_q3_K *x[KQ_RMAX];
+        const block_q8_K *q8[KQ_CMAX];
+        __m256i sc[KQ_RMAX][8], s16[KQ_RMAX], hb[KQ_RMAX], sumi[KQ_RMAX][KQ_CMAX];
+        float xd[KQ_RMAX], yd[KQ_CMAX];
+        KQ_UNROLL for (int r = 0; r < R; r++) {
+            x[r] = (const block_q3_K *)(w + (size_t)r * ws) + b;
+            s16[r] = q3k_scales(x[r]->scales);
+            kq_bcast16(s16[r], sc[r]);
+            hb[r] = _mm256_loadu_si256((const __m256i *)x[r]->hmask);
+            xd[r] = kq_h2f(x[r]->d);
+        }
+        KQ_UNROLL for (int t = 0; t < C; t++) {
+            q8[t] = (const block_q8_K *)(a + (size_t)t * as) + b;
+            yd[t] = q8[t]->d;
+            /* the -4 of every quant: -4 * sum over groups of scale * bsums */
+            const __m256i bs = _mm256_loadu_si256((const __m256i *)q8[t]->bsums);
+            KQ_UNROLL for (int r = 0; r < R; r++) sumi[r][t] = _mm256_slli_epi32(_mm256_madd_epi16(bs, s16[r]), 2);
+            KQ_UNROLL for (int r = 0; r < R; r++) sumi[r][t] = _mm256_sub_epi32(_mm256_setzero_si256(), sumi[r][t]);
+        }
+        if (C == 1) {   /* as in q4k_tile */
+            KQ_UNROLL for (int c = 0; c < 2; c++) {
+                KQ_UNROLL for (int k = 0; k < 4; k++) q3k_chunk(R, C, c, k, x, q8, sc, hb, sumi);
+                KQ_UNROLL for (int r = 0; r < R; r++) hb[r] = _mm256_srli_epi16(hb[r], 4);
+            }
+        } else {
+            _Pragma("GCC unroll 1") for (int c = 0; c < 2; c++) {
+                KQ_UNROLL for (int k = 0; k < 4; k++) q3k_chunk(R, C, c, k, x, q8, sc, hb, sumi);
+                KQ_UNROLL for (int r = 0; r < R; r++) hb[r] = _mm256_srli_epi16(hb[r], 4);
+            }
+        }
+        __m256i isum, none;
+        kq_tile_totals(R, C, sumi, NULL, &isum, &none);
+        /* sum += (x.d * y.d) * isum */
+        sum = _mm256_add_ps(sum, _mm256_mul_ps(kq_outer(R, C, xd, yd), _mm256_cvtepi32_ps(isum)));
+    }
+    kq_store_lanes(R, C, sum, y, ldy);
+}
+
+void q_avx2_vec_dot_q3_K_q8_K(int64_t n, float *s, const void *x, const void *y) {
+    q3k_tile(1, 1, n / QK_K, x, 0, y, 0, s, 1);
+}
+
+KQ_GEMM(q_avx2_gemm_q3_K_q8_K, q3k_tile)
+
 #if defined(__clang__)
 #pragma clang attribute pop
 #else
