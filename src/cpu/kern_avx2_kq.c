@@ -43,7 +43,12 @@
  * accumulators live in registers. */
 #define KQ_INLINE static inline __attribute__((always_inline))
 #define KQ_UNROLL _Pragma("GCC unroll 8")
-enum { KQ_RMAX = 4, KQ_CMAX = 4 };
+enum { KQ_RMAX = 4, KQ_CMAX = 8 };
+
+/* Pins an accumulator to a register after each update: without it the compiler delays
+ * every product of a super-block to a final sum (integer adds reassociate freely) and
+ * spills them all to the stack. */
+#define KQ_KEEP(v) __asm__("" : "+x"(v))
 
 KQ_INLINE float kq_h2f(q_half h) { return _cvtsh_ss(h); }   /* exact, as the scalar table */
 
@@ -107,28 +112,29 @@ KQ_INLINE __m256i kq_min_lanes2(const int16_t *bs0, const int16_t *bs1, __m256i 
     return _mm256_hadd_epi32(p0, p1);
 }
 
-/* A gemm over tiles of 2 rows x 4 tokens (decode: 4 rows x 1 token), with the
+/* A gemm over tiles of RP rows x CP tokens (decode, one token: 4 rows), with the
  * remainders run by smaller instances of the same tile body. */
-#define KQ_GEMM(name, tile)                                                                          \
+#define KQ_GEMM(name, tile, RP, CP)                                                                  \
     void name(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws, const void *a, size_t as, \
               float *y, int64_t ldy) {                                                               \
         const int64_t nb = n / QK_K;                                                                 \
         const uint8_t *wb = w, *ab = a;                                                              \
         int32_t r = 0;                                                                               \
-        if (nc == 1) {                                                                               \
-            for (; r + 4 <= nr; r += 4) tile(4, 1, nb, wb + (size_t)r * ws, ws, ab, as, y + r, ldy); \
+        if (nc == 1) {   /* decode: rows in memory order, one stream for the prefetcher */           \
             for (; r < nr; r++) tile(1, 1, nb, wb + (size_t)r * ws, ws, ab, as, y + r, ldy);          \
             return;                                                                                  \
         }                                                                                            \
-        for (; r < nr; r += 2) {                                                                     \
+        for (; r < nr; r += RP) {                                                                    \
             const uint8_t *wr = wb + (size_t)r * ws;                                                 \
             int32_t t = 0;                                                                           \
-            if (r + 2 <= nr) {                                                                       \
-                for (; t + 4 <= nc; t += 4) tile(2, 4, nb, wr, ws, ab + (size_t)t * as, as, y + t * ldy + r, ldy); \
-                for (; t < nc; t++) tile(2, 1, nb, wr, ws, ab + (size_t)t * as, as, y + t * ldy + r, ldy);        \
+            if (r + RP <= nr) {                                                                      \
+                for (; t + CP <= nc; t += CP) tile(RP, CP, nb, wr, ws, ab + (size_t)t * as, as, y + t * ldy + r, ldy); \
+                for (; t < nc; t++) tile(RP, 1, nb, wr, ws, ab + (size_t)t * as, as, y + t * ldy + r, ldy);          \
             } else {                                                                                 \
-                for (; t + 4 <= nc; t += 4) tile(1, 4, nb, wr, ws, ab + (size_t)t * as, as, y + t * ldy + r, ldy); \
-                for (; t < nc; t++) tile(1, 1, nb, wr, ws, ab + (size_t)t * as, as, y + t * ldy + r, ldy);        \
+                for (; r < nr; r++, wr += ws) {                                                      \
+                    for (t = 0; t + CP <= nc; t += CP) tile(1, CP, nb, wr, ws, ab + (size_t)t * as, as, y + t * ldy + r, ldy); \
+                    for (; t < nc; t++) tile(1, 1, nb, wr, ws, ab + (size_t)t * as, as, y + t * ldy + r, ldy);                 \
+                }                                                                                    \
             }                                                                                        \
         }                                                                                            \
     }
@@ -149,8 +155,10 @@ KQ_INLINE void q4k_pair(const int R, const int C, int c, const block_q4_K *const
         }
         KQ_UNROLL for (int t = 0; t < C; t++) {
             const __m256i av = _mm256_loadu_si256((const __m256i *)(q8[t]->qs + 64 * c + 32 * h));
-            KQ_UNROLL for (int r = 0; r < R; r++)
+            KQ_UNROLL for (int r = 0; r < R; r++) {
                 sumi[r][t] = _mm256_add_epi32(sumi[r][t], _mm256_madd_epi16(_mm256_maddubs_epi16(q[r], av), sc[r]));
+                KQ_KEEP(sumi[r][t]);
+            }
         }
     }
 }
@@ -214,18 +222,17 @@ void q_avx2_vec_dot_q4_K_q8_K(int64_t n, float *s, const void *x, const void *y)
     q4k_tile(1, 1, n / QK_K, x, 0, y, 0, s, 1);
 }
 
-KQ_GEMM(q_avx2_gemm_q4_K_q8_K, q4k_tile)
+KQ_GEMM(q_avx2_gemm_q4_K_q8_K, q4k_tile, 1, 8)
 
 /* ---- Q6_K: element 128c + 32k + l = (4 bits of ql, 2 of qh) - 32; 16 int8 scales ---- */
 
 /* Elements 128c + 32k .. +31 of R rows x C tokens, added to the integer lanes (lanes
- * 0..3 take scale 8c + 2k, lanes 4..7 scale 8c + 2k + 1). u = the quant + 32 (0..63,
- * unsigned for maddubs); the 32 comes off as 32 * the activation pair sums, computed
- * once for all rows (both int16, no saturation: |u q8 pair| <= 16128, 32 q8 <= 8192). */
+ * 0..3 take scale 8c + 2k, lanes 4..7 scale 8c + 2k + 1). The quant s (-32..31) is
+ * signed, so maddubs takes |s| and the activation with s's sign (pairs <= 8192). */
 KQ_INLINE void q6k_chunk(const int R, const int C, int c, int k, const block_q6_K *const *x,
                          const block_q8_K *const *q8, __m256i sc[][8], __m256i sumi[][KQ_CMAX]) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30), k32 = _mm256_set1_epi8(32);
-    __m256i u[KQ_RMAX];
+    __m256i s[KQ_RMAX], sa[KQ_RMAX];
     KQ_UNROLL for (int r = 0; r < R; r++) {
         const __m256i ql = _mm256_loadu_si256((const __m256i *)(x[r]->ql + 64 * c + 32 * (k & 1)));
         const __m256i qh = _mm256_loadu_si256((const __m256i *)(x[r]->qh + 32 * c));
@@ -233,14 +240,15 @@ KQ_INLINE void q6k_chunk(const int R, const int C, int c, int k, const block_q6_
         const __m256i hi2 = k == 0 ? _mm256_slli_epi16(qh, 4)
                           : k == 1 ? _mm256_slli_epi16(qh, 2)
                           : k == 2 ? qh : _mm256_srli_epi16(qh, 2);   /* bits 2k, 2k+1 -> 4, 5 */
-        u[r] = _mm256_or_si256(lo4, _mm256_and_si256(hi2, m30));
+        s[r] = _mm256_sub_epi8(_mm256_or_si256(lo4, _mm256_and_si256(hi2, m30)), k32);
+        sa[r] = _mm256_sign_epi8(s[r], s[r]);
     }
     KQ_UNROLL for (int t = 0; t < C; t++) {
         const __m256i q = _mm256_loadu_si256((const __m256i *)(q8[t]->qs + 128 * c + 32 * k));
-        const __m256i off = _mm256_maddubs_epi16(k32, q);
         KQ_UNROLL for (int r = 0; r < R; r++) {
-            const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(u[r], q), off);
+            const __m256i p = _mm256_maddubs_epi16(sa[r], _mm256_sign_epi8(q, s[r]));
             sumi[r][t] = _mm256_add_epi32(sumi[r][t], _mm256_madd_epi16(p, sc[r][4 * c + k]));
+            KQ_KEEP(sumi[r][t]);
         }
     }
 }
@@ -279,7 +287,7 @@ void q_avx2_vec_dot_q6_K_q8_K(int64_t n, float *s, const void *x, const void *y)
     q6k_tile(1, 1, n / QK_K, x, 0, y, 0, s, 1);
 }
 
-KQ_GEMM(q_avx2_gemm_q6_K_q8_K, q6k_tile)
+KQ_GEMM(q_avx2_gemm_q6_K_q8_K, q6k_tile, 1, 8)
 
 /* ---- Q5_K, Q3_K, Q2_K: one float chain per output ----
  * Their scalar bodies sum each super-block's integers (isum, and the mins' summs) and
@@ -356,8 +364,10 @@ KQ_INLINE void q5k_pair(const int R, const int C, int c, const block_q5_K *const
         }
         KQ_UNROLL for (int t = 0; t < C; t++) {
             const __m256i av = _mm256_loadu_si256((const __m256i *)(q8[t]->qs + 64 * c + 32 * h));
-            KQ_UNROLL for (int r = 0; r < R; r++)
+            KQ_UNROLL for (int r = 0; r < R; r++) {
                 sumi[r][t] = _mm256_add_epi32(sumi[r][t], _mm256_madd_epi16(_mm256_maddubs_epi16(q[r], av), sc[r]));
+                KQ_KEEP(sumi[r][t]);
+            }
         }
     }
     KQ_UNROLL for (int r = 0; r < R; r++) hb[r] = _mm256_srli_epi16(hb[r], 2);
@@ -404,7 +414,7 @@ void q_avx2_vec_dot_q5_K_q8_K(int64_t n, float *s, const void *x, const void *y)
     q5k_tile(1, 1, n / QK_K, x, 0, y, 0, s, 1);
 }
 
-KQ_GEMM(q_avx2_gemm_q5_K_q8_K, q5k_tile)
+KQ_GEMM(q_avx2_gemm_q5_K_q8_K, q5k_tile, 1, 8)
 
 /* Q2_K / Q3_K quants: element 128c + 32k + l has its 2 low bits at (qs[32c + l] >> 2k)
  * & 3; 16-element group g = 8c + 2k + l/16 has its own scale (kq_bcast16 index 4c + k). */
@@ -422,8 +432,10 @@ KQ_INLINE void q2k_chunk(const int R, const int C, int c, int k, const block_q2_
     KQ_UNROLL for (int r = 0; r < R; r++) q[r] = kq_2bit(x[r]->qs, c, k);
     KQ_UNROLL for (int t = 0; t < C; t++) {
         const __m256i av = _mm256_loadu_si256((const __m256i *)(q8[t]->qs + 128 * c + 32 * k));
-        KQ_UNROLL for (int r = 0; r < R; r++)
+        KQ_UNROLL for (int r = 0; r < R; r++) {
             sumi[r][t] = _mm256_add_epi32(sumi[r][t], _mm256_madd_epi16(_mm256_maddubs_epi16(q[r], av), sc[r][4 * c + k]));
+            KQ_KEEP(sumi[r][t]);
+        }
     }
 }
 
@@ -468,7 +480,7 @@ void q_avx2_vec_dot_q2_K_q8_K(int64_t n, float *s, const void *x, const void *y)
     q2k_tile(1, 1, n / QK_K, x, 0, y, 0, s, 1);
 }
 
-KQ_GEMM(q_avx2_gemm_q2_K_q8_K, q2k_tile)
+KQ_GEMM(q_avx2_gemm_q2_K_q8_K, q2k_tile, 1, 8)
 
 /* Q3_K: 16 six-bit scales - 32, packed in 12 bytes (words w0, w1, w2): low 4 bits of
  * s0..3 = w0 & 0x0f.., s4..7 = w1 & 0x0f.., s8..11 = (w0 >> 4) & 0x0f.., s12..15 =
@@ -498,8 +510,10 @@ KQ_INLINE void q3k_chunk(const int R, const int C, int c, int k, const block_q3_
     }
     KQ_UNROLL for (int t = 0; t < C; t++) {
         const __m256i av = _mm256_loadu_si256((const __m256i *)(q8[t]->qs + 128 * c + 32 * k));
-        KQ_UNROLL for (int r = 0; r < R; r++)
+        KQ_UNROLL for (int r = 0; r < R; r++) {
             sumi[r][t] = _mm256_add_epi32(sumi[r][t], _mm256_madd_epi16(_mm256_maddubs_epi16(q[r], av), sc[r][4 * c + k]));
+            KQ_KEEP(sumi[r][t]);
+        }
     }
 }
 
@@ -549,7 +563,7 @@ void q_avx2_vec_dot_q3_K_q8_K(int64_t n, float *s, const void *x, const void *y)
     q3k_tile(1, 1, n / QK_K, x, 0, y, 0, s, 1);
 }
 
-KQ_GEMM(q_avx2_gemm_q3_K_q8_K, q3k_tile)
+KQ_GEMM(q_avx2_gemm_q3_K_q8_K, q3k_tile, 1, 8)
 
 #if defined(__clang__)
 #pragma clang attribute pop
