@@ -228,7 +228,8 @@ KQ_GEMM(q_avx2_gemm_q4_K_q8_K, q4k_tile, 1, 8)
 
 /* Elements 128c + 32k .. +31 of R rows x C tokens, added to the integer lanes (lanes
  * 0..3 take scale 8c + 2k, lanes 4..7 scale 8c + 2k + 1). The quant s (-32..31) is
- * signed, so maddubs takes |s| and the activation with s's sign (pairs <= 8192). */
+ * signed, so maddubs takes |s| and the activation with s's sign (pairs <= 8192). That
+ * needs activations in [-127, 127] (-(-128) wraps): Q8_K's quantizer never writes -128. */
 KQ_INLINE void q6k_chunk(const int R, const int C, int c, int k, const block_q6_K *const *x,
                          const block_q8_K *const *q8, __m256i sc[][8], __m256i sumi[][KQ_CMAX]) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30), k32 = _mm256_set1_epi8(32);
