@@ -34,6 +34,22 @@ void q_avx2_vec_dot_mxfp4_q8_0(int64_t n, float *s, const void *x, const void *y
 void q_avx2_gemm_mxfp4_q8_0(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws,
                             const void *a, size_t as, float *y, int64_t ldy);
 
+/* k-quants (kern_avx2_kq.c) */
+void q_avx2_vec_dot_q2_K_q8_K(int64_t n, float *s, const void *x, const void *y);
+void q_avx2_vec_dot_q3_K_q8_K(int64_t n, float *s, const void *x, const void *y);
+void q_avx2_vec_dot_q4_K_q8_K(int64_t n, float *s, const void *x, const void *y);
+void q_avx2_vec_dot_q5_K_q8_K(int64_t n, float *s, const void *x, const void *y);
+void q_avx2_vec_dot_q6_K_q8_K(int64_t n, float *s, const void *x, const void *y);
+void q_avx2_gemm_q2_K_q8_K(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws,
+                           const void *a, size_t as, float *y, int64_t ldy);
+void q_avx2_gemm_q3_K_q8_K(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws,
+                           const void *a, size_t as, float *y, int64_t ldy);
+void q_avx2_gemm_q4_K_q8_K(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws,
+                           const void *a, size_t as, float *y, int64_t ldy);
+void q_avx2_gemm_q5_K_q8_K(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws,
+                           const void *a, size_t as, float *y, int64_t ldy);
+void q_avx2_gemm_q6_K_q8_K(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws,
+                           const void *a, size_t as, float *y, int64_t ldy);
 #endif
 
 #endif
