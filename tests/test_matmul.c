@@ -146,7 +146,7 @@ static void test_isa_variants_bit_identical(void **state) {
  * not multiples of the register tile), padded strides, and a ldy larger than nr. */
 static void test_gemm_tiles_bit_identical(void **state) {
     (void)state;
-    static const int64_t lens[] = { 32, 64, 256, 512, 1056 };
+    static const int64_t lens[] = { 32, 48, 64, 172, 256, 512, 1056 };
     static const int32_t shapes[][2] = { { 1, 1 }, { 1, 7 }, { 3, 1 }, { 4, 4 }, { 5, 3 }, { 8, 1 }, { 8, 9 },
                                          { 13, 2 }, { 16, 16 }, { 17, 5 }, { 16, 64 } };
     enum { MAXR = 17, MAXC = 64, MAXN = 1056, PAD = 40 };

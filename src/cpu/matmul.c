@@ -23,6 +23,7 @@
 #include "core/base.h"
 #include "core/pool.h"
 #include "cpu/backend.h"
+#include "cpu/kern_avx2_float.h"
 #include "cpu/vec_dot.h"
 
 static const q_matmul_traits matmul_table[Q_TYPE_COUNT] = {
@@ -45,9 +46,9 @@ static const q_matmul_traits matmul_table[Q_TYPE_COUNT] = {
 
 #if defined(__x86_64__)
 static const q_matmul_traits matmul_table_avx2[Q_TYPE_COUNT] = {
-    [Q_TYPE_F32]    = { Q_TYPE_F32,  q_vec_dot_f32_avx2 },
-    [Q_TYPE_F16]    = { Q_TYPE_F16,  q_vec_dot_f16_avx2 },
-    [Q_TYPE_BF16]   = { Q_TYPE_BF16, q_vec_dot_bf16_avx2 },
+    [Q_TYPE_F32]    = { Q_TYPE_F32,  q_avx2_vec_dot_f32,  q_avx2_gemm_f32 },
+    [Q_TYPE_F16]    = { Q_TYPE_F16,  q_avx2_vec_dot_f16,  q_avx2_gemm_f16 },
+    [Q_TYPE_BF16]   = { Q_TYPE_BF16, q_avx2_vec_dot_bf16, q_avx2_gemm_bf16 },
     [Q_TYPE_Q4_0]   = { Q_TYPE_Q8_0, q_vec_dot_q4_0_q8_0_avx2 },
     [Q_TYPE_Q4_1]   = { Q_TYPE_Q8_1, q_vec_dot_q4_1_q8_1_avx2 },
     [Q_TYPE_Q5_0]   = { Q_TYPE_Q8_0, q_vec_dot_q5_0_q8_0_avx2 },
