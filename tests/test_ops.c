@@ -9,7 +9,15 @@
  *   softmax     e^(x - max) / sum
  *   add, scale  exact float arithmetic (checked elementwise)
  * The exp is also swept over a dense range including the slow-path borders (|n| = 126,
- * subnormal results, overflow) and special values (±0, ±inf, NaN). */
+ * subnormal results, overflow) and special values (±0, ±inf, NaN).
+ *
+ * Attention (cpu/attention.h): the op with each set's kernels against the scalar set, bit
+ * for bit, on a hand-built KV cache (F16 and F32; head dims that take every kernel path:
+ * multiples of 16, of 8 only, neither; GQA groups of 1, 2, 8 and 12 heads; two sequences
+ * interleaved with freed cells between them, so cell lists have gaps and partial
+ * 16-chunks; sliding windows; one token and a ubatch of several; 1 and 2 threads), and
+ * the scalar set against softmax(q K^T scale) V computed in double from the cache's own
+ * rounded values (bound: the F16 rounding of p, 2^-11 relative). */
 #include <float.h>
 #include <math.h>
 #include <stdarg.h>
@@ -21,8 +29,11 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "core/pool.h"
+#include "cpu/attention.h"
 #include "cpu/backend.h"
 #include "cpu/ops.h"
+#include "runtime/kv_cache.h"
 
 static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
 static float frand(void) {   /* uniform in [-1, 1) */
@@ -279,10 +290,188 @@ static void test_add_scale(void **state) {
     free(x); free(y); free(want); free(got);
 }
 
+/* ---- attention ---- */
+
+typedef struct att_case {
+    q_type  type;
+    int32_t hd, n_head, n_head_kv, n_ctx, n_tok, swa;
+} att_case;
+
+/* A one-layer cache: cells 0..n_ctx-1 alternate between sequences 0 and 1 in runs, with
+ * every 7th cell free; positions count up within each sequence. K/V random. */
+static void att_cache(q_kv_cache *kv, const att_case *c, q_pos *pos_max) {
+    memset(kv, 0, sizeof *kv);
+    kv->n_ctx = c->n_ctx;
+    kv->n_layer = 1;
+    kv->n_seq_max = 2;
+    kv->type = c->type;
+    kv->cells = calloc((size_t)c->n_ctx, sizeof *kv->cells);
+    kv->width = malloc(sizeof(int32_t));
+    kv->row_bytes = malloc(sizeof(size_t));
+    kv->k = malloc(sizeof(uint8_t *));
+    kv->v = malloc(sizeof(uint8_t *));
+    kv->width[0] = c->n_head_kv * c->hd;
+    kv->row_bytes[0] = (size_t)kv->width[0] * (c->type == Q_TYPE_F16 ? 2 : 4);
+    kv->k[0] = malloc(kv->row_bytes[0] * (size_t)c->n_ctx);
+    kv->v[0] = malloc(kv->row_bytes[0] * (size_t)c->n_ctx);
+    kv->seq_cells = malloc(sizeof(int32_t) * 2 * (size_t)c->n_ctx);
+    q_pos next[2] = { 0, 0 };
+    for (int32_t i = 0; i < c->n_ctx; i++) {
+        kv->cells[i].pos = -1;
+        for (int32_t d = 0; d < kv->width[0]; d++) {
+            const float kx = frand() * 2.0f, vx = frand() * 3.0f;
+            if (c->type == Q_TYPE_F16) {
+                ((uint16_t *)(kv->k[0] + i * kv->row_bytes[0]))[d] = q_fp32_to_fp16(kx);
+                ((uint16_t *)(kv->v[0] + i * kv->row_bytes[0]))[d] = q_fp32_to_fp16(vx);
+            } else {
+                ((float *)(kv->k[0] + i * kv->row_bytes[0]))[d] = kx;
+                ((float *)(kv->v[0] + i * kv->row_bytes[0]))[d] = vx;
+            }
+        }
+        if (i % 7 == 5) continue;   /* free */
+        const int s = (i / 37) % 3 == 2;   /* runs of 37 cells: seq 0, 0, 1, ... */
+        kv->cells[i].seq = 1ull << s;
+        kv->cells[i].pos = next[s]++;
+        kv->used++;
+    }
+    pos_max[0] = next[0] - 1;
+    pos_max[1] = next[1] - 1;
+    kv_cache_seq_index_build(kv, 3);
+}
+
+static void att_cache_free(q_kv_cache *kv) {
+    free(kv->cells); free(kv->width); free(kv->row_bytes); free(kv->k[0]); free(kv->v[0]);
+    free(kv->k); free(kv->v); free(kv->seq_cells);
+}
+
+static float att_val(const q_kv_cache *kv, const uint8_t *base, int32_t cell, int32_t i) {
+    const uint8_t *row = base + (size_t)cell * kv->row_bytes[0];
+    return kv->type == Q_TYPE_F16 ? q_fp16_to_fp32(((const uint16_t *)row)[i]) : ((const float *)row)[i];
+}
+
+/* softmax(q K^T scale) V in double over the visible cells, q rounded as the cache type */
+static void att_reference(const q_kv_cache *kv, const att_case *c, const q_ubatch *ub, const float *q, double *out,
+                          double *mag) {
+    const int32_t n_rep = c->n_head / c->n_head_kv;
+    double *sc = malloc(sizeof(double) * (size_t)c->n_ctx);
+    for (int32_t t = 0; t < ub->n; t++)
+        for (int32_t h = 0; h < c->n_head; h++) {
+            const int32_t g = h / n_rep;
+            double mx = -INFINITY, sum = 0;
+            for (int32_t cell = 0; cell < c->n_ctx; cell++) {
+                sc[cell] = -INFINITY;
+                if (!kv_cache_visible(kv, cell, ub->seq[t], ub->pos[t], c->swa)) continue;
+                double d = 0;
+                for (int32_t i = 0; i < c->hd; i++) {
+                    float qi = q[((size_t)t * c->n_head + h) * c->hd + i];
+                    if (c->type == Q_TYPE_F16) qi = q_fp16_to_fp32(q_fp32_to_fp16(qi));
+                    d += (double)qi * att_val(kv, kv->k[0], cell, g * c->hd + i);
+                }
+                sc[cell] = d / sqrt((double)c->hd);
+                mx = fmax(mx, sc[cell]);
+            }
+            for (int32_t cell = 0; cell < c->n_ctx; cell++)
+                if (sc[cell] != -INFINITY) sum += exp(sc[cell] - mx);
+            for (int32_t i = 0; i < c->hd; i++) {
+                double o = 0, m = 0;
+                for (int32_t cell = 0; cell < c->n_ctx; cell++)
+                    if (sc[cell] != -INFINITY) {
+                        const double pv = exp(sc[cell] - mx) / sum * att_val(kv, kv->v[0], cell, g * c->hd + i);
+                        o += pv;
+                        m += fabs(pv);
+                    }
+                out[((size_t)t * c->n_head + h) * c->hd + i] = o;
+                mag[((size_t)t * c->n_head + h) * c->hd + i] = m;
+            }
+        }
+    free(sc);
+}
+
+static void test_attention(void **state) {
+    (void)state;
+    static const att_case cases[] = {
+        { Q_TYPE_F16, 64, 32, 4, 300, 1, 0 },  { Q_TYPE_F16, 64, 32, 4, 300, 3, 0 },
+        { Q_TYPE_F16, 64, 8, 4, 200, 2, 40 },  { Q_TYPE_F16, 80, 12, 1, 150, 1, 0 },
+        { Q_TYPE_F16, 48, 6, 3, 170, 2, 0 },   { Q_TYPE_F16, 40, 4, 2, 90, 2, 0 },
+        { Q_TYPE_F16, 36, 3, 1, 60, 1, 0 },    { Q_TYPE_F32, 64, 16, 2, 260, 2, 0 },
+        { Q_TYPE_F32, 40, 4, 4, 80, 1, 17 },   { Q_TYPE_F32, 36, 2, 1, 50, 3, 0 },
+    };
+    pool *pl = pool_create(2);
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        const att_case *c = &cases[ci];
+        q_kv_cache kv;
+        q_pos pos_max[2];
+        att_cache(&kv, c, pos_max);
+        /* the ubatch: tokens of both sequences at their last positions (and below) */
+        q_pos pos[4];
+        q_seq_id seq[4];
+        for (int32_t t = 0; t < c->n_tok; t++) {
+            seq[t] = t % 2;
+            pos[t] = pos_max[t % 2] - t / 2;
+        }
+        const q_ubatch ub = { .n = c->n_tok, .pos = pos, .seq = seq };
+        const size_t nq = (size_t)c->n_tok * c->n_head * c->hd;
+        float *q = malloc(nq * sizeof(float)), *want = malloc(nq * sizeof(float)), *got = malloc(nq * sizeof(float));
+        double *ref = malloc(nq * sizeof(double)), *mag = malloc(nq * sizeof(double));
+        for (size_t i = 0; i < nq; i++) q[i] = frand() * 2.5f;
+        const q_attn_args a = { .kv = &kv, .layer = 0, .n_head = c->n_head, .n_head_kv = c->n_head_kv,
+                                .head_dim = c->hd, .scale = 1.0f / sqrtf((float)c->hd), .swa_window = c->swa };
+        q_exec ex = { .n_threads = 1, .att_stride = q_cpu_attention_stride(c->n_ctx, c->hd) };
+        ex.att = malloc(ex.att_stride * 3 * sizeof(float));
+        q_cpu_attention_isa(&ex, &a, &ub, q, want, Q_CPU_ISA_SCALAR);
+        att_reference(&kv, c, &ub, q, ref, mag);
+        /* each p rounds to F16 (2^-11 relative) for an F16 cache; float sums otherwise */
+        const double rel = c->type == Q_TYPE_F16 ? 0x1p-10 : 1e-5;
+        for (size_t i = 0; i < nq; i++)
+            if (fabs(want[i] - ref[i]) > rel * mag[i] + 1e-6)
+                fail_msg("attention case %zu [%zu]: scalar %.7g, reference %.7g", ci, i, want[i], ref[i]);
+        for (int isa = 1; isa < Q_CPU_ISA_COUNT; isa++) {
+            if (!q_cpu_isa_supported((q_cpu_isa)isa) || !q_attn_kernels_isa((q_cpu_isa)isa)) continue;
+            for (int threads = 1; threads <= 2; threads++) {
+                ex.pool = threads == 2 ? pl : NULL;
+                ex.n_threads = threads == 2 ? pool_n_threads(pl) : 1;
+                memset(got, 0xff, nq * sizeof(float));
+                q_cpu_attention_isa(&ex, &a, &ub, q, got, (q_cpu_isa)isa);
+                for (size_t i = 0; i < nq; i++)
+                    if (memcmp(&want[i], &got[i], sizeof(float)))
+                        fail_msg("attention case %zu (%s hd %d, %d/%d heads, %d tokens) %s %d threads [%zu]: scalar %.9g, got %.9g",
+                                 ci, q_type_name(c->type), c->hd, c->n_head, c->n_head_kv, c->n_tok,
+                                 q_cpu_isa_name((q_cpu_isa)isa), threads, i, want[i], got[i]);
+            }
+        }
+        free(ex.att); free(q); free(want); free(got); free(ref); free(mag);
+        att_cache_free(&kv);
+    }
+    pool_free(pl);
+}
+
+/* kv_store's F16 conversion of every set: round to nearest even, as q_fp32_to_fp16. */
+static void test_store_f16(void **state) {
+    (void)state;
+    enum { N = 4099 };
+    float *x = malloc(N * sizeof(float));
+    uint16_t want[N], got[N];
+    for (int i = 0; i < N; i++) {
+        const float m = i % 5 == 0 ? 1e-6f : i % 5 == 1 ? 7e4f : 8.0f;   /* subnormal and overflow halves too */
+        x[i] = frand() * m;
+    }
+    x[0] = INFINITY; x[1] = -0.0f; x[2] = 65519.0f; x[3] = 65520.0f; x[4] = 0x1p-25f; x[5] = 0x1.0002p-25f;
+    for (int i = 0; i < N; i++) want[i] = q_fp32_to_fp16(x[i]);
+    for (int isa = 0; isa < Q_CPU_ISA_COUNT; isa++) {
+        if (!q_cpu_isa_supported((q_cpu_isa)isa) || !q_attn_kernels_isa((q_cpu_isa)isa)) continue;
+        memset(got, 0, sizeof got);
+        q_attn_kernels_isa((q_cpu_isa)isa)->store_f16(got, x, N);
+        for (int i = 0; i < N; i++)
+            if (got[i] != want[i]) fail_msg("store_f16 %s [%d] %a: %04x, want %04x", q_cpu_isa_name((q_cpu_isa)isa), i, x[i], got[i], want[i]);
+    }
+    free(x);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_expf),      cmocka_unit_test(test_rmsnorm), cmocka_unit_test(test_rope_head),
         cmocka_unit_test(test_swiglu),    cmocka_unit_test(test_softmax), cmocka_unit_test(test_add_scale),
+        cmocka_unit_test(test_attention), cmocka_unit_test(test_store_f16),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

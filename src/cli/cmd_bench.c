@@ -1,4 +1,4 @@
-/* cmd_bench.c — `quarrel bench -m MODEL [-p 512] [-n 128] [-b 512] [-t T] [-r 5]
+/* cmd_bench.c — `quarrel bench -m MODEL [-p 512] [-n 128] [-b 512] [-t T] [-r 5] [-d 0]
  * [--probe-mib N] [--profile] [--json]`: prompt and generation speed of the engine, in the
  * spirit of llama.cpp's llama-bench, next to the machine's memory read bandwidth.
  *
@@ -7,6 +7,9 @@
  *          the whole prompt is timed.
  *   tg<N>: one untimed 1-token warm start at position 0, then N single-token decodes
  *          (positions 1..N), all N timed. No prompt, as llama-bench's tg.
+ *   -d D:  both tests run after D tokens of context (llama-bench's -d): the KV cache is
+ *          filled with D prompt tokens once (untimed), and each run first drops what the
+ *          previous one added (positions >= D), so pp and tg start at position D.
  * Each test runs once as warm-up, then REPS times with the KV cache cleared before each
  * run; tok/s is computed per run and reported as mean ± sample standard deviation.
  *
@@ -45,6 +48,7 @@
 typedef struct bench_opts {
     const char *model;
     long n_prompt, n_gen, n_batch, n_threads, reps, probe_mib;   /* probe_mib < 0: default */
+    long depth;                                                   /* context before each test */
     bool json, profile;
 } bench_opts;
 
@@ -80,6 +84,7 @@ static void bench_usage(FILE *out) {
             "  -b N             batch size for the prompt (default 512)\n"
             "  -t N             threads (default: physical cores)\n"
             "  -r N             repetitions after one warm-up run (default 5)\n"
+            "  -d N             run pp and tg after N tokens of context (default 0)\n"
             "  --probe-mib N    memory bandwidth probe buffer in MiB (default: max(1 GiB, 8 x LLC);\n"
             "                   0 skips the probe)\n"
             "  --profile        per-op time breakdown (ms/token, %% of the test) of pp and tg\n"
@@ -103,6 +108,7 @@ static int bench_parse(int argc, char **argv, bench_opts *o) {
         else if (!strcmp(a, "-b")) ok = cli_int_arg(CMD, a, v, 1, 1 << 16, &o->n_batch);
         else if (!strcmp(a, "-t")) ok = cli_int_arg(CMD, a, v, 1, 1024, &o->n_threads);
         else if (!strcmp(a, "-r")) ok = cli_int_arg(CMD, a, v, 1, 1000, &o->reps);
+        else if (!strcmp(a, "-d")) ok = cli_int_arg(CMD, a, v, 0, 1 << 20, &o->depth);
         else if (!strcmp(a, "--probe-mib")) ok = cli_int_arg(CMD, a, v, 0, 1 << 20, &o->probe_mib);
         else if (!strcmp(a, "--json")) { o->json = true; takes = false; }
         else if (!strcmp(a, "--profile")) { o->profile = true; takes = false; }
@@ -161,37 +167,51 @@ static void prof_end(bench_prof *bp, double secs, long tokens) {
     bp->tokens += tokens;
 }
 
-/* One pp run: the whole prompt in n_batch pieces; seconds in *secs. */
-static q_status run_pp(q_context *c, q_batch *b, const bench_opts *o, int32_t n_vocab, double *secs,
-                       bench_prof *bp, q_error *err) {
-    q_kv_clear(c);
-    prof_begin(bp);
-    const double t0 = cli_now_ms();
-    for (long i0 = 0; i0 < o->n_prompt; i0 += o->n_batch) {
+/* Decodes prompt tokens at positions [p0, p1) in n_batch pieces (logits for the last). */
+static q_status decode_prompt(q_context *c, q_batch *b, const bench_opts *o, int32_t n_vocab, long p0, long p1,
+                              q_error *err) {
+    for (long i0 = p0; i0 < p1; i0 += o->n_batch) {
         q_batch_clear(b);
-        for (long i = i0; i < o->n_prompt && i < i0 + o->n_batch; i++)
-            q_batch_add(b, (q_token)((i * 7919 + 13) % n_vocab), (q_pos)i, 0, i == o->n_prompt - 1);
+        for (long i = i0; i < p1 && i < i0 + o->n_batch; i++)
+            q_batch_add(b, (q_token)((i * 7919 + 13) % n_vocab), (q_pos)i, 0, i == p1 - 1);
         q_status st = q_decode(c, b, err);
         if (st != Q_OK) return st;
     }
+    return Q_OK;
+}
+
+/* Back to the -d context: drops every position >= depth (all of them at depth 0). */
+static void reset_to_depth(q_context *c, const bench_opts *o) {
+    if (o->depth == 0) q_kv_clear(c);
+    else q_kv_seq_rm(c, 0, (q_pos)o->depth, -1);
+}
+
+/* One pp run: the whole prompt in n_batch pieces; seconds in *secs. */
+static q_status run_pp(q_context *c, q_batch *b, const bench_opts *o, int32_t n_vocab, double *secs,
+                       bench_prof *bp, q_error *err) {
+    reset_to_depth(c, o);
+    prof_begin(bp);
+    const double t0 = cli_now_ms();
+    q_status st = decode_prompt(c, b, o, n_vocab, o->depth, o->depth + o->n_prompt, err);
+    if (st != Q_OK) return st;
     *secs = (cli_now_ms() - t0) / 1e3;
     prof_end(bp, *secs, o->n_prompt);
     return Q_OK;
 }
 
-/* One tg run: an untimed token at position 0, then n_gen timed single-token decodes. */
+/* One tg run: an untimed token at position depth, then n_gen timed single-token decodes. */
 static q_status run_tg(q_context *c, q_batch *b, const bench_opts *o, int32_t n_vocab, double *secs,
                        bench_prof *bp, q_error *err) {
-    q_kv_clear(c);
+    reset_to_depth(c, o);
     q_batch_clear(b);
-    q_batch_add(b, 13 % n_vocab, 0, 0, true);
+    q_batch_add(b, 13 % n_vocab, (q_pos)o->depth, 0, true);
     q_status st = q_decode(c, b, err);
     if (st != Q_OK) return st;
     prof_begin(bp);
     const double t0 = cli_now_ms();
     for (long i = 1; i <= o->n_gen; i++) {
         q_batch_clear(b);
-        q_batch_add(b, (q_token)((i * 7919 + 13) % n_vocab), (q_pos)i, 0, true);
+        q_batch_add(b, (q_token)((i * 7919 + 13) % n_vocab), (q_pos)(o->depth + i), 0, true);
         if ((st = q_decode(c, b, err)) != Q_OK) return st;
     }
     *secs = (cli_now_ms() - t0) / 1e3;
@@ -227,6 +247,12 @@ static json_t *json_samples(bool present, const bench_stats *s, long reps) {
     json_t *a = json_array();
     for (long i = 0; i < reps; i++) json_array_append_new(a, json_real(s->samples[i]));
     return a;
+}
+
+/* "tg128", or "tg128 @ d4096" after -d context (llama-bench's names). */
+static void test_name(char *buf, size_t cap, const char *kind, long n, long depth) {
+    if (depth > 0) snprintf(buf, cap, "%s%ld @ d%ld", kind, n, depth);
+    else snprintf(buf, cap, "%s%ld", kind, n);
 }
 
 /* ---- profile report ---- */
@@ -290,8 +316,8 @@ static void prof_print(const bench_prof *pp, const char *pp_name, const bench_pr
     if (tg) prof_rows(tg, rt);
     printf("\nprofile (ms per token, %% of the test's time):\n");
     printf("| %-18s |", "op");
-    if (pp) printf(" %10s %7s |", pp_name, "%");
-    if (tg) printf(" %10s %7s |", tg_name, "%");
+    if (pp) printf(" %18s |", pp_name);
+    if (tg) printf(" %18s |", tg_name);
     printf("\n| ------------------ |");
     if (pp) printf(" ------------------ |");
     if (tg) printf(" ------------------ |");
@@ -316,7 +342,12 @@ int cmd_bench(int argc, char **argv) {
     if (rc) return rc < 0 ? 0 : rc;
 
     q_context_params cp = q_context_default_params();
-    const long n_need = (o.n_prompt > o.n_gen + 1 ? o.n_prompt : o.n_gen + 1);
+    const long n_need = o.depth + (o.n_prompt > o.n_gen + 1 ? o.n_prompt : o.n_gen + 1);
+    if (n_need > (1 << 24)) {
+        cli_errorf(CMD, "-d %ld with -p %ld / -n %ld needs %ld context cells (at most %d)", o.depth, o.n_prompt,
+                   o.n_gen, n_need, 1 << 24);
+        return 2;
+    }
     cp.n_ctx = (int32_t)(n_need < 16 ? 16 : n_need);
     cp.n_batch = (int32_t)o.n_batch;
     cp.n_ubatch = (int32_t)o.n_batch;
@@ -338,6 +369,14 @@ int cmd_bench(int argc, char **argv) {
     const bool do_pp = o.n_prompt > 0, do_tg = o.n_gen > 0;
     q_profile prof;
     bench_prof pp_prof = { .p = &prof }, tg_prof = { .p = &prof };
+    if (ok && o.depth > 0 && (do_pp || do_tg)) {   /* the -d context, once, untimed */
+        q_error err;
+        q_kv_clear(c);
+        if (decode_prompt(c, &b, &o, q_model_n_vocab(m), 0, o.depth, &err) != Q_OK) {
+            cli_errorf(CMD, "decode failed: %s", err.msg);
+            ok = false;
+        }
+    }
     if (o.profile) q_context_profile_set(c, &prof);
     if (ok && do_pp) ok = bench_test(c, &b, &o, run_pp, o.n_prompt, &pp, o.profile ? &pp_prof : NULL);
     if (ok && do_tg) ok = bench_test(c, &b, &o, run_tg, o.n_gen, &tg, o.profile ? &tg_prof : NULL);
@@ -371,6 +410,7 @@ int cmd_bench(int argc, char **argv) {
             json_object_set_new(j, "n_prompt", json_integer(o.n_prompt));
             json_object_set_new(j, "n_gen", json_integer(o.n_gen));
             json_object_set_new(j, "n_batch", json_integer(o.n_batch));
+            json_object_set_new(j, "depth", json_integer(o.depth));
             json_object_set_new(j, "reps", json_integer(o.reps));
             json_object_set_new(j, "pp_tok_s", json_num_or_null(do_pp, pp.mean));
             json_object_set_new(j, "pp_tok_s_std", json_num_or_null(do_pp, pp.std));
@@ -400,18 +440,18 @@ int cmd_bench(int argc, char **argv) {
             cli_human_bytes(mb.total, size, sizeof size);
             cli_human_count(mb.params, " ", params, sizeof params);
             cli_human_bytes(mb.per_token, bpt, sizeof bpt);
-            printf("| %-40s | %10s | %10s | %7s | %10s | %20s |\n", "model", "size", "params", "threads", "test", "t/s");
-            printf("| %.40s | %.10s | %.10s | %.7s | %.10s | %.20s |\n", "----------------------------------------",
-                   "----------", "----------", "-------", "----------", "--------------------");
-            char test[32];
+            printf("| %-40s | %10s | %10s | %7s | %14s | %20s |\n", "model", "size", "params", "threads", "test", "t/s");
+            printf("| %.40s | %.10s | %.10s | %.7s | %.14s | %.20s |\n", "----------------------------------------",
+                   "----------", "----------", "-------", "--------------", "--------------------");
+            char test[48];
             if (do_pp) {
-                snprintf(test, sizeof test, "pp%ld", o.n_prompt);
-                printf("| %-40.40s | %10s | %10s | %7ld | %10s | %11.2f ± %6.2f |\n", desc, size, params, o.n_threads,
+                test_name(test, sizeof test, "pp", o.n_prompt, o.depth);
+                printf("| %-40.40s | %10s | %10s | %7ld | %14s | %11.2f ± %6.2f |\n", desc, size, params, o.n_threads,
                        test, pp.mean, pp.std);
             }
             if (do_tg) {
-                snprintf(test, sizeof test, "tg%ld", o.n_gen);
-                printf("| %-40.40s | %10s | %10s | %7ld | %10s | %11.2f ± %6.2f |\n", desc, size, params, o.n_threads,
+                test_name(test, sizeof test, "tg", o.n_gen, o.depth);
+                printf("| %-40.40s | %10s | %10s | %7ld | %14s | %11.2f ± %6.2f |\n", desc, size, params, o.n_threads,
                        test, tg.mean, tg.std);
             }
             printf("\nmodel: %s\n", desc);
@@ -423,9 +463,9 @@ int cmd_bench(int argc, char **argv) {
                        (int)o.n_threads, o.n_threads == 1 ? "" : "s", probe_bytes >> 20);
             if (have_ratio) printf("decode efficiency: %.1f%% of measured read bandwidth\n", 100.0 * eff / probe);
             if (o.profile && (do_pp || do_tg)) {
-                char pn[32], tn[32];
-                snprintf(pn, sizeof pn, "pp%ld", o.n_prompt);
-                snprintf(tn, sizeof tn, "tg%ld", o.n_gen);
+                char pn[48], tn[48];
+                test_name(pn, sizeof pn, "pp", o.n_prompt, o.depth);
+                test_name(tn, sizeof tn, "tg", o.n_gen, o.depth);
                 prof_print(do_pp ? &pp_prof : NULL, pn, do_tg ? &tg_prof : NULL, tn);
             }
         }

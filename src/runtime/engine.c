@@ -9,6 +9,7 @@
 
 #include "core/base.h"
 #include "core/pool.h"
+#include "cpu/attention.h"
 #include "cpu/backend.h"
 #include "model/model.h"
 #include "runtime/kv_cache.h"
@@ -98,8 +99,8 @@ q_status q_context_new(const q_model *m, const q_context_params *pin, q_context 
     c->ex.pool = c->pool;
     c->ex.n_threads = c->pool ? pool_n_threads(c->pool) : 1;
     c->ex.be = &q_backend_cpu;
-    c->ex.att_stride = 2 * (size_t)p.n_ctx + 4 * (size_t)hp->head_dim + 4;
-    c->ex.att = malloc(c->ex.att_stride * (size_t)c->ex.n_threads * sizeof(float));
+    c->ex.att_stride = q_cpu_attention_stride(p.n_ctx, hp->head_dim);
+    c->ex.att = malloc(c->ex.att_stride * (size_t)(c->ex.n_threads + 1) * sizeof(float));
     c->cells = malloc(U * sizeof(int32_t));
     c->out_idx = malloc(U * sizeof(int32_t));
     c->logits_row = malloc((size_t)p.n_batch * sizeof(int32_t));
