@@ -155,7 +155,7 @@ void q_cpu_kv_store(q_kv_cache *kv, int32_t il, const float *k, const float *v,
 /* ---- the op ---- */
 
 /* Thread scratch, in floats: vis (n_ctx ids) | p (S_MAX x n_ctx) | qf (S_MAX x hd) |
- * q16 (S_MAX x hd halves) | acc (S_MAX x 16 x hd) | vtmp (VBLOCK x hd); each part
+ * q16 (S_MAX x hd halves) | acc (S_MAX x 16 x hd) | vtmp (VBLOCK x (hd + 8)); each part
  * rounded up to 16 floats (64 bytes). */
 static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
 
@@ -172,7 +172,7 @@ static att_layout att_layout_of(int32_t n_ctx, int32_t hd) {
     L.q16 = L.qf + round16((size_t)Q_ATT_S_MAX * (size_t)hd);
     L.acc = L.q16 + round16(((size_t)Q_ATT_S_MAX * (size_t)hd + 1) / 2);
     L.vtmp = L.acc + round16((size_t)Q_ATT_S_MAX * 16 * (size_t)hd);
-    L.stride = L.vtmp + round16((size_t)Q_ATT_VBLOCK * (size_t)hd);
+    L.stride = L.vtmp + round16((size_t)Q_ATT_VBLOCK * ((size_t)hd + 8));
     return L;
 }
 
@@ -239,6 +239,7 @@ static void attn_task(void *ctx, int64_t task, int thread) {
     } else {
         memcpy(qf, qsrc, sizeof(float) * (size_t)(S * hd));
     }
+    memset(qf + (size_t)S * hd, 0, sizeof(float) * (size_t)(Q_ATT_S_MAX - S) * (size_t)hd);
     const size_t off = (size_t)g * (size_t)hd * (f16 ? sizeof(uint16_t) : sizeof(float));
     const q_attn_work w = {
         .n_head = S, .hd = hd, .nv = nv, .f16 = f16, .vis = vis,

@@ -33,12 +33,14 @@ typedef struct q_attn_work {
     const uint8_t  *v;        /* V likewise */
     size_t          rb;       /* bytes per cache row */
     float           scale;
-    const float    *qf;       /* [S][hd] query heads as floats (F16-rounded for F16) */
+    const float    *qf;       /* [S_MAX][hd] query heads as floats (F16-rounded for F16);
+                               * rows S.. are zeros */
     const uint16_t *q16;      /* [S][hd] the same as F16 bits (F16 cache only) */
-    float          *p;        /* [S][ps]: scores, then probabilities */
-    size_t          ps;
-    float          *acc;      /* scratch: S x 16 x hd lane sums */
-    float          *vtmp;     /* scratch: Q_ATT_VBLOCK x hd floats */
+    float          *p;        /* S_MAX x ps floats: scores, then probabilities, in a layout
+                               * of the set's own (scalar: [S][ps]; AVX2: [cell][8]) */
+    size_t          ps;       /* >= nv */
+    float          *acc;      /* scratch: S_MAX x 16 x hd lane sums */
+    float          *vtmp;     /* scratch: Q_ATT_VBLOCK x (hd + 8) floats */
     float          *out;      /* head s's output at out + s * os */
     size_t          os;
 } q_attn_work;

@@ -1,17 +1,22 @@
 /* attention_avx2.c — the AVX2+FMA+F16C attention kernels (cpu/attention.h), bit-identical
- * to the scalar ones in attention.c:
+ * to the scalar ones in attention.c. Probabilities live transposed, one row of 8 floats
+ * per visible cell (lane s = query head s of the task), so softmax and mix handle all of
+ * a task's heads in one register:
  *
- *   scores   per cell, the K row is loaded (and converted) once for up to 4 query heads;
- *            each head keeps the 16-lane order of vec_dot (two registers of 8 lanes, FMAs
- *            in element order, then the lane tree). Head dims that are not a multiple of
- *            16 use the matmul table's vec_dot (its double-sum order).
- *   softmax  whole chunks of 16 consecutive cells take the vector exp and the lane tree
- *            in registers; chunks with gaps take the scalar path; the F16 rounding of p
- *            is one vcvtps2ph (round to nearest even, as q_fp32_to_fp16).
- *   mix      blocks of Q_ATT_VBLOCK cells: V rows converted to float once, cells bucketed
- *            by lane (cell index % 16), then per lane a register tile of 2 heads x 4
- *            slices of 8 dims runs that lane's cells in order; lane sums live in acc
- *            between blocks; the lane tree runs on 8 dims at a time at the end.
+ *   scores   per cell, the K row is loaded (and converted) for 4 query heads at a time;
+ *            each head keeps vec_dot's 16-lane order (two registers of 8 lanes, FMAs in
+ *            element order), and the four lane trees run together on shuffles. Head dims
+ *            that are not a multiple of 16 use the matmul table's vec_dot (its
+ *            double-sum order).
+ *   softmax  per chunk of 16 cells by cell index: the vector exp, each cell's value in
+ *            the lane of its cell index, the chunk's lane tree, one double sum per head;
+ *            the F16 rounding of p is one vcvtps2ph (round to nearest even, as
+ *            q_fp32_to_fp16).
+ *   mix      blocks of Q_ATT_VBLOCK cells: V rows converted to floats and regrouped by
+ *            lane (cell index % 16; a lane's cells stay in order) with their p rows; per
+ *            lane and 8 dims, 8 registers of 8 heads run the lane's cells:
+ *            acc = fma(p, broadcast V[d], acc). The lane tree and the scatter to each
+ *            head's output run once at the end.
  * Owns no memory. Empty on other architectures. */
 #include <math.h>
 #include <string.h>
@@ -33,193 +38,191 @@
 
 #include "cpu/simd_avx2.h"
 
+/* Cells ahead to prefetch: a head's K/V rows are a few lines every rb bytes, a stride the
+ * hardware prefetchers follow poorly. */
+enum { ATT_PF = 8 };
+
+/* Both lines of the first 128 bytes of cell vis[k]'s row (a 64-dim F16 head; longer
+ * rows stream behind them). */
+QS_INLINE void att_prefetch(const q_attn_work *w, const uint8_t *base, int32_t k) {
+    if (k >= w->nv) return;
+    const char *r = (const char *)(base + (size_t)w->vis[k] * w->rb);
+    _mm_prefetch(r, _MM_HINT_T0);
+    _mm_prefetch(r + 64, _MM_HINT_T0);
+}
+
 QS_INLINE __m256 att_load8(bool f16, const uint8_t *row, int32_t i) {
     if (f16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + i)));
     return _mm256_loadu_ps((const float *)row + i);
 }
 
+/* p layout of this set: row k (visible cell k) holds 8 floats, lane s = query head s of
+ * the task (lanes >= S carry a zero query's values and are never read back). */
+enum { PT = 8 };
+
 /* ---- scores ---- */
 
-/* NS heads (1..4) against one K row, 16-lane order. */
-QS_INLINE void att_dots(bool f16, int NS, int32_t hd, const uint8_t *krow, const float *qf, float *out) {
+/* The 16-lane dot of 4 query heads (rows of qf) with one K row, the four lane trees run
+ * together: t8 = hi + lo per head, t4 = t8's halves added (two heads per register),
+ * then (t4[0] + t4[2]) + (t4[1] + t4[3]) per head by one shuffle pair and hadd. */
+QS_INLINE __m128 att_dot4(bool f16, int32_t hd, const uint8_t *krow, const float *qf) {
     __m256 lo[4], hi[4];
-    for (int s = 0; s < NS; s++) lo[s] = hi[s] = _mm256_setzero_ps();
+    for (int s = 0; s < 4; s++) lo[s] = hi[s] = _mm256_setzero_ps();
     for (int32_t i = 0; i < hd; i += 16) {
         const __m256 kl = att_load8(f16, krow, i), kh = att_load8(f16, krow, i + 8);
-        for (int s = 0; s < NS; s++) {
+        for (int s = 0; s < 4; s++) {
             lo[s] = _mm256_fmadd_ps(kl, _mm256_loadu_ps(qf + (size_t)s * hd + i), lo[s]);
             hi[s] = _mm256_fmadd_ps(kh, _mm256_loadu_ps(qf + (size_t)s * hd + i + 8), hi[s]);
         }
     }
-    for (int s = 0; s < NS; s++) out[s] = qs_hsum16(lo[s], hi[s]);
-}
-
-QS_INLINE void att_scores_ns(bool f16, int NS, const q_attn_work *w, int32_t s0, float *max) {
-    float m[4] = { -INFINITY, -INFINITY, -INFINITY, -INFINITY };
-    const float *qf = w->qf + (size_t)s0 * w->hd;
-    float *p = w->p + (size_t)s0 * w->ps;
-    for (int32_t k = 0; k < w->nv; k++) {
-        float d[4];
-        att_dots(f16, NS, w->hd, w->k + (size_t)w->vis[k] * w->rb, qf, d);
-        for (int s = 0; s < NS; s++) {
-            const float sc = d[s] * w->scale;
-            p[(size_t)s * w->ps + k] = sc;
-            if (sc > m[s]) m[s] = sc;
-        }
-    }
-    for (int s = 0; s < NS; s++) max[s0 + s] = m[s];
+    __m256 t8[4];
+    for (int s = 0; s < 4; s++) t8[s] = _mm256_add_ps(hi[s], lo[s]);
+    const __m256 x = _mm256_add_ps(_mm256_permute2f128_ps(t8[0], t8[1], 0x31), _mm256_permute2f128_ps(t8[0], t8[1], 0x20));
+    const __m256 z = _mm256_add_ps(_mm256_permute2f128_ps(t8[2], t8[3], 0x31), _mm256_permute2f128_ps(t8[2], t8[3], 0x20));
+    /* x = [t4 of head 0 | head 1], z = [head 2 | head 3]; r = [x0+x2, z0+z2, x1+x3, z1+z3 | y.., w..] */
+    const __m256 r = _mm256_hadd_ps(_mm256_shuffle_ps(x, z, 0x88), _mm256_shuffle_ps(x, z, 0xDD));
+    const __m256 f = _mm256_add_ps(r, _mm256_permute_ps(r, 0x4E));   /* [h0, h2, ., . | h1, h3, ., .] */
+    return _mm_unpacklo_ps(_mm256_castps256_ps128(f), _mm256_extractf128_ps(f, 1));
 }
 
 static void avx2_scores(const q_attn_work *w, float *max) {
-    if (w->hd % 16) {   /* vec_dot's double-sum order: the table's kernel per cell */
+    const int32_t hd = w->hd, nq = (w->n_head + 3) / 4;
+    float *pt = w->p;
+    __m256 m = _mm256_set1_ps(-INFINITY);
+    if (hd % 16) {   /* vec_dot's double-sum order: the table's kernel per cell and head */
         const q_vec_dot_fn dot = q_matmul_traits_isa(w->f16 ? Q_TYPE_F16 : Q_TYPE_F32, Q_CPU_ISA_AVX2)->vec_dot;
-        for (int32_t s = 0; s < w->n_head; s++) {
-            float *p = w->p + (size_t)s * w->ps, m = -INFINITY;
-            const void *q = w->f16 ? (const void *)(w->q16 + (size_t)s * w->hd) : (const void *)(w->qf + (size_t)s * w->hd);
-            for (int32_t k = 0; k < w->nv; k++) {
-                float qk;
-                dot(w->hd, &qk, w->k + (size_t)w->vis[k] * w->rb, q);
-                p[k] = qk * w->scale;
-                if (p[k] > m) m = p[k];
+        for (int32_t k = 0; k < w->nv; k++) {
+            float *row = pt + (size_t)k * PT;
+            for (int32_t s = 0; s < PT; s++) {
+                float qk = 0.0f;
+                if (s < w->n_head) {
+                    const void *q = w->f16 ? (const void *)(w->q16 + (size_t)s * hd) : (const void *)(w->qf + (size_t)s * hd);
+                    dot(hd, &qk, w->k + (size_t)w->vis[k] * w->rb, q);
+                }
+                row[s] = qk * w->scale;
             }
-            max[s] = m;
+            m = _mm256_max_ps(_mm256_loadu_ps(row), m);
         }
-        return;
-    }
-    for (int32_t s0 = 0; s0 < w->n_head; s0 += 4) {
-        const int ns = Q_MIN(4, w->n_head - s0);
-        if (w->f16) {
-            if (ns == 4) att_scores_ns(true, 4, w, s0, max);
-            else if (ns == 3) att_scores_ns(true, 3, w, s0, max);
-            else if (ns == 2) att_scores_ns(true, 2, w, s0, max);
-            else att_scores_ns(true, 1, w, s0, max);
-        } else {
-            if (ns == 4) att_scores_ns(false, 4, w, s0, max);
-            else if (ns == 3) att_scores_ns(false, 3, w, s0, max);
-            else if (ns == 2) att_scores_ns(false, 2, w, s0, max);
-            else att_scores_ns(false, 1, w, s0, max);
+    } else {
+        const __m256 sc = _mm256_set1_ps(w->scale);
+        for (int32_t k = 0; k < w->nv; k++) {
+            const uint8_t *krow = w->k + (size_t)w->vis[k] * w->rb;
+            att_prefetch(w, w->k, k + ATT_PF);
+            const __m128 d0 = w->f16 ? att_dot4(true, hd, krow, w->qf) : att_dot4(false, hd, krow, w->qf);
+            __m128 d1 = _mm_setzero_ps();
+            if (nq > 1) d1 = w->f16 ? att_dot4(true, hd, krow, w->qf + 4 * (size_t)hd) : att_dot4(false, hd, krow, w->qf + 4 * (size_t)hd);
+            const __m256 row = _mm256_mul_ps(_mm256_insertf128_ps(_mm256_castps128_ps256(d0), d1, 1), sc);
+            _mm256_storeu_ps(pt + (size_t)k * PT, row);
+            m = _mm256_max_ps(row, m);   /* p > max ? p : max, as the scalar scan */
         }
     }
+    float mm[8];
+    _mm256_storeu_ps(mm, m);
+    for (int32_t s = 0; s < w->n_head; s++) max[s] = mm[s];
 }
 
 /* ---- softmax ---- */
 
+/* All heads at once (one lane each): per chunk of 16 cells by cell index, e = exp(p - max)
+ * in the lane of its cell (zeros elsewhere), the chunk's lane tree, and a double sum per
+ * head (two registers of 4 heads); p = -inf gives 0 as in the scalar code. */
 static void avx2_softmax(const q_attn_work *w, const float *max) {
-    for (int32_t s = 0; s < w->n_head; s++) {
-        float *p = w->p + (size_t)s * w->ps;
-        const __m256 vmax = _mm256_set1_ps(max[s]);
-        double sum = 0.0;
-        for (int32_t k = 0; k < w->nv;) {
-            const int32_t c0 = w->vis[k] & ~15;
-            if (max[s] != -INFINITY && w->vis[k] == c0 && k + 16 <= w->nv && w->vis[k + 15] == c0 + 15) {
-                /* a whole chunk: cells c0..c0+15 are entries k..k+15 (ascending, distinct) */
-                const __m256 lo = qs_expf8(_mm256_sub_ps(_mm256_loadu_ps(p + k), vmax));
-                const __m256 hi = qs_expf8(_mm256_sub_ps(_mm256_loadu_ps(p + k + 8), vmax));
-                _mm256_storeu_ps(p + k, lo);
-                _mm256_storeu_ps(p + k + 8, hi);
-                sum += (double)qs_hsum16(lo, hi);
-                k += 16;
-                continue;
-            }
-            float e[16] = { 0 };
-            for (; k < w->nv && w->vis[k] < c0 + 16; k++) {
-                const float ex = p[k] != -INFINITY ? q_cpu_expf(p[k] - max[s]) : 0.0f;
-                e[w->vis[k] - c0] = ex;
-                p[k] = ex;
-            }
-            sum += (double)qs_hsum16(_mm256_loadu_ps(e), _mm256_loadu_ps(e + 8));
+    float mx[8] = { 0 };
+    for (int32_t s = 0; s < w->n_head; s++) mx[s] = max[s];
+    const __m256 vmax = _mm256_loadu_ps(mx), ninf = _mm256_set1_ps(-INFINITY), zero = _mm256_setzero_ps();
+    float *pt = w->p;
+    __m256d sum_lo = _mm256_setzero_pd(), sum_hi = _mm256_setzero_pd();
+    for (int32_t k = 0; k < w->nv;) {
+        const int32_t c0 = w->vis[k] & ~15;
+        __m256 e[16];
+        for (int i = 0; i < 16; i++) e[i] = zero;
+        for (; k < w->nv && w->vis[k] < c0 + 16; k++) {
+            const __m256 x = _mm256_loadu_ps(pt + (size_t)k * PT);
+            const __m256 ex = _mm256_andnot_ps(_mm256_cmp_ps(x, ninf, _CMP_EQ_OQ), qs_expf8(_mm256_sub_ps(x, vmax)));
+            e[w->vis[k] - c0] = ex;
+            _mm256_storeu_ps(pt + (size_t)k * PT, ex);
         }
-        const float inv = sum > 0.0 ? (float)(1.0 / sum) : 0.0f;
-        const __m256 vi = _mm256_set1_ps(inv);
-        int32_t k = 0;
-        for (; k + 8 <= w->nv; k += 8) {
-            __m256 pk = _mm256_mul_ps(_mm256_loadu_ps(p + k), vi);
-            if (w->f16) pk = _mm256_cvtph_ps(_mm256_cvtps_ph(pk, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-            _mm256_storeu_ps(p + k, pk);
-        }
-        for (; k < w->nv; k++) {
-            const float pk = p[k] * inv;
-            p[k] = w->f16 ? _cvtsh_ss(_cvtss_sh(pk, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)) : pk;
-        }
+        __m256 t8[8], t4[4];
+        for (int i = 0; i < 8; i++) t8[i] = _mm256_add_ps(e[8 + i], e[i]);
+        for (int i = 0; i < 4; i++) t4[i] = _mm256_add_ps(t8[4 + i], t8[i]);
+        const __m256 cs = _mm256_add_ps(_mm256_add_ps(t4[0], t4[2]), _mm256_add_ps(t4[1], t4[3]));
+        sum_lo = _mm256_add_pd(sum_lo, _mm256_cvtps_pd(_mm256_castps256_ps128(cs)));
+        sum_hi = _mm256_add_pd(sum_hi, _mm256_cvtps_pd(_mm256_extractf128_ps(cs, 1)));
+    }
+    /* inv = sum > 0 ? (float)(1 / sum) : 0 per head */
+    const __m256d one = _mm256_set1_pd(1.0), dz = _mm256_setzero_pd();
+    const __m128 inv_lo = _mm256_cvtpd_ps(_mm256_and_pd(_mm256_div_pd(one, sum_lo), _mm256_cmp_pd(sum_lo, dz, _CMP_GT_OQ)));
+    const __m128 inv_hi = _mm256_cvtpd_ps(_mm256_and_pd(_mm256_div_pd(one, sum_hi), _mm256_cmp_pd(sum_hi, dz, _CMP_GT_OQ)));
+    const __m256 inv = _mm256_insertf128_ps(_mm256_castps128_ps256(inv_lo), inv_hi, 1);
+    for (int32_t k = 0; k < w->nv; k++) {
+        __m256 pk = _mm256_mul_ps(_mm256_loadu_ps(pt + (size_t)k * PT), inv);
+        if (w->f16) pk = _mm256_cvtph_ps(_mm256_cvtps_ph(pk, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        _mm256_storeu_ps(pt + (size_t)k * PT, pk);
     }
 }
 
 /* ---- mix ---- */
 
-/* Lane sums of NS heads (1..2) x NJ slices (1..4) of 8 dims from j0, over the cells of
- * one lane in this block (idx: entries relative to the block, ascending). */
-QS_INLINE void att_mix_tile(int NS, int NJ, const q_attn_work *w, int32_t s0, int32_t lane, int32_t j0,
-                            const float *vt, const float *pb, const int16_t *idx, int32_t n_idx) {
-    const int32_t hd = w->hd;
-    __m256 a[2][4];
-    for (int s = 0; s < NS; s++)
-        for (int j = 0; j < NJ; j++)
-            a[s][j] = _mm256_loadu_ps(w->acc + ((size_t)(s0 + s) * 16 + (size_t)lane) * (size_t)hd + (size_t)(j0 + j) * 8);
-    for (int32_t m = 0; m < n_idx; m++) {
-        const int32_t kk = idx[m];
-        const float *vr = vt + (size_t)kk * (size_t)hd + (size_t)j0 * 8;
-        __m256 pv[2];
-        for (int s = 0; s < NS; s++) pv[s] = _mm256_broadcast_ss(pb + (size_t)(s0 + s) * w->ps + kk);
-        for (int j = 0; j < NJ; j++) {
-            const __m256 v = _mm256_loadu_ps(vr + 8 * j);
-            for (int s = 0; s < NS; s++) a[s][j] = _mm256_fmadd_ps(pv[s], v, a[s][j]);
-        }
-    }
-    for (int s = 0; s < NS; s++)
-        for (int j = 0; j < NJ; j++)
-            _mm256_storeu_ps(w->acc + ((size_t)(s0 + s) * 16 + (size_t)lane) * (size_t)hd + (size_t)(j0 + j) * 8, a[s][j]);
-}
-
-#define MIX_NJ(NS)                                                                          \
-    switch (nj) {                                                                           \
-    case 4: att_mix_tile(NS, 4, w, s0, lane, j0, vt, pb, idx, n_idx); break;                \
-    case 3: att_mix_tile(NS, 3, w, s0, lane, j0, vt, pb, idx, n_idx); break;                \
-    case 2: att_mix_tile(NS, 2, w, s0, lane, j0, vt, pb, idx, n_idx); break;                \
-    default: att_mix_tile(NS, 1, w, s0, lane, j0, vt, pb, idx, n_idx); break;               \
-    }
-
+/* acc holds, per lane L (cell index % 16) and dim d, the 8 heads' sums in one register:
+ * acc[(L * hd + d) * 8 + s]. A block's V rows are converted to floats and, with their p
+ * rows, regrouped by lane (cells of one lane stay in order); then per lane and 8 dims the
+ * sums stay in 8 registers over the lane's cells: acc_d = fma(p_k, V_k[d], acc_d), the
+ * scalar's fmaf(p, v, lane). */
 static void avx2_mix(const q_attn_work *w) {
     const int32_t hd = w->hd, S = w->n_head;
-    if (hd % 8) {
-        q_attn_mix_scalar(w);
-        return;
-    }
-    memset(w->acc, 0, sizeof(float) * (size_t)S * 16 * (size_t)hd);
-    int16_t bucket[16][Q_ATT_VBLOCK];
+    float *acc = w->acc;
+    memset(acc, 0, sizeof(float) * 16 * (size_t)hd * PT);
+    float *vb = w->vtmp, *pb = w->vtmp + (size_t)Q_ATT_VBLOCK * (size_t)hd;
     for (int32_t k0 = 0; k0 < w->nv; k0 += Q_ATT_VBLOCK) {
         const int32_t nb = Q_MIN(Q_ATT_VBLOCK, w->nv - k0);
-        int32_t cnt[16] = { 0 };
-        float *vt = w->vtmp;
-        for (int32_t kk = 0; kk < nb; kk++) {   /* V rows as floats, cells by lane */
-            const int32_t c = w->vis[k0 + kk];
+        int32_t start[17] = { 0 }, at[16];
+        for (int32_t kk = 0; kk < nb; kk++) start[(w->vis[k0 + kk] & 15) + 1]++;
+        for (int l = 0; l < 16; l++) start[l + 1] += start[l];
+        memcpy(at, start, sizeof at);
+        for (int32_t kk = 0; kk < nb; kk++) {
+            const int32_t c = w->vis[k0 + kk], dst = at[c & 15]++;
             const uint8_t *vrow = w->v + (size_t)c * w->rb;
-            for (int32_t d = 0; d < hd; d += 8) _mm256_storeu_ps(vt + (size_t)kk * (size_t)hd + d, att_load8(w->f16, vrow, d));
-            bucket[c & 15][cnt[c & 15]++] = (int16_t)kk;
+            att_prefetch(w, w->v, k0 + kk + ATT_PF);
+            float *vd = vb + (size_t)dst * (size_t)hd;
+            int32_t d = 0;
+            for (; d + 8 <= hd; d += 8) _mm256_storeu_ps(vd + d, att_load8(w->f16, vrow, d));
+            for (; d < hd; d++) vd[d] = w->f16 ? _cvtsh_ss(((const uint16_t *)vrow)[d]) : ((const float *)vrow)[d];
+            _mm256_storeu_ps(pb + (size_t)dst * PT, _mm256_loadu_ps(w->p + (size_t)(k0 + kk) * PT));
         }
-        const float *pb = w->p + k0;
-        for (int32_t lane = 0; lane < 16; lane++) {
-            const int32_t n_idx = cnt[lane];
-            if (!n_idx) continue;
-            const int16_t *idx = bucket[lane];
-            for (int32_t s0 = 0; s0 < S; s0 += 2)
-                for (int32_t j0 = 0; j0 < hd / 8; j0 += 4) {
-                    const int32_t nj = Q_MIN(4, hd / 8 - j0);
-                    if (S - s0 >= 2) { MIX_NJ(2) } else { MIX_NJ(1) }
+        for (int l = 0; l < 16; l++) {
+            const int32_t m0 = start[l], m1 = start[l + 1];
+            if (m0 == m1) continue;
+            int32_t d0 = 0;
+            for (; d0 + 8 <= hd; d0 += 8) {
+                float *ad = acc + ((size_t)l * (size_t)hd + (size_t)d0) * PT;
+                __m256 a[8];
+                for (int i = 0; i < 8; i++) a[i] = _mm256_loadu_ps(ad + (size_t)i * PT);
+                for (int32_t m = m0; m < m1; m++) {
+                    const __m256 pv = _mm256_loadu_ps(pb + (size_t)m * PT);
+                    const float *vd = vb + (size_t)m * (size_t)hd + d0;
+                    for (int i = 0; i < 8; i++) a[i] = _mm256_fmadd_ps(pv, _mm256_broadcast_ss(vd + i), a[i]);
                 }
+                for (int i = 0; i < 8; i++) _mm256_storeu_ps(ad + (size_t)i * PT, a[i]);
+            }
+            for (; d0 < hd; d0++) {   /* dims past the last 8 */
+                float *ad = acc + ((size_t)l * (size_t)hd + (size_t)d0) * PT;
+                __m256 a = _mm256_loadu_ps(ad);
+                for (int32_t m = m0; m < m1; m++)
+                    a = _mm256_fmadd_ps(_mm256_loadu_ps(pb + (size_t)m * PT), _mm256_broadcast_ss(vb + (size_t)m * (size_t)hd + d0), a);
+                _mm256_storeu_ps(ad, a);
+            }
         }
     }
-    /* the lane tree, 8 dims at a time: t8 = l[8+i] + l[i], t4 = t8[4+i] + t8[i],
-     * (t4[0] + t4[2]) + (t4[1] + t4[3]) */
-    for (int32_t s = 0; s < S; s++) {
-        const float *a = w->acc + (size_t)s * 16 * (size_t)hd;
-        float *o = w->out + (size_t)s * w->os;
-        for (int32_t d = 0; d < hd; d += 8) {
-            __m256 t8[8], t4[4];
-            for (int i = 0; i < 8; i++)
-                t8[i] = _mm256_add_ps(_mm256_loadu_ps(a + (size_t)(8 + i) * (size_t)hd + d), _mm256_loadu_ps(a + (size_t)i * (size_t)hd + d));
-            for (int i = 0; i < 4; i++) t4[i] = _mm256_add_ps(t8[4 + i], t8[i]);
-            _mm256_storeu_ps(o + d, _mm256_add_ps(_mm256_add_ps(t4[0], t4[2]), _mm256_add_ps(t4[1], t4[3])));
-        }
+    /* the lane tree per dim (8 heads per register), then head s's row of the output */
+    for (int32_t d = 0; d < hd; d++) {
+        __m256 t8[8], t4[4];
+        for (int i = 0; i < 8; i++)
+            t8[i] = _mm256_add_ps(_mm256_loadu_ps(acc + ((size_t)(8 + i) * (size_t)hd + (size_t)d) * PT),
+                                  _mm256_loadu_ps(acc + ((size_t)i * (size_t)hd + (size_t)d) * PT));
+        for (int i = 0; i < 4; i++) t4[i] = _mm256_add_ps(t8[4 + i], t8[i]);
+        float o[8];
+        _mm256_storeu_ps(o, _mm256_add_ps(_mm256_add_ps(t4[0], t4[2]), _mm256_add_ps(t4[1], t4[3])));
+        for (int32_t s = 0; s < S; s++) w->out[(size_t)s * w->os + (size_t)d] = o[s];
     }
 }
 

@@ -6,6 +6,8 @@
 #      the value computed here from the file by an independent stdlib-Python GGUF reader
 #      (every tensor's bytes, with one row of token_embd when output.weight exists), on
 #      stories260K (separate output matrix) and granite-spm512-Q4_K_M (tied embeddings);
+#   2b. -d DEPTH: the rows are named "pp16 @ d40" / "tg8 @ d40" and the JSON says depth 40;
+#      a depth over the context limit is a usage error;
 #   3. --profile: the table gains a profile section; the JSON's "profile" object has pp and
 #      tg parts, each with every op, "unaccounted" and the matmul / attention / rest groups;
 #      ops + unaccounted sum to the total, the groups too, and a decode runs each per-layer
@@ -119,6 +121,18 @@ for e in errs:
 sys.exit(1 if errs else 0)
 PY
 done
+
+# 2b. -d: tests after 40 tokens of context
+"$BIN" bench "${ARGS[@]}" -d 40 > "$TMP/dtable" 2> "$TMP/err" || fail "-d exit $?: $(cat "$TMP/err")"
+grep -Eq '^\|.*\| +pp16 @ d40 \| +[0-9.]+ ± +[0-9.]+ \|$' "$TMP/dtable" || fail "no pp16 @ d40 row: $(cat "$TMP/dtable")"
+grep -Eq '^\|.*\| +tg8 @ d40 \| +[0-9.]+ ± +[0-9.]+ \|$' "$TMP/dtable" || fail "no tg8 @ d40 row: $(cat "$TMP/dtable")"
+"$BIN" bench "${ARGS[@]}" -d 40 --json | python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+assert j["depth"] == 40 and j["tg_tok_s"] > 0 and j["pp_tok_s"] > 0, j' || fail "-d json"
+rc=0
+"$BIN" bench -m "$M" -d 20000000 -r 1 > /dev/null 2> "$TMP/err" || rc=$?
+[ $rc -eq 2 ] || fail "-d too deep: exit $rc"
 
 # 3. --profile
 "$BIN" bench "${ARGS[@]}" --profile > "$TMP/ptable" 2> "$TMP/err" || fail "profile exit $?: $(cat "$TMP/err")"
