@@ -44,6 +44,7 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
+    if (ub_n > 4096) ub_n = 4096;
     pool *p = pool_create(threads);
     srand(1);
     printf("kernels %s, %d thread%s, %d/%d heads of %d, %s cache\n", q_cpu_isa_name(q_cpu_isa_best()), threads,
@@ -77,7 +78,7 @@ int main(int argc, char **argv) {
         ex.att = malloc(ex.att_stride * (size_t)(ex.n_threads + 1) * sizeof(float));
         const int max_tok = ub_n > 1 ? ub_n : 1;
         float *q = malloc(sizeof(float) * (size_t)max_tok * n_head * hd), *out = malloc(sizeof(float) * (size_t)max_tok * n_head * hd);
-        for (int i = 0; i < max_tok * n_head * hd; i++) q[i] = (float)rand() / RAND_MAX - 0.5f;
+        for (int i = 0; i < max_tok * n_head * hd; i++) q[i] = (float)((double)rand() / RAND_MAX) - 0.5f;
         q_pos pos[4096];
         q_seq_id seq[4096] = { 0 };
         const q_attn_args a = { .kv = &kv, .layer = 0, .n_head = n_head, .n_head_kv = n_head_kv, .head_dim = hd,
