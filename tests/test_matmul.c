@@ -148,7 +148,7 @@ static void test_gemm_tiles_bit_identical(void **state) {
     (void)state;
     /* 4160: more blocks than one K chunk of any tile kernel; 70 tokens: more than one
      * token pass; 13, 16, 17 rows x 1 token: the decode paths' row groups and remainders */
-    static const int64_t lens[] = { 32, 64, 256, 512, 1056, 4160 };
+    static const int64_t lens[] = { 32, 48, 64, 172, 256, 512, 1056, 4160 };
     static const int32_t shapes[][2] = { { 1, 1 }, { 1, 7 }, { 3, 1 }, { 4, 4 }, { 5, 3 }, { 8, 1 }, { 8, 9 },
                                          { 13, 1 }, { 13, 2 }, { 16, 1 }, { 16, 16 }, { 17, 1 }, { 17, 5 },
                                          { 16, 64 }, { 9, 70 } };
