@@ -146,10 +146,13 @@ static void test_isa_variants_bit_identical(void **state) {
  * not multiples of the register tile), padded strides, and a ldy larger than nr. */
 static void test_gemm_tiles_bit_identical(void **state) {
     (void)state;
-    static const int64_t lens[] = { 32, 64, 256, 512, 1056 };
+    /* 4160: more blocks than one K chunk of any tile kernel; 70 tokens: more than one
+     * token pass; 13, 16, 17 rows x 1 token: the decode paths' row groups and remainders */
+    static const int64_t lens[] = { 32, 48, 64, 172, 256, 512, 1056, 4160 };
     static const int32_t shapes[][2] = { { 1, 1 }, { 1, 7 }, { 3, 1 }, { 4, 4 }, { 5, 3 }, { 8, 1 }, { 8, 9 },
-                                         { 13, 2 }, { 16, 16 }, { 17, 5 }, { 16, 64 } };
-    enum { MAXR = 17, MAXC = 64, MAXN = 1056, PAD = 40 };
+                                         { 13, 1 }, { 13, 2 }, { 16, 1 }, { 16, 16 }, { 17, 1 }, { 17, 5 },
+                                         { 16, 64 }, { 9, 70 } };
+    enum { MAXR = 17, MAXC = 70, MAXN = 4160, PAD = 40 };
     float *w = malloc(MAXN * sizeof(float)), *x = malloc(MAXN * sizeof(float));
     const size_t wstride = MAXN * 4 + PAD, astride = MAXN * 4 + PAD + 24;
     uint8_t *wq = calloc(MAXR, wstride), *xq = calloc(MAXC, astride);
@@ -193,6 +196,84 @@ static void test_gemm_tiles_bit_identical(void **state) {
     free(w); free(x); free(wq); free(xq); free(y); free(want);
 }
 
+/* k-quant kernels of every ISA on raw blocks: random bytes and saturating patterns
+ * (all-ones quants and scales, Q6_K scales of -128, activations of +-127) that
+ * quantizing real data rarely produces, against the scalar vec_dot, bit for bit, for
+ * vec_dot and for gemm tiles of decode and prefill shapes. Block scales (halves) are
+ * random finite values; Q8_K quants lie in [-127, 127] and bsums are their true sums,
+ * as the Q8_K quantizer writes them (kernels may rely on both). */
+static void test_kquant_raw_blocks_bit_identical(void **state) {
+    (void)state;
+#define KQ_ROW(T, B, DMIN) { Q_TYPE_##T, sizeof(B), offsetof(B, d), DMIN, offsetof(B, scales), sizeof(((B *)0)->scales) }
+    static const struct { q_type t; size_t size, d, dmin, sc, nsc; } kq[] = {   /* dmin 0: none */
+        KQ_ROW(Q2_K, block_q2_K, offsetof(block_q2_K, dmin)), KQ_ROW(Q3_K, block_q3_K, 0),
+        KQ_ROW(Q4_K, block_q4_K, offsetof(block_q4_K, dmin)), KQ_ROW(Q5_K, block_q5_K, offsetof(block_q5_K, dmin)),
+        KQ_ROW(Q6_K, block_q6_K, 0),
+    };
+#undef KQ_ROW
+    static const int32_t shapes[][2] = { { 1, 1 }, { 4, 1 }, { 7, 1 }, { 2, 4 }, { 3, 6 }, { 16, 64 } };
+    enum { NB = 8, N = NB * QK_K, MAXR = 16, MAXC = 64 };
+    const size_t as = NB * sizeof(block_q8_K);
+    uint8_t *wq = malloc(MAXR * NB * sizeof(block_q6_K)), *xq = malloc(MAXC * as);
+    float *y = malloc(sizeof(float) * MAXR * MAXC), *want = malloc(sizeof(float) * MAXR * MAXC);
+    for (int isa = 1; isa < Q_CPU_ISA_COUNT; isa++) {
+        if (!q_cpu_isa_supported((q_cpu_isa)isa)) continue;
+        for (size_t ki = 0; ki < sizeof kq / sizeof kq[0]; ki++) {
+            const q_matmul_traits *ref = q_matmul_traits_isa(kq[ki].t, Q_CPU_ISA_SCALAR);
+            const q_matmul_traits *fast = q_matmul_traits_isa(kq[ki].t, (q_cpu_isa)isa);
+            const size_t ws = NB * kq[ki].size;
+            for (int pat = 0; pat < 6; pat++) {
+                /* weight bytes: 0 random, 1 all 0xFF, 2 all 0x80, 3 all 0x00 (random scales),
+                 * 4 all 0x7F, 5 random */
+                const int wfill = pat == 1 ? 0xFF : pat == 2 ? 0x80 : pat == 3 ? 0x00 : pat == 4 ? 0x7F : -1;
+                for (size_t i = 0; i < MAXR * ws; i++)
+                    wq[i] = (uint8_t)(wfill >= 0 ? wfill : (int)((frand() + 1.0f) * 128.0f) & 0xFF);
+                for (int r = 0; r < MAXR; r++)
+                    for (int b = 0; b < NB; b++) {
+                        uint8_t *blk = wq + r * ws + b * kq[ki].size;
+                        const q_half d = q_fp32_to_fp16(frand() * 0.01f), m = q_fp32_to_fp16(frand() * 0.01f);
+                        memcpy(blk + kq[ki].d, &d, 2);
+                        if (kq[ki].dmin) memcpy(blk + kq[ki].dmin, &m, 2);
+                        if (pat == 3)
+                            for (size_t i = 0; i < kq[ki].nsc; i++)
+                                blk[kq[ki].sc + i] = (uint8_t)((int)((frand() + 1.0f) * 128.0f) & 0xFF);
+                    }
+                for (int c = 0; c < MAXC; c++)
+                    for (int b = 0; b < NB; b++) {
+                        block_q8_K *yb = (block_q8_K *)(xq + c * as) + b;
+                        yb->d = frand() * 0.1f;
+                        for (int i = 0; i < QK_K; i++)   /* activations: -127, 127 or random */
+                            yb->qs[i] = (int8_t)(pat == 1 || pat == 3 ? -127 : pat == 2 ? 127 : (int)(frand() * 127.5f));
+                        for (int g = 0; g < QK_K / 16; g++) {
+                            int sum = 0;
+                            for (int i = 0; i < 16; i++) sum += yb->qs[16 * g + i];
+                            yb->bsums[g] = (int16_t)sum;
+                        }
+                    }
+                for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+                    const int32_t nr = shapes[si][0], nc = shapes[si][1];
+                    for (int c = 0; c < nc; c++)
+                        for (int r = 0; r < nr; r++) {
+                            ref->vec_dot(N, &want[c * nr + r], wq + r * ws, xq + c * as);
+                            float v;
+                            fast->vec_dot(N, &v, wq + r * ws, xq + c * as);
+                            if (memcmp(&v, &want[c * nr + r], sizeof v))
+                                fail_msg("%s %s vec_dot pattern %d: %.9g, scalar %.9g", q_cpu_isa_name((q_cpu_isa)isa),
+                                         q_type_name(kq[ki].t), pat, v, want[c * nr + r]);
+                        }
+                    if (!fast->gemm) continue;
+                    fast->gemm(N, nr, nc, wq, ws, xq, as, y, nr);
+                    for (int i = 0; i < nr * nc; i++)
+                        if (memcmp(&y[i], &want[i], sizeof(float)))
+                            fail_msg("%s %s gemm %dx%d pattern %d: y[%d] = %.9g, scalar %.9g", q_cpu_isa_name((q_cpu_isa)isa),
+                                     q_type_name(kq[ki].t), nr, nc, pat, i, y[i], want[i]);
+                }
+            }
+        }
+    }
+    free(wq); free(xq); free(y); free(want);
+}
+
 /* y(t, r) = W(r, :) . x(t, :) for a 3x2 weight (2 inputs, 3 outputs) and 2 tokens. */
 static void test_matmul_layout(void **state) {
     (void)state;
@@ -212,6 +293,7 @@ int main(void) {
         cmocka_unit_test(test_vec_dot_vs_dequant),
         cmocka_unit_test(test_isa_variants_bit_identical),
         cmocka_unit_test(test_gemm_tiles_bit_identical),
+        cmocka_unit_test(test_kquant_raw_blocks_bit_identical),
         cmocka_unit_test(test_matmul_layout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

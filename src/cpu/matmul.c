@@ -23,43 +23,45 @@
 #include "core/base.h"
 #include "core/pool.h"
 #include "cpu/backend.h"
+#include "cpu/kern_avx2.h"
+#include "cpu/kern_avx2_float.h"
 #include "cpu/vec_dot.h"
 
 static const q_matmul_traits matmul_table[Q_TYPE_COUNT] = {
-    [Q_TYPE_F32]    = { Q_TYPE_F32,  q_vec_dot_f32 },
-    [Q_TYPE_F16]    = { Q_TYPE_F16,  q_vec_dot_f16 },
-    [Q_TYPE_BF16]   = { Q_TYPE_BF16, q_vec_dot_bf16 },
-    [Q_TYPE_Q4_0]   = { Q_TYPE_Q8_0, q_vec_dot_q4_0_q8_0 },
-    [Q_TYPE_Q4_1]   = { Q_TYPE_Q8_1, q_vec_dot_q4_1_q8_1 },
-    [Q_TYPE_Q5_0]   = { Q_TYPE_Q8_0, q_vec_dot_q5_0_q8_0 },
-    [Q_TYPE_Q5_1]   = { Q_TYPE_Q8_1, q_vec_dot_q5_1_q8_1 },
-    [Q_TYPE_Q8_0]   = { Q_TYPE_Q8_0, q_vec_dot_q8_0_q8_0 },
-    [Q_TYPE_IQ4_NL] = { Q_TYPE_Q8_0, q_vec_dot_iq4_nl_q8_0 },
-    [Q_TYPE_MXFP4]  = { Q_TYPE_Q8_0, q_vec_dot_mxfp4_q8_0 },
-    [Q_TYPE_Q2_K]   = { Q_TYPE_Q8_K, q_vec_dot_q2_K_q8_K },
-    [Q_TYPE_Q3_K]   = { Q_TYPE_Q8_K, q_vec_dot_q3_K_q8_K },
-    [Q_TYPE_Q4_K]   = { Q_TYPE_Q8_K, q_vec_dot_q4_K_q8_K },
-    [Q_TYPE_Q5_K]   = { Q_TYPE_Q8_K, q_vec_dot_q5_K_q8_K },
-    [Q_TYPE_Q6_K]   = { Q_TYPE_Q8_K, q_vec_dot_q6_K_q8_K },
+    [Q_TYPE_F32]    = { Q_TYPE_F32,  q_vec_dot_f32, NULL },
+    [Q_TYPE_F16]    = { Q_TYPE_F16,  q_vec_dot_f16, NULL },
+    [Q_TYPE_BF16]   = { Q_TYPE_BF16, q_vec_dot_bf16, NULL },
+    [Q_TYPE_Q4_0]   = { Q_TYPE_Q8_0, q_vec_dot_q4_0_q8_0, NULL },
+    [Q_TYPE_Q4_1]   = { Q_TYPE_Q8_1, q_vec_dot_q4_1_q8_1, NULL },
+    [Q_TYPE_Q5_0]   = { Q_TYPE_Q8_0, q_vec_dot_q5_0_q8_0, NULL },
+    [Q_TYPE_Q5_1]   = { Q_TYPE_Q8_1, q_vec_dot_q5_1_q8_1, NULL },
+    [Q_TYPE_Q8_0]   = { Q_TYPE_Q8_0, q_vec_dot_q8_0_q8_0, NULL },
+    [Q_TYPE_IQ4_NL] = { Q_TYPE_Q8_0, q_vec_dot_iq4_nl_q8_0, NULL },
+    [Q_TYPE_MXFP4]  = { Q_TYPE_Q8_0, q_vec_dot_mxfp4_q8_0, NULL },
+    [Q_TYPE_Q2_K]   = { Q_TYPE_Q8_K, q_vec_dot_q2_K_q8_K, NULL },
+    [Q_TYPE_Q3_K]   = { Q_TYPE_Q8_K, q_vec_dot_q3_K_q8_K, NULL },
+    [Q_TYPE_Q4_K]   = { Q_TYPE_Q8_K, q_vec_dot_q4_K_q8_K, NULL },
+    [Q_TYPE_Q5_K]   = { Q_TYPE_Q8_K, q_vec_dot_q5_K_q8_K, NULL },
+    [Q_TYPE_Q6_K]   = { Q_TYPE_Q8_K, q_vec_dot_q6_K_q8_K, NULL },
 };
 
 #if defined(__x86_64__)
 static const q_matmul_traits matmul_table_avx2[Q_TYPE_COUNT] = {
-    [Q_TYPE_F32]    = { Q_TYPE_F32,  q_vec_dot_f32_avx2 },
-    [Q_TYPE_F16]    = { Q_TYPE_F16,  q_vec_dot_f16_avx2 },
-    [Q_TYPE_BF16]   = { Q_TYPE_BF16, q_vec_dot_bf16_avx2 },
-    [Q_TYPE_Q4_0]   = { Q_TYPE_Q8_0, q_vec_dot_q4_0_q8_0_avx2 },
-    [Q_TYPE_Q4_1]   = { Q_TYPE_Q8_1, q_vec_dot_q4_1_q8_1_avx2 },
-    [Q_TYPE_Q5_0]   = { Q_TYPE_Q8_0, q_vec_dot_q5_0_q8_0_avx2 },
-    [Q_TYPE_Q5_1]   = { Q_TYPE_Q8_1, q_vec_dot_q5_1_q8_1_avx2 },
-    [Q_TYPE_Q8_0]   = { Q_TYPE_Q8_0, q_vec_dot_q8_0_q8_0_avx2 },
-    [Q_TYPE_IQ4_NL] = { Q_TYPE_Q8_0, q_vec_dot_iq4_nl_q8_0_avx2 },
-    [Q_TYPE_MXFP4]  = { Q_TYPE_Q8_0, q_vec_dot_mxfp4_q8_0_avx2 },
-    [Q_TYPE_Q2_K]   = { Q_TYPE_Q8_K, q_vec_dot_q2_K_q8_K_avx2 },
-    [Q_TYPE_Q3_K]   = { Q_TYPE_Q8_K, q_vec_dot_q3_K_q8_K_avx2 },
-    [Q_TYPE_Q4_K]   = { Q_TYPE_Q8_K, q_vec_dot_q4_K_q8_K_avx2 },
-    [Q_TYPE_Q5_K]   = { Q_TYPE_Q8_K, q_vec_dot_q5_K_q8_K_avx2 },
-    [Q_TYPE_Q6_K]   = { Q_TYPE_Q8_K, q_vec_dot_q6_K_q8_K_avx2 },
+    [Q_TYPE_F32]    = { Q_TYPE_F32,  q_avx2_vec_dot_f32,  q_avx2_gemm_f32 },
+    [Q_TYPE_F16]    = { Q_TYPE_F16,  q_avx2_vec_dot_f16,  q_avx2_gemm_f16 },
+    [Q_TYPE_BF16]   = { Q_TYPE_BF16, q_avx2_vec_dot_bf16, q_avx2_gemm_bf16 },
+    [Q_TYPE_Q4_0]   = { Q_TYPE_Q8_0, q_avx2_vec_dot_q4_0_q8_0, q_avx2_gemm_q4_0_q8_0 },
+    [Q_TYPE_Q4_1]   = { Q_TYPE_Q8_1, q_avx2_vec_dot_q4_1_q8_1, q_avx2_gemm_q4_1_q8_1 },
+    [Q_TYPE_Q5_0]   = { Q_TYPE_Q8_0, q_avx2_vec_dot_q5_0_q8_0, q_avx2_gemm_q5_0_q8_0 },
+    [Q_TYPE_Q5_1]   = { Q_TYPE_Q8_1, q_avx2_vec_dot_q5_1_q8_1, q_avx2_gemm_q5_1_q8_1 },
+    [Q_TYPE_Q8_0]   = { Q_TYPE_Q8_0, q_avx2_vec_dot_q8_0_q8_0, q_avx2_gemm_q8_0_q8_0 },
+    [Q_TYPE_IQ4_NL] = { Q_TYPE_Q8_0, q_avx2_vec_dot_iq4_nl_q8_0, q_avx2_gemm_iq4_nl_q8_0 },
+    [Q_TYPE_MXFP4]  = { Q_TYPE_Q8_0, q_avx2_vec_dot_mxfp4_q8_0, q_avx2_gemm_mxfp4_q8_0 },
+    [Q_TYPE_Q2_K]   = { Q_TYPE_Q8_K, q_avx2_vec_dot_q2_K_q8_K, q_avx2_gemm_q2_K_q8_K },
+    [Q_TYPE_Q3_K]   = { Q_TYPE_Q8_K, q_avx2_vec_dot_q3_K_q8_K, q_avx2_gemm_q3_K_q8_K },
+    [Q_TYPE_Q4_K]   = { Q_TYPE_Q8_K, q_avx2_vec_dot_q4_K_q8_K, q_avx2_gemm_q4_K_q8_K },
+    [Q_TYPE_Q5_K]   = { Q_TYPE_Q8_K, q_avx2_vec_dot_q5_K_q8_K, q_avx2_gemm_q5_K_q8_K },
+    [Q_TYPE_Q6_K]   = { Q_TYPE_Q8_K, q_avx2_vec_dot_q6_K_q8_K, q_avx2_gemm_q6_K_q8_K },
 };
 #endif
 

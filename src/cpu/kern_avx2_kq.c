@@ -1,0 +1,574 @@
+/* kern_avx2_kq.c — hand-written AVX2+FMA+F16C kernels for the k-quants (Q2_K..Q6_K)
+ * times Q8_K activations: a vec_dot (one output) and a gemm tile (nr rows x nc tokens)
+ * per type. Not the reference: every output is bit-identical to the scalar body of
+ * cpu/vec_dot_impl.h, whose comments define the summation order (tests/test_matmul.c
+ * checks). Owns no memory; reads weight and activation blocks in place.
+ *
+ * How the order is kept. Integer sums are exact, so their order is free: weights are
+ * unpacked to unsigned bytes and multiplied with _mm256_maddubs_epi16 (pairs of
+ * products, int16, never saturating for these ranges) then _mm256_madd_epi16 with the
+ * sub-block scale (int32 lane L = scale * elements 4L..4L+3 of a 32-element group: the
+ * scalar body's x86 lane). Float steps are the scalar's, one for one:
+ *   Q4_K, Q6_K: 8 float lanes, one fused multiply-add per lane per super-block, then
+ *               x86_hsum8 (Q4_K also 4 min lanes, summed (m0+m2)+(m1+m3));
+ *   Q2_K, Q3_K, Q5_K: one float chain per output, sum += d*isum - dmin*summs with the
+ *               products, difference and sum each rounded (never fused).
+ * The gemm tile shares work between outputs without touching any one output's order:
+ * a weight block is unpacked once for C tokens, an activation block loaded once for R
+ * rows (R x C outputs in registers: 2 x 4 for prefill, 4 x 1 for decode).
+ *
+ * Compiled for AVX2+FMA+F16C with a target pragma (as cpu/vec_dot_avx2.c), so the rest
+ * of the build stays baseline x86-64; cpu/matmul.c uses these only on CPUs that have
+ * them. Empty on other architectures. */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#include "cpu/kern_avx2.h"
+#include "tensor/quants/blocks.h"
+
+#if defined(__x86_64__)
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+#endif
+
+/* The tile bodies take their shape (R rows, C tokens) as constants: always inlined into
+ * one instance per shape, with the shape loops fully unrolled so the per-output
+ * accumulators live in registers. */
+#define KQ_INLINE static inline __attribute__((always_inline))
+#define KQ_UNROLL _Pragma("GCC unroll 8")
+enum { KQ_RMAX = 4, KQ_CMAX = 8 };
+
+/* Pins an accumulator to a register after each update: without it the compiler delays
+ * every product of a super-block to a final sum (integer adds reassociate freely) and
+ * spills them all to the stack. */
+#define KQ_KEEP(v) __asm__("" : "+x"(v))
+
+KQ_INLINE float kq_h2f(q_half h) { return _cvtsh_ss(h); }   /* exact, as the scalar table */
+
+/* x86_hsum8: ((a0+a4) + (a2+a6)) + ((a1+a5) + (a3+a7)). */
+KQ_INLINE float kq_hsum8(__m256 v) {
+    const __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
+    const __m128 s = _mm_add_ps(r, _mm_movehl_ps(r, r));   /* r0+r2, r1+r3 */
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+
+/* Shuffle mask picking int16 element p (of a 128-bit half) into all 8 positions. */
+KQ_INLINE __m128i kq_pick16(int p) { return _mm_set1_epi16((short)(((2 * p + 1) << 8) | (2 * p))); }
+
+/* 16 scales as int16 (s0..s15 in v) -> out[i] = [s_2i x 8 | s_2i+1 x 8]: the scales of
+ * the two 16-element groups of the i-th 32 elements. */
+KQ_INLINE void kq_bcast16(__m256i v, __m256i out[8]) {
+    const __m256i lo = _mm256_permute2x128_si256(v, v, 0x00), hi = _mm256_permute2x128_si256(v, v, 0x11);
+    KQ_UNROLL for (int i = 0; i < 8; i++)
+        out[i] = _mm256_shuffle_epi8(i < 4 ? lo : hi, _mm256_set_m128i(kq_pick16((2 * i + 1) % 8), kq_pick16((2 * i) % 8)));
+}
+
+/* pshufb masks: KQ_SC_MASK[j] puts byte j, zero-extended, in every int16 position;
+ * KQ_MIN_MASK puts byte 8 + k/2 in int16 position k (k = 0..15). */
+#define KQ_W16(b) b, 0x80, b, 0x80, b, 0x80, b, 0x80, b, 0x80, b, 0x80, b, 0x80, b, 0x80
+#define KQ_W32(b) KQ_W16(b), KQ_W16(b)
+static const uint8_t KQ_SC_MASK[8][32] __attribute__((aligned(32))) = {
+    { KQ_W32(0) }, { KQ_W32(1) }, { KQ_W32(2) }, { KQ_W32(3) },
+    { KQ_W32(4) }, { KQ_W32(5) }, { KQ_W32(6) }, { KQ_W32(7) },
+};
+static const uint8_t KQ_MIN_MASK[32] __attribute__((aligned(32))) = {
+    8, 0x80, 8, 0x80, 9, 0x80, 9, 0x80, 10, 0x80, 10, 0x80, 11, 0x80, 11, 0x80,
+    12, 0x80, 12, 0x80, 13, 0x80, 13, 0x80, 14, 0x80, 14, 0x80, 15, 0x80, 15, 0x80,
+};
+
+/* Q4_K / Q5_K: 8 six-bit scales and 8 mins packed in 12 bytes (as kq_scale_min in
+ * vec_dot_impl.h): with little-endian words w0 = bytes 0..3, w1 = 4..7, w2 = 8..11,
+ *   sc0..3 = w0 & 0x3f.., m0..3 = w1 & 0x3f..,
+ *   sc4..7 = (w2 & 0x0f..) | ((w0 >> 2) & 0x30..), m4..7 = ((w2 >> 4) & 0x0f..) | ((w1 >> 2) & 0x30..).
+ * q points at the 12 bytes and 4 more readable ones. Returns bytes sc0..7, m0..7 in
+ * both 128-bit halves. */
+KQ_INLINE __m256i kq_scale_min8(const uint8_t *q) {
+    const __m128i v = _mm_loadu_si128((const __m128i *)q);
+    const __m128i a = _mm_srlv_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(2, 1, 2, 0)), _mm_set_epi32(4, 0, 0, 0));
+    const __m128i lo = _mm_and_si128(a, _mm_set_epi32(0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f));
+    const __m128i hi = _mm_and_si128(_mm_srli_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(1, 1, 0, 0)), 2),
+                                     _mm_set_epi32(0x30303030, 0, 0x30303030, 0));
+    return _mm256_broadcastsi128_si256(_mm_or_si128(lo, hi));
+}
+
+/* Scale j of kq_scale_min8's bytes in all 16 int16 positions. */
+KQ_INLINE __m256i kq_sc16(__m256i sm, int j) {
+    return _mm256_shuffle_epi8(sm, _mm256_load_si256((const __m256i *)KQ_SC_MASK[j]));
+}
+
+/* The Q4_K min lanes of two tokens: with pm_t = m_j * (bsums[2j] + bsums[2j+1]) (8 int32
+ * per token), returns [p0, p1 of t0, p0, p1 of t1 | p2, p3 of t0, p2, p3 of t1] where p_i
+ * covers sub-blocks 2i and 2i+1. */
+KQ_INLINE __m256i kq_min_lanes2(const int16_t *bs0, const int16_t *bs1, __m256i mdup) {
+    const __m256i p0 = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)bs0), mdup);
+    const __m256i p1 = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)bs1), mdup);
+    return _mm256_hadd_epi32(p0, p1);
+}
+
+/* A gemm over tiles of RP rows x CP tokens (decode, one token: 4 rows), with the
+ * remainders run by smaller instances of the same tile body. */
+#define KQ_GEMM(name, tile, RP, CP)                                                                  \
+    void name(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws, const void *a, size_t as, \
+              float *y, int64_t ldy) {                                                               \
+        const int64_t nb = n / QK_K;                                                                 \
+        const uint8_t *wb = w, *ab = a;                                                              \
+        int32_t r = 0;                                                                               \
+        if (nc == 1) {   /* decode: rows in memory order, one stream for the prefetcher */           \
+            for (; r < nr; r++) tile(1, 1, nb, wb + (size_t)r * ws, ws, ab, as, y + r, ldy);          \
+            return;                                                                                  \
+        }                                                                                            \
+        for (; r < nr; r += RP) {                                                                    \
+            const uint8_t *wr = wb + (size_t)r * ws;                                                 \
+            int32_t t = 0;                                                                           \
+            if (r + RP <= nr) {                                                                      \
+                for (; t + CP <= nc; t += CP) tile(RP, CP, nb, wr, ws, ab + (size_t)t * as, as, y + t * ldy + r, ldy); \
+                for (; t < nc; t++) tile(RP, 1, nb, wr, ws, ab + (size_t)t * as, as, y + t * ldy + r, ldy);          \
+            } else {                                                                                 \
+                for (; r < nr; r++, wr += ws) {                                                      \
+                    for (t = 0; t + CP <= nc; t += CP) tile(1, CP, nb, wr, ws, ab + (size_t)t * as, as, y + t * ldy + r, ldy); \
+                    for (; t < nc; t++) tile(1, 1, nb, wr, ws, ab + (size_t)t * as, as, y + t * ldy + r, ldy);                 \
+                }                                                                                    \
+            }                                                                                        \
+        }                                                                                            \
+    }
+
+/* ---- Q4_K: sub-block 2c = low nibbles of qs[32c..32c+31], 2c+1 = high nibbles ---- */
+
+/* Sub-blocks 2c (low nibbles of qs[32c..]) and 2c+1 (high nibbles) of R rows x C
+ * tokens, added to the integer lanes. */
+KQ_INLINE void q4k_pair(const int R, const int C, int c, const block_q4_K *const *x, const block_q8_K *const *q8,
+                        const __m256i *sm, __m256i sumi[][KQ_CMAX]) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    KQ_UNROLL for (int h = 0; h < 2; h++) {
+        __m256i q[KQ_RMAX], sc[KQ_RMAX];
+        KQ_UNROLL for (int r = 0; r < R; r++) {
+            const __m256i raw = _mm256_loadu_si256((const __m256i *)(x[r]->qs + 32 * c));
+            q[r] = _mm256_and_si256(h ? _mm256_srli_epi16(raw, 4) : raw, m4);
+            sc[r] = kq_sc16(sm[r], 2 * c + h);
+        }
+        KQ_UNROLL for (int t = 0; t < C; t++) {
+            const __m256i av = _mm256_loadu_si256((const __m256i *)(q8[t]->qs + 64 * c + 32 * h));
+            KQ_UNROLL for (int r = 0; r < R; r++) {
+                sumi[r][t] = _mm256_add_epi32(sumi[r][t], _mm256_madd_epi16(_mm256_maddubs_epi16(q[r], av), sc[r]));
+                KQ_KEEP(sumi[r][t]);
+            }
+        }
+    }
+}
+
+KQ_INLINE void q4k_tile(const int R, const int C, int64_t nb, const uint8_t *w, size_t ws, const uint8_t *a,
+                        size_t as, float *y, int64_t ldy) {
+    enum { CP = (KQ_CMAX + 1) / 2 };
+    __m256 acc[KQ_RMAX][KQ_CMAX];
+    __m256 accm[KQ_RMAX][CP];   /* min lanes of tokens 2p and 2p+1 (kq_min_lanes2 order) */
+    KQ_UNROLL for (int r = 0; r < R; r++) {
+        KQ_UNROLL for (int t = 0; t < C; t++) acc[r][t] = _mm256_setzero_ps();
+        KQ_UNROLL for (int p = 0; p < (C + 1) / 2; p++) accm[r][p] = _mm256_setzero_ps();
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        const block_q4_K *x[KQ_RMAX];
+        const block_q8_K *q8[KQ_CMAX];
+        __m256i sm[KQ_RMAX], sumi[KQ_RMAX][KQ_CMAX];
+        KQ_UNROLL for (int r = 0; r < R; r++) {
+            x[r] = (const block_q4_K *)(w + (size_t)r * ws) + b;
+            sm[r] = kq_scale_min8(x[r]->scales);
+            KQ_UNROLL for (int t = 0; t < C; t++) sumi[r][t] = _mm256_setzero_si256();
+        }
+        KQ_UNROLL for (int t = 0; t < C; t++) q8[t] = (const block_q8_K *)(a + (size_t)t * as) + b;
+        /* Decode (one token) unrolls the super-block for more loads in flight; larger
+         * tiles do not: with all of it in view, the compiler reassociates the integer
+         * sums into a tree and spills every product. */
+        if (C == 1) {
+            KQ_UNROLL for (int c = 0; c < 4; c++) q4k_pair(R, C, c, x, q8, sm, sumi);
+        } else {
+            _Pragma("GCC unroll 1") for (int c = 0; c < 4; c++) q4k_pair(R, C, c, x, q8, sm, sumi);
+        }
+        __m256 yd[KQ_CMAX];
+        KQ_UNROLL for (int t = 0; t < C; t++) yd[t] = _mm256_broadcast_ss(&q8[t]->d);
+        KQ_UNROLL for (int r = 0; r < R; r++) {
+            const __m256 xd = _mm256_set1_ps(kq_h2f(x[r]->d)), xdmin = _mm256_set1_ps(-kq_h2f(x[r]->dmin));
+            const __m256i mdup = _mm256_shuffle_epi8(sm[r], _mm256_load_si256((const __m256i *)KQ_MIN_MASK));
+            KQ_UNROLL for (int t = 0; t < C; t++)   /* d = y.d * x.d, one rounding, as the scalar */
+                acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(yd[t], xd), _mm256_cvtepi32_ps(sumi[r][t]), acc[r][t]);
+            KQ_UNROLL for (int p = 0; p < (C + 1) / 2; p++) {
+                /* dmin = -y.d * x.dmin: [t0 x4 | t1 x4] in kq_min_lanes2's order */
+                const int t1 = 2 * p + 1 < C ? 2 * p + 1 : 2 * p;
+                const __m256 ydp = _mm256_shuffle_ps(yd[2 * p], yd[t1], 0);
+                const __m256 dmin = _mm256_mul_ps(ydp, xdmin);
+                const __m256i prod = kq_min_lanes2(q8[2 * p]->bsums, q8[t1]->bsums, mdup);
+                accm[r][p] = _mm256_fmadd_ps(dmin, _mm256_cvtepi32_ps(prod), accm[r][p]);
+            }
+        }
+    }
+    KQ_UNROLL for (int r = 0; r < R; r++) KQ_UNROLL for (int t = 0; t < C; t++) {
+        /* token t's min lanes: [m0, m1] at 4(t%2)/2.., [m2, m3] 4 floats later */
+        const __m256 m = accm[r][t / 2];
+        const __m128 mlo = _mm256_castps256_ps128(m), mhi = _mm256_extractf128_ps(m, 1);
+        const __m128 ml = t % 2 ? _mm_movehl_ps(mlo, mlo) : mlo, mh = t % 2 ? _mm_movehl_ps(mhi, mhi) : mhi;
+        const __m128 s2 = _mm_add_ps(ml, mh);   /* m0+m2, m1+m3 */
+        const float msum = _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
+        y[t * ldy + r] = kq_hsum8(acc[r][t]) + msum;
+    }
+}
+
+void q_avx2_vec_dot_q4_K_q8_K(int64_t n, float *s, const void *x, const void *y) {
+    q4k_tile(1, 1, n / QK_K, x, 0, y, 0, s, 1);
+}
+
+KQ_GEMM(q_avx2_gemm_q4_K_q8_K, q4k_tile, 1, 8)
+
+/* ---- Q6_K: element 128c + 32k + l = (4 bits of ql, 2 of qh) - 32; 16 int8 scales ---- */
+
+/* Elements 128c + 32k .. +31 of R rows x C tokens, added to the integer lanes (lanes
+ * 0..3 take scale 8c + 2k, lanes 4..7 scale 8c + 2k + 1). The quant s (-32..31) is
+ * signed, so maddubs takes |s| and the activation with s's sign (pairs <= 8192). That
+ * needs activations in [-127, 127] (-(-128) wraps): Q8_K's quantizer never writes -128. */
+KQ_INLINE void q6k_chunk(const int R, const int C, int c, int k, const block_q6_K *const *x,
+                         const block_q8_K *const *q8, __m256i sc[][8], __m256i sumi[][KQ_CMAX]) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30), k32 = _mm256_set1_epi8(32);
+    __m256i s[KQ_RMAX], sa[KQ_RMAX];
+    KQ_UNROLL for (int r = 0; r < R; r++) {
+        const __m256i ql = _mm256_loadu_si256((const __m256i *)(x[r]->ql + 64 * c + 32 * (k & 1)));
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)(x[r]->qh + 32 * c));
+        const __m256i lo4 = _mm256_and_si256(k < 2 ? ql : _mm256_srli_epi16(ql, 4), m4);
+        const __m256i hi2 = k == 0 ? _mm256_slli_epi16(qh, 4)
+                          : k == 1 ? _mm256_slli_epi16(qh, 2)
+                          : k == 2 ? qh : _mm256_srli_epi16(qh, 2);   /* bits 2k, 2k+1 -> 4, 5 */
+        s[r] = _mm256_sub_epi8(_mm256_or_si256(lo4, _mm256_and_si256(hi2, m30)), k32);
+        sa[r] = _mm256_sign_epi8(s[r], s[r]);
+    }
+    KQ_UNROLL for (int t = 0; t < C; t++) {
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(q8[t]->qs + 128 * c + 32 * k));
+        KQ_UNROLL for (int r = 0; r < R; r++) {
+            const __m256i p = _mm256_maddubs_epi16(sa[r], _mm256_sign_epi8(q, s[r]));
+            sumi[r][t] = _mm256_add_epi32(sumi[r][t], _mm256_madd_epi16(p, sc[r][4 * c + k]));
+            KQ_KEEP(sumi[r][t]);
+        }
+    }
+}
+
+KQ_INLINE void q6k_tile(const int R, const int C, int64_t nb, const uint8_t *w, size_t ws, const uint8_t *a,
+                        size_t as, float *y, int64_t ldy) {
+    __m256 acc[KQ_RMAX][KQ_CMAX];
+    KQ_UNROLL for (int r = 0; r < R; r++) KQ_UNROLL for (int t = 0; t < C; t++) acc[r][t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const block_q6_K *x[KQ_RMAX];
+        const block_q8_K *q8[KQ_CMAX];
+        __m256i sc[KQ_RMAX][8], sumi[KQ_RMAX][KQ_CMAX];
+        KQ_UNROLL for (int r = 0; r < R; r++) {
+            x[r] = (const block_q6_K *)(w + (size_t)r * ws) + b;
+            kq_bcast16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[r]->scales)), sc[r]);
+            KQ_UNROLL for (int t = 0; t < C; t++) sumi[r][t] = _mm256_setzero_si256();
+        }
+        KQ_UNROLL for (int t = 0; t < C; t++) q8[t] = (const block_q8_K *)(a + (size_t)t * as) + b;
+        if (C == 1) {   /* as in q4k_tile */
+            KQ_UNROLL for (int c = 0; c < 2; c++) KQ_UNROLL for (int k = 0; k < 4; k++) q6k_chunk(R, C, c, k, x, q8, sc, sumi);
+        } else {
+            _Pragma("GCC unroll 1") for (int c = 0; c < 2; c++) KQ_UNROLL for (int k = 0; k < 4; k++)
+                q6k_chunk(R, C, c, k, x, q8, sc, sumi);
+        }
+        KQ_UNROLL for (int r = 0; r < R; r++) {
+            const __m256 xd = _mm256_set1_ps(kq_h2f(x[r]->d));
+            KQ_UNROLL for (int t = 0; t < C; t++)   /* d = y.d * x.d */
+                acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_broadcast_ss(&q8[t]->d), xd),
+                                            _mm256_cvtepi32_ps(sumi[r][t]), acc[r][t]);
+        }
+    }
+    KQ_UNROLL for (int r = 0; r < R; r++) KQ_UNROLL for (int t = 0; t < C; t++) y[t * ldy + r] = kq_hsum8(acc[r][t]);
+}
+
+void q_avx2_vec_dot_q6_K_q8_K(int64_t n, float *s, const void *x, const void *y) {
+    q6k_tile(1, 1, n / QK_K, x, 0, y, 0, s, 1);
+}
+
+KQ_GEMM(q_avx2_gemm_q6_K_q8_K, q6k_tile, 1, 8)
+
+/* ---- Q5_K, Q3_K, Q2_K: one float chain per output ----
+ * Their scalar bodies sum each super-block's integers (isum, and the mins' summs) and
+ * then round sum += d*isum - dmin*summs step by step, so a tile keeps one float lane per
+ * output: lane o = r*C + t of a vector (R*C <= 8). */
+
+/* Lane o = the sum of v[o]'s 8 lanes (integers: exact in any order). */
+KQ_INLINE __m256i kq_hsum_x8(const __m256i v[8]) {
+    const __m256i a = _mm256_hadd_epi32(v[0], v[1]), b = _mm256_hadd_epi32(v[2], v[3]);
+    const __m256i c = _mm256_hadd_epi32(v[4], v[5]), d = _mm256_hadd_epi32(v[6], v[7]);
+    const __m256i e = _mm256_hadd_epi32(a, b), f = _mm256_hadd_epi32(c, d);   /* halves: v0..3 | v4..7 sums */
+    return _mm256_add_epi32(_mm256_permute2x128_si256(e, f, 0x20), _mm256_permute2x128_si256(e, f, 0x31));
+}
+
+/* Per-output totals of the tile's integer lanes: *isum lane o = sum of sumi[o], *summs
+ * lane o = sum of mins[o] (mins may be NULL: no mins). */
+KQ_INLINE void kq_tile_totals(const int R, const int C, __m256i sumi[][KQ_CMAX], __m256i mins[][KQ_CMAX],
+                              __m256i *isum, __m256i *summs) {
+    const int N = R * C;
+    __m256i v[8];
+    if (mins && N <= 4) {   /* one reduction: isums in slots 0..3, summs in 4..7 */
+        KQ_UNROLL for (int i = 0; i < 8; i++) v[i] = _mm256_setzero_si256();
+        KQ_UNROLL for (int r = 0; r < R; r++) KQ_UNROLL for (int t = 0; t < C; t++) {
+            v[r * C + t] = sumi[r][t];
+            v[4 + r * C + t] = mins[r][t];
+        }
+        const __m256i tot = kq_hsum_x8(v);
+        *isum = tot;
+        *summs = _mm256_permute2x128_si256(tot, tot, 0x01);
+        return;
+    }
+    KQ_UNROLL for (int i = 0; i < 8; i++) v[i] = _mm256_setzero_si256();
+    KQ_UNROLL for (int r = 0; r < R; r++) KQ_UNROLL for (int t = 0; t < C; t++) v[r * C + t] = sumi[r][t];
+    *isum = kq_hsum_x8(v);
+    if (!mins) return;
+    KQ_UNROLL for (int r = 0; r < R; r++) KQ_UNROLL for (int t = 0; t < C; t++) v[r * C + t] = mins[r][t];
+    *summs = kq_hsum_x8(v);
+}
+
+/* Lane o = r*C + t holds xs[r] * ys[t] (one rounding, as the scalar's d products). */
+KQ_INLINE __m256 kq_outer(const int R, const int C, const float *xs, const float *ys) {
+    float v[8] = { 0 };
+    KQ_UNROLL for (int r = 0; r < R; r++) KQ_UNROLL for (int t = 0; t < C; t++) v[r * C + t] = xs[r] * ys[t];
+    return _mm256_setr_ps(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
+}
+
+/* sum += d*isum - dmin*summs, with the two products, the difference and the sum each
+ * rounded (separate intrinsics; the build does not contract them). */
+KQ_INLINE __m256 kq_chain(__m256 sum, __m256 d, __m256i isum, __m256 dmin, __m256i summs) {
+    const __m256 a = _mm256_mul_ps(d, _mm256_cvtepi32_ps(isum));
+    const __m256 b = _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(summs));
+    return _mm256_add_ps(sum, _mm256_sub_ps(a, b));
+}
+
+KQ_INLINE void kq_store_lanes(const int R, const int C, __m256 sum, float *y, int64_t ldy) {
+    float v[8];
+    _mm256_storeu_ps(v, sum);
+    KQ_UNROLL for (int r = 0; r < R; r++) KQ_UNROLL for (int t = 0; t < C; t++) y[t * ldy + r] = v[r * C + t];
+}
+
+/* Q5_K: as Q4_K plus a fifth bit, bit j of qh[l] for element 32j + l. hb[r] holds qh
+ * shifted right by 2c (in 16-bit lanes; bits 0 and 1 of each byte stay that byte's). */
+KQ_INLINE void q5k_pair(const int R, const int C, int c, const block_q5_K *const *x, const block_q8_K *const *q8,
+                        const __m256i *sm, __m256i *hb, __m256i sumi[][KQ_CMAX]) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m10 = _mm256_set1_epi8(0x10);
+    KQ_UNROLL for (int h = 0; h < 2; h++) {
+        __m256i q[KQ_RMAX], sc[KQ_RMAX];
+        KQ_UNROLL for (int r = 0; r < R; r++) {
+            const __m256i raw = _mm256_loadu_si256((const __m256i *)(x[r]->qs + 32 * c));
+            const __m256i nib = _mm256_and_si256(h ? _mm256_srli_epi16(raw, 4) : raw, m4);
+            const __m256i bit = _mm256_and_si256(h ? _mm256_slli_epi16(hb[r], 3) : _mm256_slli_epi16(hb[r], 4), m10);
+            q[r] = _mm256_or_si256(nib, bit);   /* 0..31 */
+            sc[r] = kq_sc16(sm[r], 2 * c + h);
+        }
+        KQ_UNROLL for (int t = 0; t < C; t++) {
+            const __m256i av = _mm256_loadu_si256((const __m256i *)(q8[t]->qs + 64 * c + 32 * h));
+            KQ_UNROLL for (int r = 0; r < R; r++) {
+                sumi[r][t] = _mm256_add_epi32(sumi[r][t], _mm256_madd_epi16(_mm256_maddubs_epi16(q[r], av), sc[r]));
+                KQ_KEEP(sumi[r][t]);
+            }
+        }
+    }
+    KQ_UNROLL for (int r = 0; r < R; r++) hb[r] = _mm256_srli_epi16(hb[r], 2);
+}
+
+KQ_INLINE void q5k_tile(const int R, const int C, int64_t nb, const uint8_t *w, size_t ws, const uint8_t *a,
+                        size_t as, float *y, int64_t ldy) {
+    __m256 sum = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const block_q5_K *x[KQ_RMAX];
+        const block_q8_K *q8[KQ_CMAX];
+        __m256i sm[KQ_RMAX], hb[KQ_RMAX], sumi[KQ_RMAX][KQ_CMAX], mins[KQ_RMAX][KQ_CMAX];
+        float xd[KQ_RMAX], xdmin[KQ_RMAX], yd[KQ_CMAX];
+        KQ_UNROLL for (int r = 0; r < R; r++) {
+            x[r] = (const block_q5_K *)(w + (size_t)r * ws) + b;
+            sm[r] = kq_scale_min8(x[r]->scales);
+            hb[r] = _mm256_loadu_si256((const __m256i *)x[r]->qh);
+            xd[r] = kq_h2f(x[r]->d);
+            xdmin[r] = kq_h2f(x[r]->dmin);
+            KQ_UNROLL for (int t = 0; t < C; t++) sumi[r][t] = _mm256_setzero_si256();
+        }
+        KQ_UNROLL for (int t = 0; t < C; t++) {
+            q8[t] = (const block_q8_K *)(a + (size_t)t * as) + b;
+            yd[t] = q8[t]->d;
+        }
+        if (C == 1) {   /* as in q4k_tile */
+            KQ_UNROLL for (int c = 0; c < 4; c++) q5k_pair(R, C, c, x, q8, sm, hb, sumi);
+        } else {
+            _Pragma("GCC unroll 1") for (int c = 0; c < 4; c++) q5k_pair(R, C, c, x, q8, sm, hb, sumi);
+        }
+        KQ_UNROLL for (int r = 0; r < R; r++) {   /* summs: m_j * (bsums[2j] + bsums[2j+1]) */
+            const __m256i mdup = _mm256_shuffle_epi8(sm[r], _mm256_load_si256((const __m256i *)KQ_MIN_MASK));
+            KQ_UNROLL for (int t = 0; t < C; t++)
+                mins[r][t] = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)q8[t]->bsums), mdup);
+        }
+        __m256i isum, summs;
+        kq_tile_totals(R, C, sumi, mins, &isum, &summs);
+        sum = kq_chain(sum, kq_outer(R, C, xd, yd), isum, kq_outer(R, C, xdmin, yd), summs);
+    }
+    kq_store_lanes(R, C, sum, y, ldy);
+}
+
+void q_avx2_vec_dot_q5_K_q8_K(int64_t n, float *s, const void *x, const void *y) {
+    q5k_tile(1, 1, n / QK_K, x, 0, y, 0, s, 1);
+}
+
+KQ_GEMM(q_avx2_gemm_q5_K_q8_K, q5k_tile, 1, 8)
+
+/* Q2_K / Q3_K quants: element 128c + 32k + l has its 2 low bits at (qs[32c + l] >> 2k)
+ * & 3; 16-element group g = 8c + 2k + l/16 has its own scale (kq_bcast16 index 4c + k). */
+KQ_INLINE __m256i kq_2bit(const uint8_t *qs, int c, int k) {
+    const __m256i raw = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
+    const __m256i sh = k == 0 ? raw : k == 1 ? _mm256_srli_epi16(raw, 2) : k == 2 ? _mm256_srli_epi16(raw, 4)
+                                                                                  : _mm256_srli_epi16(raw, 6);
+    return _mm256_and_si256(sh, _mm256_set1_epi8(3));
+}
+
+/* Q2_K: scales[g] = scale (low nibble) | min (high nibble), all unsigned. */
+KQ_INLINE void q2k_chunk(const int R, const int C, int c, int k, const block_q2_K *const *x,
+                         const block_q8_K *const *q8, __m256i sc[][8], __m256i sumi[][KQ_CMAX]) {
+    __m256i q[KQ_RMAX];
+    KQ_UNROLL for (int r = 0; r < R; r++) q[r] = kq_2bit(x[r]->qs, c, k);
+    KQ_UNROLL for (int t = 0; t < C; t++) {
+        const __m256i av = _mm256_loadu_si256((const __m256i *)(q8[t]->qs + 128 * c + 32 * k));
+        KQ_UNROLL for (int r = 0; r < R; r++) {
+            sumi[r][t] = _mm256_add_epi32(sumi[r][t], _mm256_madd_epi16(_mm256_maddubs_epi16(q[r], av), sc[r][4 * c + k]));
+            KQ_KEEP(sumi[r][t]);
+        }
+    }
+}
+
+KQ_INLINE void q2k_tile(const int R, const int C, int64_t nb, const uint8_t *w, size_t ws, const uint8_t *a,
+                        size_t as, float *y, int64_t ldy) {
+    __m256 sum = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const block_q2_K *x[KQ_RMAX];
+        const block_q8_K *q8[KQ_CMAX];
+        __m256i sc[KQ_RMAX][8], mn[KQ_RMAX], sumi[KQ_RMAX][KQ_CMAX], mins[KQ_RMAX][KQ_CMAX];
+        float xd[KQ_RMAX], xdmin[KQ_RMAX], yd[KQ_CMAX];
+        KQ_UNROLL for (int r = 0; r < R; r++) {
+            x[r] = (const block_q2_K *)(w + (size_t)r * ws) + b;
+            const __m256i s16 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)x[r]->scales));
+            kq_bcast16(_mm256_and_si256(s16, _mm256_set1_epi16(0x0F)), sc[r]);
+            mn[r] = _mm256_srli_epi16(s16, 4);
+            xd[r] = kq_h2f(x[r]->d);
+            xdmin[r] = kq_h2f(x[r]->dmin);
+            KQ_UNROLL for (int t = 0; t < C; t++) sumi[r][t] = _mm256_setzero_si256();
+        }
+        KQ_UNROLL for (int t = 0; t < C; t++) {
+            q8[t] = (const block_q8_K *)(a + (size_t)t * as) + b;
+            yd[t] = q8[t]->d;
+        }
+        if (C == 1) {   /* as in q4k_tile */
+            KQ_UNROLL for (int c = 0; c < 2; c++) KQ_UNROLL for (int k = 0; k < 4; k++) q2k_chunk(R, C, c, k, x, q8, sc, sumi);
+        } else {
+            _Pragma("GCC unroll 1") for (int c = 0; c < 2; c++) KQ_UNROLL for (int k = 0; k < 4; k++)
+                q2k_chunk(R, C, c, k, x, q8, sc, sumi);
+        }
+        KQ_UNROLL for (int r = 0; r < R; r++) KQ_UNROLL for (int t = 0; t < C; t++)   /* summs: bsums[g] * min[g] */
+            mins[r][t] = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)q8[t]->bsums), mn[r]);
+        __m256i isum, summs;
+        kq_tile_totals(R, C, sumi, mins, &isum, &summs);
+        /* dall = y.d * x.d, dmin = y.d * x.dmin */
+        sum = kq_chain(sum, kq_outer(R, C, xd, yd), isum, kq_outer(R, C, xdmin, yd), summs);
+    }
+    kq_store_lanes(R, C, sum, y, ldy);
+}
+
+void q_avx2_vec_dot_q2_K_q8_K(int64_t n, float *s, const void *x, const void *y) {
+    q2k_tile(1, 1, n / QK_K, x, 0, y, 0, s, 1);
+}
+
+KQ_GEMM(q_avx2_gemm_q2_K_q8_K, q2k_tile, 1, 8)
+
+/* Q3_K: 16 six-bit scales - 32, packed in 12 bytes (words w0, w1, w2): low 4 bits of
+ * s0..3 = w0 & 0x0f.., s4..7 = w1 & 0x0f.., s8..11 = (w0 >> 4) & 0x0f.., s12..15 =
+ * (w1 >> 4) & 0x0f..; high 2 bits of s(4i..4i+3) = (w2 >> 2i) & 0x03... Returns int16. */
+KQ_INLINE __m256i q3k_scales(const uint8_t *q) {
+    uint32_t u[3];
+    memcpy(u, q, 12);   /* the block ends 2 bytes after: no 16-byte load */
+    const __m128i v = _mm_setr_epi32((int)u[0], (int)u[1], (int)u[2], 0);
+    const __m128i lo = _mm_and_si128(_mm_srlv_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(1, 0, 1, 0)), _mm_setr_epi32(0, 0, 4, 4)),
+                                     _mm_set1_epi8(0x0F));
+    const __m128i hi = _mm_and_si128(_mm_srlv_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(2, 2, 2, 2)), _mm_setr_epi32(0, 2, 4, 6)),
+                                     _mm_set1_epi8(3));
+    return _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_or_si128(lo, _mm_slli_epi32(hi, 4))), _mm256_set1_epi16(32));
+}
+
+/* u = the 2 low bits | high bit << 2 (0..7, unsigned for maddubs); the quant is u - 4,
+ * and the 4 comes off once per super-block as 4 * scale * bsums. hb[r] holds hmask
+ * shifted right by 4c (16-bit lanes; bits 0..3 of each byte stay that byte's). */
+KQ_INLINE void q3k_chunk(const int R, const int C, int c, int k, const block_q3_K *const *x,
+                         const block_q8_K *const *q8, __m256i sc[][8], const __m256i *hb, __m256i sumi[][KQ_CMAX]) {
+    const __m256i m04 = _mm256_set1_epi8(4);
+    __m256i q[KQ_RMAX];
+    KQ_UNROLL for (int r = 0; r < R; r++) {
+        const __m256i h = k == 0 ? _mm256_slli_epi16(hb[r], 2) : k == 1 ? _mm256_slli_epi16(hb[r], 1)
+                        : k == 2 ? hb[r] : _mm256_srli_epi16(hb[r], 1);   /* bit k -> bit 2 */
+        q[r] = _mm256_or_si256(kq_2bit(x[r]->qs, c, k), _mm256_and_si256(h, m04));
+    }
+    KQ_UNROLL for (int t = 0; t < C; t++) {
+        const __m256i av = _mm256_loadu_si256((const __m256i *)(q8[t]->qs + 128 * c + 32 * k));
+        KQ_UNROLL for (int r = 0; r < R; r++) {
+            sumi[r][t] = _mm256_add_epi32(sumi[r][t], _mm256_madd_epi16(_mm256_maddubs_epi16(q[r], av), sc[r][4 * c + k]));
+            KQ_KEEP(sumi[r][t]);
+        }
+    }
+}
+
+KQ_INLINE void q3k_tile(const int R, const int C, int64_t nb, const uint8_t *w, size_t ws, const uint8_t *a,
+                        size_t as, float *y, int64_t ldy) {
+    __m256 sum = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const block_q3_K *x[KQ_RMAX];
+        const block_q8_K *q8[KQ_CMAX];
+        __m256i sc[KQ_RMAX][8], s16[KQ_RMAX], hb[KQ_RMAX], sumi[KQ_RMAX][KQ_CMAX];
+        float xd[KQ_RMAX], yd[KQ_CMAX];
+        KQ_UNROLL for (int r = 0; r < R; r++) {
+            x[r] = (const block_q3_K *)(w + (size_t)r * ws) + b;
+            s16[r] = q3k_scales(x[r]->scales);
+            kq_bcast16(s16[r], sc[r]);
+            hb[r] = _mm256_loadu_si256((const __m256i *)x[r]->hmask);
+            xd[r] = kq_h2f(x[r]->d);
+        }
+        KQ_UNROLL for (int t = 0; t < C; t++) {
+            q8[t] = (const block_q8_K *)(a + (size_t)t * as) + b;
+            yd[t] = q8[t]->d;
+            /* the -4 of every quant: -4 * sum over groups of scale * bsums */
+            const __m256i bs = _mm256_loadu_si256((const __m256i *)q8[t]->bsums);
+            KQ_UNROLL for (int r = 0; r < R; r++) sumi[r][t] = _mm256_slli_epi32(_mm256_madd_epi16(bs, s16[r]), 2);
+            KQ_UNROLL for (int r = 0; r < R; r++) sumi[r][t] = _mm256_sub_epi32(_mm256_setzero_si256(), sumi[r][t]);
+        }
+        if (C == 1) {   /* as in q4k_tile */
+            KQ_UNROLL for (int c = 0; c < 2; c++) {
+                KQ_UNROLL for (int k = 0; k < 4; k++) q3k_chunk(R, C, c, k, x, q8, sc, hb, sumi);
+                KQ_UNROLL for (int r = 0; r < R; r++) hb[r] = _mm256_srli_epi16(hb[r], 4);
+            }
+        } else {
+            _Pragma("GCC unroll 1") for (int c = 0; c < 2; c++) {
+                KQ_UNROLL for (int k = 0; k < 4; k++) q3k_chunk(R, C, c, k, x, q8, sc, hb, sumi);
+                KQ_UNROLL for (int r = 0; r < R; r++) hb[r] = _mm256_srli_epi16(hb[r], 4);
+            }
+        }
+        __m256i isum, none;
+        kq_tile_totals(R, C, sumi, NULL, &isum, &none);
+        /* sum += (x.d * y.d) * isum */
+        sum = _mm256_add_ps(sum, _mm256_mul_ps(kq_outer(R, C, xd, yd), _mm256_cvtepi32_ps(isum)));
+    }
+    kq_store_lanes(R, C, sum, y, ldy);
+}
+
+void q_avx2_vec_dot_q3_K_q8_K(int64_t n, float *s, const void *x, const void *y) {
+    q3k_tile(1, 1, n / QK_K, x, 0, y, 0, s, 1);
+}
+
+KQ_GEMM(q_avx2_gemm_q3_K_q8_K, q3k_tile, 1, 8)
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#endif
