@@ -271,3 +271,42 @@ def cleanup():
     for name in logs:
         if os.path.exists(name):
             os.unlink(name)
+
+
+# Greedy decoding picks the top candidate; when the top two are closer than this (logprob
+# gap), the last bits of the logits decide. Those bits depend on where a sequence's cells
+# sit in the shared KV cache (attention sums by cell index, as ggml does), which depends on
+# what else runs, so at such a step a concurrent run may take the other candidate.
+NEAR_TIE = 5e-3
+
+
+def solo_margins(port, payload):
+    """Runs payload (a /v1/completions or /v1/chat/completions body; "messages" picks chat)
+    alone with top-2 logprobs. Returns (token strings, top-1 minus top-2 logprob per step)."""
+    chat = "messages" in payload
+    body = dict(payload, stream=False)
+    body.update({"logprobs": True, "top_logprobs": 2} if chat else {"logprobs": 2})
+    st, _, o = jreq(port, "POST", "/v1/chat/completions" if chat else "/v1/completions", body)
+    check(st == 200, f"solo logprobs run: {st} {o}")
+    lp = o["choices"][0]["logprobs"]
+    if chat:
+        toks = [t["token"] for t in lp["content"]]
+        tops = [[x["logprob"] for x in t["top_logprobs"]] for t in lp["content"]]
+    else:
+        toks = lp["tokens"]
+        tops = [sorted(t.values(), reverse=True) for t in lp["top_logprobs"]]
+    return toks, [t[0] - t[1] if len(t) > 1 else float("inf") for t in tops]
+
+
+def same_as_solo(name, got, solo, margins):
+    """got, solo: the token sequences (ids or strings) of one request run concurrently and
+    alone. They must be equal, or first differ at a near-tie of the solo run (after which
+    the continuations are free to differ). Returns True when equal."""
+    i = next((k for k, (x, y) in enumerate(zip(got, solo)) if x != y), None)
+    if i is None:
+        check(len(got) == len(solo), f"{name}: {len(got)} tokens, alone {len(solo)}")
+        return True
+    gap = margins[i] if i < len(margins) else float("inf")
+    check(gap < NEAR_TIE, f"{name}: token {i} is {got[i]!r}, alone {solo[i]!r} (solo top-2 gap {gap:.4f}, "
+                          f"not a near-tie): {got[:i + 2]} vs {solo[:i + 2]}")
+    return False
