@@ -17,6 +17,7 @@ if [ "$(cat "$OUT/node_modules/.quarrel-lock" 2>/dev/null)" != "$want" ]; then
   if ! (cd "$OUT" && timeout 600 npm ci --no-audit --no-fund --fetch-retries=2 --fetch-timeout=60000 >&2); then
     echo "web: WARNING: npm ci failed; building quarrel WITHOUT the web UI (/ will say so)" >&2
     cp "$WEB/embed_none.c" "$OUT/web_assets.c"
+    rm -f "$OUT/manifest.json"
     exit 0
   fi
   echo "$want" > "$OUT/node_modules/.quarrel-lock"
