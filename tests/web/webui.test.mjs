@@ -520,7 +520,15 @@ const tests = [
       await s.stop('SIGKILL');
       await page.waitForSelector('#conn-status[data-state="disconnected"]', { timeout: 10000 });
       assert(await page.isDisabled('#composer-input') && await page.isDisabled('#send-button'), 'inputs enabled while disconnected');
-      await sleep(1500);   // a few failed attempts against a closed port
+      await sleep(2500);   // a few failed attempts against a closed port
+      assert(/retry in \d+ s/.test(await page.textContent('#conn-retry')), 'no retry countdown while disconnected');
+      // the delays: exponential (window doubles up to the cap), jittered within [window/2, window]
+      const { backoffDelay } = await import(new URL('../../web/src/net/backoff.js', import.meta.url));
+      for (const [attempt, lo, hi] of [[0, 250, 500], [1, 500, 1000], [3, 2000, 4000], [10, 5000, 10000]]) {
+        assert(backoffDelay(attempt, { random: () => 0 }) === lo && backoffDelay(attempt, { random: () => 1 }) === hi, `backoff(${attempt}) not in [${lo}, ${hi}]`);
+      }
+      const spread = new Set(Array.from({ length: 20 }, () => backoffDelay(2)));
+      assert(spread.size > 10, 'backoff has no jitter');
       const t0 = Date.now();
       for (let tries = 0; ; tries++) {   // the port may linger briefly
         try {
@@ -536,6 +544,92 @@ const tests = [
       const text = await waitReply(await sendPrompt(page, 'After the restart'));
       assert(text.length > 0, 'no reply after reconnecting');
       await s.stop();
+    },
+  },
+  {
+    // Heartbeat: a WebSocket that stays open but goes silent is declared dead (after 2.5
+    // heartbeats; ?heartbeat_ms shortens them) and replaced by a new connection, which
+    // then gets a `status` heartbeat every period.
+    name: 'heartbeat-dead-link',
+    async fn(ctx) {
+      const conns = [];
+      const page = await app(ctx, `${server.url}/?heartbeat_ms=400`, {
+        settings: BASE,
+        beforeLoad: (p) => p.routeWebSocket(/\/ws$/, (ws) => {
+          const c = { statuses: 0 };
+          conns.push(c);
+          ws.onMessage((raw) => {
+            if (JSON.parse(raw).type !== 'status') return;
+            c.statuses++;
+            // the first connection answers once, then hangs without closing
+            if (conns.length > 1 || c.statuses === 1) ws.send(JSON.stringify({ type: 'status', payload: { connected: true, state: 'idle' } }));
+          });
+        }),
+      });
+      await waitConnected(page);
+      await page.waitForSelector('#conn-status[data-state="disconnected"]', { timeout: 5000 });
+      await waitFor(() => conns.length === 2, 'a second connection', 5000);
+      await waitConnected(page, 5000);
+      const n = conns[1].statuses;
+      await sleep(1300);
+      assert(conns[1].statuses >= n + 2, `heartbeats on the new connection: ${n} -> ${conns[1].statuses} in 1.3 s`);
+      assert(await page.getAttribute('#conn-status', 'data-state') === 'connected', 'a live connection was dropped');
+    },
+  },
+  {
+    // The UI side of API keys, against the planned server behaviour emulated in front of
+    // the real server: /api and /v1 answer 401 without `Authorization: Bearer KEY`, and /ws
+    // answers UNAUTHORIZED and closes unless the first message is {"type":"auth"} with it.
+    // The key dialog (with its risk note) opens, a wrong key is refused, the right one
+    // works over HTTP and WebSocket, a remembered key survives reload, a forgotten one not.
+    name: 'api-key-emulated',
+    async fn(ctx) {
+      const KEY = 'qk_emulated_key_for_the_browser_test';
+      const page = await app(ctx, server.url, {
+        settings: BASE,
+        beforeLoad: async (p) => {
+          await p.route(/\/(api|v1)\//, (route) => (route.request().headers().authorization === `Bearer ${KEY}`
+            ? route.continue()
+            : route.fulfill({ status: 401, contentType: 'application/json', body: JSON.stringify({ error: { message: 'a valid API key is required', type: 'authentication_error', code: 401 } }) })));
+          await p.routeWebSocket(/\/ws$/, (ws) => {
+            const upstream = ws.connectToServer();
+            let authed = false;
+            ws.onMessage((raw) => {
+              const m = JSON.parse(raw);
+              if (authed) upstream.send(raw);
+              else if (m.type === 'auth' && m.payload?.api_key === KEY) authed = true;
+              else {
+                ws.send(JSON.stringify({ type: 'error', payload: { code: 'UNAUTHORIZED', message: 'a valid API key is required', request_id: null } }));
+                ws.close({ code: 1008, reason: 'unauthorized' });
+              }
+            });
+          });
+        },
+      });
+      await page.waitForSelector('#key-dialog[open]', { timeout: 10000 });
+      assert(await page.getAttribute('#conn-status', 'data-state') === 'disconnected', 'not disconnected without a key');
+      assert((await page.textContent('#key-risk')).includes('localStorage'), 'no risk note');
+      await page.fill('#key-input', 'qk_wrong');
+      await page.click('#key-save');
+      await waitFor(async () => (await page.textContent('#key-reason')).includes('refused'), 'the wrong key to be refused', 10000);
+      assert(await page.isVisible('#key-dialog'), 'dialog did not come back for a wrong key');
+      await page.fill('#key-input', KEY);
+      await page.click('#key-save');
+      await waitConnected(page);
+      await waitFor(() => page.isVisible('#model-list .model'), 'the model list (HTTP with the key)', 5000);
+      await waitReply(await sendPrompt(page, 'With a key'));
+      assert(await page.evaluate(() => localStorage.getItem('quarrel.apiKey')) === JSON.stringify(KEY), 'key not remembered');
+      await page.reload();
+      await waitConnected(page);
+      assert(!(await page.isVisible('#key-dialog')), 'the remembered key was not used after reload');
+      // not remembered: gone after reload
+      await page.click('#key-button');
+      await page.uncheck('#key-remember');
+      await page.click('#key-save');
+      await waitConnected(page);
+      assert(await page.evaluate(() => localStorage.getItem('quarrel.apiKey')) === null, 'an unremembered key was stored');
+      await page.reload();
+      await page.waitForSelector('#key-dialog[open]', { timeout: 10000 });
     },
   },
   {

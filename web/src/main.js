@@ -31,7 +31,9 @@ theme.init();
 layout.init();
 
 const wsUrl = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
-const connection = new Connection({ wsUrl });
+// ?heartbeat_ms=N shortens the heartbeat (the tests use it); a link is declared dead after 2.5 N
+const heartbeatMs = Math.max(200, Number(new URLSearchParams(location.search).get('heartbeat_ms')) || 10000);
+const connection = new Connection({ wsUrl, heartbeatMs, deadMs: heartbeatMs * 2.5 });
 const controller = new ChatController(connection);
 
 const chatView = new ChatView(controller);
