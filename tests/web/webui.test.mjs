@@ -10,7 +10,7 @@ import {
   assert, BIN, launchBrowser, metrics, openApp, run, sendPrompt, sleep, startServer, waitConnected, waitFor, waitReply,
 } from './harness.mjs';
 
-const BASE = { max_tokens: 48, extra: '{"seed": 7}' };                          // short, reproducible replies
+const BASE = { max_tokens: 32, extra: '{"seed": 7}' };                          // short, reproducible replies
 const LONG = { max_tokens: 1500, extra: '{"seed": 7, "ignore_eos": true}' };   // runs for many seconds
 const noWs = (s) => s.replace(/\s+/g, '');
 
@@ -107,7 +107,7 @@ const tests = [
     // and at least two distinct partial texts (each a prefix of the final one) before done.
     name: 'streaming',
     async fn(ctx) {
-      const page = await app(ctx, server.url, { settings: BASE, contextOptions: { permissions: ['clipboard-read', 'clipboard-write'] } });
+      const page = await app(ctx, server.url, { settings: { ...BASE, max_tokens: 64 }, contextOptions: { permissions: ['clipboard-read', 'clipboard-write'] } });
       await waitConnected(page);
       await page.evaluate(() => {
         const seen = (window.__seen = { states: new Set(), texts: [], prompt: false, typing: false, live: false });
@@ -122,9 +122,7 @@ const tests = [
           seen.live ||= b.dataset.state === 'streaming' && /\d+ tokens · [\d.]+ tok\/s/.test(b.querySelector('.message__stats').textContent);
         }).observe(document.getElementById('message-list'), { subtree: true, childList: true, characterData: true, attributes: true });
       });
-      // a long prompt keeps the "processing prompt" state on screen for a few frames
-      const prompt = `Once upon a time, ${'a little girl named Lily went to the park with her mom and saw a big red ball. '.repeat(12)}Then`;
-      const bubble = await sendPrompt(page, prompt);
+      const bubble = await sendPrompt(page, 'Once upon a time, a little girl named Lily went to the park with her mom');
       const final = await waitReply(bubble);
       const seen = await page.evaluate(() => ({ ...window.__seen, states: [...window.__seen.states] }));
       const partials = seen.texts.filter((t) => t && noWs(t) !== noWs(final));
@@ -207,7 +205,10 @@ const tests = [
       await page.fill('#preset-template', 'Write a haiku about {{input}}');
       await page.click('#preset-dialog button[value="save"]');
       await closeSettings(page);
-      await waitReply(await sendPrompt(page, 'Hello'));
+      const third = await sendPrompt(page, 'Hello');
+      await waitFor(() => sent.length === 2, 'the request after reset');
+      await page.click('#stop-button');   // 128 tokens by default: no need to wait for them
+      await waitReply(third, ['stopped', 'done']);
       const q = sent.at(-1);
       assert(!('temperature' in q) && !('top_k' in q) && !('max_tokens' in q), `reset fields still sent: ${JSON.stringify(q)}`);
       await page.reload();

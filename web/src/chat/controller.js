@@ -144,7 +144,6 @@ export class ChatController extends Emitter {
     const msg = newMessage('assistant', '');
     conv.messages.push(msg);
     this.#store(conv);
-    this.emit('conversation', conv);
 
     const { prompt, stop } = buildPrompt(history, {
       format: settings.get('prompt_format'),
@@ -158,7 +157,9 @@ export class ChatController extends Emitter {
 
     const genId = `g${Date.now().toString(36)}-${++this.#genCounter}`;
     const now = performance.now();
+    // live before the first render, so the new bubble shows "processing prompt" at once
     this.#live = { genId, conv, msg, state: 'pending', startedAt: now, firstTokenAt: null, tokens: 0, lastSave: now };
+    this.emit('conversation', conv);
     this.emit('busy', true);
     try {
       this.#conn.generate(genId, params, (ev) => this.#onEvent(ev));

@@ -225,6 +225,8 @@ export class Connection extends Emitter {
           this.#unauthorized();
           return;
         }
+        // before the status reply, other errors are the server not knowing `auth` (no keys)
+        if (!this.#ready && ev.kind === 'error') continue;
         if (!this.#ready) {
           clearTimeout(readyTimer);
           this.#wsBlockedCount = 0;

@@ -17,6 +17,7 @@ export function mountHistory(controller) {
   const importFile = byId('import-file');
 
   const render = () => {
+    if (list.querySelector('.history__rename')) return;   // not while a name is being edited
     const q = search.value.trim();
     const entries = conversations.search(q);
     const current = controller.conversation.id;
@@ -51,6 +52,7 @@ export function mountHistory(controller) {
     const finish = (save) => {
       if (done) return;
       done = true;
+      input.remove();
       if (save && input.value.trim()) {
         conversations.rename(e.id, input.value);
         if (controller.conversation.id === e.id) controller.refreshTitle();
