@@ -91,7 +91,8 @@ export async function launchBrowser() {
 /**
  * A fresh browser context (empty storage) with the app open at url. `settings` are seeded
  * once per tab into localStorage (as if set in the settings panel earlier), so reloads keep
- * whatever the test changes. Collects page errors and CSP violations into page.problems.
+ * whatever the test changes. Collects page errors and CSP violations into page.problems, and
+ * the inference payloads sent over /ws into page.inferences.
  */
 export async function openApp(browser, url, { settings, viewport = { width: 1280, height: 800 }, contextOptions = {}, beforeLoad } = {}) {
   const context = await browser.newContext({ viewport, acceptDownloads: true, ...contextOptions });
@@ -105,6 +106,13 @@ export async function openApp(browser, url, { settings, viewport = { width: 1280
   }
   const page = await context.newPage();
   page.problems = [];
+  page.inferences = [];   // payloads of the `inference` messages the page sent over /ws
+  page.on('websocket', (ws) => ws.on('framesent', (f) => {
+    try {
+      const m = JSON.parse(f.payload);
+      if (m.type === 'inference') page.inferences.push(m.payload);
+    } catch { /* not JSON */ }
+  }));
   page.on('pageerror', (e) => page.problems.push(`page error: ${e.message}`));
   page.on('console', (m) => {
     if (m.type() === 'error' && /Content Security Policy|Refused to/.test(m.text())) page.problems.push(`CSP: ${m.text()}`);

@@ -25,18 +25,6 @@ async function app(ctx, url = server.url, opts = {}) {
   return page;
 }
 
-/** Inference payloads the page sends over /ws. */
-function sentInferences(page) {
-  const sent = [];
-  page.on('websocket', (ws) => ws.on('framesent', (f) => {
-    try {
-      const m = JSON.parse(f.payload);
-      if (m.type === 'inference') sent.push(m.payload);
-    } catch { /* not JSON */ }
-  }));
-  return sent;
-}
-
 function get(url, headers = {}) {
   return new Promise((resolve, reject) => {
     request(url, { headers }, (res) => {
@@ -169,7 +157,7 @@ const tests = [
     name: 'settings-presets',
     async fn(ctx) {
       const page = await app(ctx);
-      const sent = sentInferences(page);
+      const sent = page.inferences;
       await waitConnected(page);
       await openSettings(page);
       assert((await page.textContent('#set-temperature-value')).includes('server default'), 'defaults not marked as such');
@@ -279,7 +267,7 @@ const tests = [
     name: 'regenerate-edit-resend',
     async fn(ctx) {
       const page = await app(ctx, server.url, { settings: BASE });
-      const sent = sentInferences(page);
+      const sent = page.inferences;
       await waitConnected(page);
       await waitReply(await sendPrompt(page, 'A small boat'));
       const firstId = await page.locator('.message--assistant').getAttribute('data-id');
@@ -295,6 +283,38 @@ const tests = [
       assert(await page.locator('.message').count() === 2, 'edit-and-resend did not drop the old reply');
       assert((await page.locator('.message--user .message__content').innerText()) === 'A big ship', 'user message not edited');
       assert(sent[2].prompt.includes('A big ship') && !sent[2].prompt.includes('A small boat'), `resent prompt: ${sent[2].prompt}`);
+    },
+  },
+  {
+    // The sidebar's models from /api/models (here a two-model list as the registry will send
+    // it, in front of the real server): status, parameters, quantization, context, memory;
+    // choosing one applies it to the conversation (sent as `model`, kept across reload).
+    name: 'models-sidebar',
+    async fn(ctx) {
+      const list = [
+        { name: 'stories260K.gguf', path: '/m/stories260K.gguf', architecture: 'llama', parameters: 260000, quantization: 'F32', context_length: 512, loaded: true, memory_bytes: 1185376 },
+        { name: 'tinyllama-Q4_K_M', path: '/m/tinyllama.gguf', architecture: 'llama', parameters: 1100000000, quantization: 'Q4_K_M', context_length: 2048, loaded: false, memory_bytes: 0 },
+      ];
+      const page = await app(ctx, server.url, {
+        settings: BASE,
+        beforeLoad: (p) => p.route(/\/api\/models$/, (route) => route.fulfill({ contentType: 'application/json', body: JSON.stringify({ models: list }) })),
+      });
+      const sent = page.inferences;
+      await waitConnected(page);
+      await waitFor(async () => (await page.locator('#model-list .model').count()) === 2, 'two models listed');
+      const first = await page.locator('#model-list .model').nth(0).innerText();
+      const second = await page.locator('#model-list .model').nth(1).innerText();
+      assert(/loaded/i.test(first) && first.includes('llama · 260K params · F32 · ctx 512 · 1.1 MiB'), `first model: ${first}`);
+      assert(/unloaded/i.test(second) && second.includes('1.1B params · Q4_K_M · ctx 2.0K'), `second model: ${second}`);
+      await page.click('#model-list .model >> nth=1');
+      assert(await page.getAttribute('#model-list .model >> nth=1', 'aria-pressed') === 'true', 'choice not shown');
+      assert((await page.textContent('#composer-model')).includes('tinyllama-Q4_K_M'), 'composer does not name the model');
+      await page.click('#model-list .model >> nth=0');
+      await waitReply(await sendPrompt(page, 'Which model?'));
+      assert(sent.at(-1).model === 'stories260K.gguf', `model not sent: ${JSON.stringify(sent.at(-1))}`);
+      await page.reload();
+      await waitConnected(page);
+      await waitFor(async () => (await page.getAttribute('#model-list .model >> nth=0', 'aria-pressed')) === 'true', 'the choice kept across reload');
     },
   },
   {
