@@ -10,7 +10,7 @@ import {
   assert, BIN, launchBrowser, metrics, openApp, run, sendPrompt, sleep, startServer, waitConnected, waitFor, waitReply,
 } from './harness.mjs';
 
-const BASE = { max_tokens: 32, extra: '{"seed": 7}' };                          // short, reproducible replies
+const BASE = { max_tokens: 16, extra: '{"seed": 7}' };                          // short, reproducible replies
 const LONG = { max_tokens: 1500, extra: '{"seed": 7, "ignore_eos": true}' };   // runs for many seconds
 const noWs = (s) => s.replace(/\s+/g, '');
 
@@ -541,7 +541,7 @@ const tests = [
       await s.stop('SIGKILL');
       await page.waitForSelector('#conn-status[data-state="disconnected"]', { timeout: 10000 });
       assert(await page.isDisabled('#composer-input') && await page.isDisabled('#send-button'), 'inputs enabled while disconnected');
-      await sleep(2500);   // a few failed attempts against a closed port
+      await sleep(1200);   // a failed attempt or two against a closed port
       assert(/retry in \d+ s/.test(await page.textContent('#conn-retry')), 'no retry countdown while disconnected');
       // the delays: exponential (window doubles up to the cap), jittered within [window/2, window]
       const { backoffDelay } = await import(new URL('../../web/src/net/backoff.js', import.meta.url));
@@ -588,8 +588,14 @@ const tests = [
         }),
       });
       await waitConnected(page);
-      await page.waitForSelector('#conn-status[data-state="disconnected"]', { timeout: 5000 });
-      await waitFor(() => conns.length === 2, 'a second connection', 5000);
+      await page.evaluate(() => {
+        const badge = document.getElementById('conn-status');
+        window.__states = [];
+        new MutationObserver(() => window.__states.push(badge.dataset.state)).observe(badge, { attributes: true, attributeFilter: ['data-state'] });
+      });
+      await waitFor(() => conns.length === 2, 'a second connection', 8000);
+      const states = await page.evaluate(() => window.__states);
+      assert(states[0] === 'disconnected', `the silent link was not shown as disconnected first: ${states}`);
       await waitConnected(page, 5000);
       const n = conns[1].statuses;
       await sleep(1300);

@@ -69,5 +69,3 @@ controller.on('busy', (busy) => {
 });
 
 connection.start();
-// for the browser tests and the curious: read-only handles, no behaviour depends on them
-window.quarrel = { connection, controller };

@@ -37,6 +37,7 @@ export class Connection extends Emitter {
   #lastSeen = 0;
   #wsBlockedCount = 0;
   #paused = false;
+  #retryAt = 0;                // Date.now() of the next attempt while disconnected
   #gens = new Map();           // id -> {onEvent, abort?, stopTimer?}
 
   constructor({ wsUrl, heartbeatMs = 10000, deadMs = 25000, readyTimeoutMs = 8000, backoff = {} }) {
@@ -137,8 +138,6 @@ export class Connection extends Emitter {
     this.#refreshState();
     this.emit('ready', this.transport);
   }
-
-  #retryAt = 0;
 
   #scheduleRetry() {
     clearTimeout(this.#retryTimer);
