@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# webui.sh — the web UI in real Chromium (tests/web/webui.test.mjs, driven by playwright-core)
+# webui.sh — unit tests of the UI's pure modules (tests/web/units.test.mjs, node --test), then
+# the web UI in real Chromium (tests/web/webui.test.mjs, driven by playwright-core)
 # against real `quarrel serve` processes on loopback with stories260K: streaming, stop frees
 # the slot, settings/history persistence and export, theme, a 390×844 phone, sanitized
 # markdown, SSE fallback, reconnect after a restart, API keys (once the server has them).
@@ -22,5 +23,7 @@ command -v npm >/dev/null || fail "npm is not installed (scripts/deps.sh install
 [ -f "$BUILD/web/manifest.json" ] || fail "the web UI was not built into $QUARREL_BIN (see the build log: web/build.sh needs npm ci to reach the registry)"
 [ -d "$WEB_MODULES/playwright-core" ] || fail "playwright-core is not in $WEB_MODULES (web/build.sh installs it with npm ci)"
 
+echo "webui: unit tests of the UI's pure modules (node --test)"
+timeout 60 node --test "$SRC/tests/web/units.test.mjs" || fail "tests/web/units.test.mjs"
 rm -rf "$SCREENSHOTS"
 exec timeout 300 node "$SRC/tests/web/webui.test.mjs"
