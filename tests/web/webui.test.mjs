@@ -152,6 +152,54 @@ const tests = [
     },
   },
   {
+    // Auto-scroll follows streamed text, stops when the user scrolls up (the "Latest" button
+    // appears and the view stays put while text keeps coming), and resumes from "Latest".
+    // A scripted /ws streams a line every 40 ms until stopped.
+    name: 'auto-scroll',
+    async fn(ctx) {
+      const page = await app(ctx, server.url, {
+        settings: BASE,
+        viewport: { width: 900, height: 600 },
+        beforeLoad: (p) => p.routeWebSocket(/\/ws$/, (ws) => {
+          let timer = null;
+          let n = 0;
+          ws.onMessage((raw) => {
+            const m = JSON.parse(raw);
+            if (m.type === 'status') ws.send(JSON.stringify({ type: 'status', payload: { connected: true, state: 'idle' } }));
+            if (m.type === 'inference') {
+              const id = m.payload.id;
+              timer = setInterval(() => ws.send(JSON.stringify({ type: 'inference', payload: { id, token: `Line ${++n} of a long reply.\n\n`, token_id: n, complete: false } })), 40);
+              timer.id = id;
+            }
+            if (m.type === 'stop' && timer) {
+              clearInterval(timer);
+              ws.send(JSON.stringify({ type: 'inference', payload: { id: timer.id, token: '', token_id: null, complete: true, finish_reason: 'cancelled', tokens_generated: n, tokens_per_sec: 25, usage: { prompt_tokens: 4, completion_tokens: n, total_tokens: n + 4 } } }));
+            }
+          });
+        }),
+      });
+      await waitConnected(page);
+      const bubble = await sendPrompt(page, 'Write a lot');
+      const pos = () => page.evaluate(() => { const c = document.getElementById('chat'); return { top: c.scrollTop, gap: c.scrollHeight - c.scrollTop - c.clientHeight, height: c.scrollHeight }; });
+      await waitFor(async () => (await pos()).height > 1500, 'the reply to overflow the view', 10000);
+      assert((await pos()).gap < 48, 'not following the streamed text');
+      await page.mouse.move(450, 300);
+      await page.mouse.wheel(0, -500);
+      await sleep(300);
+      const held = await pos();
+      await sleep(600);
+      const later = await pos();
+      assert(later.height > held.height && Math.abs(later.top - held.top) < 2, `the view moved while the user read back: ${JSON.stringify([held, later])}`);
+      assert(await page.isVisible('#jump-latest'), 'no "Latest" button while not following');
+      await page.click('#jump-latest');
+      await waitFor(async () => (await pos()).gap < 48, 'the view back at the bottom', 3000);
+      await sleep(500);
+      assert((await pos()).gap < 48, 'not following again after "Latest"');
+      await page.keyboard.press('Escape');
+      await waitReply(bubble, ['stopped'], 5000);
+    },
+  },
+  {
     // Settings persist across reload, reach the server in the request, and reset to the
     // server defaults (fields left out); custom presets persist and fill the message box.
     name: 'settings-presets',
