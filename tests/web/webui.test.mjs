@@ -715,7 +715,7 @@ const tests = [
       const file = join(dir, 'keys.json');
       const made = spawnSync(BIN, ['keys', 'create', '--name', 'webui', '--keys-file', file], { encoding: 'utf8' });
       assert(made.status === 0, `quarrel keys create failed: ${made.stderr}`);
-      const key = made.stdout.split(/\s+/).filter((w) => w.length >= 20).at(-1);
+      const key = made.stdout.trim().split('\n').at(-1).trim();   // the secret is printed alone on stdout
       assert(key, `no key in: ${made.stdout}`);
       const s = await startServer({ args: ['--keys-file', file] });
       ctx.cleanups.push(() => s.stop());
