@@ -17,6 +17,7 @@
 
 #include "core/base.h"
 #include "server/server.h"
+#include "server/static.h"
 
 enum { JSON_MAX_DEPTH = 32 };
 
@@ -202,6 +203,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (r->body_too_big)
         return srv_reply_error(r, 413, "invalid_request_error", "the request body is larger than %ld bytes",
                                s->cfg.max_body);
+    if (!rt && srv_static_owns(method, url)) return srv_route_static(r);   /* the web UI */
     if (!rt && path_known)
         return srv_reply_error(r, 405, "invalid_request_error", "%s is not allowed on %s", method, url);
     if (!rt) return srv_reply_error(r, 404, "not_found_error", "no route %s %s", method, url);
