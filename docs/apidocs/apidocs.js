@@ -185,8 +185,11 @@
         var head = el("div", { class: "alt-head" }, [typeLabel(a)]);
         if (!a.$ref && ar.title) head.insertBefore(el("strong", { text: ar.title + ": " }), head.firstChild);
         li.appendChild(head);
-        if (!a.$ref && ar.description) li.appendChild(markdown(ar.description));
-        if (!a.$ref && isObjectLike(ar)) li.appendChild(schemaView(ar, depth + 1));
+        // at the top of a body the alternatives are the point: show their fields even when
+        // they are named schemas; deeper down a link is enough
+        var expand = !a.$ref || depth === 0;
+        if (expand && ar.description) li.appendChild(markdown(ar.description));
+        if (expand && isObjectLike(ar)) li.appendChild(schemaView(a.$ref ? stripRef(a) : ar, depth + 1));
         ul.appendChild(li);
       });
       box.appendChild(ul);
@@ -248,17 +251,26 @@
     return box;
   }
 
-  /* A body schema: named when it is a $ref, then expanded. */
-  function bodySchema(s) {
+  /* A named schema's content, to expand in place of its link (its description is shown
+   * by the caller). */
+  function stripRef(a) {
+    var r = resolve(a), copy = {};
+    Object.keys(r).forEach(function (k) { if (k !== "description") copy[k] = r[k]; });
+    return copy;
+  }
+
+  /* A body schema: named when it is a $ref, then expanded unless `brief` (error bodies: the
+   * link and the example say enough). */
+  function bodySchema(s, brief) {
     var box = el("div", { class: "body-schema" });
     if (s && s.$ref) box.appendChild(el("p", { class: "schema-name" }, ["Schema ", refLink(s.$ref)]));
-    box.appendChild(schemaView(s, 0));
+    if (!(brief && s && s.$ref)) box.appendChild(schemaView(s, 0));
     return box;
   }
 
   /* ---- media types, parameters, responses ---- */
 
-  function mediaView(type, m) {
+  function mediaView(type, m, brief) {
     var box = el("div", { class: "media" }, [el("h5", null, [el("code", { text: type })])]);
     if (m["x-sse-events"]) {
       box.appendChild(el("p", { class: "note" }, [
@@ -277,7 +289,7 @@
       }
       return box;
     }
-    if (m.schema) box.appendChild(bodySchema(m.schema));
+    if (m.schema) box.appendChild(bodySchema(m.schema, brief));
     if (m.example !== undefined) {
       box.appendChild(el("h6", { text: "Example" }));
       box.appendChild(pre(typeof m.example === "string" ? m.example : JSON.stringify(m.example, null, 2)));
@@ -340,9 +352,42 @@
     head.appendChild(inline(r.description || ""));
     if (ref) head.appendChild(el("span", { class: "via" }, [" (", refLink(ref), ")"]));
     box.appendChild(head);
-    if (r.headers) box.appendChild(headersView(r.headers));
-    if (r.content) Object.keys(r.content).forEach(function (t) { box.appendChild(mediaView(t, r.content[t])); });
+    var own = {};
+    Object.keys(r.headers || {}).forEach(function (h) { if (!everywhere[h]) own[h] = r.headers[h]; });
+    if (Object.keys(own).length) box.appendChild(headersView(own));
+    var brief = Number(status) >= 400 || (!status && /^[45]/.test(errorish(r)));
+    if (r.content) Object.keys(r.content).forEach(function (t) { box.appendChild(mediaView(t, r.content[t], brief)); });
     return box;
+  }
+
+  /* A shared response is an error one when its example says so (for the component list). */
+  function errorish(r) {
+    var out = "";
+    Object.keys(r.content || {}).forEach(function (t) {
+      var ex = r.content[t].example;
+      if (ex && ex.error && ex.error.code) out = String(ex.error.code);
+    });
+    return out;
+  }
+
+  /* Headers (by name) that every response of every operation carries: listed once in the
+   * introduction instead of in each response. */
+  var everywhere = {};
+  function commonHeaders() {
+    var counts = {}, n = 0, first = {};
+    operations().forEach(function (o) {
+      Object.keys(o.op.responses || {}).forEach(function (st) {
+        var r = resolve(o.op.responses[st]);
+        n++;
+        Object.keys(r.headers || {}).forEach(function (h) {
+          counts[h] = (counts[h] || 0) + 1;
+          if (!first[h]) first[h] = r.headers[h];
+        });
+      });
+    });
+    everywhere = {};
+    Object.keys(counts).forEach(function (h) { if (counts[h] === n) everywhere[h] = first[h]; });
+    return everywhere;
   }
 
   function securityView(op) {
@@ -456,6 +501,11 @@
       intro.appendChild(el("h3", { text: "Authentication" }));
       intro.appendChild(ul);
     }
+    var common = commonHeaders();
+    if (Object.keys(common).length) {
+      intro.appendChild(el("h3", { text: "Headers on every response" }));
+      intro.appendChild(headersView(common));
+    }
     main.appendChild(intro);
 
     var ops = operations();
@@ -508,9 +558,13 @@
       });
       main.appendChild(rsec);
     }
-    // opening a #fragment that points into a closed <details> opens it
+    // a #fragment names an operation or schema that did not exist when the page loaded
+    // (the page was empty when the browser looked for it), so go there now
     var target = location.hash && document.getElementById(location.hash.slice(1));
-    if (target && target.tagName === "DETAILS") target.open = true;
+    if (target) {
+      if (target.tagName === "DETAILS") target.open = true;
+      if (target.scrollIntoView) target.scrollIntoView();
+    }
     document.body.setAttribute("data-rendered", String(ops.length));
   }
 
