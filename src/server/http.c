@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "core/base.h"
+#include "server/openapi.h"
 #include "server/server.h"
 #include "server/static.h"
 
@@ -55,6 +56,10 @@ static const route routes[] = {
     { "GET",  "/version",             srv_route_version,     SRV_EP_OTHER },
     { "GET",  "/metrics",             srv_route_metrics,     SRV_EP_OTHER },
     { "GET",  "/api/metrics",         srv_route_metrics,     SRV_EP_OTHER },
+    { "GET",  "/openapi.json",        srv_route_apidocs,     SRV_EP_OTHER },
+    { "GET",  "/docs",                srv_route_apidocs,     SRV_EP_OTHER },
+    { "GET",  "/docs/apidocs.js",     srv_route_apidocs,     SRV_EP_OTHER },
+    { "GET",  "/docs/apidocs.css",    srv_route_apidocs,     SRV_EP_OTHER },
     { "POST", "/api/generate",        srv_route_generate,    SRV_EP_GENERATE },
     { "POST", "/api/stream",          srv_route_stream,      SRV_EP_STREAM },
     { "POST", "/v1/chat/completions", srv_route_chat,        SRV_EP_CHAT },
