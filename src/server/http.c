@@ -17,7 +17,9 @@
 #include <string.h>
 
 #include "core/base.h"
+#include "server/openapi.h"
 #include "server/server.h"
+#include "server/static.h"
 
 enum { JSON_MAX_DEPTH = 32 };
 
@@ -58,6 +60,10 @@ static const route routes[] = {
     { "GET",  "/version",             srv_route_version,     SRV_EP_OTHER, false },
     { "GET",  "/metrics",             srv_route_metrics,     SRV_EP_OTHER, false },
     { "GET",  "/api/metrics",         srv_route_metrics,     SRV_EP_OTHER, false },
+    { "GET",  "/openapi.json",        srv_route_apidocs,     SRV_EP_OTHER, false },
+    { "GET",  "/docs",                srv_route_apidocs,     SRV_EP_OTHER, false },
+    { "GET",  "/docs/apidocs.js",     srv_route_apidocs,     SRV_EP_OTHER, false },
+    { "GET",  "/docs/apidocs.css",    srv_route_apidocs,     SRV_EP_OTHER, false },
     { "POST", "/api/generate",        srv_route_generate,    SRV_EP_GENERATE, false },
     { "POST", "/api/stream",          srv_route_stream,      SRV_EP_STREAM, false },
     { "POST", "/v1/chat/completions", srv_route_chat,        SRV_EP_CHAT, false },
@@ -209,6 +215,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (r->body_too_big)
         return srv_reply_error(r, 413, "invalid_request_error", "the request body is larger than %ld bytes",
                                s->cfg.max_body);
+    if (!rt && srv_static_owns(method, url)) return srv_route_static(r);   /* the web UI */
     if (!rt && path_known)
         return srv_reply_error(r, 405, "invalid_request_error", "%s is not allowed on %s", method, url);
     if (!rt) return srv_reply_error(r, 404, "not_found_error", "no route %s %s", method, url);
