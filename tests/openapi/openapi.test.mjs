@@ -260,7 +260,12 @@ function openStream(path, body) {
 const streamDone = (st) => waitFor(() => st.ended, 60000, "a stream's end");
 
 const observed = new Set();   // "operationId status"
-const opFor = (method, path) => operations.find((o) => o.method === method.toLowerCase() && o.path === path);
+// a documented {param} matches one path segment
+const pathMatches = (doc, path) =>
+  new RegExp("^" + doc.replace(/[.*+?^$()|[\]\\]/g, "\\$&").replace(/\{[^}]+\}/g, "[^/]+") + "$").test(path);
+const opFor = (method, path) =>
+  operations.find((o) => o.method === method.toLowerCase() && o.path === path) ??
+  operations.find((o) => o.method === method.toLowerCase() && o.path.includes("{") && pathMatches(o.path, path));
 
 function mediaType(ct) {
   const [essence, ...params] = String(ct || "").split(";").map((s) => s.trim());
@@ -377,6 +382,9 @@ await call("GET", "/readyz", {}, 200);
   check(body.slots === 1 && body.slot_context === CTX, `/api/health: ${JSON.stringify(body)}`);
 }
 await call("GET", "/v1/models", {}, 200);
+await call("GET", "/api/models", {}, 200);
+await call("GET", "/api/models/stories260K", {}, 200);
+await call("GET", "/api/models/llama-7b", {}, 404);
 for (const p of ["/metrics", "/api/metrics"]) {
   const { body } = await call("GET", p, {}, 200);
   check(body.includes("# TYPE quarrel_requests_running gauge"), `${p}: no quarrel_requests_running`);
@@ -401,7 +409,7 @@ const prompt = "Once upon a time";
 
 // OpenAI routes, plain and streamed
 {
-  const chat = { messages: [{ role: "user", content: "Tell me a story" }], max_tokens: 4, temperature: 0, model: "any", n: 1 };
+  const chat = { messages: [{ role: "user", content: "Tell me a story" }], max_tokens: 4, temperature: 0, model: "stories260K", n: 1 };
   const c = await post("/v1/chat/completions", chat, 200);
   check(c.choices[0].message.content.length > 0, "chat: empty content");
   checkRequest("POST", "/v1/chat/completions", { ...chat, stream: true }, true);
@@ -528,28 +536,32 @@ for (const raw of ["{not json", "[1, 2]", "", "[".repeat(40) + "]".repeat(40)]) 
     check(m.type === type, `WebSocket: expected ${type}, got ${JSON.stringify(m)}`);
     return m.payload;
   };
+  // skips token messages (inference, complete: false) until a message of `type` (for
+  // "complete": the final inference message)
   const until = async (type) => {
     for (;;) {
       const m = await waitFor(() => inbox.length && inbox.shift(), 30000, `a WebSocket ${type} message`);
-      if (m.type === type) return m.payload;
-      check(m.type === "token", `WebSocket: expected tokens then ${type}, got ${JSON.stringify(m)}`);
+      if (type === "complete" ? m.type === "inference" && m.payload.complete : m.type === type) return m.payload;
+      check(m.type === "inference" && !m.payload.complete, `WebSocket: expected tokens then ${type}, got ${JSON.stringify(m)}`);
     }
   };
   send({ type: "status" });
   check((await next("status")).busy === false, "status: busy before any inference");
   send({ type: "inference", payload: { prompt, temperature: 0, max_tokens: 4 } });
-  check((await next("token")).text.length > 0, "WebSocket: empty token");
-  check((await until("done")).finish_reason === "length", "WebSocket: streamed inference did not end by length");
-  send({ type: "inference", payload: { prompt, temperature: 0, max_tokens: 4, stream: false } });
-  check(typeof (await next("done")).text === "string", "WebSocket: a whole inference's done has no text");
-  send({ type: "inference", payload: { prompt, max_tokens: CTX - 8, ignore_eos: true } });
-  await next("token");
-  send({ type: "inference", payload: { prompt } });   // valid message, refused while busy
-  await until("error");
+  check(typeof (await next("inference")).token_id === "number", "WebSocket: a token message without token_id");
+  check((await until("complete")).finish_reason === "length", "WebSocket: streamed inference did not end by length");
+  send({ type: "inference", payload: { prompt, temperature: 0, max_tokens: 4, stream: false, id: "whole" } });
+  check(typeof (await next("inference")).text === "string", "WebSocket: a whole inference's final message has no text");
+  send({ type: "inference", payload: { prompt, max_tokens: CTX - 8, ignore_eos: true, id: "long" } });
+  await next("inference");
+  send({ type: "inference", payload: { prompt, id: "long" } });   // valid message, refused: the id runs
+  check((await until("error")).request_id === "long", "WebSocket: a duplicate id's error names it");
+  send({ type: "metrics" });
+  await until("metrics");
   send({ type: "status" });
   check((await until("status")).busy === true, "status: not busy during an inference");
-  send({ type: "stop" });
-  check((await until("done")).finish_reason === "cancelled", "WebSocket: stop did not cancel");
+  send({ type: "stop", payload: { id: "long" } });
+  check((await until("complete")).finish_reason === "cancelled", "WebSocket: stop did not cancel");
   send({ type: "bogus" }, false);
   await next("error");
   send({ type: "inference", payload: { prompt: 5 } }, false);
