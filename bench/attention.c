@@ -3,7 +3,8 @@
  * 64, F16 cache): time per call for one decode token at the end of the context and for a
  * ubatch of tokens, and ns per (cell x query head). Not a test.
  * Usage: bench_attention [-t THREADS] [-d DEPTH,..] [-b UBATCH] [-H N_HEAD] [-K N_HEAD_KV]
- *                        [-D HEAD_DIM] [-r REPS] [--f32]
+ *                        [-D HEAD_DIM] [-r REPS] [--f32] [--no-flash]
+ * --no-flash keeps ubatches on the exact path at every depth.
  * The kernel set is the best one, or QUARREL_CPU's. */
 #include <math.h>
 #include <stdio.h>
@@ -16,8 +17,6 @@
 #include "cpu/backend.h"
 #include "runtime/kv_cache.h"
 
-void q_cpu_attention(q_exec *ex, const q_attn_args *a, const q_ubatch *ub, const float *q, float *out);
-
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -28,6 +27,7 @@ int main(int argc, char **argv) {
     int threads = 2, n_head = 32, n_head_kv = 4, hd = 64, ub_n = 64, reps = 0;
     int depths[8] = { 512, 4096 }, n_depths = 2;
     q_type type = Q_TYPE_F16;
+    int32_t flash_min = Q_ATT_FLASH_MIN;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-t") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "-H") && i + 1 < argc) n_head = atoi(argv[++i]);
@@ -36,11 +36,12 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "-b") && i + 1 < argc) ub_n = atoi(argv[++i]);
         else if (!strcmp(argv[i], "-r") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--f32")) type = Q_TYPE_F32;
+        else if (!strcmp(argv[i], "--no-flash")) flash_min = 0;
         else if (!strcmp(argv[i], "-d") && i + 1 < argc) {
             n_depths = 0;
             for (char *s = strtok(argv[++i], ","); s && n_depths < 8; s = strtok(NULL, ",")) depths[n_depths++] = atoi(s);
         } else {
-            fprintf(stderr, "usage: bench_attention [-t T] [-d D,..] [-b UBATCH] [-H H] [-K HKV] [-D HD] [-r R] [--f32]\n");
+            fprintf(stderr, "usage: bench_attention [-t T] [-d D,..] [-b UBATCH] [-H H] [-K HKV] [-D HD] [-r R] [--f32] [--no-flash]\n");
             return 2;
         }
     }
@@ -89,11 +90,11 @@ int main(int argc, char **argv) {
             for (int t = 0; t < nt; t++) pos[t] = n_ctx - nt + t;   /* the last nt positions */
             const q_ubatch ub = { .n = nt, .pos = pos, .seq = seq };
             const int r = reps > 0 ? reps : (nt == 1 ? 200 : 5);
-            q_cpu_attention(&ex, &a, &ub, q, out);
+            q_cpu_attention_isa(&ex, &a, &ub, q, out, q_cpu_isa_best(), flash_min);
             double best = 1e30;
             for (int k = 0; k < r; k++) {
                 const double t0 = now_s();
-                q_cpu_attention(&ex, &a, &ub, q, out);
+                q_cpu_attention_isa(&ex, &a, &ub, q, out, q_cpu_isa_best(), flash_min);
                 const double dt = now_s() - t0;
                 best = dt < best ? dt : best;
             }
