@@ -41,7 +41,7 @@
 
 /* Cells ahead to prefetch: a head's K/V rows are a few lines every rb bytes, a stride the
  * hardware prefetchers follow poorly. */
-enum { ATT_PF = 8 };
+enum { ATT_PF = 32 };
 
 /* Both lines of the first 128 bytes of cell vis[k]'s row (a 64-dim F16 head; longer
  * rows stream behind them). */
