@@ -58,6 +58,8 @@ enum {
     KA_TOK = 64,     /* tokens per pass (the matmul op's tile width) */
     KA_ROWS = 16,    /* rows per pass (the matmul op's tile height) */
     KA_KB = 16,      /* blocks per K chunk of Q4_0 prefill: activation tables 64 tokens x 16 blocks = 34 KiB */
+    KA_PREFETCH = 256,   /* decode: bytes ahead of each weight row's current block to prefetch
+                          * (16 rows stream at once; the hardware prefetchers alone lag) */
     KA_TOK8 = 16,    /* Q8_0 prefill: tokens per pass (15, + 1 for padding) */
     KA_KB8 = 32,     /* Q8_0 prefill: blocks per K chunk (activation tables 16 x 32 x 36 bytes) */
 };
@@ -191,6 +193,7 @@ static void q4_0_tok1(int64_t nb, const uint8_t *w, size_t ws, int nrr, const bl
         sa = _mm256_add_epi32(sa, _mm256_shuffle_epi32(sa, 0x4E));
         sa = _mm256_add_epi32(sa, _mm256_shuffle_epi32(sa, 0xB1));
         const __m256 dy = _mm256_set1_ps(h2f(y[b].d));
+        for (int r = 0; r < 8 * ng; r++) _mm_prefetch((const char *)row[r] + bo + KA_PREFETCH, _MM_HINT_T0);
         for (int g = 0; g < ng; g++) {
             const uint8_t *const *rg = row + 8 * g;
             __m256i s[4];
@@ -346,6 +349,8 @@ static void q8_0_rows4_tok1(int64_t nb, const uint8_t *w, size_t ws, const block
     for (int64_t b = 0; b < nb; b++) {
         const __m256i av = _mm256_loadu_si256((const __m256i *)y[b].qs);
         const __m256 dy = _mm256_set1_ps(h2f(y[b].d));
+        for (int r = 0; r < 4; r++)
+            _mm_prefetch((const char *)((const block_q8_0 *)(const void *)(w + (size_t)r * ws) + b) + 2 * KA_PREFETCH, _MM_HINT_T0);
         for (int r = 0; r < 4; r++) {
             const block_q8_0 *x = (const block_q8_0 *)(const void *)(w + (size_t)r * ws) + b;
             const __m256i wv = _mm256_loadu_si256((const __m256i *)x->qs);
@@ -550,6 +555,7 @@ KA_INLINE void q32_tok1(q32_kind k, int64_t nb, const uint8_t *w, size_t ws, int
         memcpy(&hd, ab, 2);
         if (q32_has_m(k)) memcpy(&hs, ab + 2, 2);
         const __m256 dy = _mm256_set1_ps(h2f(hd)), sy = _mm256_set1_ps(h2f(hs));
+        for (int r = 0; r < 8 * ng; r++) _mm_prefetch((const char *)row[r] + bo + KA_PREFETCH, _MM_HINT_T0);
         for (int g = 0; g < ng; g++) {
             const uint8_t *const *rg = row + 8 * g;
             __m256i s[4];
