@@ -317,6 +317,14 @@ KQ_INLINE void kq_tile_totals(const int R, const int C, __m256i sumi[][KQ_CMAX],
                               __m256i *isum, __m256i *summs) {
     const int N = R * C;
     __m256i v[8];
+    if (N == 1) {   /* decode: both totals in three steps */
+        const __m256i h = _mm256_hadd_epi32(sumi[0][0], mins ? mins[0][0] : _mm256_setzero_si256());
+        __m128i q = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+        q = _mm_hadd_epi32(q, q);   /* isum, summs, isum, summs */
+        *isum = _mm256_castsi128_si256(q);
+        *summs = _mm256_castsi128_si256(_mm_shuffle_epi32(q, 1));
+        return;
+    }
     if (mins && N <= 4) {   /* one reduction: isums in slots 0..3, summs in 4..7 */
         KQ_UNROLL for (int i = 0; i < 8; i++) v[i] = _mm256_setzero_si256();
         KQ_UNROLL for (int r = 0; r < R; r++) KQ_UNROLL for (int t = 0; t < C; t++) {
