@@ -20,11 +20,11 @@
  * Decode (one token) lists its visible cells once, on the caller, in the shared scratch
  * slot; a ubatch of several tokens lists them per task.
  *
- * Flash (attention.h): a run of at least two consecutive ubatch tokens of one sequence
- * whose cell list has Q_ATT_FLASH_MIN cells or more (a prefill chunk deep in a context)
- * takes the flash path instead; tasks are (block of Q_ATT_FLASH_ROWS query rows of one
- * KV head's heads, KV head). A ubatch of single tokens of many sequences (batched decode)
- * stays exact, so a sequence decodes the same alone or next to others. Flash order, per
+ * Flash (attention.h): a token at position Q_ATT_FLASH_MIN or later takes the flash path
+ * instead (consecutive such tokens of one sequence share blocks); tasks are (block of
+ * Q_ATT_FLASH_ROWS query rows of one KV head's heads, KV head). The choice depends only on
+ * the token's position, so a sequence computes the same alone or next to others, in one
+ * chunk or many. Flash order, per
  * query row r and block of cells:
  *   s_j   = (fma chain over d of K_j[d] q[d], from 0) * scale, -inf if not visible
  *   m'    = max(m, max_j s_j);  a = exp(m - m') (0 while m = -inf)
@@ -62,11 +62,11 @@ void q_attn_scores_scalar(const q_attn_work *w, float *max) {
     }
 }
 
-/* exp in chunks of 16 cells (by cell index), each chunk summed in float by a pairwise
+/* exp in chunks of 16 cells (by position, see attention.h), each chunk summed in float by a pairwise
  * tree (ggml's AVX-512 softmax), chunk sums accumulated in double. Cells that are not
  * visible are exact zeros in their lanes, and chunks with none visible add 0.0, so the
- * sums keep each visited cell at the slot its cell index gives it (chunk c/16, lane
- * c%16): skipping masked cells leaves every rounding as the dense scan over all cells
+ * sums keep each visited cell at the slot its position gives it (chunk p/16, lane
+ * p%16): skipping masked cells leaves every rounding as the dense scan over all cells
  * had it, bit for bit. Then p = e / sum, rounded to F16 for an F16 cache (the matmul's
  * vec_dot_type). */
 void q_attn_softmax_scalar(const q_attn_work *w, const float *max) {
@@ -74,11 +74,11 @@ void q_attn_softmax_scalar(const q_attn_work *w, const float *max) {
         float *p = w->p + (size_t)s * w->ps;
         double sum = 0.0;
         for (int32_t k = 0; k < w->nv;) {
-            const int32_t c0 = w->vis[k] & ~15;
+            const int32_t c0 = w->vpos[k] & ~15;
             float e[16] = { 0 };
-            for (; k < w->nv && w->vis[k] < c0 + 16; k++) {
+            for (; k < w->nv && w->vpos[k] < c0 + 16; k++) {
                 const float ex = p[k] != -INFINITY ? q_cpu_expf(p[k] - max[s]) : 0.0f;
-                e[w->vis[k] - c0] = ex;
+                e[w->vpos[k] - c0] = ex;
                 p[k] = ex;
             }
             sum += (double)q_lanes16_sum(e);
@@ -91,7 +91,7 @@ void q_attn_softmax_scalar(const q_attn_work *w, const float *max) {
     }
 }
 
-/* out_d = sum_c p_c V_c,d in tinyBLAS's order: 16 lanes by cell index (llama.cpp
+/* out_d = sum_c p_c V_c,d in tinyBLAS's order: 16 lanes by position (llama.cpp
  * attends over cell blocks padded to 32, and a sequence's cells are its positions),
  * fused multiply-adds in cell order, then the lane tree. Every visible cell is added,
  * as ggml's product adds p = 0 cells. */
@@ -103,7 +103,7 @@ void q_attn_mix_scalar(const q_attn_work *w) {
         memset(acc, 0, sizeof(float) * 16 * (size_t)hd);
         for (int32_t k = 0; k < w->nv; k++) {
             const int32_t c = w->vis[k];
-            float *a = acc + (size_t)(c & 15) * (size_t)hd;
+            float *a = acc + (size_t)(w->vpos[k] & 15) * (size_t)hd;
             const uint8_t *vrow = w->v + (size_t)c * w->rb;
             for (int32_t d = 0; d < hd; d++) {
                 const float vv = w->f16 ? q_cpu_h2f(((const uint16_t *)vrow)[d]) : ((const float *)vrow)[d];
@@ -232,20 +232,21 @@ void q_cpu_kv_store(q_kv_cache *kv, int32_t il, const float *k, const float *v,
 
 /* ---- the op ---- */
 
-/* Thread scratch, in floats: vis (n_ctx ids) | p (S_MAX x n_ctx) | qf (S_MAX x hd) |
+/* Thread scratch, in floats: vis (n_ctx ids) | vpos (n_ctx positions) | p (S_MAX x n_ctx) | qf (S_MAX x hd) |
  * q16 (S_MAX x hd halves) | acc (S_MAX x 16 x hd) | vtmp (VBLOCK x (hd + 8)); each part
  * rounded up to 16 floats (64 bytes). */
 static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
 
 typedef struct att_layout {
-    size_t vis, p, ps, qf, q16, acc, vtmp, stride;
+    size_t vis, vpos, p, ps, qf, q16, acc, vtmp, stride;
 } att_layout;
 
 static att_layout att_layout_of(int32_t n_ctx, int32_t hd) {
     att_layout L;
     L.ps = round16((size_t)n_ctx);
     L.vis = 0;
-    L.p = L.vis + round16((size_t)n_ctx);
+    L.vpos = L.vis + round16((size_t)n_ctx);
+    L.p = L.vpos + round16((size_t)n_ctx);
     L.qf = L.p + Q_ATT_S_MAX * L.ps;
     L.q16 = L.qf + round16((size_t)Q_ATT_S_MAX * (size_t)hd);
     L.acc = L.q16 + round16(((size_t)Q_ATT_S_MAX * (size_t)hd + 1) / 2);
@@ -273,6 +274,7 @@ typedef struct attn_job {
     int32_t               n_sub;      /* tasks per (token, KV head) */
     int32_t               s_per;      /* query heads per task (the last may have fewer) */
     const int32_t        *vis_shared; /* decode: the token's visible cells, or NULL */
+    const int32_t        *vpos_shared;/* decode: their positions */
     int32_t               nv_shared;
     const int32_t        *tasks;      /* exact: token of each task group (n_tok_exact) */
     const int32_t        *flash_t0;   /* flash: first token of each row block */
@@ -280,8 +282,9 @@ typedef struct attn_job {
     int32_t               flash_tok;  /* flash: tokens per row block (ROWS / s_per) */
 } attn_job;
 
-/* The visible cells of token t (ascending cell index) into vis; returns their count. */
-static int32_t attn_visible(const q_attn_args *a, const q_ubatch *ub, int32_t t, int32_t *vis) {
+/* The visible cells of token t into vis and their positions into vpos, in position order
+ * (the list's); returns their count. */
+static int32_t attn_visible(const q_attn_args *a, const q_ubatch *ub, int32_t t, int32_t *vis, int32_t *vpos) {
     const q_kv_cache *kv = a->kv;
     const q_seq_id seq = ub->seq[t];
     const q_pos pos = ub->pos[t];
@@ -290,7 +293,10 @@ static int32_t attn_visible(const q_attn_args *a, const q_ubatch *ub, int32_t t,
     const int32_t n_list = kv->seq_n[seq];
     int32_t nv = 0;
     for (int32_t i = 0; i < n_list; i++)
-        if (kv_cache_visible(kv, list[i], seq, pos, a->swa_window)) vis[nv++] = list[i];
+        if (kv_cache_visible(kv, list[i], seq, pos, a->swa_window)) {
+            vis[nv] = list[i];
+            vpos[nv++] = kv->cells[list[i]].pos;
+        }
     return nv;
 }
 
@@ -307,11 +313,12 @@ static void attn_task(void *ctx, int64_t task, int thread) {
     const bool f16 = kv->type == Q_TYPE_F16;
     float *scr = j->ex->att + (size_t)(thread + 1) * j->L.stride;   /* slot 0 is shared */
 
-    const int32_t *vis = j->vis_shared;
+    const int32_t *vis = j->vis_shared, *vpos = j->vpos_shared;
     int32_t nv = j->nv_shared;
     if (!vis) {
-        nv = attn_visible(a, j->ub, t, (int32_t *)(scr + j->L.vis));
+        nv = attn_visible(a, j->ub, t, (int32_t *)(scr + j->L.vis), (int32_t *)(scr + j->L.vpos));
         vis = (const int32_t *)(scr + j->L.vis);
+        vpos = (const int32_t *)(scr + j->L.vpos);
     }
 
     /* the group's query heads, as F16 (the K row's vec_dot_type) and as their float values */
@@ -327,7 +334,7 @@ static void attn_task(void *ctx, int64_t task, int thread) {
     memset(qf + (size_t)S * hd, 0, sizeof(float) * (size_t)(Q_ATT_S_MAX - S) * (size_t)hd);
     const size_t off = (size_t)g * (size_t)hd * (f16 ? sizeof(uint16_t) : sizeof(float));
     const q_attn_work w = {
-        .n_head = S, .hd = hd, .nv = nv, .f16 = f16, .vis = vis,
+        .n_head = S, .hd = hd, .nv = nv, .f16 = f16, .vis = vis, .vpos = vpos,
         .k = kv->k[a->layer] + off, .v = kv->v[a->layer] + off, .rb = kv->row_bytes[a->layer],
         .scale = a->scale, .qf = qf, .q16 = q16, .p = scr + j->L.p, .ps = j->L.ps,
         .acc = scr + j->L.acc, .vtmp = scr + j->L.vtmp,
@@ -389,17 +396,21 @@ void q_cpu_attention_isa(q_exec *ex, const q_attn_args *a, const q_ubatch *ub, c
     j.n_sub = (j.n_rep + Q_ATT_S_MAX - 1) / Q_ATT_S_MAX;
     while ((int64_t)ub->n * a->n_head_kv * j.n_sub < ex->n_threads && j.n_sub < j.n_rep) j.n_sub++;
     j.s_per = (j.n_rep + j.n_sub - 1) / j.n_sub;
-    if (ub->n == 1) {
+    /* a token takes the flash path iff its position is >= flash_min: the choice depends on
+     * the token alone, never on what else is in the ubatch, so a sequence computes the same
+     * whether its prompt came in one chunk or many, alone or batched with others */
+    if (ub->n == 1 && !(flash_min > 0 && ub->pos[0] >= flash_min)) {
         static const int32_t tok0 = 0;
-        int32_t *vis = (int32_t *)ex->att;
-        j.nv_shared = attn_visible(a, ub, 0, vis);
+        int32_t *vis = (int32_t *)ex->att, *vpos = (int32_t *)(ex->att + j.L.vpos);
+        j.nv_shared = attn_visible(a, ub, 0, vis, vpos);
         j.vis_shared = vis;
+        j.vpos_shared = vpos;
         j.tasks = &tok0;
         q_exec_parallel(ex, attn_task, &j, (int64_t)a->n_head_kv * j.n_sub);
         return;
     }
-    /* runs of consecutive tokens of one sequence: flash when long and deep enough, else
-     * exact per token; the shared slot holds the token lists (ubatch sizes fit: n <= n_ctx) */
+    /* runs of consecutive tokens of one sequence: those deep enough go flash in blocks, the
+     * others exact per token; the shared slot holds the token lists (n <= n_ctx) */
     Q_ASSERT(j.L.stride >= 3 * (size_t)ub->n);   /* ub->n <= n_ctx cells */
     int32_t *exact = (int32_t *)ex->att, *ft0 = exact + ub->n, *fnt = ft0 + ub->n;
     int32_t n_exact = 0, n_fb = 0;
@@ -407,12 +418,13 @@ void q_cpu_attention_isa(q_exec *ex, const q_attn_args *a, const q_ubatch *ub, c
     for (int32_t t0 = 0; t0 < ub->n;) {
         int32_t t1 = t0 + 1;
         while (t1 < ub->n && ub->seq[t1] == ub->seq[t0]) t1++;
-        const bool flash = flash_min > 0 && t1 - t0 >= 2 && a->kv->seq_n[ub->seq[t0]] >= flash_min;
         for (int32_t t = t0; t < t1;) {
-            if (!flash) { exact[n_exact++] = t++; continue; }
+            if (!(flash_min > 0 && ub->pos[t] >= flash_min)) { exact[n_exact++] = t++; continue; }
+            int32_t n = 1;
+            while (n < j.flash_tok && t + n < t1 && ub->pos[t + n] >= flash_min) n++;
             ft0[n_fb] = t;
-            fnt[n_fb] = Q_MIN(j.flash_tok, t1 - t);
-            t += fnt[n_fb++];
+            fnt[n_fb++] = n;
+            t += n;
         }
         t0 = t1;
     }

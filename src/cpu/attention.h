@@ -5,13 +5,17 @@
  *
  *   scores   p[s][k] = (q_s . K[vis[k]]) * scale   as the matmul table's vec_dot
  *   softmax  p[s][k] = exp(p - max_s) / sum_s, rounded to F16 for an F16 cache
- *   mix      out_s[d] = sum_k p[s][k] V[vis[k]][d] in 16 lanes by cell index
+ *   mix      out_s[d] = sum_k p[s][k] V[vis[k]][d] in 16 lanes by position
+ *
+ * Lanes and chunks follow a cell's position: that is its cell index when a sequence is
+ * decoded alone into a fresh cache (llama.cpp's order, which the goldens have), and using
+ * the position instead keeps the result the same wherever the cells sit (reused holes,
+ * a prefix shared from another sequence).
  *
  * (orders in attention.c). Every set is bit-identical to the scalar one. Kernels own no
  * memory: scratch comes from q_exec.att.
  *
- * Long contexts in a ubatch of several tokens (prefill after Q_ATT_FLASH_MIN cells) take
- * a flash path instead: a task is up to Q_ATT_FLASH_ROWS query rows (tokens x heads of
+ * Tokens at positions Q_ATT_FLASH_MIN and later take a flash path instead: a task is up to Q_ATT_FLASH_ROWS query rows (tokens x heads of
  * one KV head) and one pass over the sequence's cells in blocks of Q_ATT_FLASH_BLOCK,
  * with an online softmax (running max and sum, the output rescaled when the max grows),
  * so each K and V block is read once for all its rows. It is not bit-identical to the
@@ -40,7 +44,8 @@ typedef struct q_attn_work {
     int32_t         hd;       /* head dim */
     int32_t         nv;       /* visible cells */
     bool            f16;      /* cache type: F16, else F32 */
-    const int32_t  *vis;      /* [nv] visible cell ids, ascending */
+    const int32_t  *vis;      /* [nv] visible cell ids, in position order */
+    const int32_t  *vpos;     /* [nv] their positions, ascending: the lane slots (below) */
     const uint8_t  *k;        /* K row of cell c at k + c * rb (this KV head's slice) */
     const uint8_t  *v;        /* V likewise */
     size_t          rb;       /* bytes per cache row */

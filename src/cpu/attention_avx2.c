@@ -8,12 +8,12 @@
  *            element order), and the four lane trees run together on shuffles. Head dims
  *            that are not a multiple of 16 use the matmul table's vec_dot (its
  *            double-sum order).
- *   softmax  per chunk of 16 cells by cell index: the vector exp, each cell's value in
- *            the lane of its cell index, the chunk's lane tree, one double sum per head;
+ *   softmax  per chunk of 16 cells by position: the vector exp, each cell's value in
+ *            the lane of its position, the chunk's lane tree, one double sum per head;
  *            the F16 rounding of p is one vcvtps2ph (round to nearest even, as
  *            q_fp32_to_fp16).
  *   mix      blocks of Q_ATT_VBLOCK cells: V rows converted to floats and regrouped by
- *            lane (cell index % 16; a lane's cells stay in order) with their p rows; per
+ *            lane (position % 16; a lane's cells stay in order) with their p rows; per
  *            lane and 8 dims, 8 registers of 8 heads run the lane's cells:
  *            acc = fma(p, broadcast V[d], acc). The lane tree and the scatter to each
  *            head's output run once at the end.
@@ -124,7 +124,7 @@ static void avx2_scores(const q_attn_work *w, float *max) {
 
 /* ---- softmax ---- */
 
-/* All heads at once (one lane each): per chunk of 16 cells by cell index, e = exp(p - max)
+/* All heads at once (one lane each): per chunk of 16 cells by position, e = exp(p - max)
  * in the lane of its cell (zeros elsewhere), the chunk's lane tree, and a double sum per
  * head (two registers of 4 heads); p = -inf gives 0 as in the scalar code. */
 static void avx2_softmax(const q_attn_work *w, const float *max) {
@@ -134,13 +134,13 @@ static void avx2_softmax(const q_attn_work *w, const float *max) {
     float *pt = w->p;
     __m256d sum_lo = _mm256_setzero_pd(), sum_hi = _mm256_setzero_pd();
     for (int32_t k = 0; k < w->nv;) {
-        const int32_t c0 = w->vis[k] & ~15;
+        const int32_t c0 = w->vpos[k] & ~15;
         __m256 e[16];
         for (int i = 0; i < 16; i++) e[i] = zero;
-        for (; k < w->nv && w->vis[k] < c0 + 16; k++) {
+        for (; k < w->nv && w->vpos[k] < c0 + 16; k++) {
             const __m256 x = _mm256_loadu_ps(pt + (size_t)k * PT);
             const __m256 ex = _mm256_andnot_ps(_mm256_cmp_ps(x, ninf, _CMP_EQ_OQ), qs_expf8(_mm256_sub_ps(x, vmax)));
-            e[w->vis[k] - c0] = ex;
+            e[w->vpos[k] - c0] = ex;
             _mm256_storeu_ps(pt + (size_t)k * PT, ex);
         }
         __m256 t8[8], t4[4];
@@ -164,7 +164,7 @@ static void avx2_softmax(const q_attn_work *w, const float *max) {
 
 /* ---- mix ---- */
 
-/* acc holds, per lane L (cell index % 16) and dim d, the 8 heads' sums in one register:
+/* acc holds, per lane L (position % 16) and dim d, the 8 heads' sums in one register:
  * acc[(L * hd + d) * 8 + s]. A block's V rows are converted to floats and, with their p
  * rows, regrouped by lane (cells of one lane stay in order); then per lane and 8 dims the
  * sums stay in 8 registers over the lane's cells: acc_d = fma(p_k, V_k[d], acc_d), the
@@ -177,11 +177,11 @@ static void avx2_mix(const q_attn_work *w) {
     for (int32_t k0 = 0; k0 < w->nv; k0 += Q_ATT_VBLOCK) {
         const int32_t nb = Q_MIN(Q_ATT_VBLOCK, w->nv - k0);
         int32_t start[17] = { 0 }, at[16];
-        for (int32_t kk = 0; kk < nb; kk++) start[(w->vis[k0 + kk] & 15) + 1]++;
+        for (int32_t kk = 0; kk < nb; kk++) start[(w->vpos[k0 + kk] & 15) + 1]++;
         for (int l = 0; l < 16; l++) start[l + 1] += start[l];
         memcpy(at, start, sizeof at);
         for (int32_t kk = 0; kk < nb; kk++) {
-            const int32_t c = w->vis[k0 + kk], dst = at[c & 15]++;
+            const int32_t c = w->vis[k0 + kk], dst = at[w->vpos[k0 + kk] & 15]++;
             const uint8_t *vrow = w->v + (size_t)c * w->rb;
             att_prefetch(w, w->v, k0 + kk + ATT_PF);
             float *vd = vb + (size_t)dst * (size_t)hd;

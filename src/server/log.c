@@ -95,7 +95,7 @@ void srv_log(srv_log_level lvl, const char *event, const char *rid, json_t *fiel
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
-    char stamp[40];
+    char stamp[96];   /* room for any int fields, so -O3 sees no truncation */
     snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L);
     char *line = NULL;

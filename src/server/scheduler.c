@@ -270,7 +270,7 @@ static void slot_finish(srv_sched *s, slot *sl, srv_finish f, const char *err) {
     pthread_mutex_lock(&j->mu);
     j->finish = f;
     j->t_end = now;
-    if (err) snprintf(j->err, sizeof j->err, "%s", err);
+    if (err) snprintf(j->err, sizeof j->err, "%.*s", (int)sizeof j->err - 1, err);
     job_notify(j);
     pthread_cond_broadcast(&j->cv);
     pthread_mutex_unlock(&j->mu);

@@ -8,8 +8,8 @@ port from their "listening on http://127.0.0.1:PORT" line, and checks:
      and the same text as `quarrel run --temp 0`; /api/stream concatenates to it;
   3. /v1/completions and /v1/chat/completions, plain and streamed (ending in [DONE]);
      WebSocket /ws: streamed and whole inferences, status, errors, stop, close;
-  4. 8 concurrent clients (4 slots) each get what they get alone (batching mixes nothing;
-     only a near-tie of the solo run may go the other way, see serve_util.same_as_solo);
+  4. 8 concurrent clients (4 slots) each get exactly the tokens they get alone (batching,
+     cell placement and prefix reuse change no bit; see serve_util.same_as_solo);
   5. a client that disconnects mid-stream (or mid-generate) frees its slot quickly;
   6. per-request timeout; 4xx JSON errors (malformed, wrong types, empty, too long, 413,
      negative max_tokens, n=2, 404, 405);
@@ -226,8 +226,7 @@ def main():
     st, _, o = jreq(port, "POST", "/api/generate", dict(gen, stop="park"))
     check(o["text"] == want[:want.index("park")] and o["finish_reason"] == "stop", f"stop string {o}")
 
-    # 4. concurrency: 8 clients, 4 slots, each must get its solo tokens (or leave them only at
-    # a near-tie of the solo run: serve_util.same_as_solo)
+    # 4. concurrency: 8 clients, 4 slots, each must get exactly its solo tokens
     prompts = ["Once upon a time", "The cat sat", "Tom had a red ball", "One day, Lily went",
                "The sun was hot", "A little dog", "Mom said", "There was a big tree"]
     bodies = [{"prompt": q, "temperature": 0, "max_tokens": 24 + 4 * i} for i, q in enumerate(prompts)]
