@@ -537,28 +537,40 @@ for (const raw of ["{not json", "[1, 2]", "", "[".repeat(40) + "]".repeat(40)]) 
     check(m.type === type, `WebSocket: expected ${type}, got ${JSON.stringify(m)}`);
     return m.payload;
   };
+  // generation messages are all "inference"; a final one has complete: true
   const until = async (type) => {
     for (;;) {
       const m = await waitFor(() => inbox.length && inbox.shift(), 30000, `a WebSocket ${type} message`);
       if (m.type === type) return m.payload;
-      check(m.type === "token", `WebSocket: expected tokens then ${type}, got ${JSON.stringify(m)}`);
+      check(m.type === "inference" && !m.payload.complete, `WebSocket: expected tokens then ${type}, got ${JSON.stringify(m)}`);
+    }
+  };
+  const untilFinal = async () => {
+    for (;;) {
+      const p = await next("inference");
+      if (p.complete) return p;
     }
   };
   send({ type: "status" });
   check((await next("status")).busy === false, "status: busy before any inference");
   send({ type: "inference", payload: { prompt, temperature: 0, max_tokens: 4 } });
-  check((await next("token")).text.length > 0, "WebSocket: empty token");
-  check((await until("done")).finish_reason === "length", "WebSocket: streamed inference did not end by length");
-  send({ type: "inference", payload: { prompt, temperature: 0, max_tokens: 4, stream: false } });
-  check(typeof (await next("done")).text === "string", "WebSocket: a whole inference's done has no text");
-  send({ type: "inference", payload: { prompt, max_tokens: CTX - 8, ignore_eos: true } });
-  await next("token");
-  send({ type: "inference", payload: { prompt } });   // valid message, refused while busy
+  check((await next("inference")).complete === false, "WebSocket: no token message first");
+  check((await untilFinal()).finish_reason === "length", "WebSocket: streamed inference did not end by length");
+  send({ type: "inference", payload: { id: 7, prompt, temperature: 0, max_tokens: 4, stream: false } });
+  {
+    const p = await next("inference");
+    check(p.complete === true && p.id === 7 && typeof p.text === "string", "WebSocket: a whole inference's final message has no text");
+  }
+  send({ type: "inference", payload: { id: "long", prompt, max_tokens: CTX - 8, ignore_eos: true } });
+  await next("inference");
+  send({ type: "inference", payload: { id: "long", prompt } });   // valid message, refused: the id is running
   await until("error");
   send({ type: "status" });
   check((await until("status")).busy === true, "status: not busy during an inference");
-  send({ type: "stop" });
-  check((await until("done")).finish_reason === "cancelled", "WebSocket: stop did not cancel");
+  send({ type: "metrics" });
+  await until("metrics");
+  send({ type: "stop", payload: { id: "long" } });
+  check((await untilFinal()).finish_reason === "cancelled", "WebSocket: stop did not cancel");
   send({ type: "bogus" }, false);
   await next("error");
   send({ type: "inference", payload: { prompt: 5 } }, false);
