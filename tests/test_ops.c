@@ -17,7 +17,10 @@
  * interleaved with freed cells between them, so cell lists have gaps and partial
  * 16-chunks; sliding windows; one token and a ubatch of several; 1 and 2 threads), and
  * the scalar set against softmax(q K^T scale) V computed in double from the cache's own
- * rounded values (bound: the F16 rounding of p, 2^-11 relative). */
+ * rounded values (bound: the F16 rounding of p, 2^-11 relative). The flash path (runs of
+ * tokens of one sequence, here forced at any depth) likewise: every set against the
+ * scalar one bit for bit, and against the double reference (float rounding only: p is
+ * not rounded there). */
 #include <float.h>
 #include <math.h>
 #include <stdarg.h>
@@ -418,7 +421,7 @@ static void test_attention(void **state) {
                                 .head_dim = c->hd, .scale = 1.0f / sqrtf((float)c->hd), .swa_window = c->swa };
         q_exec ex = { .n_threads = 1, .att_stride = q_cpu_attention_stride(c->n_ctx, c->hd) };
         ex.att = malloc(ex.att_stride * 3 * sizeof(float));
-        q_cpu_attention_isa(&ex, &a, &ub, q, want, Q_CPU_ISA_SCALAR);
+        q_cpu_attention_isa(&ex, &a, &ub, q, want, Q_CPU_ISA_SCALAR, 0);
         att_reference(&kv, c, &ub, q, ref, mag);
         /* each p rounds to F16 (2^-11 relative) for an F16 cache; float sums otherwise */
         const double rel = c->type == Q_TYPE_F16 ? 0x1p-10 : 1e-5;
@@ -431,7 +434,7 @@ static void test_attention(void **state) {
                 ex.pool = threads == 2 ? pl : NULL;
                 ex.n_threads = threads == 2 ? pool_n_threads(pl) : 1;
                 memset(got, 0xff, nq * sizeof(float));
-                q_cpu_attention_isa(&ex, &a, &ub, q, got, (q_cpu_isa)isa);
+                q_cpu_attention_isa(&ex, &a, &ub, q, got, (q_cpu_isa)isa, 0);
                 for (size_t i = 0; i < nq; i++)
                     if (memcmp(&want[i], &got[i], sizeof(float)))
                         fail_msg("attention case %zu (%s hd %d, %d/%d heads, %d tokens) %s %d threads [%zu]: scalar %.9g, got %.9g",
@@ -439,6 +442,68 @@ static void test_attention(void **state) {
                                  q_cpu_isa_name((q_cpu_isa)isa), threads, i, want[i], got[i]);
             }
         }
+        free(ex.att); free(q); free(want); free(got); free(ref); free(mag);
+        att_cache_free(&kv);
+    }
+    pool_free(pl);
+}
+
+/* Flash: ubatches of runs of consecutive tokens of one sequence (the prefill shape). */
+static void test_attention_flash(void **state) {
+    (void)state;
+    static const att_case cases[] = {
+        { Q_TYPE_F16, 64, 32, 4, 400, 9, 0 },  { Q_TYPE_F16, 64, 8, 4, 300, 7, 50 }, { Q_TYPE_F16, 80, 12, 1, 200, 5, 0 },
+        { Q_TYPE_F16, 48, 6, 3, 170, 11, 0 },  { Q_TYPE_F16, 36, 3, 1, 90, 4, 0 },   { Q_TYPE_F32, 64, 16, 2, 260, 6, 0 },
+        { Q_TYPE_F32, 40, 4, 4, 120, 10, 23 },
+    };
+    pool *pl = pool_create(2);
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        const att_case *c = &cases[ci];
+        q_kv_cache kv;
+        q_pos pos_max[2];
+        att_cache(&kv, c, pos_max);
+        /* two runs: the last n0 positions of sequence 0, then the last n1 of sequence 1 */
+        q_pos pos[16];
+        q_seq_id seq[16];
+        const int32_t n0 = (c->n_tok + 1) / 2, n1 = c->n_tok - n0;
+        for (int32_t t = 0; t < n0; t++) { seq[t] = 0; pos[t] = pos_max[0] - (n0 - 1 - t); }
+        for (int32_t t = 0; t < n1; t++) { seq[n0 + t] = 1; pos[n0 + t] = pos_max[1] - (n1 - 1 - t); }
+        const q_ubatch ub = { .n = c->n_tok, .pos = pos, .seq = seq };
+        const size_t nq = (size_t)c->n_tok * c->n_head * c->hd;
+        float *q = malloc(nq * sizeof(float)), *want = malloc(nq * sizeof(float)), *got = malloc(nq * sizeof(float));
+        double *ref = malloc(nq * sizeof(double)), *mag = malloc(nq * sizeof(double));
+        for (size_t i = 0; i < nq; i++) q[i] = frand() * 2.5f;
+        const q_attn_args a = { .kv = &kv, .layer = 0, .n_head = c->n_head, .n_head_kv = c->n_head_kv,
+                                .head_dim = c->hd, .scale = 1.0f / sqrtf((float)c->hd), .swa_window = c->swa };
+        q_exec ex = { .n_threads = 1, .att_stride = q_cpu_attention_stride(c->n_ctx, c->hd) };
+        ex.att = malloc(ex.att_stride * 3 * sizeof(float));
+        q_cpu_attention_isa(&ex, &a, &ub, q, want, Q_CPU_ISA_SCALAR, 1);
+        att_reference(&kv, c, &ub, q, ref, mag);
+        for (size_t i = 0; i < nq; i++)
+            if (fabs(want[i] - ref[i]) > 2e-5 * mag[i] + 1e-6)
+                fail_msg("flash case %zu [%zu]: scalar %.7g, reference %.7g", ci, i, want[i], ref[i]);
+        for (int isa = 1; isa < Q_CPU_ISA_COUNT; isa++) {
+            if (!q_cpu_isa_supported((q_cpu_isa)isa) || !q_attn_kernels_isa((q_cpu_isa)isa)) continue;
+            for (int threads = 1; threads <= 2; threads++) {
+                ex.pool = threads == 2 ? pl : NULL;
+                ex.n_threads = threads == 2 ? pool_n_threads(pl) : 1;
+                memset(got, 0xff, nq * sizeof(float));
+                q_cpu_attention_isa(&ex, &a, &ub, q, got, (q_cpu_isa)isa, 1);
+                for (size_t i = 0; i < nq; i++)
+                    if (memcmp(&want[i], &got[i], sizeof(float)))
+                        fail_msg("flash case %zu (%s hd %d, %d/%d heads, %d tokens) %s %d threads [%zu]: scalar %.9g, got %.9g",
+                                 ci, q_type_name(c->type), c->hd, c->n_head, c->n_head_kv, c->n_tok,
+                                 q_cpu_isa_name((q_cpu_isa)isa), threads, i, want[i], got[i]);
+            }
+        }
+        ex.pool = NULL;
+        ex.n_threads = 1;
+        memset(got, 0xff, nq * sizeof(float));   /* below the threshold: the exact path */
+        q_cpu_attention_isa(&ex, &a, &ub, q, got, Q_CPU_ISA_SCALAR, c->n_ctx + 1);
+        const double rel = c->type == Q_TYPE_F16 ? 0x1p-10 : 2e-5;
+        for (size_t i = 0; i < nq; i++)
+            if (fabs(got[i] - ref[i]) > rel * mag[i] + 1e-6)
+                fail_msg("flash case %zu exact path [%zu]: %.7g, reference %.7g", ci, i, got[i], ref[i]);
         free(ex.att); free(q); free(want); free(got); free(ref); free(mag);
         att_cache_free(&kv);
     }
@@ -471,7 +536,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_expf),      cmocka_unit_test(test_rmsnorm), cmocka_unit_test(test_rope_head),
         cmocka_unit_test(test_swiglu),    cmocka_unit_test(test_softmax), cmocka_unit_test(test_add_scale),
-        cmocka_unit_test(test_attention), cmocka_unit_test(test_store_f16),
+        cmocka_unit_test(test_attention), cmocka_unit_test(test_attention_flash), cmocka_unit_test(test_store_f16),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,7 +18,19 @@
  * attention_avx2.c, bit-identical; see attention.h).
  *
  * Decode (one token) lists its visible cells once, on the caller, in the shared scratch
- * slot; a ubatch of several tokens lists them per task. */
+ * slot; a ubatch of several tokens lists them per task.
+ *
+ * Flash (attention.h): a run of at least two consecutive ubatch tokens of one sequence
+ * whose cell list has Q_ATT_FLASH_MIN cells or more (a prefill chunk deep in a context)
+ * takes the flash path instead; tasks are (block of Q_ATT_FLASH_ROWS query rows of one
+ * KV head's heads, KV head). A ubatch of single tokens of many sequences (batched decode)
+ * stays exact, so a sequence decodes the same alone or next to others. Flash order, per
+ * query row r and block of cells:
+ *   s_j   = (fma chain over d of K_j[d] q[d], from 0) * scale, -inf if not visible
+ *   m'    = max(m, max_j s_j);  a = exp(m - m') (0 while m = -inf)
+ *   l     = l * a, then l += p_j in cell order, p_j = exp(s_j - m') (0 for -inf)
+ *   O[d]  = O[d] * a, then O[d] = fma(p_j, V_j[d], O[d]) in cell order
+ *   out   = O / l (0 when l = 0). */
 #include <math.h>
 #include <string.h>
 
@@ -107,11 +119,77 @@ void q_attn_mix_scalar(const q_attn_work *w) {
     }
 }
 
+/* ---- flash (order in the file comment) ---- */
+
+/* scores [BLOCK][ROWS] | O [ROWS][hd] (the AVX2 set keeps it as [hd][ROWS]) | q^T
+ * [hd][ROWS] | K and V blocks [BLOCK][hd] | m, l, a [ROWS] */
+size_t q_attn_flash_scratch(int32_t hd) {
+    return (size_t)Q_ATT_FLASH_BLOCK * Q_ATT_FLASH_ROWS + 2 * (size_t)hd * Q_ATT_FLASH_ROWS +
+           2 * (size_t)Q_ATT_FLASH_BLOCK * (size_t)hd + 3 * Q_ATT_FLASH_ROWS + 16;
+}
+
+static bool flash_visible(const q_attn_flash *f, q_pos pc, int32_t r) {
+    return pc <= f->pos[r] && (f->swa <= 0 || f->pos[r] - pc < f->swa);
+}
+
+static float flash_val(const q_attn_flash *f, const uint8_t *base, int32_t c, int32_t d) {
+    const uint8_t *row = base + (size_t)c * f->rb;
+    return f->f16 ? q_cpu_h2f(((const uint16_t *)row)[d]) : ((const float *)row)[d];
+}
+
+void q_attn_flash_scalar(const q_attn_flash *f) {
+    enum { B = Q_ATT_FLASH_BLOCK, R = Q_ATT_FLASH_ROWS };
+    const int32_t hd = f->hd, nr = f->n_rows;
+    float *sc = f->scratch, *o = sc + B * R;   /* sc[jj * R + r], o[r * hd + d] */
+    float m[R], l[R];
+    for (int32_t r = 0; r < nr; r++) {
+        m[r] = -INFINITY;
+        l[r] = 0.0f;
+    }
+    memset(o, 0, sizeof(float) * (size_t)nr * (size_t)hd);
+    for (int32_t j0 = 0; j0 < f->n; j0 += B) {
+        const int32_t nb = Q_MIN(B, f->n - j0);
+        for (int32_t jj = 0; jj < nb; jj++) {
+            const int32_t c = f->cells_list[j0 + jj];
+            for (int32_t r = 0; r < nr; r++) {
+                float acc = 0.0f;
+                if (flash_visible(f, f->cells[c].pos, r)) {
+                    for (int32_t d = 0; d < hd; d++) acc = fmaf(flash_val(f, f->k, c, d), f->q[(size_t)r * hd + d], acc);
+                    sc[jj * R + r] = acc * f->scale;
+                } else {
+                    sc[jj * R + r] = -INFINITY;
+                }
+            }
+        }
+        for (int32_t r = 0; r < nr; r++) {
+            float mb = -INFINITY;
+            for (int32_t jj = 0; jj < nb; jj++)
+                if (sc[jj * R + r] > mb) mb = sc[jj * R + r];
+            const float mn = m[r] > mb ? m[r] : mb;
+            const float a = m[r] == -INFINITY ? 0.0f : q_cpu_expf(m[r] - mn);
+            float *orow = o + (size_t)r * hd;
+            l[r] *= a;
+            for (int32_t d = 0; d < hd; d++) orow[d] *= a;
+            for (int32_t jj = 0; jj < nb; jj++) {
+                const float sj = sc[jj * R + r];
+                const float pj = sj == -INFINITY ? 0.0f : q_cpu_expf(sj - mn);
+                l[r] += pj;
+                const int32_t c = f->cells_list[j0 + jj];
+                for (int32_t d = 0; d < hd; d++) orow[d] = fmaf(pj, flash_val(f, f->v, c, d), orow[d]);
+            }
+            m[r] = mn;
+        }
+    }
+    for (int32_t r = 0; r < nr; r++)
+        for (int32_t d = 0; d < hd; d++) f->out[r][d] = l[r] > 0.0f ? o[(size_t)r * hd + d] / l[r] : 0.0f;
+}
+
 static const q_attn_kernels attn_kernels_scalar = {
     .scores    = q_attn_scores_scalar,
     .softmax   = q_attn_softmax_scalar,
     .mix       = q_attn_mix_scalar,
     .store_f16 = scalar_store_f16,
+    .flash     = q_attn_flash_scalar,
 };
 
 static const q_attn_kernels *const attn_tables[Q_CPU_ISA_COUNT] = {
@@ -173,6 +251,9 @@ static att_layout att_layout_of(int32_t n_ctx, int32_t hd) {
     L.acc = L.q16 + round16(((size_t)Q_ATT_S_MAX * (size_t)hd + 1) / 2);
     L.vtmp = L.acc + round16((size_t)Q_ATT_S_MAX * 16 * (size_t)hd);
     L.stride = L.vtmp + round16((size_t)Q_ATT_VBLOCK * ((size_t)hd + 8));
+    /* a flash task uses the slot from p on for its scratch and q rows */
+    const size_t flash = L.p + round16(q_attn_flash_scratch(hd)) + (size_t)Q_ATT_FLASH_ROWS * (size_t)hd;
+    if (flash > L.stride) L.stride = round16(flash);
     return L;
 }
 
@@ -193,6 +274,10 @@ typedef struct attn_job {
     int32_t               s_per;      /* query heads per task (the last may have fewer) */
     const int32_t        *vis_shared; /* decode: the token's visible cells, or NULL */
     int32_t               nv_shared;
+    const int32_t        *tasks;      /* exact: token of each task group (n_tok_exact) */
+    const int32_t        *flash_t0;   /* flash: first token of each row block */
+    const int32_t        *flash_nt;   /* flash: tokens in it */
+    int32_t               flash_tok;  /* flash: tokens per row block (ROWS / s_per) */
 } attn_job;
 
 /* The visible cells of token t (ascending cell index) into vis; returns their count. */
@@ -215,7 +300,7 @@ static void attn_task(void *ctx, int64_t task, int thread) {
     const q_kv_cache *kv = a->kv;
     const int32_t hd = a->head_dim, n_kv = a->n_head_kv;
     const int32_t sub = (int32_t)(task % j->n_sub);
-    const int32_t g = (int32_t)(task / j->n_sub % n_kv), t = (int32_t)(task / j->n_sub / n_kv);
+    const int32_t g = (int32_t)(task / j->n_sub % n_kv), t = j->tasks[task / j->n_sub / n_kv];
     const int32_t h0 = g * j->n_rep + sub * j->s_per;
     const int32_t S = Q_MIN(j->s_per, (g + 1) * j->n_rep - h0);
     if (S <= 0) return;
@@ -254,8 +339,47 @@ static void attn_task(void *ctx, int64_t task, int thread) {
     j->K->mix(&w);
 }
 
+/* A flash task: row block b (flash_t0[b], flash_nt[b] tokens of one sequence), KV head g,
+ * head subgroup sub; rows are (token, head) pairs, token-major. */
+static void attn_flash_task(void *ctx, int64_t task, int thread) {
+    const attn_job *j = ctx;
+    const q_attn_args *a = j->a;
+    const q_kv_cache *kv = a->kv;
+    const int32_t hd = a->head_dim, n_kv = a->n_head_kv;
+    const int32_t sub = (int32_t)(task % j->n_sub), g = (int32_t)(task / j->n_sub % n_kv);
+    const int32_t b = (int32_t)(task / j->n_sub / n_kv);
+    const int32_t h0 = g * j->n_rep + sub * j->s_per;
+    const int32_t S = Q_MIN(j->s_per, (g + 1) * j->n_rep - h0);
+    if (S <= 0) return;
+    const int32_t t0 = j->flash_t0[b], nt = j->flash_nt[b];
+    const q_seq_id seq = j->ub->seq[t0];
+    const bool f16 = kv->type == Q_TYPE_F16;
+    float *scr = j->ex->att + (size_t)(thread + 1) * j->L.stride + j->L.p;
+    float *qr = scr + round16(q_attn_flash_scratch(hd));   /* [rows][hd] */
+    q_pos pos[Q_ATT_FLASH_ROWS];
+    float *outp[Q_ATT_FLASH_ROWS];
+    int32_t nr = 0;
+    for (int32_t t = t0; t < t0 + nt; t++)
+        for (int32_t s = 0; s < S; s++, nr++) {
+            const float *src = j->q + ((int64_t)t * a->n_head + h0 + s) * hd;
+            float *dst = qr + (size_t)nr * hd;
+            for (int32_t d = 0; d < hd; d++) dst[d] = f16 ? q_cpu_h2f(q_fp32_to_fp16(src[d])) : src[d];
+            pos[nr] = j->ub->pos[t];
+            outp[nr] = j->out + ((int64_t)t * a->n_head + h0 + s) * hd;
+        }
+    Q_ASSERT(kv->seq_indexed & (1ull << seq));
+    const size_t off = (size_t)g * (size_t)hd * (f16 ? sizeof(uint16_t) : sizeof(float));
+    const q_attn_flash f = {
+        .n_rows = nr, .hd = hd, .n = kv->seq_n[seq], .f16 = f16,
+        .cells_list = kv->seq_cells + (size_t)seq * (size_t)kv->n_ctx, .cells = kv->cells, .swa = a->swa_window,
+        .k = kv->k[a->layer] + off, .v = kv->v[a->layer] + off, .rb = kv->row_bytes[a->layer], .scale = a->scale,
+        .q = qr, .pos = pos, .out = outp, .scratch = scr,
+    };
+    j->K->flash(&f);
+}
+
 void q_cpu_attention_isa(q_exec *ex, const q_attn_args *a, const q_ubatch *ub, const float *q, float *out,
-                         q_cpu_isa isa) {
+                         q_cpu_isa isa, int32_t flash_min) {
     Q_ASSERT(a->n_head % a->n_head_kv == 0);
     attn_job j = { .ex = ex, .a = a, .ub = ub, .q = q, .out = out, .K = attn_kernels_for(isa),
                    .L = att_layout_of(a->kv->n_ctx, a->head_dim), .n_rep = a->n_head / a->n_head_kv };
@@ -266,13 +390,39 @@ void q_cpu_attention_isa(q_exec *ex, const q_attn_args *a, const q_ubatch *ub, c
     while ((int64_t)ub->n * a->n_head_kv * j.n_sub < ex->n_threads && j.n_sub < j.n_rep) j.n_sub++;
     j.s_per = (j.n_rep + j.n_sub - 1) / j.n_sub;
     if (ub->n == 1) {
+        static const int32_t tok0 = 0;
         int32_t *vis = (int32_t *)ex->att;
         j.nv_shared = attn_visible(a, ub, 0, vis);
         j.vis_shared = vis;
+        j.tasks = &tok0;
+        q_exec_parallel(ex, attn_task, &j, (int64_t)a->n_head_kv * j.n_sub);
+        return;
     }
-    q_exec_parallel(ex, attn_task, &j, (int64_t)ub->n * a->n_head_kv * j.n_sub);
+    /* runs of consecutive tokens of one sequence: flash when long and deep enough, else
+     * exact per token; the shared slot holds the token lists (ubatch sizes fit: n <= n_ctx) */
+    Q_ASSERT(j.L.stride >= 3 * (size_t)ub->n);   /* ub->n <= n_ctx cells */
+    int32_t *exact = (int32_t *)ex->att, *ft0 = exact + ub->n, *fnt = ft0 + ub->n;
+    int32_t n_exact = 0, n_fb = 0;
+    j.flash_tok = Q_MAX(1, Q_ATT_FLASH_ROWS / j.s_per);
+    for (int32_t t0 = 0; t0 < ub->n;) {
+        int32_t t1 = t0 + 1;
+        while (t1 < ub->n && ub->seq[t1] == ub->seq[t0]) t1++;
+        const bool flash = flash_min > 0 && t1 - t0 >= 2 && a->kv->seq_n[ub->seq[t0]] >= flash_min;
+        for (int32_t t = t0; t < t1;) {
+            if (!flash) { exact[n_exact++] = t++; continue; }
+            ft0[n_fb] = t;
+            fnt[n_fb] = Q_MIN(j.flash_tok, t1 - t);
+            t += fnt[n_fb++];
+        }
+        t0 = t1;
+    }
+    j.tasks = exact;
+    j.flash_t0 = ft0;
+    j.flash_nt = fnt;
+    if (n_exact) q_exec_parallel(ex, attn_task, &j, (int64_t)n_exact * a->n_head_kv * j.n_sub);
+    if (n_fb) q_exec_parallel(ex, attn_flash_task, &j, (int64_t)n_fb * a->n_head_kv * j.n_sub);
 }
 
 void q_cpu_attention(q_exec *ex, const q_attn_args *a, const q_ubatch *ub, const float *q, float *out) {
-    q_cpu_attention_isa(ex, a, ub, q, out, q_cpu_isa_best());
+    q_cpu_attention_isa(ex, a, ub, q, out, q_cpu_isa_best(), Q_ATT_FLASH_MIN);
 }

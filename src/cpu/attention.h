@@ -8,7 +8,16 @@
  *   mix      out_s[d] = sum_k p[s][k] V[vis[k]][d] in 16 lanes by cell index
  *
  * (orders in attention.c). Every set is bit-identical to the scalar one. Kernels own no
- * memory: scratch comes from q_exec.att. */
+ * memory: scratch comes from q_exec.att.
+ *
+ * Long contexts in a ubatch of several tokens (prefill after Q_ATT_FLASH_MIN cells) take
+ * a flash path instead: a task is up to Q_ATT_FLASH_ROWS query rows (tokens x heads of
+ * one KV head) and one pass over the sequence's cells in blocks of Q_ATT_FLASH_BLOCK,
+ * with an online softmax (running max and sum, the output rescaled when the max grows),
+ * so each K and V block is read once for all its rows. It is not bit-identical to the
+ * exact path (the softmax is normalized at the end, not before the V sum, and p is not
+ * rounded to F16), which is why it runs only past the contexts the goldens use; its
+ * sets are bit-identical to each other. */
 #ifndef QUARREL_CPU_ATTENTION_H
 #define QUARREL_CPU_ATTENTION_H
 
@@ -21,6 +30,9 @@
 enum {
     Q_ATT_S_MAX  = 8,     /* query heads per task at most */
     Q_ATT_VBLOCK = 128,   /* cells per block of the mix (V rows converted to F32) */
+    Q_ATT_FLASH_MIN   = 1024,   /* cells of the sequence from which a ubatch goes flash */
+    Q_ATT_FLASH_ROWS  = 32,     /* query rows per flash task (4 registers of 8) */
+    Q_ATT_FLASH_BLOCK = 64,     /* cells per flash block */
 };
 
 typedef struct q_attn_work {
@@ -45,6 +57,30 @@ typedef struct q_attn_work {
     size_t          os;
 } q_attn_work;
 
+/* One flash task: rows r < n_rows, each a query vector q + r * hd (floats, F16-rounded for
+ * an F16 cache) at position pos[r], output to out[r]; the cells are the sequence's whole
+ * list (ascending), cell c visible to row r iff cells[c].pos <= pos[r] (and within the
+ * window when swa > 0). */
+typedef struct q_attn_flash {
+    int32_t                 n_rows;   /* <= Q_ATT_FLASH_ROWS */
+    int32_t                 hd;
+    int32_t                 n;        /* cells in the list */
+    bool                    f16;
+    const int32_t          *cells_list;
+    const struct q_kv_cell *cells;
+    int32_t                 swa;
+    const uint8_t          *k, *v;    /* as q_attn_work */
+    size_t                  rb;
+    float                   scale;
+    const float            *q;        /* [n_rows][hd] */
+    const q_pos            *pos;      /* [n_rows] */
+    float                 **out;      /* [n_rows] */
+    float                  *scratch;  /* q_attn_flash_scratch(hd) floats */
+} q_attn_flash;
+
+/* Floats of scratch a flash task needs for head dim hd. */
+size_t q_attn_flash_scratch(int32_t hd);
+
 typedef struct q_attn_kernels {
     /* p[s][k] = (q_s . K[vis[k]]) * scale; max[s] = the largest */
     void (*scores)(const q_attn_work *w, float *max);
@@ -52,6 +88,8 @@ typedef struct q_attn_kernels {
     void (*mix)(const q_attn_work *w);
     /* dst[i] = F16(src[i]) (round to nearest even) */
     void (*store_f16)(uint16_t *dst, const float *src, int32_t n);
+    /* the flash task */
+    void (*flash)(const q_attn_flash *f);
 } q_attn_kernels;
 
 /* The kernels of a set (NULL if that set is not built here). */
@@ -61,6 +99,7 @@ const q_attn_kernels *q_attn_kernels_isa(q_cpu_isa isa);
 void q_attn_scores_scalar(const q_attn_work *w, float *max);
 void q_attn_softmax_scalar(const q_attn_work *w, const float *max);
 void q_attn_mix_scalar(const q_attn_work *w);
+void q_attn_flash_scalar(const q_attn_flash *f);
 
 #if defined(__x86_64__)
 extern const q_attn_kernels q_attn_kernels_avx2;
@@ -70,9 +109,11 @@ extern const q_attn_kernels q_attn_kernels_avx2;
  * n_threads + 1 strides (one shared by all threads). */
 size_t q_cpu_attention_stride(int32_t n_ctx, int32_t head_dim);
 
-/* The attention op with the kernels of a given set (tests compare sets). */
+/* The attention op with the kernels of a given set (tests compare sets); flash_min is the
+ * sequence length from which a ubatch of several tokens goes flash (the op uses
+ * Q_ATT_FLASH_MIN; 0 = never). */
 struct q_kv_cache;
 void q_cpu_attention_isa(q_exec *ex, const q_attn_args *a, const q_ubatch *ub, const float *q, float *out,
-                         q_cpu_isa isa);
+                         q_cpu_isa isa, int32_t flash_min);
 
 #endif

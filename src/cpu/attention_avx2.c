@@ -27,6 +27,7 @@
 #include "core/base.h"
 #include "cpu/attention.h"
 #include "cpu/vec_dot.h"
+#include "runtime/kv_cache.h"
 
 #if defined(__x86_64__)
 #if defined(__clang__)
@@ -40,7 +41,7 @@
 
 /* Cells ahead to prefetch: a head's K/V rows are a few lines every rb bytes, a stride the
  * hardware prefetchers follow poorly. */
-enum { ATT_PF = 8 };
+enum { ATT_PF = 32 };
 
 /* Both lines of the first 128 bytes of cell vis[k]'s row (a 64-dim F16 head; longer
  * rows stream behind them). */
@@ -226,6 +227,145 @@ static void avx2_mix(const q_attn_work *w) {
     }
 }
 
+/* ---- flash (order in attention.c) ---- */
+
+enum { FB = Q_ATT_FLASH_BLOCK, FR = Q_ATT_FLASH_ROWS };
+
+/* Scores of 4 cells (block rows j..j+3, clamped to the block) x NRV row registers:
+ * acc = fma(K_j[d], q^T[d], acc) over d from 0, times scale, -inf where not visible. */
+QS_INLINE void flash_scores_tile(int NRV, const q_attn_flash *f, const float *kb, const float *qt, int32_t j,
+                                 int32_t nb, int32_t rv0, const int32_t *pc, const __m256i *posv, float *sc) {
+    const int32_t hd = f->hd;
+    int32_t jj[4];
+    for (int i = 0; i < 4; i++) jj[i] = j + i < nb ? j + i : nb - 1;
+    __m256 acc[4][2];
+    for (int i = 0; i < 4; i++)
+        for (int v = 0; v < NRV; v++) acc[i][v] = _mm256_setzero_ps();
+    for (int32_t d = 0; d < hd; d++) {
+        __m256 q[2];
+        for (int v = 0; v < NRV; v++) q[v] = _mm256_loadu_ps(qt + (size_t)d * FR + (size_t)(rv0 + v) * 8);
+        for (int i = 0; i < 4; i++) {
+            const __m256 k = _mm256_broadcast_ss(kb + (size_t)jj[i] * (size_t)hd + d);
+            for (int v = 0; v < NRV; v++) acc[i][v] = _mm256_fmadd_ps(k, q[v], acc[i][v]);
+        }
+    }
+    const __m256 scale = _mm256_set1_ps(f->scale), ninf = _mm256_set1_ps(-INFINITY);
+    for (int i = 0; i < 4 && j + i < nb; i++) {
+        const __m256i pcv = _mm256_set1_epi32(pc[j + i]);
+        for (int v = 0; v < NRV; v++) {
+            /* invisible: cell pos > row pos, or outside the window (pos - pc >= swa) */
+            __m256i hide = _mm256_cmpgt_epi32(pcv, posv[rv0 + v]);
+            if (f->swa > 0)
+                hide = _mm256_or_si256(hide, _mm256_cmpgt_epi32(_mm256_sub_epi32(posv[rv0 + v], pcv),
+                                                                _mm256_set1_epi32(f->swa - 1)));
+            const __m256 sv = _mm256_blendv_ps(_mm256_mul_ps(acc[i][v], scale), ninf, _mm256_castsi256_ps(hide));
+            _mm256_storeu_ps(sc + (size_t)(j + i) * FR + (size_t)(rv0 + v) * 8, sv);
+        }
+    }
+}
+
+/* O^T[d..d+3][rv0..rv0+NRV) = O^T * a, then fma(V_j[d], p_j, O^T) over the block's cells. */
+QS_INLINE void flash_pv_tile(int NRV, const q_attn_flash *f, const float *vb, const float *sc, int32_t nb, int32_t d,
+                             int32_t rv0, const __m256 *av, float *ot) {
+    const int32_t hd = f->hd;
+    __m256 acc[4][2];
+    for (int i = 0; i < 4; i++)
+        for (int v = 0; v < NRV; v++)
+            acc[i][v] = _mm256_mul_ps(_mm256_loadu_ps(ot + (size_t)(d + i) * FR + (size_t)(rv0 + v) * 8), av[rv0 + v]);
+    for (int32_t j = 0; j < nb; j++) {
+        __m256 p[2];
+        for (int v = 0; v < NRV; v++) p[v] = _mm256_loadu_ps(sc + (size_t)j * FR + (size_t)(rv0 + v) * 8);
+        for (int i = 0; i < 4; i++) {
+            const __m256 vv = _mm256_broadcast_ss(vb + (size_t)j * (size_t)hd + d + i);
+            for (int v = 0; v < NRV; v++) acc[i][v] = _mm256_fmadd_ps(vv, p[v], acc[i][v]);
+        }
+    }
+    for (int i = 0; i < 4; i++)
+        for (int v = 0; v < NRV; v++) _mm256_storeu_ps(ot + (size_t)(d + i) * FR + (size_t)(rv0 + v) * 8, acc[i][v]);
+}
+
+static void avx2_flash(const q_attn_flash *f) {
+    const int32_t hd = f->hd, nr = f->n_rows, nrv = (nr + 7) / 8;
+    float *sc = f->scratch, *ot = sc + FB * FR, *qt = ot + (size_t)hd * FR, *kb = qt + (size_t)hd * FR;
+    float *vb = kb + (size_t)FB * (size_t)hd;
+    if (hd % 4) {   /* the tiles step 4 dims: other head dims run the reference */
+        q_attn_flash_scalar(f);
+        return;
+    }
+    int32_t pc[FB], posr[FR];
+    for (int32_t r = 0; r < FR; r++) posr[r] = r < nr ? f->pos[r] : -1;   /* padding rows see nothing */
+    __m256i posv[4];
+    __m256 m[4], l[4], av[4];
+    for (int v = 0; v < 4; v++) {
+        posv[v] = _mm256_loadu_si256((const __m256i *)(posr + 8 * v));
+        m[v] = _mm256_set1_ps(-INFINITY);
+        l[v] = _mm256_setzero_ps();
+    }
+    for (int32_t d = 0; d < hd; d++)
+        for (int32_t r = 0; r < FR; r++) qt[(size_t)d * FR + r] = r < nr ? f->q[(size_t)r * hd + d] : 0.0f;
+    memset(ot, 0, sizeof(float) * (size_t)hd * FR);
+    const __m256 ninf = _mm256_set1_ps(-INFINITY), zero = _mm256_setzero_ps();
+    for (int32_t j0 = 0; j0 < f->n; j0 += FB) {
+        const int32_t nb = Q_MIN(FB, f->n - j0);
+        for (int32_t j = 0; j < nb; j++) {   /* the block's K and V rows as floats */
+            const int32_t c = f->cells_list[j0 + j];
+            pc[j] = f->cells[c].pos;
+            const uint8_t *kr = f->k + (size_t)c * f->rb, *vr = f->v + (size_t)c * f->rb;
+            if (j0 + j + ATT_PF < f->n) {
+                const char *nk = (const char *)(f->k + (size_t)f->cells_list[j0 + j + ATT_PF] * f->rb);
+                const char *nv = (const char *)(f->v + (size_t)f->cells_list[j0 + j + ATT_PF] * f->rb);
+                _mm_prefetch(nk, _MM_HINT_T0);
+                _mm_prefetch(nk + 64, _MM_HINT_T0);
+                _mm_prefetch(nv, _MM_HINT_T0);
+                _mm_prefetch(nv + 64, _MM_HINT_T0);
+            }
+            int32_t d = 0;
+            for (; d + 8 <= hd; d += 8) {
+                _mm256_storeu_ps(kb + (size_t)j * (size_t)hd + d, att_load8(f->f16, kr, d));
+                _mm256_storeu_ps(vb + (size_t)j * (size_t)hd + d, att_load8(f->f16, vr, d));
+            }
+            for (; d < hd; d++) {
+                kb[(size_t)j * (size_t)hd + d] = f->f16 ? _cvtsh_ss(((const uint16_t *)kr)[d]) : ((const float *)kr)[d];
+                vb[(size_t)j * (size_t)hd + d] = f->f16 ? _cvtsh_ss(((const uint16_t *)vr)[d]) : ((const float *)vr)[d];
+            }
+        }
+        for (int32_t j = 0; j < nb; j += 4)
+            for (int32_t rv = 0; rv < nrv; rv += 2) {
+                if (nrv - rv >= 2) flash_scores_tile(2, f, kb, qt, j, nb, rv, pc, posv, sc);
+                else flash_scores_tile(1, f, kb, qt, j, nb, rv, pc, posv, sc);
+            }
+        for (int32_t rv = 0; rv < nrv; rv++) {   /* online softmax, 8 rows per register */
+            __m256 mb = ninf;
+            for (int32_t j = 0; j < nb; j++) mb = _mm256_max_ps(_mm256_loadu_ps(sc + (size_t)j * FR + (size_t)rv * 8), mb);
+            const __m256 mn = _mm256_max_ps(m[rv], mb);
+            av[rv] = _mm256_andnot_ps(_mm256_cmp_ps(m[rv], ninf, _CMP_EQ_OQ), qs_expf8(_mm256_sub_ps(m[rv], mn)));
+            __m256 lv = _mm256_mul_ps(l[rv], av[rv]);
+            for (int32_t j = 0; j < nb; j++) {
+                float *sj = sc + (size_t)j * FR + (size_t)rv * 8;
+                const __m256 x = _mm256_loadu_ps(sj);
+                const __m256 p = _mm256_andnot_ps(_mm256_cmp_ps(x, ninf, _CMP_EQ_OQ), qs_expf8(_mm256_sub_ps(x, mn)));
+                _mm256_storeu_ps(sj, p);
+                lv = _mm256_add_ps(lv, p);
+            }
+            l[rv] = lv;
+            m[rv] = mn;
+        }
+        for (int32_t d = 0; d < hd; d += 4)
+            for (int32_t rv = 0; rv < nrv; rv += 2) {
+                if (nrv - rv >= 2) flash_pv_tile(2, f, vb, sc, nb, d, rv, av, ot);
+                else flash_pv_tile(1, f, vb, sc, nb, d, rv, av, ot);
+            }
+    }
+    for (int32_t rv = 0; rv < nrv; rv++) {   /* out = O / l, 0 where l = 0 */
+        const __m256 lv = l[rv], keep = _mm256_cmp_ps(lv, zero, _CMP_GT_OQ);
+        for (int32_t d = 0; d < hd; d++) {
+            float o[8];
+            _mm256_storeu_ps(o, _mm256_and_ps(_mm256_div_ps(_mm256_loadu_ps(ot + (size_t)d * FR + (size_t)rv * 8), lv), keep));
+            for (int32_t i = 0; i < 8 && rv * 8 + i < nr; i++) f->out[rv * 8 + i][d] = o[i];
+        }
+    }
+}
+
 static void avx2_store_f16(uint16_t *dst, const float *src, int32_t n) {
     int32_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -239,6 +379,7 @@ const q_attn_kernels q_attn_kernels_avx2 = {
     .softmax   = avx2_softmax,
     .mix       = avx2_mix,
     .store_f16 = avx2_store_f16,
+    .flash     = avx2_flash,
 };
 
 #if defined(__clang__)

@@ -15,7 +15,10 @@
  *               products, difference and sum each rounded (never fused).
  * The gemm tile shares work between outputs without touching any one output's order:
  * a weight block is unpacked once for C tokens, an activation block loaded once for R
- * rows (R x C outputs in registers: 2 x 4 for prefill, 4 x 1 for decode).
+ * rows (R x C integer accumulators in registers: prefill 2 x 4 for Q4_K, 1 x 8 for the
+ * others, the faster of the two for each on this machine's Zen 3; decode takes the rows
+ * one by one, in memory order). Their speed limit is the multiplier ports: a 32-element
+ * product costs one maddubs and one madd.
  *
  * Compiled for AVX2+FMA+F16C with a target pragma (as cpu/vec_dot_avx2.c), so the rest
  * of the build stays baseline x86-64; cpu/matmul.c uses these only on CPUs that have
@@ -103,13 +106,18 @@ KQ_INLINE __m256i kq_sc16(__m256i sm, int j) {
     return _mm256_shuffle_epi8(sm, _mm256_load_si256((const __m256i *)KQ_SC_MASK[j]));
 }
 
-/* The Q4_K min lanes of two tokens: with pm_t = m_j * (bsums[2j] + bsums[2j+1]) (8 int32
- * per token), returns [p0, p1 of t0, p0, p1 of t1 | p2, p3 of t0, p2, p3 of t1] where p_i
- * covers sub-blocks 2i and 2i+1. */
-KQ_INLINE __m256i kq_min_lanes2(const int16_t *bs0, const int16_t *bs1, __m256i mdup) {
-    const __m256i p0 = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)bs0), mdup);
-    const __m256i p1 = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)bs1), mdup);
-    return _mm256_hadd_epi32(p0, p1);
+/* pshufb mask: int16 position k takes min byte 8 + k%4 (low half), 12 + k%4 (high half). */
+static const uint8_t KQ_MIN4_MASK[32] __attribute__((aligned(32))) = {
+    8, 0x80, 9, 0x80, 10, 0x80, 11, 0x80, 8, 0x80, 9, 0x80, 10, 0x80, 11, 0x80,
+    12, 0x80, 13, 0x80, 14, 0x80, 15, 0x80, 12, 0x80, 13, 0x80, 14, 0x80, 15, 0x80,
+};
+
+/* The Q4_K min lanes of two tokens: p_i = m_2i * S_2i + m_2i+1 * S_2i+1 with S_j =
+ * bsums[2j] + bsums[2j+1] (int16: |S| <= 4064), as [p0, p1 of t0, p0, p1 of t1 | p2, p3
+ * of t0, p2, p3 of t1]. m4 = kq_scale_min8's bytes through KQ_MIN4_MASK. */
+KQ_INLINE __m256i kq_min_lanes2(const int16_t *bs0, const int16_t *bs1, __m256i m4) {
+    const __m256i s = _mm256_hadd_epi16(_mm256_loadu_si256((const __m256i *)bs0), _mm256_loadu_si256((const __m256i *)bs1));
+    return _mm256_madd_epi16(s, m4);
 }
 
 /* A gemm over tiles of RP rows x CP tokens (decode, one token: 4 rows), with the
@@ -194,7 +202,7 @@ KQ_INLINE void q4k_tile(const int R, const int C, int64_t nb, const uint8_t *w, 
         KQ_UNROLL for (int t = 0; t < C; t++) yd[t] = _mm256_broadcast_ss(&q8[t]->d);
         KQ_UNROLL for (int r = 0; r < R; r++) {
             const __m256 xd = _mm256_set1_ps(kq_h2f(x[r]->d)), xdmin = _mm256_set1_ps(-kq_h2f(x[r]->dmin));
-            const __m256i mdup = _mm256_shuffle_epi8(sm[r], _mm256_load_si256((const __m256i *)KQ_MIN_MASK));
+            const __m256i m4 = _mm256_shuffle_epi8(sm[r], _mm256_load_si256((const __m256i *)KQ_MIN4_MASK));
             KQ_UNROLL for (int t = 0; t < C; t++)   /* d = y.d * x.d, one rounding, as the scalar */
                 acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(yd[t], xd), _mm256_cvtepi32_ps(sumi[r][t]), acc[r][t]);
             KQ_UNROLL for (int p = 0; p < (C + 1) / 2; p++) {
@@ -202,7 +210,7 @@ KQ_INLINE void q4k_tile(const int R, const int C, int64_t nb, const uint8_t *w, 
                 const int t1 = 2 * p + 1 < C ? 2 * p + 1 : 2 * p;
                 const __m256 ydp = _mm256_shuffle_ps(yd[2 * p], yd[t1], 0);
                 const __m256 dmin = _mm256_mul_ps(ydp, xdmin);
-                const __m256i prod = kq_min_lanes2(q8[2 * p]->bsums, q8[t1]->bsums, mdup);
+                const __m256i prod = kq_min_lanes2(q8[2 * p]->bsums, q8[t1]->bsums, m4);
                 accm[r][p] = _mm256_fmadd_ps(dmin, _mm256_cvtepi32_ps(prod), accm[r][p]);
             }
         }
@@ -222,7 +230,7 @@ void q_avx2_vec_dot_q4_K_q8_K(int64_t n, float *s, const void *x, const void *y)
     q4k_tile(1, 1, n / QK_K, x, 0, y, 0, s, 1);
 }
 
-KQ_GEMM(q_avx2_gemm_q4_K_q8_K, q4k_tile, 1, 8)
+KQ_GEMM(q_avx2_gemm_q4_K_q8_K, q4k_tile, 2, 4)
 
 /* ---- Q6_K: element 128c + 32k + l = (4 bits of ql, 2 of qh) - 32; 16 int8 scales ---- */
 
@@ -309,6 +317,14 @@ KQ_INLINE void kq_tile_totals(const int R, const int C, __m256i sumi[][KQ_CMAX],
                               __m256i *isum, __m256i *summs) {
     const int N = R * C;
     __m256i v[8];
+    if (N == 1) {   /* decode: both totals in three steps */
+        const __m256i h = _mm256_hadd_epi32(sumi[0][0], mins ? mins[0][0] : _mm256_setzero_si256());
+        __m128i q = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+        q = _mm_hadd_epi32(q, q);   /* isum, summs, isum, summs */
+        *isum = _mm256_castsi128_si256(q);
+        *summs = _mm256_castsi128_si256(_mm_shuffle_epi32(q, 1));
+        return;
+    }
     if (mins && N <= 4) {   /* one reduction: isums in slots 0..3, summs in 4..7 */
         KQ_UNROLL for (int i = 0; i < 8; i++) v[i] = _mm256_setzero_si256();
         KQ_UNROLL for (int r = 0; r < R; r++) KQ_UNROLL for (int t = 0; t < C; t++) {

@@ -58,6 +58,8 @@ enum {
     KA_TOK = 64,     /* tokens per pass (the matmul op's tile width) */
     KA_ROWS = 16,    /* rows per pass (the matmul op's tile height) */
     KA_KB = 16,      /* blocks per K chunk of Q4_0 prefill: activation tables 64 tokens x 16 blocks = 34 KiB */
+    KA_PREFETCH = 256,   /* decode: bytes ahead of each weight row's current block to prefetch
+                          * (16 rows stream at once; the hardware prefetchers alone lag) */
     KA_TOK8 = 16,    /* Q8_0 prefill: tokens per pass (15, + 1 for padding) */
     KA_KB8 = 32,     /* Q8_0 prefill: blocks per K chunk (activation tables 16 x 32 x 36 bytes) */
 };
@@ -132,6 +134,24 @@ KA_INLINE __m128i halves8(const uint8_t *const row[8], size_t off) {
     return _mm_set_epi64x((long long)hi, (long long)lo);
 }
 
+/* Floats of the 8 halves at p + i * stride, i = 0..7, stored to out[0..7]. */
+KA_INLINE void halves8_to(const uint8_t *p, size_t stride, float *out) {
+    const uint8_t *row[8];
+    for (int i = 0; i < 8; i++) row[i] = p + (size_t)i * stride;
+    _mm256_storeu_ps(out, _mm256_cvtph_ps(halves8(row, 0)));
+}
+
+/* out[i] = the half at p + i * stride as a float, i < n; 8 at a time. */
+KA_INLINE void halves_to(const uint8_t *p, size_t stride, int n, float *out) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8) halves8_to(p + (size_t)i * stride, stride, out + i);
+    for (; i < n; i++) {
+        q_half h;
+        memcpy(&h, p + (size_t)i * stride, 2);
+        out[i] = h2f(h);
+    }
+}
+
 /* Stores lanes 0..nv-1 of v to y[0..nv-1]. */
 KA_INLINE void store_rows(float *y, __m256 v, int nv) {
     if (nv == 8) {
@@ -191,6 +211,7 @@ static void q4_0_tok1(int64_t nb, const uint8_t *w, size_t ws, int nrr, const bl
         sa = _mm256_add_epi32(sa, _mm256_shuffle_epi32(sa, 0x4E));
         sa = _mm256_add_epi32(sa, _mm256_shuffle_epi32(sa, 0xB1));
         const __m256 dy = _mm256_set1_ps(h2f(y[b].d));
+        for (int r = 0; r < 8 * ng; r++) _mm_prefetch((const char *)row[r] + bo + KA_PREFETCH, _MM_HINT_T0);
         for (int g = 0; g < ng; g++) {
             const uint8_t *const *rg = row + 8 * g;
             __m256i s[4];
@@ -292,10 +313,9 @@ static void q4_0_gemm_pack(int64_t nb, int32_t nr, int32_t nc, const uint8_t *w,
                 const int nbk = (int)Q_MIN(KA_KB, nb - k0);
                 for (int t = 0; t < nc4; t++) {   /* tokens past ncc repeat the last one */
                     const block_q8_0 *yb = (const block_q8_0 *)(const void *)(a + (size_t)(c0 + Q_MIN(t, ncc - 1)) * as) + k0;
-                    for (int b = 0; b < nbk; b++) {
+                    for (int b = 0; b < nbk; b++)
                         pp.ax[t][b] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)yb[b].qs), bias);
-                        pp.dy[t][b] = h2f(yb[b].d);
-                    }
+                    halves_to((const uint8_t *)yb, sizeof(block_q8_0), nbk, pp.dy[t]);
                 }
                 for (int g = 0; g < ng; g++) {
                     q4_0_repack(&pk, w + (size_t)(r0 + 8 * g) * ws, ws, Q_MIN(8, nrr - 8 * g), k0, nbk);
@@ -346,6 +366,8 @@ static void q8_0_rows4_tok1(int64_t nb, const uint8_t *w, size_t ws, const block
     for (int64_t b = 0; b < nb; b++) {
         const __m256i av = _mm256_loadu_si256((const __m256i *)y[b].qs);
         const __m256 dy = _mm256_set1_ps(h2f(y[b].d));
+        for (int r = 0; r < 4; r++)
+            _mm_prefetch((const char *)((const block_q8_0 *)(const void *)(w + (size_t)r * ws) + b) + 2 * KA_PREFETCH, _MM_HINT_T0);
         for (int r = 0; r < 4; r++) {
             const block_q8_0 *x = (const block_q8_0 *)(const void *)(w + (size_t)r * ws) + b;
             const __m256i wv = _mm256_loadu_si256((const __m256i *)x->qs);
@@ -417,10 +439,8 @@ void q_avx2_gemm_q8_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *w, siz
                 const size_t ko = (size_t)k0 * sizeof(block_q8_0);
                 for (int t = 0; t < nc3; t++) {   /* tokens past ncc repeat the last one */
                     const block_q8_0 *yb = (const block_q8_0 *)(const void *)(ab + (size_t)(c0 + Q_MIN(t, ncc - 1)) * as + ko);
-                    for (int b = 0; b < nbk; b++) {
-                        pp.ax[t][b] = _mm256_loadu_si256((const __m256i *)yb[b].qs);
-                        pp.dy[t][b] = h2f(yb[b].d);
-                    }
+                    for (int b = 0; b < nbk; b++) pp.ax[t][b] = _mm256_loadu_si256((const __m256i *)yb[b].qs);
+                    halves_to((const uint8_t *)yb, sizeof(block_q8_0), nbk, pp.dy[t]);
                 }
                 for (int r = 0; r < nrr; r += 2) {   /* an odd last row pairs with itself */
                     const uint8_t *wr = wb + (size_t)(r0 + r) * ws + ko;
@@ -550,6 +570,7 @@ KA_INLINE void q32_tok1(q32_kind k, int64_t nb, const uint8_t *w, size_t ws, int
         memcpy(&hd, ab, 2);
         if (q32_has_m(k)) memcpy(&hs, ab + 2, 2);
         const __m256 dy = _mm256_set1_ps(h2f(hd)), sy = _mm256_set1_ps(h2f(hs));
+        for (int r = 0; r < 8 * ng; r++) _mm_prefetch((const char *)row[r] + bo + KA_PREFETCH, _MM_HINT_T0);
         for (int g = 0; g < ng; g++) {
             const uint8_t *const *rg = row + 8 * g;
             __m256i s[4];
@@ -710,17 +731,12 @@ KA_INLINE void q32_gemm(q32_kind k, int64_t n, int32_t nr, int32_t nc, const uin
                 const int nbk = (int)Q_MIN(KA_KB, nb - k0);
                 for (int t = 0; t < nc3; t++) {   /* tokens past ncc repeat the last one */
                     const uint8_t *yb = a + (size_t)(c0 + Q_MIN(t, ncc - 1)) * as + (size_t)k0 * abs_;
-                    for (int b = 0; b < nbk; b++, yb += abs_) {
-                        const __m256i q = _mm256_loadu_si256((const __m256i *)(yb + (q32_has_m(k) ? 4 : 2)));
+                    for (int b = 0; b < nbk; b++) {
+                        const __m256i q = _mm256_loadu_si256((const __m256i *)(yb + (size_t)b * abs_ + (q32_has_m(k) ? 4 : 2)));
                         pp.ax[t][b] = q32_offset(k) ? _mm256_xor_si256(q, bias) : q;
-                        uint16_t h;
-                        memcpy(&h, yb, 2);
-                        pp.dy[t][b] = h2f(h);
-                        if (q32_has_m(k)) {
-                            memcpy(&h, yb + 2, 2);
-                            pp.sy[t][b] = h2f(h);
-                        }
                     }
+                    halves_to(yb, abs_, nbk, pp.dy[t]);
+                    if (q32_has_m(k)) halves_to(yb + 2, abs_, nbk, pp.sy[t]);
                 }
                 for (int g = 0; g < ng; g++) {
                     q32_repack(k, &pk, w + (size_t)(r0 + 8 * g) * ws, ws, Q_MIN(8, nrr - 8 * g), k0, nbk);

@@ -65,28 +65,36 @@ typedef struct route {
     const char  *method, *path;
     srv_handler  fn;
     srv_endpoint ep;
-    bool         prefix;   /* path is a prefix: the rest of the URL is the handler's argument */
 } route;
 
+/* A route path may end in one {param} segment (as docs/openapi.json writes it): it matches
+ * any URL with the same prefix and one more non-empty segment, which the handler reads. */
+static bool route_match(const char *path, const char *url) {
+    const char *brace = strchr(path, '{');
+    if (!brace) return !strcmp(path, url);
+    const size_t n = (size_t)(brace - path);
+    return !strncmp(path, url, n) && url[n] && !strchr(url + n, '/');
+}
+
 static const route routes[] = {
-    { "GET",  "/api/health",          srv_route_health,      SRV_EP_OTHER, false },
-    { "GET",  "/healthz",             srv_route_healthz,     SRV_EP_OTHER, false },
-    { "GET",  "/readyz",              srv_route_readyz,      SRV_EP_OTHER, false },
-    { "GET",  "/version",             srv_route_version,     SRV_EP_OTHER, false },
-    { "GET",  "/metrics",             srv_route_metrics,     SRV_EP_OTHER, false },
-    { "GET",  "/api/metrics",         srv_route_metrics,     SRV_EP_OTHER, false },
-    { "GET",  "/openapi.json",        srv_route_apidocs,     SRV_EP_OTHER, false },
-    { "GET",  "/docs",                srv_route_apidocs,     SRV_EP_OTHER, false },
-    { "GET",  "/docs/apidocs.js",     srv_route_apidocs,     SRV_EP_OTHER, false },
-    { "GET",  "/docs/apidocs.css",    srv_route_apidocs,     SRV_EP_OTHER, false },
-    { "POST", "/api/generate",        srv_route_generate,    SRV_EP_GENERATE, false },
-    { "POST", "/api/stream",          srv_route_stream,      SRV_EP_STREAM, false },
-    { "POST", "/v1/chat/completions", srv_route_chat,        SRV_EP_CHAT, false },
-    { "POST", "/v1/completions",      srv_route_completions, SRV_EP_COMPLETIONS, false },
-    { "GET",  "/v1/models",           srv_route_models,      SRV_EP_OTHER, false },
-    { "GET",  "/ws",                  srv_route_ws,          SRV_EP_OTHER, false },
-    { "GET",  "/api/models",          srv_route_models_api,  SRV_EP_OTHER, false },
-    { "GET",  "/api/models/",         srv_route_model_api,   SRV_EP_OTHER, true },
+    { "GET",  "/api/health",          srv_route_health,      SRV_EP_OTHER },
+    { "GET",  "/healthz",             srv_route_healthz,     SRV_EP_OTHER },
+    { "GET",  "/readyz",              srv_route_readyz,      SRV_EP_OTHER },
+    { "GET",  "/version",             srv_route_version,     SRV_EP_OTHER },
+    { "GET",  "/metrics",             srv_route_metrics,     SRV_EP_OTHER },
+    { "GET",  "/api/metrics",         srv_route_metrics,     SRV_EP_OTHER },
+    { "GET",  "/openapi.json",        srv_route_apidocs,     SRV_EP_OTHER },
+    { "GET",  "/docs",                srv_route_apidocs,     SRV_EP_OTHER },
+    { "GET",  "/docs/apidocs.js",     srv_route_apidocs,     SRV_EP_OTHER },
+    { "GET",  "/docs/apidocs.css",    srv_route_apidocs,     SRV_EP_OTHER },
+    { "POST", "/api/generate",        srv_route_generate,    SRV_EP_GENERATE },
+    { "POST", "/api/stream",          srv_route_stream,      SRV_EP_STREAM },
+    { "POST", "/v1/chat/completions", srv_route_chat,        SRV_EP_CHAT },
+    { "POST", "/v1/completions",      srv_route_completions, SRV_EP_COMPLETIONS },
+    { "GET",  "/v1/models",           srv_route_models,      SRV_EP_OTHER },
+    { "GET",  "/ws",                  srv_route_ws,          SRV_EP_OTHER },
+    { "GET",  "/api/models",          srv_route_models_api,  SRV_EP_OTHER },
+    { "GET",  "/api/models/{name}",   srv_route_model_api,   SRV_EP_OTHER },
 };
 
 /* ---- replies ---- */
@@ -406,8 +414,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     const route *rt = NULL;
     bool path_known = false;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-        if (routes[i].prefix ? strncmp(routes[i].path, url, strlen(routes[i].path)) : strcmp(routes[i].path, url))
-            continue;
+        if (!route_match(routes[i].path, url)) continue;
         path_known = true;
         if (!strcmp(routes[i].method, method)) { rt = &routes[i]; break; }
     }

@@ -194,8 +194,6 @@ console.log(`openapi: ${nExamples} examples match their schemas`);
   const docOps = operations.map((o) => `${o.method.toUpperCase()} ${o.path}`);
   const same = (row, op) => {
     const [m1, p1] = row.split(" "), [m2, p2] = op.split(" ");
-    // a prefix row ("/api/models/", the rest of the URL is the handler's argument) is one {param}
-    if (m1 === m2 && p1.endsWith("/") && p2.startsWith(p1) && /^\{[^}/]+\}$/.test(p2.slice(p1.length))) return true;
     return m1 === m2 && new RegExp("^" + p2.replace(/[.*+?^$()|[\]\\]/g, "\\$&").replace(/\{[^}]+\}/g, "[^/]+") + "$").test(p1);
   };
   const undocumented = rows.filter((r) => !docOps.some((o) => same(r, o)));
@@ -262,9 +260,12 @@ function openStream(path, body) {
 const streamDone = (st) => waitFor(() => st.ended, 60000, "a stream's end");
 
 const observed = new Set();   // "operationId status"
-// a concrete path matches its operation's template: a {param} is one path segment
-const opFor = (method, path) => operations.find((o) => o.method === method.toLowerCase() &&
-  (o.path === path || (o.path.includes("{") && new RegExp("^" + o.path.replace(/\{[^}]+\}/g, "[^/]+") + "$").test(path))));
+// a documented {param} matches one path segment
+const pathMatches = (doc, path) =>
+  new RegExp("^" + doc.replace(/[.*+?^$()|[\]\\]/g, "\\$&").replace(/\{[^}]+\}/g, "[^/]+") + "$").test(path);
+const opFor = (method, path) =>
+  operations.find((o) => o.method === method.toLowerCase() && o.path === path) ??
+  operations.find((o) => o.method === method.toLowerCase() && o.path.includes("{") && pathMatches(o.path, path));
 
 function mediaType(ct) {
   const [essence, ...params] = String(ct || "").split(";").map((s) => s.trim());
@@ -381,11 +382,9 @@ await call("GET", "/readyz", {}, 200);
   check(body.slots === 1 && body.slot_context === CTX, `/api/health: ${JSON.stringify(body)}`);
 }
 await call("GET", "/v1/models", {}, 200);
-{
-  const { body } = await call("GET", "/api/models", {}, 200);
-  await call("GET", `/api/models/${encodeURIComponent(body.models[0].name)}`, {}, 200);
-  await call("GET", "/api/models/no-such-model", {}, 404);
-}
+await call("GET", "/api/models", {}, 200);
+await call("GET", "/api/models/stories260K", {}, 200);
+await call("GET", "/api/models/llama-7b", {}, 404);
 for (const p of ["/metrics", "/api/metrics"]) {
   const { body } = await call("GET", p, {}, 200);
   check(body.includes("# TYPE quarrel_requests_running gauge"), `${p}: no quarrel_requests_running`);
@@ -537,40 +536,32 @@ for (const raw of ["{not json", "[1, 2]", "", "[".repeat(40) + "]".repeat(40)]) 
     check(m.type === type, `WebSocket: expected ${type}, got ${JSON.stringify(m)}`);
     return m.payload;
   };
-  // generation messages are all "inference"; a final one has complete: true
+  // skips token messages (inference, complete: false) until a message of `type` (for
+  // "complete": the final inference message)
   const until = async (type) => {
     for (;;) {
       const m = await waitFor(() => inbox.length && inbox.shift(), 30000, `a WebSocket ${type} message`);
-      if (m.type === type) return m.payload;
+      if (type === "complete" ? m.type === "inference" && m.payload.complete : m.type === type) return m.payload;
       check(m.type === "inference" && !m.payload.complete, `WebSocket: expected tokens then ${type}, got ${JSON.stringify(m)}`);
-    }
-  };
-  const untilFinal = async () => {
-    for (;;) {
-      const p = await next("inference");
-      if (p.complete) return p;
     }
   };
   send({ type: "status" });
   check((await next("status")).busy === false, "status: busy before any inference");
   send({ type: "inference", payload: { prompt, temperature: 0, max_tokens: 4 } });
-  check((await next("inference")).complete === false, "WebSocket: no token message first");
-  check((await untilFinal()).finish_reason === "length", "WebSocket: streamed inference did not end by length");
-  send({ type: "inference", payload: { id: 7, prompt, temperature: 0, max_tokens: 4, stream: false } });
-  {
-    const p = await next("inference");
-    check(p.complete === true && p.id === 7 && typeof p.text === "string", "WebSocket: a whole inference's final message has no text");
-  }
-  send({ type: "inference", payload: { id: "long", prompt, max_tokens: CTX - 8, ignore_eos: true } });
+  check(typeof (await next("inference")).token_id === "number", "WebSocket: a token message without token_id");
+  check((await until("complete")).finish_reason === "length", "WebSocket: streamed inference did not end by length");
+  send({ type: "inference", payload: { prompt, temperature: 0, max_tokens: 4, stream: false, id: "whole" } });
+  check(typeof (await next("inference")).text === "string", "WebSocket: a whole inference's final message has no text");
+  send({ type: "inference", payload: { prompt, max_tokens: CTX - 8, ignore_eos: true, id: "long" } });
   await next("inference");
-  send({ type: "inference", payload: { id: "long", prompt } });   // valid message, refused: the id is running
-  await until("error");
-  send({ type: "status" });
-  check((await until("status")).busy === true, "status: not busy during an inference");
+  send({ type: "inference", payload: { prompt, id: "long" } });   // valid message, refused: the id runs
+  check((await until("error")).request_id === "long", "WebSocket: a duplicate id's error names it");
   send({ type: "metrics" });
   await until("metrics");
+  send({ type: "status" });
+  check((await until("status")).busy === true, "status: not busy during an inference");
   send({ type: "stop", payload: { id: "long" } });
-  check((await untilFinal()).finish_reason === "cancelled", "WebSocket: stop did not cancel");
+  check((await until("complete")).finish_reason === "cancelled", "WebSocket: stop did not cancel");
   send({ type: "bogus" }, false);
   await next("error");
   send({ type: "inference", payload: { prompt: 5 } }, false);
