@@ -16,6 +16,7 @@ PKGS=(
   libsodium-dev                                  # API keys: random secrets, salted hashes, constant-time compare
   python3                                        # test helpers
   prometheus                                     # promtool: the serve test lints /metrics
+  openssl                                        # the TLS test makes a self-signed certificate
   chromium                                       # the web UI's browser tests (tests/web)
 )
 

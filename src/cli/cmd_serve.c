@@ -3,14 +3,19 @@
  *   quarrel serve -m MODEL [--host 127.0.0.1] [--port 8080] [--parallel N] [-c CTX]
  *                 [-t THREADS] [--queue-size Q] [--timeout SECONDS] [--max-body BYTES]
  *                 [--shutdown-timeout S] [--log-format json|text] [--log-level debug|info|warn|error]
- *                 [--log-prompts]
+ *                 [--log-prompts] [--keys-file PATH] [--metrics-auth 0|1] [--max-conns N]
+ *                 [--max-conns-per-ip N] [--cors-origins LIST] [--tls-cert FILE --tls-key FILE]
  *
  * Every option can also come from the environment (QUARREL_MODEL, QUARREL_HOST,
  * QUARREL_PORT, QUARREL_PARALLEL, QUARREL_CTX, QUARREL_THREADS, QUARREL_QUEUE_SIZE,
  * QUARREL_TIMEOUT, QUARREL_MAX_BODY, QUARREL_SHUTDOWN_TIMEOUT, QUARREL_LOG_FORMAT, QUARREL_LOG_LEVEL,
- * QUARREL_LOG_PROMPTS=1|0); flags win.
- * Once listening it logs "listening on http://HOST:PORT" (the real port with --port 0).
- * SIGTERM/SIGINT: stop accepting, finish or cancel in-flight work within --shutdown-timeout, exit 0. */
+ * QUARREL_LOG_PROMPTS=1|0, QUARREL_KEYS_FILE, QUARREL_METRICS_AUTH, QUARREL_MAX_CONNS,
+ * QUARREL_MAX_CONNS_PER_IP, QUARREL_CORS_ORIGINS, QUARREL_TLS_CERT, QUARREL_TLS_KEY); flags win.
+ * Keys: without --keys-file the default store (keys_default_path) is used if it exists
+ * (else the server is open); a given file must load or the server does not start.
+ * Once listening it logs "listening on http[s]://HOST:PORT" (the real port with --port 0).
+ * SIGHUP: reload the key file. SIGTERM/SIGINT: stop accepting, finish or cancel in-flight
+ * work within --shutdown-timeout, exit 0. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -55,6 +60,13 @@ static const opt opts[] = {
     { "--log-format", NULL, "QUARREL_LOG_FORMAT", OPT_STR, OFF(log_format), 0, 0, "json or text (text)" },
     { "--log-level", NULL, "QUARREL_LOG_LEVEL", OPT_STR, OFF(log_level), 0, 0, "debug, info, warn or error (info)" },
     { "--log-prompts", NULL, "QUARREL_LOG_PROMPTS", OPT_BOOL, OFF(log_prompts), 0, 0, "log prompts and generated text (redacted by default; credentials always)" },
+    { "--keys-file", NULL, "QUARREL_KEYS_FILE", OPT_STR, OFF(cfg.keys_file), 0, 0, "API key store (default $XDG_CONFIG_HOME/quarrel/keys.json; no live keys = open)" },
+    { "--metrics-auth", NULL, "QUARREL_METRICS_AUTH", OPT_INT, OFF(cfg.metrics_auth), 0, 1, "1: /metrics needs an API key too (0)" },
+    { "--max-conns", NULL, "QUARREL_MAX_CONNS", OPT_INT, OFF(cfg.max_conns), 1, 65536, "concurrent connections in all (256)" },
+    { "--max-conns-per-ip", NULL, "QUARREL_MAX_CONNS_PER_IP", OPT_INT, OFF(cfg.max_conns_per_ip), 0, 65536, "concurrent connections per client IP (0 = unlimited)" },
+    { "--cors-origins", NULL, "QUARREL_CORS_ORIGINS", OPT_STR, OFF(cfg.cors_origins), 0, 0, "origins allowed cross-origin: comma list or * (none: same-origin only)" },
+    { "--tls-cert", NULL, "QUARREL_TLS_CERT", OPT_STR, OFF(cfg.tls_cert), 0, 0, "PEM certificate: serve HTTPS/WSS (with --tls-key)" },
+    { "--tls-key", NULL, "QUARREL_TLS_KEY", OPT_STR, OFF(cfg.tls_key), 0, 0, "PEM private key of --tls-cert" },
 };
 enum { N_OPTS = sizeof opts / sizeof opts[0] };
 
@@ -119,12 +131,19 @@ int cmd_serve(int argc, char **argv) {
     if (!srv_log_level_parse(o.log_level, &ll)) { cli_errorf(CMD, "--log-level must be debug, info, warn or error"); return 2; }
     srv_log_setup(lf, ll, o.log_prompts);
     o.cfg.log_prompts = o.log_prompts;
+    static char default_keys[4096];
+    o.cfg.keys_explicit = o.cfg.keys_file && *o.cfg.keys_file;
+    if (!o.cfg.keys_explicit) {   /* no HOME either: no default store, an open server */
+        q_error kerr;
+        o.cfg.keys_file = keys_default_path(default_keys, sizeof default_keys, &kerr) == Q_OK ? default_keys : NULL;
+    }
 
     /* every thread started from here on inherits the blocked signals; this one waits for them */
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -135,13 +154,13 @@ int cmd_serve(int argc, char **argv) {
         return 1;
     }
     char url[96];
-    snprintf(url, sizeof url, "http://%s:%d", o.cfg.host, srv_server_port(s));
+    snprintf(url, sizeof url, "%s://%s:%d", o.cfg.tls_cert ? "https" : "http", o.cfg.host, srv_server_port(s));
     srv_log(SRV_LOG_INFO, "listening", NULL,
             json_pack("{s:s, s:s, s:i}", "url", url, "model", o.cfg.model_path, "parallel", (int)o.cfg.parallel));
     fprintf(stderr, "quarrel serve: listening on %s\n", url);
     fflush(stderr);
     int sig = 0;
-    sigwait(&set, &sig);
+    while (sigwait(&set, &sig) == 0 && sig == SIGHUP) srv_server_reload_keys(s);
     srv_log(SRV_LOG_INFO, "shutting_down", NULL, json_pack("{s:s}", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
     srv_server_stop(s);
     srv_log(SRV_LOG_INFO, "stopped", NULL, NULL);

@@ -4,8 +4,19 @@
  * their connection thread ends), keep-alive, request
  * body limits (413), the route table,
  * reply helpers with X-Request-Id and request metrics, and server start/stop.
+ * Access control happens here, before a handler runs, in this order: the per-client-IP
+ * connection limit (429, counted per TCP connection, WebSocket sessions included), CORS
+ * preflights (OPTIONS -> 204), the API key of /api/..., /v1/..., /ws (and /metrics with
+ * --metrics-auth 1) when the key store has live keys (401 + WWW-Authenticate: Bearer; a
+ * key comes from `Authorization: Bearer KEY` or `X-API-Key: KEY`, for /ws also from a
+ * "quarrel.key.KEY" subprotocol or the session's first message; never from the query
+ * string), then the key's request/token budget on generation endpoints (429 + Retry-After).
+ * Every response gets X-Content-Type-Options and Referrer-Policy (unless the handler set
+ * them) and, for an allowed Origin, the CORS headers. TLS (--tls-cert/--tls-key) is MHD's
+ * GnuTLS support.
  *
- * Not here: the endpoints' logic (routes_*.c), token scheduling (scheduler.c).
+ * Not here: the endpoints' logic (routes_*.c), token scheduling (scheduler.c), the key
+ * store, buckets and origin list (guard.c).
  * Memory: srv_server owns the model, context, scheduler and daemon; a srv_req lives
  * from the first to the completed callback of its request. */
 #include <arpa/inet.h>
@@ -13,6 +24,7 @@
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +42,8 @@ struct srv_server {
     srv_sched          *sched;
     srv_ws_hub         *ws;
     struct MHD_Daemon  *daemon;
+    srv_guard          *guard;
+    char               *tls_cert, *tls_key;   /* PEM text, NUL-terminated, or NULL */
     int                 port;
     char                model_name[128];
     atomic_bool         stopping;
@@ -40,6 +54,7 @@ const q_model    *srv_model(const srv_server *s) { return s->model; }
 const char       *srv_model_name(const srv_server *s) { return s->model_name; }
 srv_sched        *srv_scheduler(const srv_server *s) { return s->sched; }
 srv_ws_hub       *srv_ws_hub_of(const srv_server *s) { return s->ws; }
+srv_guard        *srv_guard_of(const srv_server *s) { return s->guard; }
 const srv_config *srv_cfg(const srv_server *s) { return &s->cfg; }
 bool              srv_stopping(const srv_server *s) { return atomic_load(&((srv_server *)s)->stopping); }
 int               srv_server_port(const srv_server *s) { return s->port; }
@@ -84,8 +99,28 @@ static const route routes[] = {
 
 /* ---- replies ---- */
 
+/* Security headers for every response (static.c sets its own for the UI) and the CORS
+ * headers for an allowed Origin. */
+static void common_headers(srv_req *r, struct MHD_Response *resp) {
+    if (!MHD_get_response_header(resp, "X-Content-Type-Options"))
+        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (!MHD_get_response_header(resp, "Referrer-Policy")) MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    const char *origin = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Origin");
+    const srv_cors c = srv_guard_cors(r->srv->guard, origin);
+    if (c == SRV_CORS_NONE) return;
+    /* an explicit origin is echoed (it is on the list) and may send credentials; "*" never */
+    MHD_add_response_header(resp, "Access-Control-Allow-Origin", c == SRV_CORS_EXPLICIT ? origin : "*");
+    if (c == SRV_CORS_EXPLICIT) {
+        MHD_add_response_header(resp, "Access-Control-Allow-Credentials", "true");
+        MHD_add_response_header(resp, "Vary", "Origin");
+    }
+    MHD_add_response_header(resp, "Access-Control-Expose-Headers", "Retry-After, X-Request-Id");
+}
+
 int srv_reply_response(srv_req *r, int status, struct MHD_Response *resp) {
     MHD_add_response_header(resp, "X-Request-Id", r->rid);
+    if (r->close_conn) MHD_add_response_header(resp, "Connection", "close");
+    common_headers(r, resp);
     const enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
     r->status = status;
@@ -112,14 +147,35 @@ int srv_reply_json(srv_req *r, int status, json_t *body) {
     return srv_reply_text(r, status, "application/json", s);
 }
 
-int srv_reply_error(srv_req *r, int status, const char *type, const char *fmt, ...) {
+static int reply_error_v(srv_req *r, int status, const char *type, const char *hname, const char *hval,
+                         const char *fmt, va_list ap) {
     char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    json_t *e = json_pack("{s:{s:s, s:s, s:i}}", "error", "message", msg, "type", type, "code", status);
+    char *text = json_dumps(e, JSON_COMPACT);
+    json_decref(e);
+    Q_ASSERT(text);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    if (hname) MHD_add_response_header(resp, hname, hval);
+    return srv_reply_response(r, status, resp);
+}
+
+int srv_reply_error(srv_req *r, int status, const char *type, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    const int ret = reply_error_v(r, status, type, NULL, NULL, fmt, ap);
     va_end(ap);
-    json_t *e = json_pack("{s:{s:s, s:s, s:i}}", "error", "message", msg, "type", type, "code", status);
-    return srv_reply_json(r, status, e);
+    return ret;
+}
+
+int srv_reply_error_h(srv_req *r, int status, const char *type, const char *hname, const char *hval, const char *fmt,
+                      ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    const int ret = reply_error_v(r, status, type, hname, hval, fmt, ap);
+    va_end(ap);
+    return ret;
 }
 
 /* Nesting depth of a JSON text (brackets outside strings), to refuse deep documents
@@ -167,6 +223,150 @@ json_t *srv_req_json(srv_req *r, int *replied) {
 int srv_req_fd(const srv_req *r) {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     return ci ? ci->connect_fd : -1;
+}
+
+/* ---- access control ---- */
+
+typedef enum srv_access { ACCESS_OPEN, ACCESS_KEYED, ACCESS_METRICS, ACCESS_COUNT } srv_access;
+
+/* Paths that need a key when keys exist; everything else (probes, /version, the OpenAPI
+ * document and /docs, the web UI) is open. */
+static const struct { const char *path; bool prefix; srv_access access; } access_rules[] = {
+    { "/api/", true, ACCESS_KEYED },
+    { "/v1/", true, ACCESS_KEYED },
+    { "/ws", false, ACCESS_KEYED },
+    { "/metrics", false, ACCESS_METRICS },
+};
+
+static srv_access access_of(const char *url) {
+    for (size_t i = 0; i < sizeof access_rules / sizeof *access_rules; i++)
+        if (access_rules[i].prefix ? !strncmp(url, access_rules[i].path, strlen(access_rules[i].path))
+                                   : !strcmp(url, access_rules[i].path))
+            return access_rules[i].access;
+    return ACCESS_OPEN;
+}
+
+static const char WS_KEY_PROTOCOL[] = "quarrel.key.";
+
+/* The "quarrel.key.KEY" entry of a Sec-WebSocket-Protocol list: a malloc'ed copy of the
+ * whole token (to echo), or NULL. */
+static char *ws_key_protocol(const char *list) {
+    for (const char *p = list; p && *p;) {
+        while (*p == ' ' || *p == '\t' || *p == ',') p++;
+        size_t n = strcspn(p, ", \t");
+        if (n > strlen(WS_KEY_PROTOCOL) && !strncmp(p, WS_KEY_PROTOCOL, strlen(WS_KEY_PROTOCOL))) {
+            char *out = q_xmalloc(n + 1);
+            memcpy(out, p, n);
+            out[n] = 0;
+            return out;
+        }
+        p += n;
+    }
+    return NULL;
+}
+
+/* The key a request presents in its headers, or NULL (points into MHD's headers). The
+ * query string is never consulted. */
+static const char *header_key(struct MHD_Connection *conn, char *buf, size_t cap) {
+    const char *a = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+    if (a) {
+        while (*a == ' ') a++;
+        if (!strncasecmp(a, "Bearer ", 7)) {
+            a += 7;
+            while (*a == ' ') a++;
+            snprintf(buf, cap, "%s", a);
+            for (char *e = buf + strlen(buf); e > buf && e[-1] == ' ';) *--e = 0;
+            return buf;
+        }
+    }
+    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-API-Key");
+}
+
+/* Authenticates a keyed request; returns 0 to go on, else the MHD result of the 401. */
+static int check_key(srv_req *r, bool is_ws) {
+    char buf[256];
+    const char *key = header_key(r->conn, buf, sizeof buf);
+    if (is_ws) {
+        r->ws_protocol = ws_key_protocol(MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Sec-WebSocket-Protocol"));
+        if (!key && r->ws_protocol) key = r->ws_protocol + strlen(WS_KEY_PROTOCOL);
+    }
+    if (!srv_guard_keys_required(r->srv->guard)) return 0;
+    if (!key && is_ws) {   /* browsers cannot set headers: the first message must carry it */
+        r->ws_auth_late = true;
+        return 0;
+    }
+    if (!key) {
+        srv_metrics_auth_failure();
+        return srv_reply_error_h(r, 401, "authentication_error", "WWW-Authenticate", "Bearer",
+                                 "an API key is required: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'");
+    }
+    if (!srv_guard_verify(r->srv->guard, key, &r->who))
+        return srv_reply_error_h(r, 401, "authentication_error", "WWW-Authenticate", "Bearer error=\"invalid_token\"",
+                                 "the API key is not valid (unknown, revoked, expired, or replaced and past its grace period)");
+    return 0;
+}
+
+/* CORS preflight: 204 with what may be sent; the origin headers only for an allowed one. */
+static int reply_preflight(srv_req *r) {
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    MHD_add_response_header(resp, "Allow", "GET, POST, OPTIONS");
+    const char *origin = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Origin");
+    if (srv_guard_cors(r->srv->guard, origin) != SRV_CORS_NONE) {
+        MHD_add_response_header(resp, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+        MHD_add_response_header(resp, "Access-Control-Allow-Headers", "Authorization, Content-Type, X-API-Key");
+        MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
+    }
+    return srv_reply_response(r, 204, resp);
+}
+
+/* Per-connection state of the IP limit (MHD's socket context). */
+typedef struct conn_slot {
+    char ip[48];
+    bool held;    /* a slot of ip is held (released at close) */
+} conn_slot;
+
+static void client_ip(struct MHD_Connection *conn, char *buf, size_t cap) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    snprintf(buf, cap, "?");
+    if (!ci || !ci->client_addr) return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET) inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, buf, (socklen_t)cap);
+    else if (sa->sa_family == AF_INET6) inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, buf, (socklen_t)cap);
+}
+
+static bool is_generation(srv_endpoint ep) {
+    return ep == SRV_EP_GENERATE || ep == SRV_EP_STREAM || ep == SRV_EP_CHAT || ep == SRV_EP_COMPLETIONS;
+}
+
+/* Everything between the body and the handler: returns 0 to go on, else an MHD result. */
+static int access_check(srv_req *r, const char *method, const char *url, const route *rt) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    const conn_slot *slot = ci ? ci->socket_context : NULL;
+    if (slot && !slot->held) {
+        char after[16];
+        snprintf(after, sizeof after, "%d", 1);
+        r->close_conn = true;
+        return srv_reply_error_h(r, 429, "rate_limit_error", "Retry-After", after,
+                                 "too many connections from %s (at most %ld at once)", slot->ip,
+                                 r->srv->cfg.max_conns_per_ip);
+    }
+    if (!strcmp(method, "OPTIONS")) return reply_preflight(r);
+    const srv_access acc = access_of(url);
+    if (acc == ACCESS_KEYED || (acc == ACCESS_METRICS && r->srv->cfg.metrics_auth)) {
+        const int ret = check_key(r, !strcmp(url, "/ws"));
+        if (r->status) return ret;
+    }
+    srv_limit which = SRV_LIMIT_RPM;
+    const int64_t wait = rt && is_generation(rt->ep) ? srv_guard_admit(r->srv->guard, &r->who, &which) : 0;
+    if (wait) {
+        char after[24];
+        snprintf(after, sizeof after, "%lld", (long long)wait);
+        return srv_reply_error_h(r, 429, "rate_limit_error", "Retry-After", after,
+                                 "key '%s' is over its %s limit (%lld per minute); retry in %lld s", r->who.name,
+                                 which == SRV_LIMIT_TPM ? "generated tokens" : "requests",
+                                 (long long)(which == SRV_LIMIT_TPM ? r->who.tpm : r->who.rpm), (long long)wait);
+    }
+    return 0;
 }
 
 /* ---- MHD callbacks ---- */
@@ -222,6 +422,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (r->body_too_big)
         return srv_reply_error(r, 413, "invalid_request_error", "the request body is larger than %ld bytes",
                                s->cfg.max_body);
+    const int denied = access_check(r, method, url, rt);
+    if (r->status) return denied;
     if (!rt && srv_static_owns(method, url)) return srv_route_static(r);   /* the web UI */
     if (!rt && path_known)
         return srv_reply_error(r, 405, "invalid_request_error", "%s is not allowed on %s", method, url);
@@ -247,6 +449,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         if (v) json_object_set_new(f, cred_headers[i], json_string(v));
     }
     srv_log(SRV_LOG_INFO, "request", r->rid, f);
+    free(r->ws_protocol);
     free(r->body);
     free(r);
     *con_cls = NULL;
@@ -256,10 +459,46 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
  * until ws.c hands it back. */
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
                           enum MHD_ConnectionNotificationCode code) {
-    (void)cls;
-    (void)conn;
-    (void)socket_ctx;
+    srv_server *s = cls;
     srv_metrics_connections(code == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+    if (s->cfg.max_conns_per_ip <= 0) return;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        /* over the limit the connection still opens, to be told 429 on its first request */
+        conn_slot *slot = q_xcalloc(1, sizeof *slot);
+        client_ip(conn, slot->ip, sizeof slot->ip);
+        slot->held = srv_guard_conn_acquire(s->guard, slot->ip);
+        *socket_ctx = slot;
+    } else if (*socket_ctx) {
+        conn_slot *slot = *socket_ctx;
+        if (slot->held) srv_guard_conn_release(s->guard, slot->ip);
+        free(slot);
+        *socket_ctx = NULL;
+    }
+}
+
+void srv_server_reload_keys(srv_server *s) { srv_guard_reload(s->guard, "SIGHUP"); }
+
+/* A PEM file's text, NUL-terminated (malloc'ed), or NULL with err set. */
+static char *read_pem(const char *path, const char *flag, q_error *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) { q_fail(err, Q_ERR_IO, "%s %s: cannot open", flag, path); return NULL; }
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    for (;;) {
+        if (n + 4096 + 1 > cap) buf = q_xrealloc(buf, cap = (n + 4096 + 1) * 2);
+        const size_t k = fread(buf + n, 1, 4096, f);
+        n += k;
+        if (k < 4096) break;
+        if (n > (1u << 20)) break;   /* no PEM is this large */
+    }
+    fclose(f);
+    buf[n] = 0;
+    if (!strstr(buf, "-----BEGIN ")) {
+        free(buf);
+        q_fail(err, Q_ERR_FORMAT, "%s %s: not a PEM file", flag, path);
+        return NULL;
+    }
+    return buf;
 }
 
 /* ---- start / stop ---- */
@@ -297,7 +536,28 @@ q_status srv_server_start(const srv_config *cfg, srv_server **out, q_error *err)
                             err)) != Q_OK)
         goto fail;
 
+    if ((st = srv_guard_new(cfg, &s->guard, err)) != Q_OK) goto fail;
     if ((st = srv_ws_hub_start(s, &s->ws, err)) != Q_OK) goto fail;
+
+    const bool tls = cfg->tls_cert || cfg->tls_key;
+    struct MHD_OptionItem tls_opts[3] = { { MHD_OPTION_END, 0, NULL }, { MHD_OPTION_END, 0, NULL }, { MHD_OPTION_END, 0, NULL } };
+    if (tls) {
+        if (!cfg->tls_cert || !cfg->tls_key) {
+            st = q_fail(err, Q_ERR_INVALID_ARG, "TLS needs both --tls-cert and --tls-key");
+            goto fail;
+        }
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            st = q_fail(err, Q_ERR_UNSUPPORTED, "this libmicrohttpd was built without TLS support");
+            goto fail;
+        }
+        if (!(s->tls_cert = read_pem(cfg->tls_cert, "--tls-cert", err)) ||
+            !(s->tls_key = read_pem(cfg->tls_key, "--tls-key", err))) {
+            st = err->status;
+            goto fail;
+        }
+        tls_opts[0] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert };
+        tls_opts[1] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key };
+    }
 
     struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->port) };
     if (inet_pton(AF_INET, cfg->host, &sa.sin_addr) != 1) {
@@ -305,12 +565,14 @@ q_status srv_server_start(const srv_config *cfg, srv_server **out, q_error *err)
         goto fail;
     }
     s->daemon = MHD_start_daemon(
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG, 0, NULL,
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG |
+            (tls ? MHD_USE_TLS : 0), 0, NULL,
         NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
         s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_conns, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)30, MHD_OPTION_END);
+        (unsigned)30, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (!s->daemon) {
-        st = q_fail(err, Q_ERR_IO, "could not listen on %s:%ld (in use, or not allowed)", cfg->host, cfg->port);
+        st = q_fail(err, Q_ERR_IO, "could not listen on %s:%ld (in use, not allowed%s)", cfg->host, cfg->port,
+                    tls ? ", or the TLS certificate and key do not load or do not match" : "");
         goto fail;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
@@ -335,5 +597,8 @@ void srv_server_stop(srv_server *s) {
     srv_sched_free(s->sched);
     q_context_free(s->ctx);
     q_model_free(s->model);
+    srv_guard_free(s->guard);
+    free(s->tls_cert);
+    free(s->tls_key);
     free(s);
 }

@@ -4,7 +4,8 @@
  *     (given by the caller at render time), quarrel_webui_connections_active (open HTTP
  *     connections, a WebSocket session counting as its upgraded connection);
  *   counters: quarrel_webui_requests_total{model,endpoint,status}, quarrel_webui_tokens_total{kind},
- *     quarrel_webui_errors_total{type} (every type always present, from 0);
+ *     quarrel_webui_errors_total{type} (every type always present, from 0),
+ *     quarrel_rate_limited_total{limit="rpm|tpm|ip"}, quarrel_auth_failures_total;
  *   histograms (cumulative le buckets, +Inf, _sum, _count; seconds): time_to_first_token,
  *     e2e_request_latency, webui_inference_duration (slot admission to end), request_queue_time
  *     (submission to admission), inter_token_latency (one observation per sampled token after
@@ -39,6 +40,8 @@ static struct {
     long tok_prompt, tok_gen;
     long prefix_queries, prefix_hits, prefix_reused;
     long errors[SRV_ERR_COUNT];
+    long rate_limited[SRV_LIMIT_COUNT];
+    long auth_failures;
     hist ttft, e2e, infer, queue, itl;
 } g;
 static atomic_long n_conns;
@@ -75,6 +78,23 @@ void srv_metrics_error(srv_error_type t) {
     Q_ASSERT(t >= 0 && t < SRV_ERR_COUNT);
     pthread_mutex_lock(&mu);
     g.errors[t]++;
+    pthread_mutex_unlock(&mu);
+}
+
+static const char *const limit_names[SRV_LIMIT_COUNT] = {
+    [SRV_LIMIT_RPM] = "rpm", [SRV_LIMIT_TPM] = "tpm", [SRV_LIMIT_IP] = "ip",
+};
+
+void srv_metrics_rate_limited(srv_limit l) {
+    Q_ASSERT(l >= 0 && l < SRV_LIMIT_COUNT);
+    pthread_mutex_lock(&mu);
+    g.rate_limited[l]++;
+    pthread_mutex_unlock(&mu);
+}
+
+void srv_metrics_auth_failure(void) {
+    pthread_mutex_lock(&mu);
+    g.auth_failures++;
     pthread_mutex_unlock(&mu);
 }
 
@@ -167,6 +187,12 @@ char *srv_metrics_render(const char *model, int running, int waiting, double kv_
                 "# TYPE quarrel_webui_errors_total counter\n");
     for (int t = 0; t < SRV_ERR_COUNT; t++)
         bprintf(&b, "quarrel_webui_errors_total{type=\"%s\"} %ld\n", err_names[t], g.errors[t]);
+    bprintf(&b, "# HELP quarrel_rate_limited_total Requests and connections refused by a limit (429 or RATE_LIMITED).\n"
+                "# TYPE quarrel_rate_limited_total counter\n");
+    for (int l = 0; l < SRV_LIMIT_COUNT; l++)
+        bprintf(&b, "quarrel_rate_limited_total{limit=\"%s\"} %ld\n", limit_names[l], g.rate_limited[l]);
+    bprintf(&b, "# HELP quarrel_auth_failures_total Requests and WebSocket sessions with a missing or bad API key.\n"
+                "# TYPE quarrel_auth_failures_total counter\nquarrel_auth_failures_total %ld\n", g.auth_failures);
     bprintf(&b, "# HELP quarrel_webui_tokens_total Tokens processed.\n# TYPE quarrel_webui_tokens_total counter\n"
                 "quarrel_webui_tokens_total{kind=\"prompt\"} %ld\nquarrel_webui_tokens_total{kind=\"generated\"} %ld\n",
             g.tok_prompt, g.tok_gen);

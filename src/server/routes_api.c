@@ -133,6 +133,7 @@ bool srv_job_submit(srv_req *r, srv_job *j, int *replied) {
     const double t = j->deadline > 0 && j->deadline < max ? j->deadline : max;
     j->deadline = srv_now() + t;
     snprintf(j->rid, sizeof j->rid, "%s", r->rid);
+    srv_guard_job(srv_guard_of(r->srv), &r->who, j);
     const srv_submit s = srv_sched_submit(srv_scheduler(r->srv), j);
     if (s == SRV_SUBMIT_OK) return true;
     if (s == SRV_SUBMIT_FULL) {
@@ -212,6 +213,7 @@ void srv_job_account(const srv_job *j) {
                       j->t_first > 0 ? (j->t_first - j->t_submit) * 1e3 : 0.0, "e2e_ms", (j->t_end - j->t_submit) * 1e3,
                       "text", j->out ? j->out : "", j->out_len));
     srv_metrics_tokens((long)j->prompt.n, j->n_gen);
+    srv_guard_job_tokens(j);
     if (j->t_first > 0) srv_metrics_ttft(j->t_first - j->t_submit);
     srv_metrics_e2e(j->t_end - j->t_submit);
     if (j->t_start > 0) {

@@ -17,6 +17,7 @@
 
 #include "quarrel/quarrel.h"
 #include "quarrel/status.h"
+#include "server/keys.h"
 
 enum { SRV_MAX_STOPS = 16, SRV_MAX_TOP_LOGPROBS = 20 };
 
@@ -39,6 +40,12 @@ typedef struct srv_config {
     long        shutdown_s;    /* grace for in-flight work on SIGTERM */
     long        prefix_cache;  /* 1: reuse the KV of shared prompt prefixes (scheduler.c) */
     bool        log_prompts;   /* log prompts, messages and generated text (credentials never) */
+    const char *keys_file;     /* API key store; NULL = none (an open server) */
+    bool        keys_explicit; /* keys_file was given: it must load (else a missing one = no keys) */
+    long        metrics_auth;  /* 1: /metrics needs a key too (when keys exist) */
+    long        max_conns_per_ip; /* concurrent connections per client IP; 0 = unlimited */
+    const char *cors_origins;  /* comma list of origins or "*"; NULL = same-origin only */
+    const char *tls_cert, *tls_key;  /* PEM files; both set = HTTPS/WSS */
 } srv_config;
 
 /* ---- logging (log.c): one line per event on stderr ----
@@ -73,6 +80,10 @@ typedef enum srv_error_type {
 void srv_metrics_request(srv_endpoint ep, int status);
 void srv_metrics_error(srv_error_type t);
 void srv_metrics_connections(int delta);   /* +1 opened, -1 closed */
+/* Limits for quarrel_rate_limited_total{limit}. */
+typedef enum srv_limit { SRV_LIMIT_RPM, SRV_LIMIT_TPM, SRV_LIMIT_IP, SRV_LIMIT_COUNT } srv_limit;
+void srv_metrics_rate_limited(srv_limit l);
+void srv_metrics_auth_failure(void);       /* a missing or bad API key */
 void srv_metrics_inference(double seconds);
 /* One admitted request's prefix lookup: reused tokens (0 = a miss). */
 void srv_metrics_prefix(size_t reused);
@@ -142,6 +153,9 @@ typedef struct srv_job {
     int              refs;
     int              text_waiters; /* readers blocked for output (not just the end) */
     int              notify_fd;   /* eventfd written on new text and at the end; -1 = none */
+    struct rl_table *rl;          /* the key's token bucket table (guard.c), or NULL */
+    char             key_name[KEYS_NAME_MAX + 4];   /* its bucket name */
+    int64_t          tpm;         /* its tokens-per-minute limit */
 
     struct srv_job  *next;        /* queue link, owned by the scheduler */
 } srv_job;
@@ -195,12 +209,47 @@ double     srv_sched_kv_ratio(const srv_sched *s);
 bool       srv_sched_alive(const srv_sched *s);
 int        srv_sched_slot_ctx(const srv_sched *s);
 
+/* ---- access control (guard.c): API keys, per-key and per-IP limits, CORS ---- */
+
+typedef struct srv_guard srv_guard;
+
+/* Who a request authenticated as (a copy: the store may be swapped meanwhile). */
+typedef struct srv_principal {
+    bool    ok;                    /* false: no key (an open server) */
+    char    name[KEYS_NAME_MAX];
+    int64_t rpm, tpm;              /* 0 = unlimited */
+    bool    admin;
+} srv_principal;
+
+typedef enum srv_cors { SRV_CORS_NONE, SRV_CORS_ANY, SRV_CORS_EXPLICIT } srv_cors;
+
+q_status srv_guard_new(const srv_config *cfg, srv_guard **out, q_error *err);
+void     srv_guard_free(srv_guard *g);   /* NULL is fine */
+/* Reloads the key file now (SIGHUP); a failure keeps the old keys and is logged. */
+void     srv_guard_reload(srv_guard *g, const char *why);
+/* Whether live keys exist (reloading the file first if it changed). */
+bool     srv_guard_keys_required(srv_guard *g);
+/* Checks a presented key (constant-time); counts a failure in the metrics. */
+bool     srv_guard_verify(srv_guard *g, const char *key, srv_principal *out);
+/* Admits one generation request of p: 0, or the seconds to wait (*which says the limit). */
+int64_t  srv_guard_admit(srv_guard *g, const srv_principal *p, srv_limit *which);
+/* Ties j to p's token bucket; srv_guard_job_tokens debits its generated tokens at the end. */
+void     srv_guard_job(srv_guard *g, const srv_principal *p, srv_job *j);
+void     srv_guard_job_tokens(const srv_job *j);
+/* Per client IP connection slots (--max-conns-per-ip); false = over the limit. */
+bool     srv_guard_conn_acquire(srv_guard *g, const char *ip);
+void     srv_guard_conn_release(srv_guard *g, const char *ip);
+/* How a request's Origin stands against --cors-origins. */
+srv_cors srv_guard_cors(const srv_guard *g, const char *origin);
+
 /* ---- the server (http.c) ---- */
 
 typedef struct srv_server srv_server;
 
 q_status srv_server_start(const srv_config *cfg, srv_server **out, q_error *err);
 int      srv_server_port(const srv_server *s);
+/* SIGHUP: reload the API key file. */
+void     srv_server_reload_keys(srv_server *s);
 /* Stops accepting, drains work (cfg->shutdown_s), stops the daemon, frees everything. */
 void     srv_server_stop(srv_server *s);
 
@@ -220,6 +269,11 @@ typedef struct srv_req {
     double                 t0;
     int                    status;
     srv_endpoint           ep;
+    srv_principal          who;          /* the key it authenticated with, if any */
+    bool                   ws_auth_late; /* /ws without a key while keys are required: the
+                                          * session must authenticate by its first message */
+    char                  *ws_protocol;  /* the Sec-WebSocket-Protocol chosen (owned), or NULL */
+    bool                   close_conn;   /* the reply closes the connection */
 } srv_req;
 
 typedef int (*srv_handler)(srv_req *r);   /* returns an MHD_Result */
@@ -229,6 +283,9 @@ int  srv_reply_json(srv_req *r, int status, json_t *body);     /* body stolen */
 /* OpenAI's error shape {"error":{"message","type","code"}}. */
 int  srv_reply_error(srv_req *r, int status, const char *type, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* The same with one extra header (hname NULL: none): WWW-Authenticate, Retry-After. */
+int  srv_reply_error_h(srv_req *r, int status, const char *type, const char *hname, const char *hval,
+                       const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 int  srv_reply_text(srv_req *r, int status, const char *ctype, char *text);  /* text stolen */
 int  srv_reply_response(srv_req *r, int status, struct MHD_Response *resp);  /* resp destroyed */
 /* 503 with Retry-After: 1 and the given JSON body (stolen). */
@@ -243,6 +300,7 @@ int     srv_req_fd(const srv_req *r);
 const q_model *srv_model(const srv_server *s);
 const char    *srv_model_name(const srv_server *s);
 srv_sched     *srv_scheduler(const srv_server *s);
+srv_guard     *srv_guard_of(const srv_server *s);
 const srv_config *srv_cfg(const srv_server *s);
 bool           srv_stopping(const srv_server *s);
 

@@ -13,6 +13,13 @@
  *                those without one: "1", "2", ...)
  *     stop {id?}   cancels that generation, or every one of the connection without an id
  *     status       (and metrics, an extension)
+ *     auth {api_key} the session's API key when the server has keys and the upgrade carried
+ *                none (browsers cannot set headers): it must be the first message, within
+ *                WS_AUTH_S seconds; anything else (or a bad key) gets UNAUTHORIZED and a
+ *                close (1008). Answered {"type":"auth","payload":{"ok":true}}; on a server
+ *                without keys it is accepted and ignored. The upgrade may instead carry the
+ *                key as `Authorization`/`X-API-Key` or as the subprotocol "quarrel.key.KEY"
+ *                (echoed in Sec-WebSocket-Protocol, as RFC 6455 asks).
  *   server -> client:
  *     inference {id, token, token_id, stream, complete: false, tokens_per_sec}: one per
  *                generated token while streaming (token: the text that token released,
@@ -52,6 +59,7 @@ enum {
     WS_MAX_MSG  = 1 << 20,   /* bytes of one message, all fragments together */
     WS_MAX_GENS = 16,        /* concurrent generations per connection */
     WS_PING_S   = 20,        /* seconds without input before a ping */
+    WS_AUTH_S   = 10,        /* seconds a session has to send its auth message */
 };
 static const double WS_LINGER_S = 2.0;              /* lingering close: most seconds draining */
 static const size_t WS_LINGER_BYTES = 64u << 20;    /* ...and most bytes */
@@ -141,6 +149,10 @@ typedef struct ws_conn {
     bool        sock_failed;  /* the socket hit EOF or an error: the peer is gone */
     bool        raw_close;    /* a close frame went out past wslay (ws_recv_failed) */
     bool        closing;      /* we queued a close (shutdown, heartbeat) */
+    bool        authed;       /* may send requests (keys off, or a key was accepted) */
+    bool        unauth_close; /* refused: close with 1008 once the error is out */
+    srv_principal who;        /* the key the session authenticated with */
+    double      t_open;
     bool        lingering;    /* the session is over; draining the peer's input */
     bool        dead;         /* to be freed at the end of this reactor turn */
     uint32_t    ev_mask;      /* epoll events registered for fd */
@@ -233,6 +245,14 @@ static void ws_inference(ws_conn *c, wslay_event_context_ptr ctx, const json_t *
         goto fail;
     }
     if (!srv_model_check(c->srv, p, &st, msg, sizeof msg)) { ws_error(ctx, WS_ERR_MODEL_NOT_FOUND, id, msg); goto fail; }
+    srv_limit which = SRV_LIMIT_RPM;
+    const int64_t wait = srv_guard_admit(srv_guard_of(c->srv), &c->who, &which);
+    if (wait) {
+        snprintf(msg, sizeof msg, "key '%s' is over its %s limit; retry in %lld s", c->who.name,
+                 which == SRV_LIMIT_TPM ? "generated tokens per minute" : "requests per minute", (long long)wait);
+        ws_error(ctx, WS_ERR_RATE_LIMITED, id, msg);
+        goto fail;
+    }
     j = srv_job_new();
     srv_req r = { .srv = c->srv };
     if (!srv_job_params(j, p, 128, msg, sizeof msg) ||
@@ -244,6 +264,7 @@ static void ws_inference(ws_conn *c, wslay_event_context_ptr ctx, const json_t *
     j->deadline = srv_now() + (j->deadline > 0 && j->deadline < max ? j->deadline : max);
     snprintf(j->rid, sizeof j->rid, "%.12s.%u", c->rid, ++c->n_jobs);
     j->notify_fd = c->efd;
+    srv_guard_job(srv_guard_of(c->srv), &c->who, j);
     srv_log(SRV_LOG_INFO, "prompt", j->rid, json_pack("{s:O, s:O}", "prompt", prompt, "ws_id", id));
     const srv_submit s = srv_sched_submit(srv_scheduler(c->srv), j);
     if (s != SRV_SUBMIT_OK) {
@@ -324,6 +345,34 @@ static void ws_stop(ws_conn *c, wslay_event_context_ptr ctx, const json_t *p) {
     else atomic_store(&c->gens[i].job->cancel, true);
 }
 
+static void ws_unauthorized(ws_conn *c, wslay_event_context_ptr ctx, const char *msg) {
+    ws_error(ctx, WS_ERR_UNAUTHORIZED, NULL, msg);
+    c->unauth_close = true;
+    srv_log(SRV_LOG_INFO, "ws_unauthorized", c->rid, NULL);
+}
+
+/* The auth message: checks the key when the server has keys (the session then runs as
+ * that key), acknowledges it otherwise. */
+static void ws_auth(ws_conn *c, wslay_event_context_ptr ctx, const json_t *p) {
+    srv_guard *g = srv_guard_of(c->srv);
+    if (!srv_guard_keys_required(g)) {
+        c->authed = true;
+        ws_send(ctx, "auth", json_pack("{s:b}", "ok", true));
+        return;
+    }
+    const char *key = json_string_value(json_object_get(p, "api_key"));
+    srv_principal who;
+    if (!key || !srv_guard_verify(g, key, &who)) {
+        if (!key) srv_metrics_auth_failure();
+        ws_unauthorized(c, ctx, key ? "the API key is not valid (unknown, revoked, expired, or past its rotation grace)"
+                                    : "'payload.api_key' must be a string");
+        return;
+    }
+    c->who = who;
+    c->authed = true;
+    ws_send(ctx, "auth", json_pack("{s:b}", "ok", true));
+}
+
 static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg, void *user) {
     ws_conn *c = user;
     if (arg->opcode != WSLAY_TEXT_FRAME) {
@@ -335,7 +384,14 @@ static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
     json_t *o = json_loadb((const char *)arg->msg, arg->msg_length, 0, &je);
     const char *type = o ? json_string_value(json_object_get(o, "type")) : NULL;
     const json_t *p = o ? json_object_get(o, "payload") : NULL;
-    if (!o || !json_is_object(o) || !type) {
+    if (c->unauth_close) {
+        /* refused: nothing more is read */
+    } else if (o && type && !strcmp(type, "auth")) {
+        ws_auth(c, ctx, p);
+    } else if (!c->authed) {
+        srv_metrics_auth_failure();
+        ws_unauthorized(c, ctx, "this server needs an API key: send {\"type\":\"auth\",\"payload\":{\"api_key\":KEY}} first");
+    } else if (!o || !json_is_object(o) || !type) {
         ws_error(ctx, WS_ERR_INVALID_REQUEST, NULL, "expected a JSON object {\"type\": ..., \"payload\": ...}");
     } else if (!strcmp(type, "inference")) {
         if (!json_is_object(p)) ws_error(ctx, WS_ERR_INVALID_REQUEST, NULL, "'payload' must be an object");
@@ -500,7 +556,16 @@ static void ws_tick(srv_ws_hub *h, ws_conn *c, double now, bool hub_stop) {
     /* a close is queued only once everything before it is out: wslay sends control frames
      * ahead of queued messages, and nothing after a close */
     const bool flushed = !wslay_event_want_write(ctx);
-    if (!c->closing && flushed && now - c->last_rx > 3 * WS_PING_S) {
+    if (!c->authed && !c->unauth_close && now - c->t_open > WS_AUTH_S) {
+        srv_metrics_auth_failure();
+        ws_unauthorized(c, ctx, "no auth message came in time");
+        return;   /* sent on the next turn, then closed */
+    }
+    if (!c->closing && flushed && c->unauth_close) {
+        wslay_event_queue_close(ctx, WSLAY_CODE_POLICY_VIOLATION, (const uint8_t *)"unauthorized", 12);
+        c->closing = true;
+        c->close_at = now;
+    } else if (!c->closing && flushed && now - c->last_rx > 3 * WS_PING_S) {
         wslay_event_queue_close(ctx, WSLAY_CODE_GOING_AWAY, (const uint8_t *)"heartbeat timeout", 17);
         c->closing = true;
         c->close_at = now;
@@ -652,6 +717,9 @@ static void ws_upgraded(void *cls, struct MHD_Connection *conn, void *con_cls, c
     c->fd = sock;
     c->urh = urh;
     snprintf(c->rid, sizeof c->rid, "%s", r ? r->rid : "ws");
+    c->authed = !(r && r->ws_auth_late);
+    if (r) c->who = r->who;
+    c->t_open = srv_now();
     if (extra_len) {
         c->extra = q_xmalloc(extra_len);
         memcpy(c->extra, extra, extra_len);
@@ -707,5 +775,6 @@ int srv_route_ws(srv_req *r) {
     struct MHD_Response *resp = MHD_create_response_for_upgrade(ws_upgraded, r->srv);
     MHD_add_response_header(resp, "Upgrade", "websocket");
     MHD_add_response_header(resp, "Sec-WebSocket-Accept", accept);
+    if (r->ws_protocol) MHD_add_response_header(resp, "Sec-WebSocket-Protocol", r->ws_protocol);
     return srv_reply_response(r, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
 }
