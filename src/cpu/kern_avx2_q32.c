@@ -60,7 +60,7 @@ enum {
     KA_KB = 16,      /* blocks per K chunk of Q4_0 prefill: activation tables 64 tokens x 16 blocks = 34 KiB */
     KA_PREFETCH = 256,   /* decode: bytes ahead of each weight row's current block to prefetch
                           * (16 rows stream at once; the hardware prefetchers alone lag) */
-    KA_TOK8 = 16,    /* Q8_0 prefill: tokens per pass (15, + 1 for padding) */
+    KA_TOK8 = 16,    /* Q8_0 prefill: tokens per pass */
     KA_KB8 = 32,     /* Q8_0 prefill: blocks per K chunk (activation tables 16 x 32 x 36 bytes) */
 };
 
@@ -382,38 +382,43 @@ static void q8_0_rows4_tok1(int64_t nb, const uint8_t *w, size_t ws, const block
 /* Prefill: the activations of one K chunk per token, 32-byte aligned, and their scales. */
 typedef struct q8_0_prep {
     __m256i ax[KA_TOK8][KA_KB8];
-    float   dy[KA_TOK8][KA_KB8];
+    float   dy[KA_KB8][KA_TOK8];   /* block-major: 4 tokens' scales are one 16-byte load */
 } q8_0_prep;
 
-/* 2 rows (w, w + ws) x 3 tokens (prep rows t0..t0+2) over nbk blocks; acc[r][t] the
- * 8-lane accumulators (row stride KA_TOK8). */
-static void q8_0_rows2_tok3(int nbk, const uint8_t *w, size_t ws, const q8_0_prep *pp, int t0, __m256 *acc) {
+/* 2 rows (w, w + ws) x 4 tokens (prep rows t0..t0+3) over nbk blocks; acc[r][t] the
+ * 8-lane accumulators (row stride KA_TOK8). The 8 scale products dx * dy of a block are
+ * one vector multiply, stored and broadcast back from memory (broadcast loads cost no
+ * ALU slot, unlike a multiply per output). */
+static void q8_0_rows2_tok4(int nbk, const uint8_t *w, size_t ws, const q8_0_prep *pp, int t0, __m256 *acc) {
     const __m256i ones = _mm256_set1_epi16(1);
     const uint8_t *w1 = w + ws;
-    __m256 c00 = acc[0], c01 = acc[1], c02 = acc[2];
-    __m256 c10 = acc[KA_TOK8], c11 = acc[KA_TOK8 + 1], c12 = acc[KA_TOK8 + 2];
+    __m256 c00 = acc[0], c01 = acc[1], c02 = acc[2], c03 = acc[3];
+    __m256 c10 = acc[KA_TOK8], c11 = acc[KA_TOK8 + 1], c12 = acc[KA_TOK8 + 2], c13 = acc[KA_TOK8 + 3];
+    __attribute__((aligned(32))) float dd[8];
     for (int b = 0; b < nbk; b++) {
         const block_q8_0 *x0 = (const block_q8_0 *)(const void *)w + b, *x1 = (const block_q8_0 *)(const void *)w1 + b;
         const __m256i wv0 = _mm256_loadu_si256((const __m256i *)x0->qs), wv1 = _mm256_loadu_si256((const __m256i *)x1->qs);
         const __m256i wa0 = _mm256_abs_epi8(wv0), wa1 = _mm256_abs_epi8(wv1);
-        __m256 dx0 = _mm256_set1_ps(h2f(x0->d)), dx1 = _mm256_set1_ps(h2f(x1->d));
-        __asm__("" : "+x"(dx0), "+x"(dx1));   /* keep d = dx * dy one vector multiply */
+        const __m256 dx = _mm256_cvtph_ps(_mm_unpacklo_epi64(_mm_set1_epi16((short)x0->d), _mm_set1_epi16((short)x1->d)));
+        const __m256 dy = _mm256_broadcast_ps((const __m128 *)(const void *)&pp->dy[b][t0]);
+        _mm256_store_ps(dd, _mm256_mul_ps(dx, dy));   /* dd[4r + t] = dx_r * dy_t */
+        __asm__("" : "+m"(dd));                        /* read back from memory, not shuffled */
 #define Q8_0_STEP(c0, c1, t)                                                                              \
         do {                                                                                              \
             const __m256i av = _mm256_load_si256(&pp->ax[t0 + (t)][b]);                                   \
-            const __m256 dy = _mm256_set1_ps(pp->dy[t0 + (t)][b]);                                        \
             const __m256i p0 = _mm256_maddubs_epi16(wa0, _mm256_sign_epi8(av, wv0));                      \
             const __m256i p1 = _mm256_maddubs_epi16(wa1, _mm256_sign_epi8(av, wv1));                      \
-            c0 = _mm256_fmadd_ps(_mm256_mul_ps(dx0, dy), _mm256_cvtepi32_ps(_mm256_madd_epi16(p0, ones)), c0); \
-            c1 = _mm256_fmadd_ps(_mm256_mul_ps(dx1, dy), _mm256_cvtepi32_ps(_mm256_madd_epi16(p1, ones)), c1); \
+            c0 = _mm256_fmadd_ps(_mm256_broadcast_ss(&dd[t]), _mm256_cvtepi32_ps(_mm256_madd_epi16(p0, ones)), c0); \
+            c1 = _mm256_fmadd_ps(_mm256_broadcast_ss(&dd[4 + (t)]), _mm256_cvtepi32_ps(_mm256_madd_epi16(p1, ones)), c1); \
         } while (0)
         Q8_0_STEP(c00, c10, 0);
         Q8_0_STEP(c01, c11, 1);
         Q8_0_STEP(c02, c12, 2);
+        Q8_0_STEP(c03, c13, 3);
 #undef Q8_0_STEP
     }
-    acc[0] = c00, acc[1] = c01, acc[2] = c02;
-    acc[KA_TOK8] = c10, acc[KA_TOK8 + 1] = c11, acc[KA_TOK8 + 2] = c12;
+    acc[0] = c00, acc[1] = c01, acc[2] = c02, acc[3] = c03;
+    acc[KA_TOK8] = c10, acc[KA_TOK8 + 1] = c11, acc[KA_TOK8 + 2] = c12, acc[KA_TOK8 + 3] = c13;
 }
 
 void q_avx2_gemm_q8_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws, const void *a, size_t as,
@@ -428,24 +433,26 @@ void q_avx2_gemm_q8_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *w, siz
     }
     q8_0_prep pp;
     __m256 acc[KA_ROWS + 1][KA_TOK8];   /* + 1: the partner of an odd last row */
-    for (int32_t c0 = 0; c0 < nc; c0 += KA_TOK8 - 1) {   /* 15 tokens: 5 groups of 3 */
-        const int ncc = Q_MIN(KA_TOK8 - 1, nc - c0), nc3 = (ncc + 2) / 3 * 3;
+    for (int32_t c0 = 0; c0 < nc; c0 += KA_TOK8) {
+        const int ncc = Q_MIN(KA_TOK8, nc - c0), nc4 = (ncc + 3) & ~3;
         for (int32_t r0 = 0; r0 < nr; r0 += KA_ROWS) {
             const int nrr = Q_MIN(KA_ROWS, nr - r0);
             for (int r = 0; r < nrr + (nrr & 1); r++)
-                for (int t = 0; t < nc3; t++) acc[r][t] = _mm256_setzero_ps();
+                for (int t = 0; t < nc4; t++) acc[r][t] = _mm256_setzero_ps();
             for (int64_t k0 = 0; k0 < nb; k0 += KA_KB8) {
                 const int nbk = (int)Q_MIN(KA_KB8, nb - k0);
                 const size_t ko = (size_t)k0 * sizeof(block_q8_0);
-                for (int t = 0; t < nc3; t++) {   /* tokens past ncc repeat the last one */
+                for (int t = 0; t < nc4; t++) {   /* tokens past ncc repeat the last one */
                     const block_q8_0 *yb = (const block_q8_0 *)(const void *)(ab + (size_t)(c0 + Q_MIN(t, ncc - 1)) * as + ko);
-                    for (int b = 0; b < nbk; b++) pp.ax[t][b] = _mm256_loadu_si256((const __m256i *)yb[b].qs);
-                    halves_to((const uint8_t *)yb, sizeof(block_q8_0), nbk, pp.dy[t]);
+                    for (int b = 0; b < nbk; b++) {
+                        pp.ax[t][b] = _mm256_loadu_si256((const __m256i *)yb[b].qs);
+                        pp.dy[b][t] = h2f(yb[b].d);
+                    }
                 }
                 for (int r = 0; r < nrr; r += 2) {   /* an odd last row pairs with itself */
                     const uint8_t *wr = wb + (size_t)(r0 + r) * ws + ko;
-                    for (int t = 0; t < nc3; t += 3)
-                        q8_0_rows2_tok3(nbk, wr, r + 1 < nrr ? ws : 0, &pp, t, &acc[r][t]);
+                    for (int t = 0; t < nc4; t += 4)
+                        q8_0_rows2_tok4(nbk, wr, r + 1 < nrr ? ws : 0, &pp, t, &acc[r][t]);
                 }
             }
             for (int r = 0; r < nrr; r++)
