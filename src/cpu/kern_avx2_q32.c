@@ -99,24 +99,15 @@ KA_INLINE float hsum8_ps(__m256 v) {
     return _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)));
 }
 
-/* 8x8 transpose of int32 lanes: out[q] lane r = v[r] lane q. */
-KA_INLINE void transpose8_epi32(const __m256i v[8], __m256i out[8]) {
+/* 4x4 transposes of int32 lanes in each 128-bit half: v[k] = [4 dwords of row k | 4 of
+ * row k + 4], k < 4 -> out[j] = [dword j of rows 0..3 | dword j of rows 4..7]. */
+KA_INLINE void transpose4x2_epi32(const __m256i v[4], __m256i out[4]) {
     const __m256i t0 = _mm256_unpacklo_epi32(v[0], v[1]), t1 = _mm256_unpackhi_epi32(v[0], v[1]);
     const __m256i t2 = _mm256_unpacklo_epi32(v[2], v[3]), t3 = _mm256_unpackhi_epi32(v[2], v[3]);
-    const __m256i t4 = _mm256_unpacklo_epi32(v[4], v[5]), t5 = _mm256_unpackhi_epi32(v[4], v[5]);
-    const __m256i t6 = _mm256_unpacklo_epi32(v[6], v[7]), t7 = _mm256_unpackhi_epi32(v[6], v[7]);
-    const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
-    const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
-    const __m256i u4 = _mm256_unpacklo_epi64(t4, t6), u5 = _mm256_unpackhi_epi64(t4, t6);
-    const __m256i u6 = _mm256_unpacklo_epi64(t5, t7), u7 = _mm256_unpackhi_epi64(t5, t7);
-    out[0] = _mm256_permute2x128_si256(u0, u4, 0x20);
-    out[1] = _mm256_permute2x128_si256(u1, u5, 0x20);
-    out[2] = _mm256_permute2x128_si256(u2, u6, 0x20);
-    out[3] = _mm256_permute2x128_si256(u3, u7, 0x20);
-    out[4] = _mm256_permute2x128_si256(u0, u4, 0x31);
-    out[5] = _mm256_permute2x128_si256(u1, u5, 0x31);
-    out[6] = _mm256_permute2x128_si256(u2, u6, 0x31);
-    out[7] = _mm256_permute2x128_si256(u3, u7, 0x31);
+    out[0] = _mm256_unpacklo_epi64(t0, t2);
+    out[1] = _mm256_unpackhi_epi64(t0, t2);
+    out[2] = _mm256_unpacklo_epi64(t1, t3);
+    out[3] = _mm256_unpackhi_epi64(t1, t3);
 }
 
 /* The 8 halves at row[r] + off, r = 0..7, as one vector: packed in general registers
@@ -250,12 +241,18 @@ typedef struct q4_0_pack {
 static void q4_0_repack(q4_0_pack *pk, const uint8_t *w, size_t ws, int nv, int64_t b0, int nbk) {
     const uint8_t *row[8];
     for (int r = 0; r < 8; r++) row[r] = w + (size_t)(r < nv ? r : nv - 1) * ws + (size_t)b0 * sizeof(block_q4_0);
-    const __m256i eights = _mm256_set1_epi8(8), ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), eights = _mm256_set1_epi8(8);
+    const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
     for (int b = 0; b < nbk; b++) {
         const size_t bo = (size_t)b * sizeof(block_q4_0);
-        __m256i u[8];
-        for (int r = 0; r < 8; r++) u[r] = _mm256_sub_epi8(nib32(row[r] + bo + 2), eights);
-        transpose8_epi32(u, pk->q[b]);
+        __m256i lo[4], hi[4];   /* rows k and k + 4: elements 0..15 (lo) and 16..31 (hi), minus 8 */
+        for (int k = 0; k < 4; k++) {
+            const __m256i v = load_2x128(row[k] + bo + 2, row[k + 4] + bo + 2);
+            lo[k] = _mm256_sub_epi8(_mm256_and_si256(v, m4), eights);
+            hi[k] = _mm256_sub_epi8(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), eights);
+        }
+        transpose4x2_epi32(lo, pk->q[b]);
+        transpose4x2_epi32(hi, pk->q[b] + 4);
         __m256i z = pk->q[b][0];   /* int8 sums of 8 values in -8..7 stay in -64..56 */
         for (int q = 1; q < 8; q++) z = _mm256_add_epi8(z, pk->q[b][q]);
         pk->corr[b] = _mm256_slli_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(ones8, z), ones16), 7);
@@ -628,18 +625,16 @@ KA_INLINE void q32_repack(q32_kind k, q32_pack *pk, const uint8_t *w, size_t ws,
     const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
     for (int b = 0; b < nbk; b++) {
         const size_t bo = (size_t)b * bs;
-        __m256i u[8];
+        __m256i lo[4], hi[4];   /* rows i and i + 4: elements 0..15 (lo) and 16..31 (hi) */
         for (int i = 0; i < 4; i++) {
-            __m256i lo, hi;
-            q32_unpack2(k, row[i] + bo, row[i + 4] + bo, &lo, &hi);
-            u[i] = _mm256_permute2x128_si256(lo, hi, 0x20);
-            u[i + 4] = _mm256_permute2x128_si256(lo, hi, 0x31);
+            q32_unpack2(k, row[i] + bo, row[i + 4] + bo, &lo[i], &hi[i]);
             if (q32_offset(k)) {
-                u[i] = _mm256_sub_epi8(u[i], _mm256_set1_epi8((char)q32_offset(k)));
-                u[i + 4] = _mm256_sub_epi8(u[i + 4], _mm256_set1_epi8((char)q32_offset(k)));
+                lo[i] = _mm256_sub_epi8(lo[i], _mm256_set1_epi8((char)q32_offset(k)));
+                hi[i] = _mm256_sub_epi8(hi[i], _mm256_set1_epi8((char)q32_offset(k)));
             }
         }
-        transpose8_epi32(u, pk->q[b]);
+        transpose4x2_epi32(lo, pk->q[b]);
+        transpose4x2_epi32(hi, pk->q[b] + 4);
         if (k == Q32_IQ4_NL)
             for (int g = 0; g < 8; g++) pk->aq[b][g] = _mm256_abs_epi8(pk->q[b][g]);
         if (q32_offset(k)) {   /* int8 sums of 8 codes in -16..15 stay in -128..120 */
