@@ -188,7 +188,7 @@ KA_INLINE __m256i reduce4x2(const __m256i s[4]) {
  * elements 0..15 of y (duplicated in both halves), their high nibbles 16..31. */
 static void q4_0_tok1(int64_t nb, const uint8_t *w, size_t ws, int nrr, const block_q8_0 *y, float *out) {
     const uint8_t *row[16];
-    for (int r = 0; r < 16; r++) row[r] = w + (size_t)Q_MIN(r, nrr - 1) * ws + 2;   /* + 2: at qs */
+    for (int r = 0; r < 16; r++) row[r] = w + (size_t)Q_MIN(r, nrr - 1) * ws;
     const int ng = (nrr + 7) / 8;
     const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1), eights = _mm256_set1_epi8(8);
     __m256 acc[2] = { _mm256_setzero_ps(), _mm256_setzero_ps() };
@@ -207,14 +207,14 @@ static void q4_0_tok1(int64_t nb, const uint8_t *w, size_t ws, int nrr, const bl
             const uint8_t *const *rg = row + 8 * g;
             __m256i s[4];
             for (int k = 0; k < 4; k++) {
-                const __m256i v = load_2x128(rg[k] + bo, rg[k + 4] + bo);
+                const __m256i v = load_2x128(rg[k] + bo + 2, rg[k + 4] + bo + 2);   /* + 2: the nibbles */
                 const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
                 /* int16: two pairs of 0..15 x -128..127, |.| <= 7680 */
                 const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, alo), _mm256_maddubs_epi16(hi, ahi));
                 s[k] = _mm256_madd_epi16(p, ones);
             }
             const __m256i sumi = _mm256_sub_epi32(reduce4x2(s), sa);
-            const __m256 dx = _mm256_cvtph_ps(halves8(rg, bo - 2));
+            const __m256 dx = _mm256_cvtph_ps(halves8(rg, bo));
             acc[g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_mul_ps(dy, dx), acc[g]);
         }
     }
