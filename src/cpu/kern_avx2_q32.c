@@ -57,6 +57,8 @@
 enum {
     KA_TOK = 64,     /* tokens per pass (the matmul op's tile width) */
     KA_ROWS = 16,    /* rows per pass (the matmul op's tile height) */
+    KA_PROWS = 32,   /* prefill of the one-accumulator kinds: rows sharing one activation prep
+                      * (a 32-row tile runs ~9% faster than two 16-row ones) */
     KA_KB = 16,      /* blocks per K chunk of Q4_0 prefill: activation tables 64 tokens x 16 blocks = 34 KiB */
     KA_PREFETCH = 256,   /* decode: bytes ahead of each weight row's current block to prefetch
                           * (16 rows stream at once; the hardware prefetchers alone lag) */
@@ -298,12 +300,12 @@ static void q4_0_gemm_pack(int64_t nb, int32_t nr, int32_t nc, const uint8_t *w,
                            size_t as, float *y, int64_t ldy) {
     q4_0_prep pp;
     q4_0_pack pk;
-    __m256 acc[KA_ROWS / 8][KA_TOK + 3];   /* + 3: a padded last token group */
+    __m256 acc[KA_PROWS / 8][KA_TOK + 3];   /* + 3: a padded last token group */
     const __m256i bias = _mm256_set1_epi8((char)0x80);
     for (int32_t c0 = 0; c0 < nc; c0 += KA_TOK) {
         const int ncc = Q_MIN(KA_TOK, nc - c0), nc4 = (ncc + 3) & ~3;
-        for (int32_t r0 = 0; r0 < nr; r0 += KA_ROWS) {
-            const int nrr = Q_MIN(KA_ROWS, nr - r0), ng = (nrr + 7) / 8;
+        for (int32_t r0 = 0; r0 < nr; r0 += KA_PROWS) {
+            const int nrr = Q_MIN(KA_PROWS, nr - r0), ng = (nrr + 7) / 8;
             for (int g = 0; g < ng; g++)
                 for (int t = 0; t < nc4; t++) acc[g][t] = _mm256_setzero_ps();
             for (int64_t k0 = 0; k0 < nb; k0 += KA_KB) {
@@ -721,12 +723,12 @@ KA_INLINE void q32_gemm(q32_kind k, int64_t n, int32_t nr, int32_t nc, const uin
     }
     q32_prep pp;
     q32_pack pk;
-    __m256 acc[KA_ROWS / 8][KA_TOK + 2];
+    __m256 acc[KA_PROWS / 8][KA_TOK + 2];
     const __m256i bias = _mm256_set1_epi8((char)0x80);
     for (int32_t c0 = 0; c0 < nc; c0 += KA_TOK) {
         const int ncc = Q_MIN(KA_TOK, nc - c0), nc3 = (ncc + 2) / 3 * 3;
-        for (int32_t r0 = 0; r0 < nr; r0 += KA_ROWS) {
-            const int nrr = Q_MIN(KA_ROWS, nr - r0), ng = (nrr + 7) / 8;
+        for (int32_t r0 = 0; r0 < nr; r0 += KA_PROWS) {
+            const int nrr = Q_MIN(KA_PROWS, nr - r0), ng = (nrr + 7) / 8;
             for (int g = 0; g < ng; g++)
                 for (int t = 0; t < nc3; t++) acc[g][t] = _mm256_setzero_ps();
             for (int64_t k0 = 0; k0 < nb; k0 += KA_KB) {
