@@ -141,6 +141,81 @@ static void test_isa_variants_bit_identical(void **state) {
     free(w); free(x); free(wq); free(xq);
 }
 
+/* 32-element-block kernels of every ISA on raw blocks: random bytes and saturating
+ * patterns (all-ones nibbles and fifth bits, Q8_0 weights of -128, activations of
+ * +-127) that quantizing real data rarely produces, against the scalar vec_dot, bit for
+ * bit, for vec_dot and for gemm tiles of decode and prefill shapes. Scales are random
+ * finite halves (MXFP4: exponents 0..200, or 0..3 alone so that the subnormal scales
+ * 2^-128 and 2^-127 are not rounded away next to larger blocks);
+ * activation quants lie in [-127, 127], as the Q8_0 / Q8_1 quantizers write them. */
+static void test_q32_raw_blocks_bit_identical(void **state) {
+    (void)state;
+    /* type, block bytes, offset of d (-1: MXFP4's exponent byte at 0), of m (-1: none) */
+    static const struct { q_type t; size_t size; int d, m; } q32[] = {
+        { Q_TYPE_Q4_0, sizeof(block_q4_0), 0, -1 },   { Q_TYPE_Q4_1, sizeof(block_q4_1), 0, 2 },
+        { Q_TYPE_Q5_0, sizeof(block_q5_0), 0, -1 },   { Q_TYPE_Q5_1, sizeof(block_q5_1), 0, 2 },
+        { Q_TYPE_Q8_0, sizeof(block_q8_0), 0, -1 },   { Q_TYPE_IQ4_NL, sizeof(block_iq4_nl), 0, -1 },
+        { Q_TYPE_MXFP4, sizeof(block_mxfp4), -1, -1 },
+    };
+    static const int32_t shapes[][2] = { { 1, 1 }, { 5, 1 }, { 16, 1 }, { 17, 1 }, { 3, 2 }, { 9, 5 }, { 16, 64 } };
+    enum { NB = 40, N = NB * 32, MAXR = 17, MAXC = 64 };   /* 40 blocks: past every K chunk */
+    const size_t as = NB * sizeof(block_q8_1);
+    uint8_t *wq = malloc(MAXR * NB * sizeof(block_q8_0)), *xq = malloc(MAXC * as);   /* the largest blocks */
+    float *y = malloc(sizeof(float) * MAXR * MAXC), *want = malloc(sizeof(float) * MAXR * MAXC);
+    for (int isa = 1; isa < Q_CPU_ISA_COUNT; isa++) {
+        if (!q_cpu_isa_supported((q_cpu_isa)isa)) continue;
+        for (size_t ki = 0; ki < sizeof q32 / sizeof q32[0]; ki++) {
+            const q_matmul_traits *ref = q_matmul_traits_isa(q32[ki].t, Q_CPU_ISA_SCALAR);
+            const q_matmul_traits *fast = q_matmul_traits_isa(q32[ki].t, (q_cpu_isa)isa);
+            const size_t ws = NB * q32[ki].size, abytes = q_row_size(ref->vec_dot_type, 32);
+            for (int pat = 0; pat < 5; pat++) {
+                /* weight bytes: 0 random, 1 all 0xFF, 2 all 0x80, 3 all 0x00, 4 random */
+                const int wfill = pat == 1 ? 0xFF : pat == 2 ? 0x80 : pat == 3 ? 0x00 : -1;
+                for (size_t i = 0; i < MAXR * ws; i++)
+                    wq[i] = (uint8_t)(wfill >= 0 ? wfill : (int)((frand() + 1.0f) * 128.0f) & 0xFF);
+                for (int r = 0; r < MAXR; r++)
+                    for (int b = 0; b < NB; b++) {
+                        uint8_t *blk = wq + r * ws + b * q32[ki].size;
+                        const q_half d = q_fp32_to_fp16(frand() * 0.01f), m = q_fp32_to_fp16(frand() * 0.01f);
+                        if (q32[ki].d < 0)   /* pattern 4: only the smallest exponents, so they show */
+                            blk[0] = (uint8_t)((frand() + 1.0f) * (pat == 4 ? 2.0f : 100.5f));
+                        else memcpy(blk + q32[ki].d, &d, 2);
+                        if (q32[ki].m >= 0) memcpy(blk + q32[ki].m, &m, 2);
+                    }
+                for (int c = 0; c < MAXC; c++)
+                    for (int b = 0; b < NB; b++) {
+                        uint8_t *yb = xq + c * as + b * abytes;   /* d, [s,] 32 quants */
+                        const q_half d = q_fp32_to_fp16(frand() * 0.1f), sum = q_fp32_to_fp16(frand() * 4.0f);
+                        memcpy(yb, &d, 2);
+                        if (abytes == sizeof(block_q8_1)) memcpy(yb + 2, &sum, 2);
+                        int8_t *qs = (int8_t *)(yb + abytes - 32);
+                        for (int i = 0; i < 32; i++)
+                            qs[i] = (int8_t)(pat == 1 || pat == 3 ? -127 : pat == 2 ? 127 : (int)(frand() * 127.5f));
+                    }
+                for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+                    const int32_t nr = shapes[si][0], nc = shapes[si][1];
+                    for (int c = 0; c < nc; c++)
+                        for (int r = 0; r < nr; r++) {
+                            ref->vec_dot(N, &want[c * nr + r], wq + r * ws, xq + c * as);
+                            float v;
+                            fast->vec_dot(N, &v, wq + r * ws, xq + c * as);
+                            if (memcmp(&v, &want[c * nr + r], sizeof v))
+                                fail_msg("%s %s vec_dot pattern %d: %.9g, scalar %.9g", q_cpu_isa_name((q_cpu_isa)isa),
+                                         q_type_name(q32[ki].t), pat, v, want[c * nr + r]);
+                        }
+                    if (!fast->gemm) continue;
+                    fast->gemm(N, nr, nc, wq, ws, xq, as, y, nr);
+                    for (int i = 0; i < nr * nc; i++)
+                        if (memcmp(&y[i], &want[i], sizeof(float)))
+                            fail_msg("%s %s gemm %dx%d pattern %d: y[%d] = %.9g, scalar %.9g", q_cpu_isa_name((q_cpu_isa)isa),
+                                     q_type_name(q32[ki].t), nr, nc, pat, i, y[i], want[i]);
+                }
+            }
+        }
+    }
+    free(wq); free(xq); free(y); free(want);
+}
+
 /* Tile kernels (gemm) of every ISA, the scalar one included, against the scalar vec_dot
  * per output: bit-identical, over tile shapes that hit every remainder (rows and tokens
  * not multiples of the register tile), padded strides, and a ldy larger than nr. */
@@ -292,6 +367,7 @@ int main(void) {
         cmocka_unit_test(test_vec_dot_types),
         cmocka_unit_test(test_vec_dot_vs_dequant),
         cmocka_unit_test(test_isa_variants_bit_identical),
+        cmocka_unit_test(test_q32_raw_blocks_bit_identical),
         cmocka_unit_test(test_gemm_tiles_bit_identical),
         cmocka_unit_test(test_kquant_raw_blocks_bit_identical),
         cmocka_unit_test(test_matmul_layout),
