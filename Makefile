@@ -1,6 +1,6 @@
 # Quarrel's front door. The real build is CMake + Ninja (CMakeLists.txt).
 #   make            Release binary at build/quarrel
-#   make run        install deps, build, serve MODEL on http://HOST:PORT (quarrel serve)
+#   make run        install deps, build, serve MODEL on http://HOST:PORT (quarrel serve; the chat UI at /)
 #   make test       install deps, Debug+ASan+UBSan build, every test through ctest
 #   make bench      benchmarks (bench/), never part of the tests
 #   make fuzz       clang libFuzzer targets, FUZZ_SECONDS each
@@ -23,7 +23,7 @@ release: deps
 	@cmake --build build -j $(JOBS) --target quarrel
 
 run: release
-	@echo "quarrel: serving $(MODEL) on http://$(HOST):$(PORT)  (OpenAI API under /v1, Ctrl-C stops)"
+	@echo "quarrel: serving $(MODEL); open http://$(HOST):$(PORT)/ in a browser to chat  (API: /api, /ws, OpenAI: /v1; Ctrl-C stops)"
 	./build/quarrel serve -m $(MODEL) --host $(HOST) --port $(PORT)
 
 test: deps

@@ -48,7 +48,7 @@ int main(int argc, char **argv) {
     float *x = malloc(sizeof(float) * (size_t)n_in * max_tok), *y = malloc(sizeof(float) * (size_t)n_out * max_tok);
     float *row = malloc(sizeof(float) * (size_t)n_in);
     srand(1);
-    for (int64_t i = 0; i < n_in * max_tok; i++) x[i] = (float)rand() / RAND_MAX - 0.5f;
+    for (int64_t i = 0; i < n_in * max_tok; i++) x[i] = (float)rand() / (float)RAND_MAX - 0.5f;
     q_exec ex = { .be = &q_backend_cpu, .pool = p, .n_threads = threads };
     ex.wdata_size = (size_t)max_tok * n_in * sizeof(float) * 2;
     ex.wdata = malloc(ex.wdata_size);
@@ -68,7 +68,7 @@ int main(int argc, char **argv) {
         const size_t rb = q_row_size(t, n_in);
         uint8_t *wd = malloc(rb * (size_t)n_out);
         for (int64_t r = 0; r < n_out; r++) {
-            for (int64_t i = 0; i < n_in; i++) row[i] = (float)rand() / RAND_MAX - 0.5f;
+            for (int64_t i = 0; i < n_in; i++) row[i] = (float)rand() / (float)RAND_MAX - 0.5f;
             tt->from_float(row, wd + r * rb, n_in);
         }
         q_tensor w = { .type = t, .ne = { n_in, n_out, 1, 1 }, .row_bytes = rb, .data = wd };

@@ -443,8 +443,86 @@ static void test_other_sequences_never_read(void **state) {
     free(solo); free(got);
 }
 
+/* Last-row logits of toks[0..n) decoded in seq `seq` of c in chunks of `chunk` tokens. */
+static void decode_chunks(q_context *c, const q_token *toks, int n, int chunk, q_seq_id seq, q_pos p0, float *last) {
+    for (int i = 0; i < n; i += chunk) {
+        const int k = n - i < chunk ? n - i : chunk;
+        q_batch b = q_batch_init(k);
+        for (int t = 0; t < k; t++) q_batch_add(&b, toks[i + t], p0 + i + t, seq, i + t == n - 1);
+        q_error err;
+        if (q_decode(c, &b, &err) != Q_OK) fail_msg("decode: %s", err.msg);
+        if (i + k == n) memcpy(last, q_get_logits_ith(c, k - 1), sizeof(float) * V);
+        q_batch_free(&b);
+    }
+}
+
+static void expect_same_bits(const float *got, const float *want, const char *what) {
+    if (memcmp(got, want, sizeof(float) * V)) fail_msg("%s: logits differ from the sequence decoded alone", what);
+}
+
+/* A sequence's logits are bit-identical wherever its cells sit and however its tokens were
+ * batched: attention sums in position order with lanes by position, and a token takes the
+ * flash path iff its position is deep enough (never because of what else is in the batch).
+ * The server's "concurrent == alone" promise rests on this. */
+static void test_placement_and_batching_bit_identical(void **state) {
+    (void)state;
+    float *ref = malloc(sizeof(float) * V), *got = malloc(sizeof(float) * V);
+    q_context *c = new_ctx(64, 4, Q_TYPE_F16);
+    decode_chunks(c, B, 10, 10, 1, 0, ref);
+    q_context_free(c);
+
+    c = new_ctx(64, 4, Q_TYPE_F16);   /* BOS shared from a sequence whose cells come first */
+    decode_chunks(c, A, 12, 12, 0, 0, got);
+    q_kv_seq_cp(c, 0, 1, 0, 1);
+    decode_chunks(c, B + 1, 9, 9, 1, 1, got);
+    expect_same_bits(got, ref, "shared BOS cell");
+    q_context_free(c);
+
+    c = new_ctx(64, 4, Q_TYPE_F16);   /* positions 5.. land in holes before positions 0..4 */
+    decode_chunks(c, A, 12, 12, 0, 0, got);
+    decode_chunks(c, B, 5, 5, 1, 0, got);
+    q_kv_seq_rm(c, 0, -1, -1);
+    decode_chunks(c, B + 5, 5, 5, 1, 5, got);
+    expect_same_bits(got, ref, "cells in holes");
+    q_context_free(c);
+
+    c = new_ctx(64, 4, Q_TYPE_F16);   /* one token at a time */
+    decode_chunks(c, B, 10, 1, 1, 0, got);
+    expect_same_bits(got, ref, "token by token");
+    q_context_free(c);
+
+    /* past the flash threshold: chunks of 512 and of 300, and a last token alone, agree
+     * (on stories260K: a deep context on a small model keeps the test quick) */
+    enum { N = 1040 };
+    char path[1024];
+    snprintf(path, sizeof path, "%s/models/stories260K.gguf", golden_shared_dir());
+    q_model *small = NULL;
+    q_error err;
+    assert_int_equal(q_model_load(path, &small, &err), Q_OK);
+    const int32_t V0 = V;
+    V = q_model_n_vocab(small);
+    q_token *toks = malloc(sizeof(q_token) * N);
+    for (int i = 0; i < N; i++) toks[i] = i ? (q_token)(3 + (i * 37) % (V - 3)) : 1;
+    q_context_params p = q_context_default_params();
+    p.n_ctx = N + 8;
+    assert_int_equal(q_context_new(small, &p, &c, &err), Q_OK);
+    decode_chunks(c, toks, N, 512, 0, 0, ref);
+    q_kv_clear(c);
+    decode_chunks(c, toks, N, 300, 0, 0, got);
+    expect_same_bits(got, ref, "deep prompt in other chunks");
+    q_kv_clear(c);
+    decode_chunks(c, toks, N - 1, 512, 0, 0, got);
+    decode_chunks(c, toks + N - 1, 1, 1, 0, N - 1, got);
+    expect_same_bits(got, ref, "deep prompt, last token alone");
+    q_context_free(c);
+    q_model_free(small);
+    V = V0;
+    free(toks); free(ref); free(got);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_placement_and_batching_bit_identical),
         cmocka_unit_test(test_interleaved_sequences),
         cmocka_unit_test(test_other_sequences_never_read),
         cmocka_unit_test(test_seq_rm_and_cp),

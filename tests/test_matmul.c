@@ -146,10 +146,13 @@ static void test_isa_variants_bit_identical(void **state) {
  * not multiples of the register tile), padded strides, and a ldy larger than nr. */
 static void test_gemm_tiles_bit_identical(void **state) {
     (void)state;
-    static const int64_t lens[] = { 32, 64, 256, 512, 1056 };
+    /* 4160: more blocks than one K chunk of any tile kernel; 70 tokens: more than one
+     * token pass; 13, 16, 17 rows x 1 token: the decode paths' row groups and remainders */
+    static const int64_t lens[] = { 32, 48, 64, 172, 256, 512, 1056, 4160 };
     static const int32_t shapes[][2] = { { 1, 1 }, { 1, 7 }, { 3, 1 }, { 4, 4 }, { 5, 3 }, { 8, 1 }, { 8, 9 },
-                                         { 13, 2 }, { 16, 16 }, { 17, 5 }, { 16, 64 } };
-    enum { MAXR = 17, MAXC = 64, MAXN = 1056, PAD = 40 };
+                                         { 13, 1 }, { 13, 2 }, { 16, 1 }, { 16, 16 }, { 17, 1 }, { 17, 5 },
+                                         { 16, 64 }, { 9, 70 } };
+    enum { MAXR = 17, MAXC = 70, MAXN = 4160, PAD = 40 };
     float *w = malloc(MAXN * sizeof(float)), *x = malloc(MAXN * sizeof(float));
     const size_t wstride = MAXN * 4 + PAD, astride = MAXN * 4 + PAD + 24;
     uint8_t *wq = calloc(MAXR, wstride), *xq = calloc(MAXC, astride);

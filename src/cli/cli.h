@@ -22,6 +22,7 @@ int cmd_perplexity(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_keys(int argc, char **argv);
 
 /* "1.10 B" / "1.10B" style counts (sep between number and unit) and "606.53 MiB" sizes,
  * into buf (cli_format.c). */

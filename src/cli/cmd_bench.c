@@ -1,12 +1,15 @@
-/* cmd_bench.c — `quarrel bench -m MODEL [-p 512] [-n 128] [-b 512] [-t T] [-r 5]
- * [--probe-mib N] [--json]`: prompt and generation speed of the engine, in the spirit of
- * llama.cpp's llama-bench, next to the machine's memory read bandwidth.
+/* cmd_bench.c — `quarrel bench -m MODEL [-p 512] [-n 128] [-b 512] [-t T] [-r 5] [-d 0]
+ * [--probe-mib N] [--profile] [--json]`: prompt and generation speed of the engine, in the
+ * spirit of llama.cpp's llama-bench, next to the machine's memory read bandwidth.
  *
  *   pp<P>: one P-token prompt of synthetic ids ((i*7919+13) % n_vocab; the arithmetic
  *          does not depend on them) decoded in batches of n_batch from an empty KV cache;
  *          the whole prompt is timed.
  *   tg<N>: one untimed 1-token warm start at position 0, then N single-token decodes
  *          (positions 1..N), all N timed. No prompt, as llama-bench's tg.
+ *   -d D:  both tests run after D tokens of context (llama-bench's -d): the KV cache is
+ *          filled with D prompt tokens once (untimed), and each run first drops what the
+ *          previous one added (positions >= D), so pp and tg start at position D.
  * Each test runs once as warm-up, then REPS times with the KV cache cleared before each
  * run; tok/s is computed per run and reported as mean ± sample standard deviation.
  *
@@ -16,7 +19,14 @@
  * and is counted whole. effective GB/s = bytes_per_token * tg tok/s / 1e9, set against
  * membw_read_gbps over --probe-mib MiB (default: membw's own size; 0 skips the probe).
  *
- * Not here: per-op profiling (the engine exposes no per-op timing), perplexity, RSS.
+ * --profile: the context runs the profiling backend (runtime/profile.h), which times every
+ * op of the forward pass; over the timed windows of the REPS runs (warm-up and untimed
+ * tokens excluded) each op's time is reported per token and as a share of the test's
+ * time, grouped as matmul (by weight role), attention and the rest. "unaccounted" is the
+ * test time no op covers (batch setup, KV slot search and index, the logits row copy).
+ * The clock reads cost well under 0.1% of a token.
+ *
+ * Not here: perplexity, RSS.
  * Memory: the model, context, batch and JSON are owned here and freed before return. */
 #include <inttypes.h>
 #include <jansson.h>
@@ -31,14 +41,27 @@
 #include "quarrel/gguf.h"
 #include "quarrel/quarrel.h"
 #include "runtime/membw.h"
+#include "runtime/profile.h"
 
 #define CMD "bench"
 
 typedef struct bench_opts {
     const char *model;
     long n_prompt, n_gen, n_batch, n_threads, reps, probe_mib;   /* probe_mib < 0: default */
-    bool json;
+    long depth;                                                   /* context before each test */
+    bool json, profile;
 } bench_opts;
+
+/* Op times over a test's timed windows (from the context's q_profile). */
+typedef struct bench_prof {
+    q_profile *p;                  /* attached to the context; NULL = not profiling */
+    uint64_t   mark[Q_PROF_COUNT]; /* p->ns at the start of the current window */
+    uint64_t   ns[Q_PROF_COUNT];   /* summed over windows */
+    uint64_t   calls[Q_PROF_COUNT];
+    uint64_t   mark_calls[Q_PROF_COUNT];
+    double     secs;               /* the windows' wall time */
+    long       tokens;             /* tokens timed */
+} bench_prof;
 
 typedef struct bench_stats {
     double mean, std;   /* tok/s over the reps; std is the sample (n-1) deviation */
@@ -61,8 +84,10 @@ static void bench_usage(FILE *out) {
             "  -b N             batch size for the prompt (default 512)\n"
             "  -t N             threads (default: physical cores)\n"
             "  -r N             repetitions after one warm-up run (default 5)\n"
+            "  -d N             run pp and tg after N tokens of context (default 0)\n"
             "  --probe-mib N    memory bandwidth probe buffer in MiB (default: max(1 GiB, 8 x LLC);\n"
             "                   0 skips the probe)\n"
+            "  --profile        per-op time breakdown (ms/token, %% of the test) of pp and tg\n"
             "  --json           one JSON object on stdout instead of the table\n");
 }
 
@@ -83,8 +108,10 @@ static int bench_parse(int argc, char **argv, bench_opts *o) {
         else if (!strcmp(a, "-b")) ok = cli_int_arg(CMD, a, v, 1, 1 << 16, &o->n_batch);
         else if (!strcmp(a, "-t")) ok = cli_int_arg(CMD, a, v, 1, 1024, &o->n_threads);
         else if (!strcmp(a, "-r")) ok = cli_int_arg(CMD, a, v, 1, 1000, &o->reps);
+        else if (!strcmp(a, "-d")) ok = cli_int_arg(CMD, a, v, 0, 1 << 20, &o->depth);
         else if (!strcmp(a, "--probe-mib")) ok = cli_int_arg(CMD, a, v, 0, 1 << 20, &o->probe_mib);
         else if (!strcmp(a, "--json")) { o->json = true; takes = false; }
+        else if (!strcmp(a, "--profile")) { o->profile = true; takes = false; }
         else {
             cli_errorf(CMD, "unknown option '%s' (see quarrel bench --help)", a);
             return 2;
@@ -124,50 +151,86 @@ static void stats_finish(bench_stats *s, long reps) {
     s->std = reps > 1 ? sqrt(sq / (double)(reps - 1)) : 0.0;
 }
 
-/* One pp run: the whole prompt in n_batch pieces; seconds in *secs. */
-static q_status run_pp(q_context *c, q_batch *b, const bench_opts *o, int32_t n_vocab, double *secs,
-                       q_error *err) {
-    q_kv_clear(c);
-    const double t0 = cli_now_ms();
-    for (long i0 = 0; i0 < o->n_prompt; i0 += o->n_batch) {
+static void prof_begin(bench_prof *bp) {
+    if (!bp) return;
+    memcpy(bp->mark, bp->p->ns, sizeof bp->mark);
+    memcpy(bp->mark_calls, bp->p->calls, sizeof bp->mark_calls);
+}
+
+static void prof_end(bench_prof *bp, double secs, long tokens) {
+    if (!bp) return;
+    for (int i = 0; i < Q_PROF_COUNT; i++) {
+        bp->ns[i] += bp->p->ns[i] - bp->mark[i];
+        bp->calls[i] += bp->p->calls[i] - bp->mark_calls[i];
+    }
+    bp->secs += secs;
+    bp->tokens += tokens;
+}
+
+/* Decodes prompt tokens at positions [p0, p1) in n_batch pieces (logits for the last). */
+static q_status decode_prompt(q_context *c, q_batch *b, const bench_opts *o, int32_t n_vocab, long p0, long p1,
+                              q_error *err) {
+    for (long i0 = p0; i0 < p1; i0 += o->n_batch) {
         q_batch_clear(b);
-        for (long i = i0; i < o->n_prompt && i < i0 + o->n_batch; i++)
-            q_batch_add(b, (q_token)((i * 7919 + 13) % n_vocab), (q_pos)i, 0, i == o->n_prompt - 1);
+        for (long i = i0; i < p1 && i < i0 + o->n_batch; i++)
+            q_batch_add(b, (q_token)((i * 7919 + 13) % n_vocab), (q_pos)i, 0, i == p1 - 1);
         q_status st = q_decode(c, b, err);
         if (st != Q_OK) return st;
     }
-    *secs = (cli_now_ms() - t0) / 1e3;
     return Q_OK;
 }
 
-/* One tg run: an untimed token at position 0, then n_gen timed single-token decodes. */
+/* Back to the -d context: drops every position >= depth (all of them at depth 0). */
+static void reset_to_depth(q_context *c, const bench_opts *o) {
+    if (o->depth == 0) q_kv_clear(c);
+    else q_kv_seq_rm(c, 0, (q_pos)o->depth, -1);
+}
+
+/* One pp run: the whole prompt in n_batch pieces; seconds in *secs. */
+static q_status run_pp(q_context *c, q_batch *b, const bench_opts *o, int32_t n_vocab, double *secs,
+                       bench_prof *bp, q_error *err) {
+    reset_to_depth(c, o);
+    prof_begin(bp);
+    const double t0 = cli_now_ms();
+    q_status st = decode_prompt(c, b, o, n_vocab, o->depth, o->depth + o->n_prompt, err);
+    if (st != Q_OK) return st;
+    *secs = (cli_now_ms() - t0) / 1e3;
+    prof_end(bp, *secs, o->n_prompt);
+    return Q_OK;
+}
+
+/* One tg run: an untimed token at position depth, then n_gen timed single-token decodes. */
 static q_status run_tg(q_context *c, q_batch *b, const bench_opts *o, int32_t n_vocab, double *secs,
-                       q_error *err) {
-    q_kv_clear(c);
+                       bench_prof *bp, q_error *err) {
+    reset_to_depth(c, o);
     q_batch_clear(b);
-    q_batch_add(b, 13 % n_vocab, 0, 0, true);
+    q_batch_add(b, 13 % n_vocab, (q_pos)o->depth, 0, true);
     q_status st = q_decode(c, b, err);
     if (st != Q_OK) return st;
+    prof_begin(bp);
     const double t0 = cli_now_ms();
     for (long i = 1; i <= o->n_gen; i++) {
         q_batch_clear(b);
-        q_batch_add(b, (q_token)((i * 7919 + 13) % n_vocab), (q_pos)i, 0, true);
+        q_batch_add(b, (q_token)((i * 7919 + 13) % n_vocab), (q_pos)(o->depth + i), 0, true);
         if ((st = q_decode(c, b, err)) != Q_OK) return st;
     }
     *secs = (cli_now_ms() - t0) / 1e3;
+    prof_end(bp, *secs, o->n_gen);
     return Q_OK;
 }
 
-typedef q_status (*bench_run_fn)(q_context *, q_batch *, const bench_opts *, int32_t, double *, q_error *);
+typedef q_status (*bench_run_fn)(q_context *, q_batch *, const bench_opts *, int32_t, double *, bench_prof *,
+                                 q_error *);
 
-/* Warm-up, then reps timed runs of fn over n_tokens tokens each. */
+/* Warm-up, then reps timed runs of fn over n_tokens tokens each; with bp, the timed runs'
+ * op times go to bp. */
 static bool bench_test(q_context *c, q_batch *b, const bench_opts *o, bench_run_fn fn, long n_tokens,
-                       bench_stats *s) {
+                       bench_stats *s, bench_prof *bp) {
     const int32_t n_vocab = q_model_n_vocab(q_context_model(c));
     q_error err;
     double secs;
     for (long r = -1; r < o->reps; r++) {
-        if (fn(c, b, o, n_vocab, &secs, &err) != Q_OK) {
+        if (fn(c, b, o, n_vocab, &secs, r >= 0 ? bp : NULL, &err) != Q_OK) {
             cli_errorf(CMD, "decode failed: %s", err.msg);
             return false;
         }
@@ -186,13 +249,105 @@ static json_t *json_samples(bool present, const bench_stats *s, long reps) {
     return a;
 }
 
+/* "tg128", or "tg128 @ d4096" after -d context (llama-bench's names). */
+static void test_name(char *buf, size_t cap, const char *kind, long n, long depth) {
+    if (depth > 0) snprintf(buf, cap, "%s%ld @ d%ld", kind, n, depth);
+    else snprintf(buf, cap, "%s%ld", kind, n);
+}
+
+/* ---- profile report ---- */
+
+/* Rows of a profile: every op, then "unaccounted", then the three groups and the total. */
+enum { PROF_UNACC = Q_PROF_COUNT, PROF_MATMUL, PROF_ATTENTION, PROF_REST, PROF_TOTAL, PROF_ROWS };
+
+typedef struct prof_row {
+    const char *name;
+    double ms_per_token, pct, calls_per_token;   /* calls: ops only, else -1 */
+} prof_row;
+
+static void prof_rows(const bench_prof *bp, prof_row rows[PROF_ROWS]) {
+    const double tok = bp->tokens > 0 ? (double)bp->tokens : 1.0, total_ns = bp->secs * 1e9;
+    double ops_ns = 0, mm_ns = 0;
+    for (int i = 0; i < Q_PROF_COUNT; i++) {
+        ops_ns += (double)bp->ns[i];
+        if (i <= Q_PROF_MM_LAST) mm_ns += (double)bp->ns[i];
+    }
+    const double unacc = total_ns > ops_ns ? total_ns - ops_ns : 0.0;
+    const double att = (double)bp->ns[Q_PROF_ATTENTION];
+    const double ns[PROF_ROWS - Q_PROF_COUNT] = { unacc, mm_ns, att, total_ns - mm_ns - att, total_ns };
+    static const char *const names[PROF_ROWS - Q_PROF_COUNT] = { "unaccounted", "matmul", "attention", "rest",
+                                                                  "total" };
+    for (int i = 0; i < PROF_ROWS; i++) {
+        const bool op = i < Q_PROF_COUNT;
+        const double v = op ? (double)bp->ns[i] : ns[i - Q_PROF_COUNT];
+        rows[i] = (prof_row){ .name = op ? q_prof_op_name((q_prof_op)i) : names[i - Q_PROF_COUNT],
+                              .ms_per_token = v / 1e6 / tok, .pct = total_ns > 0 ? 100.0 * v / total_ns : 0,
+                              .calls_per_token = op ? (double)bp->calls[i] / tok : -1 };
+    }
+}
+
+static json_t *prof_row_json(const prof_row *r) {
+    json_t *o = json_object();
+    json_object_set_new(o, "ms_per_token", json_real(r->ms_per_token));
+    json_object_set_new(o, "pct", json_real(r->pct));
+    if (r->calls_per_token >= 0) json_object_set_new(o, "calls_per_token", json_real(r->calls_per_token));
+    return o;
+}
+
+/* {"tokens", "total_ms_per_token", "ops": {op: row, ..., "unaccounted"}, "groups":
+ * {"matmul", "attention", "rest"}} */
+static json_t *prof_json(const bench_prof *bp) {
+    prof_row rows[PROF_ROWS];
+    prof_rows(bp, rows);
+    json_t *j = json_object(), *ops = json_object(), *groups = json_object();
+    json_object_set_new(j, "tokens", json_integer(bp->tokens));
+    json_object_set_new(j, "total_ms_per_token", json_real(rows[PROF_TOTAL].ms_per_token));
+    for (int i = 0; i <= PROF_UNACC; i++) json_object_set_new(ops, rows[i].name, prof_row_json(&rows[i]));
+    for (int i = PROF_MATMUL; i <= PROF_REST; i++) json_object_set_new(groups, rows[i].name, prof_row_json(&rows[i]));
+    json_object_set_new(j, "ops", ops);
+    json_object_set_new(j, "groups", groups);
+    return j;
+}
+
+/* A table with one "ms/token  %" column pair per test (pp, tg; a NULL one is skipped). */
+static void prof_print(const bench_prof *pp, const char *pp_name, const bench_prof *tg, const char *tg_name) {
+    prof_row rp[PROF_ROWS], rt[PROF_ROWS];
+    if (pp) prof_rows(pp, rp);
+    if (tg) prof_rows(tg, rt);
+    printf("\nprofile (ms per token, %% of the test's time):\n");
+    printf("| %-18s |", "op");
+    if (pp) printf(" %18s |", pp_name);
+    if (tg) printf(" %18s |", tg_name);
+    printf("\n| ------------------ |");
+    if (pp) printf(" ------------------ |");
+    if (tg) printf(" ------------------ |");
+    printf("\n");
+    for (int i = 0; i < PROF_ROWS; i++) {
+        if (i == PROF_MATMUL) {   /* a rule between the ops and the groups */
+            printf("| %-18s |", "");
+            if (pp) printf(" %18s |", "");
+            if (tg) printf(" %18s |", "");
+            printf("\n");
+        }
+        printf("| %-18s |", pp ? rp[i].name : rt[i].name);
+        if (pp) printf(" %10.3f %6.1f%% |", rp[i].ms_per_token, rp[i].pct);
+        if (tg) printf(" %10.3f %6.1f%% |", rt[i].ms_per_token, rt[i].pct);
+        printf("\n");
+    }
+}
+
 int cmd_bench(int argc, char **argv) {
     bench_opts o;
     int rc = bench_parse(argc, argv, &o);
     if (rc) return rc < 0 ? 0 : rc;
 
     q_context_params cp = q_context_default_params();
-    const long n_need = (o.n_prompt > o.n_gen + 1 ? o.n_prompt : o.n_gen + 1);
+    const long n_need = o.depth + (o.n_prompt > o.n_gen + 1 ? o.n_prompt : o.n_gen + 1);
+    if (n_need > (1 << 24)) {
+        cli_errorf(CMD, "-d %ld with -p %ld / -n %ld needs %ld context cells (at most %d)", o.depth, o.n_prompt,
+                   o.n_gen, n_need, 1 << 24);
+        return 2;
+    }
     cp.n_ctx = (int32_t)(n_need < 16 ? 16 : n_need);
     cp.n_batch = (int32_t)o.n_batch;
     cp.n_ubatch = (int32_t)o.n_batch;
@@ -212,8 +367,20 @@ int cmd_bench(int argc, char **argv) {
     bool ok = pp.samples && tg.samples && b.token;
     if (!ok) cli_errorf(CMD, "out of memory");
     const bool do_pp = o.n_prompt > 0, do_tg = o.n_gen > 0;
-    if (ok && do_pp) ok = bench_test(c, &b, &o, run_pp, o.n_prompt, &pp);
-    if (ok && do_tg) ok = bench_test(c, &b, &o, run_tg, o.n_gen, &tg);
+    q_profile prof;
+    bench_prof pp_prof = { .p = &prof }, tg_prof = { .p = &prof };
+    if (ok && o.depth > 0 && (do_pp || do_tg)) {   /* the -d context, once, untimed */
+        q_error err;
+        q_kv_clear(c);
+        if (decode_prompt(c, &b, &o, q_model_n_vocab(m), 0, o.depth, &err) != Q_OK) {
+            cli_errorf(CMD, "decode failed: %s", err.msg);
+            ok = false;
+        }
+    }
+    if (o.profile) q_context_profile_set(c, &prof);
+    if (ok && do_pp) ok = bench_test(c, &b, &o, run_pp, o.n_prompt, &pp, o.profile ? &pp_prof : NULL);
+    if (ok && do_tg) ok = bench_test(c, &b, &o, run_tg, o.n_gen, &tg, o.profile ? &tg_prof : NULL);
+    q_context_profile_set(c, NULL);
 
     /* The probe after the decodes, so the model's pages were read with the caches cold
      * for it and the probe buffer never competes with the weights for memory. */
@@ -243,6 +410,7 @@ int cmd_bench(int argc, char **argv) {
             json_object_set_new(j, "n_prompt", json_integer(o.n_prompt));
             json_object_set_new(j, "n_gen", json_integer(o.n_gen));
             json_object_set_new(j, "n_batch", json_integer(o.n_batch));
+            json_object_set_new(j, "depth", json_integer(o.depth));
             json_object_set_new(j, "reps", json_integer(o.reps));
             json_object_set_new(j, "pp_tok_s", json_num_or_null(do_pp, pp.mean));
             json_object_set_new(j, "pp_tok_s_std", json_num_or_null(do_pp, pp.std));
@@ -256,6 +424,12 @@ int cmd_bench(int argc, char **argv) {
             json_object_set_new(j, "probe_isa", do_probe ? json_string(isa) : json_null());
             json_object_set_new(j, "probe_bytes", json_integer(do_probe ? (json_int_t)(probe_bytes) : 0));
             json_object_set_new(j, "decode_efficiency", json_num_or_null(have_ratio, eff / probe));
+            if (o.profile) {
+                json_t *pj = json_object();
+                json_object_set_new(pj, "pp", do_pp ? prof_json(&pp_prof) : json_null());
+                json_object_set_new(pj, "tg", do_tg ? prof_json(&tg_prof) : json_null());
+                json_object_set_new(j, "profile", pj);
+            }
             char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
             if (s) printf("%s\n", s);
             else { cli_errorf(CMD, "out of memory"); ok = false; }
@@ -266,18 +440,18 @@ int cmd_bench(int argc, char **argv) {
             cli_human_bytes(mb.total, size, sizeof size);
             cli_human_count(mb.params, " ", params, sizeof params);
             cli_human_bytes(mb.per_token, bpt, sizeof bpt);
-            printf("| %-40s | %10s | %10s | %7s | %10s | %20s |\n", "model", "size", "params", "threads", "test", "t/s");
-            printf("| %.40s | %.10s | %.10s | %.7s | %.10s | %.20s |\n", "----------------------------------------",
-                   "----------", "----------", "-------", "----------", "--------------------");
-            char test[32];
+            printf("| %-40s | %10s | %10s | %7s | %14s | %20s |\n", "model", "size", "params", "threads", "test", "t/s");
+            printf("| %.40s | %.10s | %.10s | %.7s | %.14s | %.20s |\n", "----------------------------------------",
+                   "----------", "----------", "-------", "--------------", "--------------------");
+            char test[48];
             if (do_pp) {
-                snprintf(test, sizeof test, "pp%ld", o.n_prompt);
-                printf("| %-40.40s | %10s | %10s | %7ld | %10s | %11.2f ± %6.2f |\n", desc, size, params, o.n_threads,
+                test_name(test, sizeof test, "pp", o.n_prompt, o.depth);
+                printf("| %-40.40s | %10s | %10s | %7ld | %14s | %11.2f ± %6.2f |\n", desc, size, params, o.n_threads,
                        test, pp.mean, pp.std);
             }
             if (do_tg) {
-                snprintf(test, sizeof test, "tg%ld", o.n_gen);
-                printf("| %-40.40s | %10s | %10s | %7ld | %10s | %11.2f ± %6.2f |\n", desc, size, params, o.n_threads,
+                test_name(test, sizeof test, "tg", o.n_gen, o.depth);
+                printf("| %-40.40s | %10s | %10s | %7ld | %14s | %11.2f ± %6.2f |\n", desc, size, params, o.n_threads,
                        test, tg.mean, tg.std);
             }
             printf("\nmodel: %s\n", desc);
@@ -288,6 +462,12 @@ int cmd_bench(int argc, char **argv) {
                 printf("memory read bandwidth: %.2f GB/s (%s kernel, %d thread%s, %zu MiB buffer)\n", probe, isa,
                        (int)o.n_threads, o.n_threads == 1 ? "" : "s", probe_bytes >> 20);
             if (have_ratio) printf("decode efficiency: %.1f%% of measured read bandwidth\n", 100.0 * eff / probe);
+            if (o.profile && (do_pp || do_tg)) {
+                char pn[48], tn[48];
+                test_name(pn, sizeof pn, "pp", o.n_prompt, o.depth);
+                test_name(tn, sizeof tn, "tg", o.n_gen, o.depth);
+                prof_print(do_pp ? &pp_prof : NULL, pn, do_tg ? &tg_prof : NULL, tn);
+            }
         }
     }
     q_batch_free(&b);

@@ -3,10 +3,12 @@
  *   quarrel serve -m MODEL [--host 127.0.0.1] [--port 8080] [--parallel N] [-c CTX]
  *                 [-t THREADS] [--queue-size Q] [--timeout SECONDS] [--max-body BYTES]
  *                 [--shutdown-timeout S] [--log-format json|text] [--log-level debug|info|warn|error]
+ *                 [--log-prompts]
  *
  * Every option can also come from the environment (QUARREL_MODEL, QUARREL_HOST,
  * QUARREL_PORT, QUARREL_PARALLEL, QUARREL_CTX, QUARREL_THREADS, QUARREL_QUEUE_SIZE,
- * QUARREL_TIMEOUT, QUARREL_MAX_BODY, QUARREL_SHUTDOWN_TIMEOUT, QUARREL_LOG_FORMAT, QUARREL_LOG_LEVEL); flags win.
+ * QUARREL_TIMEOUT, QUARREL_MAX_BODY, QUARREL_SHUTDOWN_TIMEOUT, QUARREL_LOG_FORMAT, QUARREL_LOG_LEVEL,
+ * QUARREL_LOG_PROMPTS=1|0); flags win.
  * Once listening it logs "listening on http://HOST:PORT" (the real port with --port 0).
  * SIGTERM/SIGINT: stop accepting, finish or cancel in-flight work within --shutdown-timeout, exit 0. */
 #include <pthread.h>
@@ -21,11 +23,12 @@
 
 #define CMD "serve"
 
-typedef enum opt_kind { OPT_STR, OPT_INT } opt_kind;
+typedef enum opt_kind { OPT_STR, OPT_INT, OPT_BOOL } opt_kind;   /* OPT_BOOL: a flag without a value */
 
 typedef struct serve_opts {
     srv_config  cfg;
     const char *log_format, *log_level;
+    bool        log_prompts;
 } serve_opts;
 
 typedef struct opt {
@@ -48,8 +51,10 @@ static const opt opts[] = {
     { "--timeout", NULL, "QUARREL_TIMEOUT", OPT_INT, OFF(cfg.timeout_s), 1, 1 << 30, "most seconds per request (300)" },
     { "--max-body", NULL, "QUARREL_MAX_BODY", OPT_INT, OFF(cfg.max_body), 1024, 1L << 30, "largest request body in bytes (1 MiB)" },
     { "--shutdown-timeout", NULL, "QUARREL_SHUTDOWN_TIMEOUT", OPT_INT, OFF(cfg.shutdown_s), 0, 3600, "seconds in-flight work may finish on SIGTERM (5)" },
+    { "--prefix-cache", NULL, "QUARREL_PREFIX_CACHE", OPT_INT, OFF(cfg.prefix_cache), 0, 1, "reuse KV of shared prompt prefixes (1; 0 = off)" },
     { "--log-format", NULL, "QUARREL_LOG_FORMAT", OPT_STR, OFF(log_format), 0, 0, "json or text (text)" },
     { "--log-level", NULL, "QUARREL_LOG_LEVEL", OPT_STR, OFF(log_level), 0, 0, "debug, info, warn or error (info)" },
+    { "--log-prompts", NULL, "QUARREL_LOG_PROMPTS", OPT_BOOL, OFF(log_prompts), 0, 0, "log prompts and generated text (redacted by default; credentials always)" },
 };
 enum { N_OPTS = sizeof opts / sizeof opts[0] };
 
@@ -62,12 +67,21 @@ static void serve_usage(FILE *f) {
 static bool opt_set(serve_opts *o, const opt *d, const char *name, const char *v) {
     char *p = (char *)o + d->off;
     if (d->kind == OPT_STR) { *(const char **)p = v; return true; }
+    if (d->kind == OPT_BOOL) {
+        static const char *const yes[] = { "1", "true", "yes", "on" }, *const no[] = { "0", "false", "no", "off" };
+        for (int i = 0; i < 4; i++) {
+            if (!strcmp(v, yes[i])) { *(bool *)p = true; return true; }
+            if (!strcmp(v, no[i])) { *(bool *)p = false; return true; }
+        }
+        cli_errorf(CMD, "%s must be 1/true/yes/on or 0/false/no/off (got '%s')", name, v);
+        return false;
+    }
     return cli_int_arg(CMD, name, v, d->lo, d->hi, (long *)p);
 }
 
 static int serve_parse(int argc, char **argv, serve_opts *o) {
     memset(o, 0, sizeof *o);
-    o->cfg = (srv_config){ .host = "127.0.0.1", .port = 8080, .parallel = 4, .n_threads = cli_default_threads(),
+    o->cfg = (srv_config){ .host = "127.0.0.1", .port = 8080, .parallel = 4, .prefix_cache = 1, .n_threads = cli_default_threads(),
                            .queue_size = 64, .timeout_s = 300, .max_body = 1 << 20, .max_conns = 256,
                            .shutdown_s = 5 };
     o->log_format = "text";
@@ -83,6 +97,7 @@ static int serve_parse(int argc, char **argv, serve_opts *o) {
         for (int k = 0; k < N_OPTS && !d; k++)
             if (!strcmp(a, opts[k].flag) || (opts[k].alt && !strcmp(a, opts[k].alt))) d = &opts[k];
         if (!d) { cli_errorf(CMD, "unknown option %s (see --help)", a); return 2; }
+        if (d->kind == OPT_BOOL) { opt_set(o, d, a, "1"); continue; }
         if (i + 1 >= argc) { cli_errorf(CMD, "%s needs a value", a); return 2; }
         if (!opt_set(o, d, a, argv[++i])) return 2;
     }
@@ -102,7 +117,8 @@ int cmd_serve(int argc, char **argv) {
     srv_log_level ll;
     if (!srv_log_format_parse(o.log_format, &lf)) { cli_errorf(CMD, "--log-format must be json or text"); return 2; }
     if (!srv_log_level_parse(o.log_level, &ll)) { cli_errorf(CMD, "--log-level must be debug, info, warn or error"); return 2; }
-    srv_log_setup(lf, ll);
+    srv_log_setup(lf, ll, o.log_prompts);
+    o.cfg.log_prompts = o.log_prompts;
 
     /* every thread started from here on inherits the blocked signals; this one waits for them */
     sigset_t set;

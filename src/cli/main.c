@@ -25,6 +25,7 @@ static const subcommand subcommands[] = {
     { "synth",      cmd_synth,      "write a random-weight model of a real model's shape" },
     { "serve",      cmd_serve,      "HTTP server: /api/generate, SSE, OpenAI-compatible /v1" },
     { "bench",      cmd_bench,      "prompt/generation speed and memory-bandwidth efficiency" },
+    { "keys",       cmd_keys,       "create, list, revoke and rotate the server's API keys" },
 };
 
 void cli_errorf(const char *cmd, const char *fmt, ...) {

@@ -25,8 +25,9 @@ typedef struct q_exec {
     int32_t      n_threads;
     void        *wdata;       /* activations converted to a vec_dot_type: (n_ubatch, max_in) */
     size_t       wdata_size;
-    float       *att;         /* per thread: (n_ctx) scores + (n_ctx) f16 probs + (head_dim) f16 q */
-    size_t       att_stride;  /* floats per thread */
+    float       *att;         /* attention scratch: n_threads + 1 slots of att_stride floats
+                               * (cpu/attention.h: q_cpu_attention_stride) */
+    size_t       att_stride;  /* floats per slot */
 } q_exec;
 
 /* Attention of one layer for a ubatch whose K/V are already in the cache. */

@@ -1,13 +1,16 @@
 /* ops.c — the CPU backend's op table and its elementwise / row ops: get_rows, RMSNorm,
- * RoPE, SwiGLU, scaled add. Scalar code that follows ggml's CPU arithmetic where it
- * matters for matching llama.cpp (RMSNorm sums in double, RoPE angles advanced by
- * repeated multiplication in float, the rotation fused the way ggml's compiler fuses
- * it). Owns no memory. */
+ * RoPE, SwiGLU, scaled add, softmax. The scalar kernels here are the reference of the
+ * row-kernel table (cpu/ops.h); each op runs the row of the best kernel set (AVX2 in
+ * cpu/ops_avx2.c, bit-identical). They follow ggml's CPU arithmetic where it matters for
+ * matching llama.cpp (RMSNorm sums in double, RoPE angles advanced by repeated
+ * multiplication in float, the rotation fused the way ggml's compiler fuses it). Owns no
+ * memory. */
 #include <math.h>
 #include <string.h>
 
 #include "core/base.h"
 #include "cpu/backend.h"
+#include "cpu/ops.h"
 #include "runtime/kv_cache.h"
 
 void q_cpu_matmul(q_exec *ex, const q_tensor *w, const float *x, int64_t ldx,
@@ -29,8 +32,8 @@ static void cpu_get_rows(const q_tensor *w, const q_token *ids, int32_t n, float
 
 /* ggml_rms_norm then a multiply by the weight: the mean of squares is summed in double
  * and the reciprocal taken in float. */
-static void cpu_rmsnorm(float *y, const float *x, const float *w, int32_t n_tok, int32_t n,
-                        float eps) {
+static void scalar_rmsnorm(float *y, const float *x, const float *w, int32_t n_tok, int32_t n,
+                           float eps) {
     for (int32_t t = 0; t < n_tok; t++) {
         const float *xr = x + (int64_t)t * n;
         float *yr = y + (int64_t)t * n;
@@ -63,7 +66,23 @@ static void rope_angle(const q_rope *r, float theta_extrap, int i0, float *c, fl
     *s = sinf(theta) * mscale;
 }
 
+/* NORM rotates adjacent pairs; NEOX pairs i with i + n_rot/2. ggml's build (gnu11,
+ * -march=native) contracts each line's first product and the add/sub into one FMA;
+ * rounding x0 * c separately moves outputs by an ulp, and an ulp in K can flip its F16
+ * rounding in the cache. */
+static void scalar_rope_head(float *v, const float *cs, int32_t n_rot, q_rope_mode mode) {
+    for (int32_t i0 = 0; i0 < n_rot; i0 += 2) {
+        const int32_t a = mode == Q_ROPE_NORM ? i0 : i0 / 2;
+        const int32_t b = mode == Q_ROPE_NORM ? i0 + 1 : i0 / 2 + n_rot / 2;
+        const float x0 = v[a], x1 = v[b], c = cs[i0], s = cs[i0 + 1];
+        v[a] = fmaf(x0, c, -(x1 * s));
+        v[b] = fmaf(x0, s, x1 * c);
+    }
+}
+
 enum { ROPE_MAX_ROT = 1024 };
+
+static const q_cpu_row_ops *row_ops(void);
 
 static void cpu_rope(float *x, int32_t n_tok, int64_t ld, int32_t n_head, int32_t head_dim,
                      const q_pos *pos, const q_rope *r) {
@@ -79,26 +98,14 @@ static void cpu_rope(float *x, int32_t n_tok, int64_t ld, int32_t n_head, int32_
             rope_angle(r, theta / ff, i0, &cs[i0], &cs[i0 + 1]);
             theta *= theta_scale;
         }
-        for (int32_t h = 0; h < n_head; h++) {
-            float *v = x + (int64_t)t * ld + (int64_t)h * head_dim;
-            for (int32_t i0 = 0; i0 < n_rot; i0 += 2) {
-                /* NORM rotates adjacent pairs; NEOX pairs i with i + n_rot/2. ggml's build
-                 * (gnu11, -march=native) contracts each line's first product and the
-                 * add/sub into one FMA; rounding x0 * c separately moves outputs by an ulp,
-                 * and an ulp in K can flip its F16 rounding in the cache. */
-                const int32_t a = r->mode == Q_ROPE_NORM ? i0 : i0 / 2;
-                const int32_t b = r->mode == Q_ROPE_NORM ? i0 + 1 : i0 / 2 + n_rot / 2;
-                const float x0 = v[a], x1 = v[b], c = cs[i0], s = cs[i0 + 1];
-                v[a] = fmaf(x0, c, -(x1 * s));
-                v[b] = fmaf(x0, s, x1 * c);
-            }
-        }
+        const q_cpu_row_ops *ro = row_ops();
+        for (int32_t h = 0; h < n_head; h++) ro->rope_head(x + (int64_t)t * ld + (int64_t)h * head_dim, cs, n_rot, r->mode);
     }
 }
 
 /* ggml's AVX-512 SiLU runs its vector exp over whole groups of 16 in a row and the C
  * library's expf over the rest of the row. */
-static void cpu_swiglu(float *g, const float *u, int32_t n_rows, int32_t n_cols) {
+static void scalar_swiglu(float *g, const float *u, int32_t n_rows, int32_t n_cols) {
     const int32_t n_vec = n_cols & ~15;
     for (int32_t r = 0; r < n_rows; r++) {
         float *gr = g + (int64_t)r * n_cols;
@@ -110,7 +117,7 @@ static void cpu_swiglu(float *g, const float *u, int32_t n_rows, int32_t n_cols)
     }
 }
 
-static void cpu_add_scaled(float *x, const float *y, float s, int64_t n) {
+static void scalar_add_scaled(float *x, const float *y, float s, int64_t n) {
     if (s == 1.0f) {
         for (int64_t i = 0; i < n; i++) x[i] += y[i];
     } else {
@@ -121,13 +128,13 @@ static void cpu_add_scaled(float *x, const float *y, float s, int64_t n) {
     }
 }
 
-static void cpu_scale(float *x, float s, int64_t n) {
+static void scalar_scale(float *x, float s, int64_t n) {
     for (int64_t i = 0; i < n; i++) x[i] *= s;
 }
 
 /* ggml_soft_max: max, exp (the AVX-512 exp over whole groups of 16, the C library's over
  * the rest), the sum in double, then a multiply by the float reciprocal. */
-static void cpu_softmax(float *x, int32_t n_rows, int32_t n_cols) {
+static void scalar_softmax(float *x, int32_t n_rows, int32_t n_cols) {
     const int32_t n_vec = n_cols & ~15;
     for (int32_t r = 0; r < n_rows; r++) {
         float *v = x + (int64_t)r * n_cols, max = -INFINITY;
@@ -141,6 +148,49 @@ static void cpu_softmax(float *x, int32_t n_rows, int32_t n_cols) {
         for (int32_t i = 0; i < n_cols; i++) v[i] *= inv;
     }
 }
+
+static void scalar_expf(float *dst, const float *src, int64_t n) {
+    for (int64_t i = 0; i < n; i++) dst[i] = q_cpu_expf(src[i]);
+}
+
+static const q_cpu_row_ops row_ops_scalar = {
+    .rmsnorm    = scalar_rmsnorm,
+    .rope_head  = scalar_rope_head,
+    .swiglu     = scalar_swiglu,
+    .add_scaled = scalar_add_scaled,
+    .scale      = scalar_scale,
+    .softmax    = scalar_softmax,
+    .expf       = scalar_expf,
+};
+
+static const q_cpu_row_ops *const row_ops_tables[Q_CPU_ISA_COUNT] = {
+    [Q_CPU_ISA_SCALAR] = &row_ops_scalar,
+#if defined(__x86_64__)
+    [Q_CPU_ISA_AVX2]   = &q_cpu_row_ops_avx2,
+#endif
+};
+
+const q_cpu_row_ops *q_cpu_row_ops_isa(q_cpu_isa isa) {
+    return (unsigned)isa < Q_CPU_ISA_COUNT ? row_ops_tables[isa] : NULL;
+}
+
+/* The best set's row, or the next set down that has one (a set may have SIMD matmuls
+ * before it has SIMD row ops). */
+static const q_cpu_row_ops *row_ops(void) {
+    for (int isa = (int)q_cpu_isa_best(); isa > 0; isa--)
+        if (row_ops_tables[isa]) return row_ops_tables[isa];
+    return &row_ops_scalar;
+}
+
+static void cpu_rmsnorm(float *y, const float *x, const float *w, int32_t n_tok, int32_t n, float eps) {
+    row_ops()->rmsnorm(y, x, w, n_tok, n, eps);
+}
+static void cpu_swiglu(float *g, const float *u, int32_t n_rows, int32_t n_cols) {
+    row_ops()->swiglu(g, u, n_rows, n_cols);
+}
+static void cpu_add_scaled(float *x, const float *y, float s, int64_t n) { row_ops()->add_scaled(x, y, s, n); }
+static void cpu_scale(float *x, float s, int64_t n) { row_ops()->scale(x, s, n); }
+static void cpu_softmax(float *x, int32_t n_rows, int32_t n_cols) { row_ops()->softmax(x, n_rows, n_cols); }
 
 const q_backend q_backend_cpu = {
     .name       = "cpu-scalar",

@@ -1,8 +1,7 @@
-/* vec_dot_impl.h — the body of every CPU dot-product kernel, included by each ISA
- * variant: vec_dot_scalar.c (portable; QFMA is a C library fused multiply-add) and
- * vec_dot_avx2.c (the same code compiled for AVX2+FMA, so QFMA is one instruction and
- * the 8/16-lane loops vectorize). Both must give bit-identical results: fused
- * multiply-add is exactly rounded everywhere, and the summation order is spelled out.
+/* vec_dot_impl.h — the reference body of every CPU dot-product kernel, compiled by
+ * vec_dot_scalar.c (QFMA is the C library's fused multiply-add). It spells out the
+ * summation order that every hand-written SIMD kernel (cpu/kern_avx2*.c) reproduces bit
+ * for bit: fused multiply-add is exactly rounded everywhere, and integer sums are exact.
  *
  * Before including: the system headers, cpu/f16.h, cpu/vec_dot.h and
  * tensor/quants/blocks.h, and QK(name) (the exported name of kernel `name`).

@@ -9,9 +9,11 @@
 
 #include "core/base.h"
 #include "core/pool.h"
+#include "cpu/attention.h"
 #include "cpu/backend.h"
 #include "model/model.h"
 #include "runtime/kv_cache.h"
+#include "runtime/profile.h"
 
 struct q_context {
     const q_model   *model;
@@ -26,6 +28,7 @@ struct q_context {
     int32_t          logits_cap;  /* rows allocated */
     int32_t         *logits_row;  /* [n_batch] batch index -> logits row, or -1 */
     int32_t          n_last;      /* tokens in the last decoded batch */
+    q_profile       *prof;        /* attached per-op profile (borrowed), or NULL */
 };
 
 q_context_params q_context_default_params(void) {
@@ -96,8 +99,8 @@ q_status q_context_new(const q_model *m, const q_context_params *pin, q_context 
     c->ex.pool = c->pool;
     c->ex.n_threads = c->pool ? pool_n_threads(c->pool) : 1;
     c->ex.be = &q_backend_cpu;
-    c->ex.att_stride = 2 * (size_t)p.n_ctx + 4 * (size_t)hp->head_dim + 4;
-    c->ex.att = malloc(c->ex.att_stride * (size_t)c->ex.n_threads * sizeof(float));
+    c->ex.att_stride = q_cpu_attention_stride(p.n_ctx, hp->head_dim);
+    c->ex.att = malloc(c->ex.att_stride * (size_t)(c->ex.n_threads + 1) * sizeof(float));
     c->cells = malloc(U * sizeof(int32_t));
     c->out_idx = malloc(U * sizeof(int32_t));
     c->logits_row = malloc((size_t)p.n_batch * sizeof(int32_t));
@@ -182,6 +185,9 @@ q_status q_decode(q_context *c, const q_batch *b, q_error *err) {
         c->logits_cap = n_out;
     }
 
+    /* a profiled context's ops (the shift's re-rope too) add to its profile */
+    q_profile *const prof_prev = q_profile_current();
+    if (c->prof) q_profile_set_current(c->prof);
     kv_cache_apply_shift(&c->kv, m, c->ex.be);
     const q_forward_ctx f = { .model = m, .kv = &c->kv, .ex = &c->ex, .a = &c->acts };
     int32_t out_row = 0;
@@ -205,6 +211,7 @@ q_status q_decode(q_context *c, const q_batch *b, q_error *err) {
         m->arch->forward(&f, &ub);
         out_row += nu_out;
     }
+    if (c->prof) q_profile_set_current(prof_prev);
     c->n_last = n;
     return Q_OK;
 }
@@ -217,6 +224,14 @@ const float *q_get_logits_ith(q_context *c, int32_t i) {
     }
     if (i >= c->n_last || c->logits_row[i] < 0) return NULL;
     return c->logits + (size_t)c->logits_row[i] * c->model->hp.n_vocab;
+}
+
+void q_context_profile_set(q_context *c, q_profile *p) {
+    c->prof = p;
+    c->ex.be = &q_backend_cpu;
+    if (!p) return;
+    *p = (q_profile){ .model = c->model, .inner = c->ex.be };
+    c->ex.be = &q_backend_profiled;
 }
 
 /* ---- KV wrappers ---- */

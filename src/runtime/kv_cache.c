@@ -79,6 +79,24 @@ void kv_cache_claim(q_kv_cache *kv, int32_t cell, q_pos pos, q_seq_id seq) {
     kv->seq_indexed = 0;
 }
 
+/* Orders one sequence's cells by position (then cell index). Attention sums in list
+ * order, so a sequence whose cells are scattered (reused holes, a prefix shared from
+ * another sequence) sums exactly as if it had been decoded alone into fresh cells. */
+static int cmp_cell_pos(const void *a, const void *b, void *arg) {
+    const q_kv_cell *cells = arg;
+    const int32_t ca = *(const int32_t *)a, cb = *(const int32_t *)b;
+    if (cells[ca].pos != cells[cb].pos) return cells[ca].pos < cells[cb].pos ? -1 : 1;
+    return ca < cb ? -1 : ca > cb;
+}
+
+static void sort_by_pos(const q_kv_cache *kv, int32_t *list, int32_t n) {
+    for (int32_t i = 1; i < n; i++)
+        if (kv->cells[list[i]].pos < kv->cells[list[i - 1]].pos) {   /* the common case is sorted */
+            qsort_r(list, (size_t)n, sizeof *list, cmp_cell_pos, kv->cells);
+            return;
+        }
+}
+
 void kv_cache_seq_index_build(q_kv_cache *kv, uint64_t mask) {
     mask &= kv->n_seq_max >= 64 ? ~0ull : (1ull << kv->n_seq_max) - 1;
     for (int32_t s = 0; s < kv->n_seq_max; s++)
@@ -92,6 +110,8 @@ void kv_cache_seq_index_build(q_kv_cache *kv, uint64_t mask) {
             m &= m - 1;
         }
     }
+    for (int32_t s = 0; s < kv->n_seq_max; s++)
+        if (mask & (1ull << s)) sort_by_pos(kv, kv->seq_cells + (size_t)s * (size_t)kv->n_ctx, kv->seq_n[s]);
     kv->seq_indexed = mask;
 }
 

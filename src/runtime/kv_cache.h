@@ -9,8 +9,8 @@
  *
  * Sequence index: attention must not pay for other sequences' cells, so before each
  * forward pass kv_cache_seq_index_build lists, for every sequence of the ubatch, the
- * cells it occupies in ascending cell index (the order attention sums in, see
- * cpu/attention.c). The lists are valid until the next cell change (claim, seq_*,
+ * cells it occupies in ascending position (the order attention sums in, see
+ * cpu/attention.c), so where a sequence's cells sit never changes its results. The lists are valid until the next cell change (claim, seq_*,
  * clear), which invalidates them; attention asserts its sequence's list is current.
  *
  * Memory: kv_cache_init allocates one block for all layers and the index

@@ -1,6 +1,7 @@
 /* http.c — the HTTP front of `quarrel serve` on libmicrohttpd: the daemon (one thread
  * per connection, so a handler or stream reader may block on its job; the connection
- * limit bounds the threads; /ws upgrades hand the socket to ws.c), keep-alive, request
+ * limit bounds the threads; /ws upgrades hand the socket to ws.c's reactor thread and
+ * their connection thread ends), keep-alive, request
  * body limits (413), the route table,
  * reply helpers with X-Request-Id and request metrics, and server start/stop.
  *
@@ -16,7 +17,9 @@
 #include <string.h>
 
 #include "core/base.h"
+#include "server/openapi.h"
 #include "server/server.h"
+#include "server/static.h"
 
 enum { JSON_MAX_DEPTH = 32 };
 
@@ -25,6 +28,7 @@ struct srv_server {
     q_model            *model;
     q_context          *ctx;
     srv_sched          *sched;
+    srv_ws_hub         *ws;
     struct MHD_Daemon  *daemon;
     int                 port;
     char                model_name[128];
@@ -35,6 +39,7 @@ struct srv_server {
 const q_model    *srv_model(const srv_server *s) { return s->model; }
 const char       *srv_model_name(const srv_server *s) { return s->model_name; }
 srv_sched        *srv_scheduler(const srv_server *s) { return s->sched; }
+srv_ws_hub       *srv_ws_hub_of(const srv_server *s) { return s->ws; }
 const srv_config *srv_cfg(const srv_server *s) { return &s->cfg; }
 bool              srv_stopping(const srv_server *s) { return atomic_load(&((srv_server *)s)->stopping); }
 int               srv_server_port(const srv_server *s) { return s->port; }
@@ -47,6 +52,15 @@ typedef struct route {
     srv_endpoint ep;
 } route;
 
+/* A route path may end in one {param} segment (as docs/openapi.json writes it): it matches
+ * any URL with the same prefix and one more non-empty segment, which the handler reads. */
+static bool route_match(const char *path, const char *url) {
+    const char *brace = strchr(path, '{');
+    if (!brace) return !strcmp(path, url);
+    const size_t n = (size_t)(brace - path);
+    return !strncmp(path, url, n) && url[n] && !strchr(url + n, '/');
+}
+
 static const route routes[] = {
     { "GET",  "/api/health",          srv_route_health,      SRV_EP_OTHER },
     { "GET",  "/healthz",             srv_route_healthz,     SRV_EP_OTHER },
@@ -54,12 +68,18 @@ static const route routes[] = {
     { "GET",  "/version",             srv_route_version,     SRV_EP_OTHER },
     { "GET",  "/metrics",             srv_route_metrics,     SRV_EP_OTHER },
     { "GET",  "/api/metrics",         srv_route_metrics,     SRV_EP_OTHER },
+    { "GET",  "/openapi.json",        srv_route_apidocs,     SRV_EP_OTHER },
+    { "GET",  "/docs",                srv_route_apidocs,     SRV_EP_OTHER },
+    { "GET",  "/docs/apidocs.js",     srv_route_apidocs,     SRV_EP_OTHER },
+    { "GET",  "/docs/apidocs.css",    srv_route_apidocs,     SRV_EP_OTHER },
     { "POST", "/api/generate",        srv_route_generate,    SRV_EP_GENERATE },
     { "POST", "/api/stream",          srv_route_stream,      SRV_EP_STREAM },
     { "POST", "/v1/chat/completions", srv_route_chat,        SRV_EP_CHAT },
     { "POST", "/v1/completions",      srv_route_completions, SRV_EP_COMPLETIONS },
     { "GET",  "/v1/models",           srv_route_models,      SRV_EP_OTHER },
     { "GET",  "/ws",                  srv_route_ws,          SRV_EP_OTHER },
+    { "GET",  "/api/models",          srv_route_models_api,  SRV_EP_OTHER },
+    { "GET",  "/api/models/{name}",   srv_route_model_api,   SRV_EP_OTHER },
 };
 
 /* ---- replies ---- */
@@ -194,7 +214,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     const route *rt = NULL;
     bool path_known = false;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-        if (strcmp(routes[i].path, url)) continue;
+        if (!route_match(routes[i].path, url)) continue;
         path_known = true;
         if (!strcmp(routes[i].method, method)) { rt = &routes[i]; break; }
     }
@@ -202,6 +222,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (r->body_too_big)
         return srv_reply_error(r, 413, "invalid_request_error", "the request body is larger than %ld bytes",
                                s->cfg.max_body);
+    if (!rt && srv_static_owns(method, url)) return srv_route_static(r);   /* the web UI */
     if (!rt && path_known)
         return srv_reply_error(r, 405, "invalid_request_error", "%s is not allowed on %s", method, url);
     if (!rt) return srv_reply_error(r, 404, "not_found_error", "no route %s %s", method, url);
@@ -212,14 +233,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe) {
     (void)cls;
-    (void)conn;
     srv_req *r = *con_cls;
     if (!r) return;
     const int status = r->status ? r->status : 499;   /* 499: client went away before a reply */
     srv_metrics_request(r->ep, status);
-    srv_log(SRV_LOG_INFO, "request", r->rid,
-            json_pack("{s:s, s:s, s:i, s:f, s:b}", "method", r->method, "path", r->path, "status", status, "ms",
-                      (srv_now() - r->t0) * 1e3, "complete", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK));
+    json_t *f = json_pack("{s:s, s:s, s:i, s:f, s:b}", "method", r->method, "path", r->path, "status", status, "ms",
+                          (srv_now() - r->t0) * 1e3, "complete", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+    /* credentials are named in the line (srv_log always redacts their values) so a
+     * reader can see a request carried one */
+    static const char *const cred_headers[] = { "Authorization", "X-Api-Key" };
+    for (size_t i = 0; i < sizeof cred_headers / sizeof *cred_headers; i++) {
+        const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, cred_headers[i]);
+        if (v) json_object_set_new(f, cred_headers[i], json_string(v));
+    }
+    srv_log(SRV_LOG_INFO, "request", r->rid, f);
     free(r->body);
     free(r);
     *con_cls = NULL;
@@ -266,9 +293,11 @@ q_status srv_server_start(const srv_config *cfg, srv_server **out, q_error *err)
     cp.n_seq_max = (int32_t)cfg->parallel;
     cp.n_threads = (int32_t)cfg->n_threads;
     if ((st = q_context_new(s->model, &cp, &s->ctx, err)) != Q_OK) goto fail;
-    if ((st = srv_sched_new(s->model, s->ctx, (int)cfg->parallel, (int)slot_ctx, (int)cfg->queue_size, &s->sched,
+    if ((st = srv_sched_new(s->model, s->ctx, (int)cfg->parallel, (int)slot_ctx, (int)cfg->queue_size, cfg->prefix_cache != 0, &s->sched,
                             err)) != Q_OK)
         goto fail;
+
+    if ((st = srv_ws_hub_start(s, &s->ws, err)) != Q_OK) goto fail;
 
     struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->port) };
     if (inet_pton(AF_INET, cfg->host, &sa.sin_addr) != 1) {
@@ -296,10 +325,12 @@ fail:
 void srv_server_stop(srv_server *s) {
     if (!s) return;
     atomic_store(&s->stopping, true);
-    /* stop accepting first, then drain the engine (streams see their jobs end), then
-     * wait for the connection threads */
+    /* stop accepting first, then drain the engine (streams see their jobs end), then close
+     * the WebSocket sessions (1001), then wait for the connection threads */
     if (s->daemon) MHD_quiesce_daemon(s->daemon);
     if (s->sched) srv_sched_shutdown(s->sched, srv_now() + (double)s->cfg.shutdown_s);
+    srv_ws_hub_stop(s->ws);
+    s->ws = NULL;
     if (s->daemon) MHD_stop_daemon(s->daemon);
     srv_sched_free(s->sched);
     q_context_free(s->ctx);

@@ -1,17 +1,22 @@
 /* log.c — the server's event log: one line per event on stderr, either JSON
  * ({"ts","level","event","request_id",...fields}) or text ("ts LEVEL event k=v ...").
- * Callers never pass prompts or generated text. Not a general logging library.
+ * Redaction is enforced here, whatever the caller passes: credential fields (by name,
+ * case-insensitive: authorization, api_key, api-key, x-api-key, password, secret, cookie)
+ * are always "[redacted]"; user text (prompt, messages, text, content, at any depth) is
+ * "[redacted N bytes]" unless log_prompts. Not a general logging library.
  * Memory: the fields object passed to srv_log is consumed. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "server/server.h"
 
 static srv_log_format g_format = SRV_LOG_TEXT;
 static srv_log_level g_min = SRV_LOG_INFO;
+static bool g_log_prompts;
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;   /* one line at a time */
 
 static const char *const level_names[SRV_LOG_LEVEL_COUNT] = {
@@ -21,9 +26,54 @@ static const char *const format_names[SRV_LOG_FORMAT_COUNT] = {
     [SRV_LOG_TEXT] = "text", [SRV_LOG_JSON] = "json",
 };
 
-void srv_log_setup(srv_log_format f, srv_log_level min) {
+void srv_log_setup(srv_log_format f, srv_log_level min, bool log_prompts) {
     g_format = f;
     g_min = min;
+    g_log_prompts = log_prompts;
+}
+
+static const char *const credential_keys[] = { "authorization", "api_key", "api-key", "apikey", "x-api-key",
+                                               "password", "secret", "cookie" };
+static const char *const user_text_keys[] = { "prompt", "messages", "text", "content" };
+
+static bool key_in(const char *k, const char *const *set, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!strcasecmp(k, set[i])) return true;
+    return false;
+}
+
+/* Bytes of text a value holds (strings, recursively), for the redaction note. */
+static size_t text_bytes(const json_t *v) {
+    size_t n = 0, i;
+    const char *k;
+    json_t *x;
+    if (json_is_string(v)) return json_string_length(v);
+    if (json_is_array(v)) json_array_foreach(v, i, x) n += text_bytes(x);
+    if (json_is_object(v)) json_object_foreach((json_t *)v, k, x) n += text_bytes(x);
+    return n;
+}
+
+/* Replaces credential and (unless log_prompts) user-text values in o, at any depth. */
+static void redact(json_t *o) {
+    const char *k;
+    json_t *v;
+    size_t i;
+    if (json_is_array(o)) {
+        json_array_foreach(o, i, v) redact(v);
+        return;
+    }
+    if (!json_is_object(o)) return;
+    json_object_foreach(o, k, v) {
+        if (key_in(k, credential_keys, sizeof credential_keys / sizeof *credential_keys)) {
+            json_object_set_new(o, k, json_string("[redacted]"));
+        } else if (!g_log_prompts && key_in(k, user_text_keys, sizeof user_text_keys / sizeof *user_text_keys)) {
+            char note[48];
+            snprintf(note, sizeof note, "[redacted %zu bytes]", text_bytes(v));
+            json_object_set_new(o, k, json_string(note));
+        } else {
+            redact(v);
+        }
+    }
 }
 
 bool srv_log_format_parse(const char *s, srv_log_format *out) {
@@ -40,11 +90,12 @@ bool srv_log_level_parse(const char *s, srv_log_level *out) {
 
 void srv_log(srv_log_level lvl, const char *event, const char *rid, json_t *fields) {
     if (lvl < g_min) { json_decref(fields); return; }
+    redact(fields);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
-    char stamp[40];
+    char stamp[96];   /* room for any int fields, so -O3 sees no truncation */
     snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L);
     char *line = NULL;

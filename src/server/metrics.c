@@ -1,5 +1,6 @@
 /* metrics.c — the server's Prometheus metrics in the text exposition format (0.0.4):
  *   gauges: quarrel_requests_running / quarrel_requests_waiting / quarrel_kv_cache_usage_ratio
+ *   prefix reuse: quarrel_prefix_cache_{queries,hits,tokens_reused}_total
  *     (given by the caller at render time), quarrel_webui_connections_active (open HTTP
  *     connections, a WebSocket session counting as its upgraded connection);
  *   counters: quarrel_webui_requests_total{model,endpoint,status}, quarrel_webui_tokens_total{kind},
@@ -36,6 +37,7 @@ static struct {
     long count[SRV_EP_COUNT][N_STATUS];
     int  n_status[SRV_EP_COUNT];
     long tok_prompt, tok_gen;
+    long prefix_queries, prefix_hits, prefix_reused;
     long errors[SRV_ERR_COUNT];
     hist ttft, e2e, infer, queue, itl;
 } g;
@@ -82,6 +84,14 @@ void srv_metrics_tokens(long prompt, long generated) {
     pthread_mutex_lock(&mu);
     g.tok_prompt += prompt;
     g.tok_gen += generated;
+    pthread_mutex_unlock(&mu);
+}
+
+void srv_metrics_prefix(size_t reused) {
+    pthread_mutex_lock(&mu);
+    g.prefix_queries++;
+    g.prefix_hits += reused > 0;
+    g.prefix_reused += (long)reused;
     pthread_mutex_unlock(&mu);
 }
 
@@ -139,7 +149,7 @@ char *srv_metrics_render(const char *model, int running, int waiting, double kv_
                 "quarrel_requests_running %d\n", running);
     bprintf(&b, "# HELP quarrel_requests_waiting Requests queued for a slot.\n# TYPE quarrel_requests_waiting gauge\n"
                 "quarrel_requests_waiting %d\n", waiting);
-    bprintf(&b, "# HELP quarrel_kv_cache_usage_ratio Used KV cells over all cells.\n"
+    bprintf(&b, "# HELP quarrel_kv_cache_usage_ratio KV cells held by running requests over all cells (cells kept only for prefix reuse are free).\n"
                 "# TYPE quarrel_kv_cache_usage_ratio gauge\nquarrel_kv_cache_usage_ratio %.6f\n", kv_ratio);
     bprintf(&b, "# HELP quarrel_webui_connections_active Open HTTP connections (WebSocket sessions included).\n"
                 "# TYPE quarrel_webui_connections_active gauge\nquarrel_webui_connections_active %ld\n",
@@ -160,6 +170,13 @@ char *srv_metrics_render(const char *model, int running, int waiting, double kv_
     bprintf(&b, "# HELP quarrel_webui_tokens_total Tokens processed.\n# TYPE quarrel_webui_tokens_total counter\n"
                 "quarrel_webui_tokens_total{kind=\"prompt\"} %ld\nquarrel_webui_tokens_total{kind=\"generated\"} %ld\n",
             g.tok_prompt, g.tok_gen);
+    bprintf(&b, "# HELP quarrel_prefix_cache_queries_total Requests that looked for a cached prompt prefix.\n"
+                "# TYPE quarrel_prefix_cache_queries_total counter\nquarrel_prefix_cache_queries_total %ld\n"
+                "# HELP quarrel_prefix_cache_hits_total Requests that reused a cached prompt prefix.\n"
+                "# TYPE quarrel_prefix_cache_hits_total counter\nquarrel_prefix_cache_hits_total %ld\n"
+                "# HELP quarrel_prefix_cache_tokens_reused_total Prompt tokens whose KV came from the cache.\n"
+                "# TYPE quarrel_prefix_cache_tokens_reused_total counter\nquarrel_prefix_cache_tokens_reused_total %ld\n",
+            g.prefix_queries, g.prefix_hits, g.prefix_reused);
     hist_render(&b, "quarrel_time_to_first_token_seconds", "Time from submission to the first text.", &g.ttft);
     hist_render(&b, "quarrel_e2e_request_latency_seconds", "Time from submission to the end of generation.", &g.e2e);
     hist_render(&b, "quarrel_webui_inference_duration_seconds", "Time from slot admission to the end of generation.",

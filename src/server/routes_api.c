@@ -12,6 +12,8 @@
 #include <time.h>
 
 #include "core/base.h"
+#include "quarrel/gguf.h"
+#include "quarrel/quantize.h"
 #include "server/server.h"
 
 #ifndef QUARREL_VERSION
@@ -146,7 +148,7 @@ bool srv_job_submit(srv_req *r, srv_job *j, int *replied) {
     return false;
 }
 
-srv_finish srv_job_collect(srv_req *r, srv_job *j, char **text, size_t *len) {
+srv_finish srv_job_collect(srv_req *r, srv_job *j, srv_chunk *out) {
     /* wait in short slices; between them, a client that hung up cancels the job (the
      * scheduler frees its slot within a step) */
     const int fd = srv_req_fd(r);
@@ -167,8 +169,22 @@ srv_finish srv_job_collect(srv_req *r, srv_job *j, char **text, size_t *len) {
             if (poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR))) atomic_store(&j->cancel, true);
         }
     }
-    size_t off = 0;
-    return srv_job_wait(j, &off, text, len, 0);
+    srv_cursor cur = { 0 };
+    return srv_job_read(j, &cur, out, 0);
+}
+
+bool srv_model_check(const srv_server *srv, const json_t *req, int *status, char *msg, size_t n) {
+    const json_t *m = json_object_get(req, "model");
+    if (!m || json_is_null(m)) return true;
+    *status = 400;
+    if (!json_is_string(m)) { snprintf(msg, n, "'model' must be a string"); return false; }
+    const char *want = json_string_value(m), *have = srv_model_name(srv);
+    const size_t hn = strlen(have), wn = strlen(want);
+    /* the file name, with or without its .gguf extension */
+    if (!strcmp(want, have) || (hn > 5 && !strcmp(have + hn - 5, ".gguf") && wn == hn - 5 && !strncmp(want, have, wn)))
+        return true;
+    snprintf(msg, n, "model '%.200s' is not loaded; this server serves '%s' (see GET /v1/models)", want, have);
+    return false;
 }
 
 json_t *srv_usage_json(const srv_job *j) {
@@ -189,6 +205,12 @@ json_t *srv_api_summary(const srv_job *j, const char *text, size_t len) {
 
 /* Records metrics for a finished job. */
 void srv_job_account(const srv_job *j) {
+    /* the job has ended: the engine no longer writes its output */
+    srv_log(SRV_LOG_INFO, "generation", j->rid,
+            json_pack("{s:s, s:I, s:I, s:f, s:f, s:s%}", "finish_reason", srv_finish_name(j->finish), "prompt_tokens",
+                      (json_int_t)j->prompt.n, "completion_tokens", (json_int_t)j->n_gen, "ttft_ms",
+                      j->t_first > 0 ? (j->t_first - j->t_submit) * 1e3 : 0.0, "e2e_ms", (j->t_end - j->t_submit) * 1e3,
+                      "text", j->out ? j->out : "", j->out_len));
     srv_metrics_tokens((long)j->prompt.n, j->n_gen);
     if (j->t_first > 0) srv_metrics_ttft(j->t_first - j->t_submit);
     srv_metrics_e2e(j->t_end - j->t_submit);
@@ -213,8 +235,10 @@ static srv_job *api_job(srv_req *r, int *replied) {
     int st = 0;
     if (!p) { snprintf(msg, sizeof msg, "'prompt' is required"); st = 400; }
     else if (!json_is_string(p)) { snprintf(msg, sizeof msg, "'prompt' must be a string"); st = 400; }
+    else if (!srv_model_check(r->srv, req, &st, msg, sizeof msg)) {}
     else if (!srv_job_params(j, req, DEFAULT_MAX_TOKENS, msg, sizeof msg)) st = 400;
     else st = srv_job_prompt(r, j, json_string_value(p), json_string_length(p), true, false, msg, sizeof msg);
+    if (!st) srv_log(SRV_LOG_INFO, "prompt", r->rid, json_pack("{s:O}", "prompt", p));
     json_decref(req);
     if (st) {
         *replied = srv_reply_error(r, st, "invalid_request_error", "%s", msg);
@@ -229,12 +253,11 @@ int srv_route_generate(srv_req *r) {
     int replied = 0;
     srv_job *j = api_job(r, &replied);
     if (!j) return replied;
-    char *text;
-    size_t len;
-    const srv_finish f = srv_job_collect(r, j, &text, &len);
+    srv_chunk c;
+    const srv_finish f = srv_job_collect(r, j, &c);
     srv_job_account(j);
-    json_t *o = srv_api_summary(j, text, len);
-    free(text);
+    json_t *o = srv_api_summary(j, c.text, c.len);
+    srv_chunk_free(&c);
     srv_job_release(j);
     return srv_reply_json(r, f == SRV_FINISH_ERROR ? 500 : 200, o);
 }
@@ -244,6 +267,55 @@ int srv_route_stream(srv_req *r) {
     srv_job *j = api_job(r, &replied);
     if (!j) return replied;
     return srv_stream_reply(r, j, SRV_STREAM_API);
+}
+
+/* ---- /api/models ---- */
+
+/* The loaded model as /api/models describes it: parameters are the elements of every
+ * tensor; quantization is general.file_type's name, or else the tensor type holding the
+ * most bytes; memory_bytes is the mapped file. */
+static json_t *model_info(const srv_server *srv) {
+    const q_model *m = srv_model(srv);
+    const gguf_file *f = q_model_gguf(m);
+    uint64_t params = 0, bytes[Q_TYPE_COUNT] = { 0 };
+    for (uint64_t i = 0; i < f->n_tensors; i++) {
+        const gguf_tensor_info *t = &f->tensors[i];
+        uint64_t n = 1;
+        for (uint32_t d = 0; d < GGUF_MAX_DIMS; d++) n *= (uint64_t)t->ne[d];
+        params += n;
+        if (t->type < Q_TYPE_COUNT) bytes[t->type] += t->nbytes;
+    }
+    uint64_t ft;
+    const char *quant = gguf_get_u64(f, "general.file_type", &ft) ? q_ftype_name((q_ftype)ft) : NULL;
+    char upper[32];
+    if (!quant) {   /* spelled as file types are ("F32", "Q8_0") */
+        int best = 0;
+        for (int t = 1; t < Q_TYPE_COUNT; t++) if (bytes[t] > bytes[best]) best = t;
+        snprintf(upper, sizeof upper, "%s", q_type_name((q_type)best));
+        for (char *c = upper; *c; c++) if (*c >= 'a' && *c <= 'z') *c = (char)(*c - 'a' + 'A');
+        quant = upper;
+    }
+    return json_pack("{s:s, s:s, s:s, s:I, s:s, s:i, s:i, s:b, s:I}", "name", srv_model_name(srv), "path",
+                     srv_cfg(srv)->model_path, "architecture", q_model_arch(m), "parameters", (json_int_t)params,
+                     "quantization", quant ? quant : "unknown", "context_length", (int)q_model_n_ctx_train(m),
+                     "slot_context", srv_sched_slot_ctx(srv_scheduler(srv)), "loaded", true, "memory_bytes",
+                     (json_int_t)q_model_size(m));
+}
+
+int srv_route_models_api(srv_req *r) {
+    return srv_reply_json(r, 200, json_pack("{s:[o]}", "models", model_info(r->srv)));
+}
+
+int srv_route_model_api(srv_req *r) {
+    const char *name = r->path + strlen("/api/models/");
+    json_t *q = json_pack("{s:s}", "model", name);
+    char msg[512];
+    int st = 0;
+    const bool ok = *name && srv_model_check(r->srv, q, &st, msg, sizeof msg);
+    json_decref(q);
+    if (!ok) return srv_reply_error(r, 404, "not_found_error", "no model '%.200s' here; this server serves '%s'", name,
+                                    srv_model_name(r->srv));
+    return srv_reply_json(r, 200, model_info(r->srv));
 }
 
 /* ---- probes ---- */

@@ -3,10 +3,22 @@
  * same q_decode each step. A step holds one decode token per generating slot plus prompt
  * chunks of prefilling slots, up to the batch size. Jobs wait in a bounded queue with two
  * priority classes (interactive first, FIFO within a class) and join between steps; a
- * finished, cancelled or timed-out job leaves its slot and its KV cells are removed.
+ * cancelled, timed-out or failed job leaves its slot and its KV cells are removed.
+ *
+ * Prefix reuse: a slot that finishes normally keeps its KV cells and the tokens they
+ * hold (`hist`). A new job takes the free slot whose history shares the longest prefix
+ * with its prompt (else the least recently used one); if another slot, busy or not,
+ * shares a longer prefix, those cells are shared into the new slot with q_kv_seq_cp
+ * (cells carry a set of sequences, so nothing is copied). Only the rest of the prompt is
+ * decoded. Every output row is computed the same way in any batch, so the logits, and
+ * the text at temperature 0, are identical with and without reuse. Retention is bounded
+ * by the slots (each slot holds at most slot_ctx cells, as when it runs) and a slot's old
+ * cells go when it is reused (least recently used first). A new model means a new
+ * scheduler, so nothing stale survives a model change.
  *
  * Not here: HTTP, JSON. Memory: the scheduler holds one reference to each queued or
  * running job; the slot's sampler, detokenizer stream and stopper are its own. */
+#include <math.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <string.h>
@@ -40,6 +52,7 @@ srv_job *srv_job_new(void) {
     atomic_init(&j->cancel, false);
     j->refs = 1;
     j->notify_fd = -1;
+    j->n_logprobs = -1;
     j->sp = q_sampler_default_params();
     return j;
 }
@@ -59,15 +72,19 @@ void srv_job_release(srv_job *j) {
     q_tokens_free(&j->prompt);
     for (int i = 0; i < j->n_stops; i++) free(j->stops[i]);
     free(j->out);
+    free(j->toks);
+    free(j->top_ids);
+    free(j->top_lps);
     pthread_cond_destroy(&j->cv);
     pthread_mutex_destroy(&j->mu);
     free(j);
 }
 
-srv_finish srv_job_wait(srv_job *j, size_t *off, char **buf, size_t *len, double until) {
+srv_finish srv_job_read(srv_job *j, srv_cursor *cur, srv_chunk *c, double until) {
+    memset(c, 0, sizeof *c);
     pthread_mutex_lock(&j->mu);
     j->text_waiters++;
-    while (j->out_len == *off && j->finish == SRV_FINISH_NONE) {
+    while (j->out_len == cur->text && j->n_toks == cur->toks && j->finish == SRV_FINISH_NONE) {
         const double now = srv_now();
         if (now >= until) break;
         struct timespec ts;
@@ -79,15 +96,37 @@ srv_finish srv_job_wait(srv_job *j, size_t *off, char **buf, size_t *len, double
         pthread_cond_timedwait(&j->cv, &j->mu, &ts);
     }
     j->text_waiters--;
-    *len = j->out_len - *off;
-    *buf = malloc(*len + 1);
-    Q_ASSERT(*buf);
-    if (*len) memcpy(*buf, j->out + *off, *len);
-    (*buf)[*len] = 0;
-    *off = j->out_len;
+    c->text_off = cur->text;
+    c->len = j->out_len - cur->text;
+    c->text = q_xmalloc(c->len + 1);
+    if (c->len) memcpy(c->text, j->out + cur->text, c->len);
+    c->text[c->len] = 0;
+    cur->text = j->out_len;
+    c->n_top = j->n_logprobs > 0 ? j->n_logprobs : 0;
+    c->n_toks = j->n_toks - cur->toks;
+    if (c->n_toks) {
+        c->toks = q_xmalloc(c->n_toks * sizeof *c->toks);
+        memcpy(c->toks, j->toks + cur->toks, c->n_toks * sizeof *c->toks);
+        if (c->n_top) {
+            const size_t k = (size_t)c->n_top;
+            c->top_ids = q_xmalloc(c->n_toks * k * sizeof *c->top_ids);
+            c->top_lps = q_xmalloc(c->n_toks * k * sizeof *c->top_lps);
+            memcpy(c->top_ids, j->top_ids + cur->toks * k, c->n_toks * k * sizeof *c->top_ids);
+            memcpy(c->top_lps, j->top_lps + cur->toks * k, c->n_toks * k * sizeof *c->top_lps);
+        }
+    }
+    cur->toks = j->n_toks;
     const srv_finish f = j->finish;
     pthread_mutex_unlock(&j->mu);
     return f;
+}
+
+void srv_chunk_free(srv_chunk *c) {
+    free(c->text);
+    free(c->toks);
+    free(c->top_ids);
+    free(c->top_lps);
+    memset(c, 0, sizeof *c);
 }
 
 /* Wakes an event-loop reader (WebSocket); under j->mu. */
@@ -98,23 +137,67 @@ static void job_notify(srv_job *j) {
     (void)w;   /* a full eventfd counter already means "wake up" */
 }
 
-/* Engine side: appends released text and wakes the reader. */
-static void job_emit(srv_job *j, const char *s, size_t n, double now) {
-    if (n == 0) return;
-    pthread_mutex_lock(&j->mu);
+/* Under j->mu: appends text. */
+static void job_text_add(srv_job *j, const char *s, size_t n) {
     if (j->out_len + n + 1 > j->out_cap) {
         j->out_cap = (j->out_len + n + 1) * 2;
-        j->out = realloc(j->out, j->out_cap);
-        Q_ASSERT(j->out);
+        j->out = q_xrealloc(j->out, j->out_cap);
     }
     memcpy(j->out + j->out_len, s, n);
     j->out_len += n;
+}
+
+/* Engine side: records a sampled token (tok >= 0) with its logprobs (tops: the job's
+ * n_logprobs alternatives) and/or appends released text, then wakes the readers. */
+static void job_emit(srv_job *j, q_token tok, float lp, const q_token *top_ids, const float *top_lps,
+                     const char *s, size_t n, double now) {
+    if (n == 0 && tok < 0) return;
+    pthread_mutex_lock(&j->mu);
+    job_text_add(j, s, n);
+    if (tok >= 0) {
+        if (j->n_toks == j->toks_cap) {
+            j->toks_cap = j->toks_cap ? j->toks_cap * 2 : 64;
+            j->toks = q_xrealloc(j->toks, j->toks_cap * sizeof *j->toks);
+            if (j->n_logprobs > 0) {
+                const size_t k = (size_t)j->n_logprobs;
+                j->top_ids = q_xrealloc(j->top_ids, j->toks_cap * k * sizeof *j->top_ids);
+                j->top_lps = q_xrealloc(j->top_lps, j->toks_cap * k * sizeof *j->top_lps);
+            }
+        }
+        j->toks[j->n_toks] = (srv_tok){ .id = tok, .logprob = lp, .text_end = j->out_len };
+        if (j->n_logprobs > 0) {
+            const size_t k = (size_t)j->n_logprobs;
+            memcpy(j->top_ids + j->n_toks * k, top_ids, k * sizeof *top_ids);
+            memcpy(j->top_lps + j->n_toks * k, top_lps, k * sizeof *top_lps);
+        }
+        j->n_toks++;
+    }
     if (j->t_first == 0) j->t_first = now;
     job_notify(j);
     /* only streaming readers care about text; waking a whole-reply waiter per token would
      * cost a context switch per token on the engine's cores */
     if (j->text_waiters) pthread_cond_broadcast(&j->cv);
     pthread_mutex_unlock(&j->mu);
+}
+
+/* log-softmax of logits [n] at tok, and the k most probable ids with their logprobs
+ * (most probable first, ties to the lower id). O(n * k), k <= SRV_MAX_TOP_LOGPROBS. */
+static float logprobs_compute(const float *logits, int32_t n, q_token tok, int k, q_token *ids, float *lps) {
+    float mx = logits[0];
+    for (int32_t i = 1; i < n; i++) if (logits[i] > mx) mx = logits[i];
+    double sum = 0;
+    for (int32_t i = 0; i < n; i++) sum += exp((double)(logits[i] - mx));
+    const float lse = mx + (float)log(sum);
+    int have = 0;
+    for (int32_t i = 0; i < n && k > 0; i++) {
+        if (have == k && logits[i] <= logits[ids[k - 1]]) continue;
+        int at = have < k ? have++ : k - 1;
+        while (at > 0 && logits[ids[at - 1]] < logits[i]) { ids[at] = ids[at - 1]; at--; }
+        ids[at] = i;
+    }
+    for (int i = 0; i < have; i++) lps[i] = logits[ids[i]] - lse;
+    for (int i = have; i < k; i++) { ids[i] = -1; lps[i] = -INFINITY; }
+    return logits[tok] - lse;
 }
 
 /* ---- scheduler ---- */
@@ -131,6 +214,9 @@ typedef struct slot {
     q_sampler      *smp;
     q_detok_stream *ds;
     q_stopper       stop;
+    q_token        *hist;         /* tokens whose K/V are in this sequence's cells, by position */
+    size_t          n_hist, cap_hist;
+    double          last_used;    /* when the slot last finished (LRU among free slots) */
 } slot;
 
 struct srv_sched {
@@ -138,6 +224,7 @@ struct srv_sched {
     const q_vocab *vocab;
     q_context     *ctx;
     int            n_slots, slot_ctx, queue_size, n_batch;
+    bool           prefix_cache;  /* reuse KV of shared prompt prefixes */
     slot          *slots;
     q_batch        batch;
 
@@ -152,7 +239,7 @@ struct srv_sched {
 
     atomic_int      running;      /* published by the engine thread for metrics */
     atomic_int      waiting;
-    atomic_int      kv_used;
+    atomic_int      kv_used;      /* cells held by running sequences */
     atomic_bool     alive;
 };
 
@@ -166,27 +253,106 @@ static void slot_finish(srv_sched *s, slot *sl, srv_finish f, const char *err) {
             const char *rest = q_detok_stream_flush(sl->ds, &len);
             size_t k = q_stopper_push(&sl->stop, rest, len);
             if (!sl->stop.hit) k = q_stopper_finish(&sl->stop);
-            job_emit(j, sl->stop.held, k, now);
+            job_emit(j, -1, 0, NULL, NULL, sl->stop.held, k, now);
         }
     }
-    q_kv_seq_rm(s->ctx, (q_seq_id)(sl - s->slots), -1, -1);
+    /* a normal end keeps the cells for prefix reuse; anything else frees them now */
+    const bool keep = s->prefix_cache && (f == SRV_FINISH_STOP || f == SRV_FINISH_LENGTH);
+    if (!keep) {
+        q_kv_seq_rm(s->ctx, (q_seq_id)(sl - s->slots), -1, -1);
+        sl->n_hist = 0;
+    }
+    q_token *hist = sl->hist;
+    const size_t n_hist = sl->n_hist, cap_hist = sl->cap_hist;
     q_sampler_free(sl->smp);
     q_detok_stream_free(sl->ds);
     q_stopper_free(&sl->stop);
     pthread_mutex_lock(&j->mu);
     j->finish = f;
     j->t_end = now;
-    if (err) snprintf(j->err, sizeof j->err, "%s", err);
+    if (err) snprintf(j->err, sizeof j->err, "%.*s", (int)sizeof j->err - 1, err);
     job_notify(j);
     pthread_cond_broadcast(&j->cv);
     pthread_mutex_unlock(&j->mu);
     srv_job_release(j);
     memset(sl, 0, sizeof *sl);
     sl->state = SLOT_FREE;
+    sl->hist = hist;
+    sl->n_hist = n_hist;
+    sl->cap_hist = cap_hist;
+    sl->last_used = now;
+}
+
+/* Appends a token whose K/V this step writes at position n_hist. */
+static void hist_push(slot *sl, q_token t) {
+    if (sl->n_hist == sl->cap_hist) {
+        sl->cap_hist = sl->cap_hist ? 2 * sl->cap_hist : 256;
+        sl->hist = q_xrealloc(sl->hist, sl->cap_hist * sizeof *sl->hist);
+    }
+    sl->hist[sl->n_hist++] = t;
+}
+
+static size_t common_prefix(const q_token *a, size_t na, const q_token *b, size_t nb) {
+    size_t i = 0;
+    while (i < na && i < nb && a[i] == b[i]) i++;
+    return i;
+}
+
+/* The free slot a job should take: the longest shared prefix, else the least recently
+ * used (never-used first). */
+static slot *slot_pick(srv_sched *s, const q_tokens *p) {
+    slot *best = NULL;
+    size_t best_lcp = 0;
+    for (int i = 0; i < s->n_slots; i++) {
+        slot *sl = &s->slots[i];
+        if (sl->state != SLOT_FREE) continue;
+        const size_t lcp = s->prefix_cache ? common_prefix(sl->hist, sl->n_hist, p->ids, p->n) : 0;
+        if (!best || lcp > best_lcp || (lcp == best_lcp && sl->last_used < best->last_used)) {
+            best = sl;
+            best_lcp = lcp;
+        }
+    }
+    return best;
+}
+
+/* Makes slot sl's cells hold the longest prefix of the prompt any slot holds (at most
+ * n - 1 tokens: the last prompt token is decoded for its logits) and drops the rest;
+ * returns the reused length. */
+static size_t slot_reuse_prefix(srv_sched *s, slot *sl, const q_tokens *p) {
+    const q_seq_id dst = (q_seq_id)(sl - s->slots);
+    const size_t cap = p->n > 0 ? p->n - 1 : 0;
+    size_t own = Q_MIN(common_prefix(sl->hist, sl->n_hist, p->ids, p->n), cap);
+    int src = -1;
+    size_t other = own;
+    for (int i = 0; i < s->n_slots && s->prefix_cache; i++) {
+        const slot *o = &s->slots[i];
+        if (o == sl) continue;
+        const size_t lcp = Q_MIN(common_prefix(o->hist, o->n_hist, p->ids, p->n), cap);
+        if (lcp > other) { other = lcp; src = i; }
+    }
+    if (src >= 0) {   /* share another sequence's cells for the prefix */
+        q_kv_seq_rm(s->ctx, dst, -1, -1);
+        q_kv_seq_cp(s->ctx, (q_seq_id)src, dst, 0, (q_pos)other);
+        own = other;
+    } else {
+        q_kv_seq_rm(s->ctx, dst, (q_pos)own, -1);
+    }
+    sl->n_hist = 0;
+    for (size_t i = 0; i < own; i++) hist_push(sl, p->ids[i]);
+    return own;
 }
 
 static void slot_start(srv_sched *s, slot *sl, srv_job *j) {
+    const size_t reused = slot_reuse_prefix(s, sl, &j->prompt);
+    if (s->prefix_cache) srv_metrics_prefix(reused);
+    q_token *hist = sl->hist;
+    const size_t n_hist = sl->n_hist, cap_hist = sl->cap_hist;
     memset(sl, 0, sizeof *sl);
+    sl->hist = hist;
+    sl->n_hist = n_hist;
+    sl->cap_hist = cap_hist;
+    sl->n_past = (q_pos)reused;
+    sl->n_fed = reused;
     sl->job = j;
     sl->state = SLOT_PREFILL;
     j->t_start = srv_now();   /* read by the HTTP side only after the job's end under j->mu */
@@ -236,7 +402,8 @@ static int active_count(const srv_sched *s) {
 static void slot_sample(srv_sched *s, slot *sl, double now) {
     srv_job *j = sl->job;
     if (j->max_tokens <= 0) { slot_finish(s, sl, SRV_FINISH_LENGTH, NULL); return; }   /* prompt only */
-    const q_token tok = q_sampler_sample(sl->smp, q_get_logits_ith(s->ctx, sl->batch_idx));
+    const float *logits = q_get_logits_ith(s->ctx, sl->batch_idx);
+    const q_token tok = q_sampler_sample(sl->smp, logits);
     q_sampler_accept(sl->smp, tok);
     pthread_mutex_lock(&j->mu);
     j->n_gen++;
@@ -245,10 +412,15 @@ static void slot_sample(srv_sched *s, slot *sl, double now) {
     if (j->t_last_tok > 0) srv_metrics_inter_token(now - j->t_last_tok);
     j->t_last_tok = now;
     if (!j->ignore_eos && q_vocab_is_eog(s->vocab, tok)) { slot_finish(s, sl, SRV_FINISH_STOP, NULL); return; }
+    float lp = 0;
+    q_token top_ids[SRV_MAX_TOP_LOGPROBS];
+    float top_lps[SRV_MAX_TOP_LOGPROBS];
+    if (j->n_logprobs >= 0)
+        lp = logprobs_compute(logits, q_model_n_vocab(s->model), tok, j->n_logprobs, top_ids, top_lps);
     size_t len;
     const char *piece = q_detok_stream_push(sl->ds, tok, &len);
     const size_t k = q_stopper_push(&sl->stop, piece, len);
-    job_emit(j, sl->stop.held, k, now);
+    job_emit(j, tok, lp, top_ids, top_lps, sl->stop.held, k, now);
     q_stopper_consume(&sl->stop, k);
     if (sl->stop.hit) { slot_finish(s, sl, SRV_FINISH_STOP, NULL); return; }
     if (n_gen >= j->max_tokens || sl->n_past + 1 > s->slot_ctx) {
@@ -259,9 +431,14 @@ static void slot_sample(srv_sched *s, slot *sl, double now) {
     sl->state = SLOT_GEN;
 }
 
+/* kv_used counts the cells of running sequences (a cell shared by two counts twice);
+ * cells kept only for prefix reuse are free to take and are not counted. */
 static void publish(srv_sched *s) {
     atomic_store(&s->running, active_count(s));
-    atomic_store(&s->kv_used, q_kv_n_used(s->ctx));
+    long used = 0;
+    for (int i = 0; i < s->n_slots; i++)
+        if (s->slots[i].state != SLOT_FREE) used += s->slots[i].n_past;
+    atomic_store(&s->kv_used, (int)Q_MIN(used, (long)q_context_n_ctx(s->ctx)));
 }
 
 static void *engine_main(void *arg) {
@@ -271,8 +448,13 @@ static void *engine_main(void *arg) {
         pthread_mutex_lock(&s->mu);
         for (;;) {
             for (int i = 0; i < s->n_slots && s->n_waiting > 0; i++)
-                if (s->slots[i].state == SLOT_FREE) slot_start(s, &s->slots[i], queue_pop(s));
+                if (s->slots[i].state == SLOT_FREE) {
+                    srv_job *j = queue_pop(s);
+                    slot_start(s, slot_pick(s, &j->prompt), j);
+                }
             atomic_store(&s->waiting, s->n_waiting);
+            /* a job counts as running from admission, before its first token is out */
+            atomic_store(&s->running, active_count(s));
             if (active_count(s) > 0) break;
             if (s->closing) break;
             publish(s);
@@ -300,6 +482,7 @@ static void *engine_main(void *arg) {
             sl->batch_idx = -1;
             if (sl->state != SLOT_GEN) continue;
             sl->batch_idx = s->batch.n_tokens;
+            hist_push(sl, sl->pending);
             q_batch_add(&s->batch, sl->pending, sl->n_past++, (q_seq_id)i, true);
         }
         for (int i = 0; i < s->n_slots; i++) {
@@ -309,6 +492,7 @@ static void *engine_main(void *arg) {
             while (sl->n_fed < p->n && s->batch.n_tokens < s->batch.n_max) {
                 const bool last = sl->n_fed + 1 == p->n;
                 if (last) sl->batch_idx = s->batch.n_tokens;
+                hist_push(sl, p->ids[sl->n_fed]);
                 q_batch_add(&s->batch, p->ids[sl->n_fed++], sl->n_past++, (q_seq_id)i, last);
             }
         }
@@ -319,6 +503,9 @@ static void *engine_main(void *arg) {
             srv_log(SRV_LOG_ERROR, "decode_failed", NULL, json_pack("{s:s}", "error", err.msg));
             for (int i = 0; i < s->n_slots; i++)
                 if (s->slots[i].state != SLOT_FREE) slot_finish(s, &s->slots[i], SRV_FINISH_ERROR, err.msg);
+            /* trust no kept prefix after a failed step */
+            q_kv_clear(s->ctx);
+            for (int i = 0; i < s->n_slots; i++) s->slots[i].n_hist = 0;
             publish(s);
             continue;
         }
@@ -336,7 +523,7 @@ static void *engine_main(void *arg) {
 }
 
 q_status srv_sched_new(const q_model *m, q_context *c, int n_slots, int slot_ctx, int queue_size,
-                       srv_sched **out, q_error *err) {
+                       bool prefix_cache, srv_sched **out, q_error *err) {
     *out = NULL;
     srv_sched *s = calloc(1, sizeof *s);
     if (!s) return q_fail(err, Q_ERR_NOMEM, "scheduler: out of memory");
@@ -346,6 +533,7 @@ q_status srv_sched_new(const q_model *m, q_context *c, int n_slots, int slot_ctx
     s->n_slots = n_slots;
     s->slot_ctx = slot_ctx;
     s->queue_size = queue_size;
+    s->prefix_cache = prefix_cache;
     s->n_batch = 512;
     s->slots = calloc((size_t)n_slots, sizeof *s->slots);
     s->batch = q_batch_init(s->n_batch);
@@ -401,6 +589,7 @@ void srv_sched_free(srv_sched *s) {
     if (!s) return;
     srv_sched_shutdown(s, srv_now());
     q_batch_free(&s->batch);
+    for (int i = 0; s->slots && i < s->n_slots; i++) free(s->slots[i].hist);
     free(s->slots);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);

@@ -18,7 +18,7 @@
 #include "quarrel/quarrel.h"
 #include "quarrel/status.h"
 
-enum { SRV_MAX_STOPS = 16 };
+enum { SRV_MAX_STOPS = 16, SRV_MAX_TOP_LOGPROBS = 20 };
 
 /* ---- configuration ---- */
 
@@ -37,11 +37,17 @@ typedef struct srv_config {
     long        max_body;      /* bytes; larger bodies get 413 */
     long        max_conns;     /* concurrent connections (one thread each) */
     long        shutdown_s;    /* grace for in-flight work on SIGTERM */
+    long        prefix_cache;  /* 1: reuse the KV of shared prompt prefixes (scheduler.c) */
+    bool        log_prompts;   /* log prompts, messages and generated text (credentials never) */
 } srv_config;
 
-/* ---- logging (log.c): one line per event on stderr; prompts are never logged ---- */
+/* ---- logging (log.c): one line per event on stderr ----
+ * Redaction happens here, for every line: a field named like a credential (authorization,
+ * api_key, x-api-key, password, secret, cookie) is always written as "[redacted]"; a field
+ * holding user text (prompt, messages, text, content) is written as "[redacted N bytes]"
+ * unless srv_log_setup was told log_prompts. */
 
-void srv_log_setup(srv_log_format f, srv_log_level min);
+void srv_log_setup(srv_log_format f, srv_log_level min, bool log_prompts);
 bool srv_log_format_parse(const char *s, srv_log_format *out);
 bool srv_log_level_parse(const char *s, srv_log_level *out);
 /* fields (stolen, may be NULL) are added to the line; rid may be NULL. */
@@ -68,6 +74,8 @@ void srv_metrics_request(srv_endpoint ep, int status);
 void srv_metrics_error(srv_error_type t);
 void srv_metrics_connections(int delta);   /* +1 opened, -1 closed */
 void srv_metrics_inference(double seconds);
+/* One admitted request's prefix lookup: reused tokens (0 = a miss). */
+void srv_metrics_prefix(size_t reused);
 void srv_metrics_queue_time(double seconds);
 void srv_metrics_inter_token(double seconds);
 void srv_metrics_tokens(long prompt, long generated);
@@ -93,6 +101,13 @@ typedef enum srv_finish {
 
 const char *srv_finish_name(srv_finish f);
 
+/* One generated token (end-of-generation tokens that end a job are not recorded). */
+typedef struct srv_tok {
+    q_token id;
+    float   logprob;    /* log-softmax of the raw logits at this step; 0 unless logprobs were asked */
+    size_t  text_end;   /* the job's out_len once this token's text was released */
+} srv_tok;
+
 typedef struct srv_job {
     /* input: set before srv_sched_submit, read-only afterwards */
     q_tokens         prompt;
@@ -103,6 +118,8 @@ typedef struct srv_job {
     int              n_stops;
     srv_prio         prio;
     double           deadline;    /* srv_now() seconds */
+    int              n_logprobs;  /* -1: no logprobs; else the chosen token's logprob plus this
+                                   * many top alternatives (0..SRV_MAX_TOP_LOGPROBS) per token */
     char             rid[24];
 
     atomic_bool      cancel;      /* set by the HTTP side; honoured within one decode step */
@@ -112,6 +129,10 @@ typedef struct srv_job {
     pthread_cond_t   cv;
     char            *out;         /* generated text [out_len]; readers keep their own offset */
     size_t           out_len, out_cap;
+    srv_tok         *toks;        /* [n_toks] generated tokens, in order */
+    size_t           n_toks, toks_cap;
+    q_token         *top_ids;     /* [n_toks * n_logprobs] alternatives, most probable first */
+    float           *top_lps;     /* [n_toks * n_logprobs] their logprobs */
     srv_finish       finish;
     char             err[256];
     long             n_gen;
@@ -119,7 +140,7 @@ typedef struct srv_job {
     double           t_start;     /* slot admission (engine thread); 0 = never admitted */
     double           t_last_tok;  /* engine thread only: when the last token was sampled */
     int              refs;
-    int              text_waiters; /* readers blocked for text (not just the end) */
+    int              text_waiters; /* readers blocked for output (not just the end) */
     int              notify_fd;   /* eventfd written on new text and at the end; -1 = none */
 
     struct srv_job  *next;        /* queue link, owned by the scheduler */
@@ -128,10 +149,30 @@ typedef struct srv_job {
 srv_job *srv_job_new(void);
 void     srv_job_retain(srv_job *j);
 void     srv_job_release(srv_job *j);
-/* Waits until the job has text beyond *off or has finished, at most until `until`
- * (srv_now seconds). Copies new text into *buf (malloc'ed, caller frees) and advances
- * *off. Returns the job's finish state at the time of the copy. */
-srv_finish srv_job_wait(srv_job *j, size_t *off, char **buf, size_t *len, double until);
+/* A reader's position in a job's output. */
+typedef struct srv_cursor {
+    size_t text;   /* bytes of out already read */
+    size_t toks;   /* token records already read */
+} srv_cursor;
+
+/* What one srv_job_read returns: copies, owned by the caller (srv_chunk_free). */
+typedef struct srv_chunk {
+    char    *text;      /* [len] + NUL */
+    size_t   len;
+    size_t   text_off;  /* offset of text in the job's output */
+    srv_tok *toks;      /* [n_toks] or NULL */
+    size_t   n_toks;
+    q_token *top_ids;   /* [n_toks * n_top] or NULL */
+    float   *top_lps;
+    int      n_top;     /* the job's n_logprobs, at least 0 */
+} srv_chunk;
+
+/* Waits until the job has text or tokens beyond *cur or has finished, at most until
+ * `until` (srv_now seconds; 0 = do not wait). Copies what is new into *c and advances *cur.
+ * Returns the job's finish state at the time of the copy (everything before the end has
+ * been copied when it is not SRV_FINISH_NONE). */
+srv_finish srv_job_read(srv_job *j, srv_cursor *cur, srv_chunk *c, double until);
+void       srv_chunk_free(srv_chunk *c);
 
 double srv_now(void);   /* monotonic seconds */
 
@@ -141,7 +182,7 @@ typedef struct srv_sched srv_sched;
 
 typedef enum srv_submit { SRV_SUBMIT_OK, SRV_SUBMIT_FULL, SRV_SUBMIT_CLOSED } srv_submit;
 
-q_status   srv_sched_new(const q_model *m, q_context *c, int n_slots, int slot_ctx, int queue_size,
+q_status   srv_sched_new(const q_model *m, q_context *c, int n_slots, int slot_ctx, int queue_size, bool prefix_cache,
                          srv_sched **out, q_error *err);
 srv_submit srv_sched_submit(srv_sched *s, srv_job *j);
 /* Stops taking jobs, fails the queued ones, lets running ones finish until `deadline`
@@ -217,10 +258,14 @@ int  srv_job_prompt(srv_req *r, srv_job *j, const char *text, size_t len, bool a
 /* Submits j; on failure replies (503 + Retry-After) and returns false with *replied set. */
 bool srv_job_submit(srv_req *r, srv_job *j, int *replied);
 /* Blocks until j has finished (cancelling it if r's client hangs up); returns its finish
- * state and the whole text (malloc'ed). */
-srv_finish srv_job_collect(srv_req *r, srv_job *j, char **text, size_t *len);
+ * state and its whole output in *out (srv_chunk_free). */
+srv_finish srv_job_collect(srv_req *r, srv_job *j, srv_chunk *out);
+/* The request's optional "model" must name the loaded model (its file name, with or
+ * without .gguf). Otherwise returns false with *status = 400 and msg set. */
+bool srv_model_check(const srv_server *srv, const json_t *req, int *status, char *msg, size_t n);
 json_t *srv_usage_json(const srv_job *j);
-/* Records a finished job's tokens and latencies in the metrics. */
+/* Records a finished job's tokens and latencies in the metrics, and logs its end (the
+ * generated text is redacted unless --log-prompts). */
 void srv_job_account(const srv_job *j);
 
 /* ---- streaming (sse.c) ---- */
@@ -242,14 +287,24 @@ int srv_route_stream(srv_req *r);
 int srv_route_chat(srv_req *r);
 int srv_route_completions(srv_req *r);
 int srv_route_models(srv_req *r);
+int srv_route_models_api(srv_req *r);  /* GET /api/models */
+int srv_route_model_api(srv_req *r);   /* GET /api/models/{name} */
 int srv_route_ws(srv_req *r);          /* ws.c */
+
+/* The WebSocket reactor (ws.c): one thread and one epoll for every upgraded connection.
+ * Started with the server; stopping it closes every session (1001) and joins the thread. */
+typedef struct srv_ws_hub srv_ws_hub;
+q_status    srv_ws_hub_start(srv_server *srv, srv_ws_hub **out, q_error *err);
+void        srv_ws_hub_stop(srv_ws_hub *h);   /* NULL is fine */
+srv_ws_hub *srv_ws_hub_of(const srv_server *s);
 
 /* Builds the summary object the /api endpoints return (text may be NULL in streams). */
 json_t *srv_api_summary(const srv_job *j, const char *text, size_t len);
-/* OpenAI chunk/response bodies. */
-/* OpenAI response (chunk = false) or stream chunk bodies; final chunks carry finish_reason
- * and usage. id/created/model as OpenAI's fields. */
-json_t *srv_openai_body(const char *id, long created, const char *model, const srv_job *j, srv_stream_kind kind,
-                        const char *text, size_t len, bool chunk, bool final);
+/* OpenAI response (chunk = false) or stream chunk bodies for the output in c (NULL: none);
+ * final chunks carry finish_reason and usage; id/created as OpenAI's fields. With logprobs
+ * asked, the tokens of c come as OpenAI's logprobs object; *lp_prev_end carries the text
+ * end of the last token given so far (0 at the start). */
+json_t *srv_openai_body(const srv_server *srv, const char *id, long created, const srv_job *j, srv_stream_kind kind,
+                        const srv_chunk *c, size_t *lp_prev_end, bool chunk, bool final);
 
 #endif

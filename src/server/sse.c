@@ -1,6 +1,6 @@
 /* sse.c — streamed replies as Server-Sent Events (text/event-stream, chunked): each
- * event is "data: <json>\n\n" carrying whatever text the job released since the last
- * event (always whole UTF-8 characters: the detokenizer stream holds partial ones),
+ * event is "data: <json>\n\n" carrying whatever text (and tokens) the job released since
+ * the last event (always whole UTF-8 characters: the detokenizer stream holds partial ones),
  * then a closing event: the /api summary, or OpenAI's final chunk and "data: [DONE]".
  * While nothing comes for a while a comment line is sent, so a vanished client is
  * noticed (the write fails) even while its request waits in the queue.
@@ -24,8 +24,9 @@ typedef struct stream {
     srv_stream_kind kind;
     char            id[48];
     long            created;
-    const char     *model;        /* owned by the server */
-    size_t          off;          /* job text already sent */
+    srv_server     *srv;
+    srv_cursor      cur;          /* job output already sent */
+    size_t          lp_end;       /* text end of the last token whose logprobs were sent */
     char           *pend;         /* formatted bytes not yet handed to MHD */
     size_t          pend_len, pend_off, pend_cap;
     bool            ended;        /* closing events are in pend */
@@ -50,9 +51,16 @@ static void pend_event(stream *st, json_t *o) {
     free(s);
 }
 
-static json_t *text_event(const stream *st, const char *text, size_t len) {
-    if (st->kind == SRV_STREAM_API) return json_pack("{s:s, s:s%}", "type", "token", "text", text, len);
-    return srv_openai_body(st->id, st->created, st->model, st->job, st->kind, text, len, true, false);
+/* /api events: {"type":"token","text","token_ids"}; OpenAI: a chunk. NULL when there is
+ * nothing to send (OpenAI chunks go out for text, or for tokens when logprobs were asked). */
+static json_t *chunk_event(stream *st, const srv_chunk *c) {
+    if (st->kind == SRV_STREAM_API) {
+        json_t *ids = json_array();
+        for (size_t i = 0; i < c->n_toks; i++) json_array_append_new(ids, json_integer(c->toks[i].id));
+        return json_pack("{s:s, s:s%, s:o}", "type", "token", "text", c->text, c->len, "token_ids", ids);
+    }
+    if (!c->len && !(st->job->n_logprobs >= 0 && c->n_toks)) return NULL;
+    return srv_openai_body(st->srv, st->id, st->created, st->job, st->kind, c, &st->lp_end, true, false);
 }
 
 static void end_events(stream *st, srv_finish f) {
@@ -67,7 +75,7 @@ static void end_events(stream *st, srv_finish f) {
         pend_event(st, json_pack("{s:{s:s, s:s, s:i}}", "error", "message", st->job->err, "type", "server_error",
                                  "code", 500));
     else
-        pend_event(st, srv_openai_body(st->id, st->created, st->model, st->job, st->kind, "", 0, true, true));
+        pend_event(st, srv_openai_body(st->srv, st->id, st->created, st->job, st->kind, NULL, &st->lp_end, true, true));
     pend_add(st, "data: [DONE]\n\n", 14);
 }
 
@@ -77,15 +85,16 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
     while (st->pend_off == st->pend_len) {
         st->pend_len = st->pend_off = 0;
         if (st->ended) return MHD_CONTENT_READER_END_OF_STREAM;
-        char *text;
-        size_t len;
-        const srv_finish f = srv_job_wait(st->job, &st->off, &text, &len, srv_now() + KEEPALIVE_S);
-        if (len) pend_event(st, text_event(st, text, len));
-        free(text);
+        srv_chunk c;
+        const srv_finish f = srv_job_read(st->job, &st->cur, &c, srv_now() + KEEPALIVE_S);
+        const bool any = c.len || c.n_toks;
+        json_t *ev = any ? chunk_event(st, &c) : NULL;
+        if (ev) pend_event(st, ev);
+        srv_chunk_free(&c);
         if (f != SRV_FINISH_NONE) {
             end_events(st, f);
             st->ended = true;
-        } else if (!len) {
+        } else if (!any) {
             pend_add(st, ": keep-alive\n\n", 14);
         }
     }
@@ -113,13 +122,13 @@ int srv_stream_reply(srv_req *r, srv_job *j, srv_stream_kind kind) {
     st->kind = kind;
     snprintf(st->id, sizeof st->id, "%s-%s", kind == SRV_STREAM_CHAT ? "chatcmpl" : "cmpl", r->rid);
     st->created = (long)time(NULL);
-    st->model = srv_model_name(r->srv);
+    st->srv = r->srv;
     struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, st, stream_free);
     MHD_add_response_header(resp, "Content-Type", "text/event-stream");
     MHD_add_response_header(resp, "Cache-Control", "no-cache");
     if (kind == SRV_STREAM_CHAT) {
         /* OpenAI opens a chat stream with the assistant role */
-        json_t *o = srv_openai_body(st->id, st->created, st->model, j, kind, "", 0, true, false);
+        json_t *o = srv_openai_body(st->srv, st->id, st->created, j, kind, NULL, &st->lp_end, true, false);
         json_object_set_new(json_object_get(json_array_get(json_object_get(o, "choices"), 0), "delta"), "role",
                             json_string("assistant"));
         pend_event(st, o);

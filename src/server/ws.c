@@ -1,17 +1,40 @@
 /* ws.c — WebSocket endpoint /ws (RFC 6455 via libmicrohttpd's upgrade and wslay's event
- * API). After the handshake (Sec-WebSocket-Accept = base64(SHA-1(key + RFC GUID))) the
- * connection's own thread runs an epoll loop over the socket and an eventfd the
- * scheduler writes when the connection's job has new text or ends.
+ * API). After the handshake (Sec-WebSocket-Accept = base64(SHA-1(key + RFC GUID))) MHD's
+ * connection thread hands the socket to the reactor and ends: ONE reactor thread runs one
+ * epoll over every upgraded socket (non-blocking) and each connection's eventfd, which the
+ * scheduler writes when one of that connection's jobs has new tokens or ends. Nothing in
+ * the reactor blocks; a lingering close is a state, not a wait.
  *
- * Messages are JSON envelopes {"type": ..., "payload": ...}:
- *   client -> server: inference {prompt, temperature?, topk?, topp?, max_tokens?, stream?,
- *                     ...the /api fields}; stop (cancels the running inference); status
- *   server -> client: token {text} (stream), done {summary; text unless streamed},
- *                     status {running, waiting, busy}, error {message}
- * One inference at a time per connection (a second one while busy is an error message).
- * Not here: other subprotocols, compression. Memory: the loop owns its wslay context,
- * eventfd and its job reference; everything is released before the handler returns. */
+ * Messages are JSON envelopes {"type": ..., "payload": ...} (the seed's protocol):
+ *   client -> server:
+ *     inference {prompt, id?, model?, temperature?, topk?|top_k?, topp?|top_p?, max_tokens?,
+ *                stream? (true), ...the /api fields}; several may run at once (at most
+ *                WS_MAX_GENS), each named by its id (string or integer; the server numbers
+ *                those without one: "1", "2", ...)
+ *     stop {id?}   cancels that generation, or every one of the connection without an id
+ *     status       (and metrics, an extension)
+ *   server -> client:
+ *     inference {id, token, token_id, stream, complete: false, tokens_per_sec}: one per
+ *                generated token while streaming (token: the text that token released,
+ *                whole UTF-8 characters only, possibly "");
+ *                then {id, token (the rest of the text), token_id: null, stream,
+ *                complete: true, finish_reason, tokens_generated, tokens_per_sec, usage,
+ *                text (stream false only)}
+ *     status {connected, models, state ("idle" | "generating"), active [ids], running, waiting, busy}
+ *     metrics {running, waiting, kv_cache_usage_ratio}
+ *     error {code, message, request_id (the generation's id or null)} with code one of
+ *           INVALID_REQUEST, MODEL_NOT_FOUND, INFERENCE_ERROR, CONNECTION_LOST, QUEUE_FULL,
+ *           RATE_LIMITED, UNAUTHORIZED, TIMEOUT
+ * Heartbeat: a ping after WS_PING_S seconds without input; a peer silent for 3 such
+ * periods is closed with 1001. A close we send (ours, or wslay's answer to a protocol error
+ * such as 1009 for a message over WS_MAX_MSG) is followed by a lingering close: our side
+ * is shut for writing and the peer's remaining input is read and dropped (bounded), so the
+ * peer's kernel never sees a reset that would discard the close frame before it is read.
+ * Not here: other subprotocols, compression. Memory: the reactor owns each ws_conn (its
+ * wslay context, eventfd, copied handshake leftovers and its jobs' references) from
+ * adoption to ws_conn_free, which hands the socket back to MHD to close. */
 #include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +48,13 @@
 #include "core/base.h"
 #include "server/server.h"
 
-enum { WS_MAX_MSG = 1 << 20 };
+enum {
+    WS_MAX_MSG  = 1 << 20,   /* bytes of one message, all fragments together */
+    WS_MAX_GENS = 16,        /* concurrent generations per connection */
+    WS_PING_S   = 20,        /* seconds without input before a ping */
+};
+static const double WS_LINGER_S = 2.0;              /* lingering close: most seconds draining */
+static const size_t WS_LINGER_BYTES = 64u << 20;    /* ...and most bytes */
 
 /* ---- SHA-1 (FIPS 180-4), only for the handshake ---- */
 
@@ -79,122 +108,248 @@ static void base64(const uint8_t *in, size_t n, char *out) {
 
 /* ---- the connection loop ---- */
 
+typedef struct ws_gen {
+    srv_job   *job;
+    json_t    *id;          /* echoed in every message of this generation */
+    bool       stream;
+    srv_cursor cur;
+    char      *text;        /* accumulated text when not streaming */
+    size_t     text_len;
+    long       n_sent;      /* token messages sent */
+    double     t_first;     /* when the first token arrived here (srv_now) */
+} ws_gen;
+
+/* One epoll registration: the connection's socket or its eventfd. */
+typedef struct ws_watch {
+    struct ws_conn *c;
+    bool            is_efd;
+} ws_watch;
+
 typedef struct ws_conn {
     srv_server *srv;
     int         fd, efd;
-    const char *extra;        /* bytes MHD read past the handshake */
+    struct MHD_UpgradeResponseHandle *urh;
+    wslay_event_context_ptr ctx;
+    ws_watch    w_sock, w_efd;
+    char       *extra;        /* bytes MHD read past the handshake (a copy) */
+    const char *extra_at;
     size_t      extra_len;
-    srv_job    *job;          /* the running inference, or NULL */
-    bool        job_stream;
-    size_t      job_off;
-    char       *job_text;     /* accumulated text for non-streamed inferences */
-    size_t      job_text_len;
+    ws_gen      gens[WS_MAX_GENS];
+    int         n_gens;
     unsigned    n_jobs;
     char        rid[24];
     bool        sock_failed;  /* the socket hit EOF or an error: the peer is gone */
+    bool        raw_close;    /* a close frame went out past wslay (ws_recv_failed) */
+    bool        closing;      /* we queued a close (shutdown, heartbeat) */
+    bool        lingering;    /* the session is over; draining the peer's input */
+    bool        dead;         /* to be freed at the end of this reactor turn */
+    uint32_t    ev_mask;      /* epoll events registered for fd */
+    double      last_rx, last_ping, close_at, linger_until;
+    size_t      lingered;     /* bytes dropped while lingering */
+    struct ws_conn *next;
 } ws_conn;
+
+typedef enum ws_err {
+    WS_ERR_INVALID_REQUEST, WS_ERR_MODEL_NOT_FOUND, WS_ERR_INFERENCE_ERROR, WS_ERR_CONNECTION_LOST,
+    WS_ERR_QUEUE_FULL, WS_ERR_RATE_LIMITED, WS_ERR_UNAUTHORIZED, WS_ERR_TIMEOUT, WS_ERR_COUNT
+} ws_err;
+
+static const char *const ws_err_names[WS_ERR_COUNT] = {
+    [WS_ERR_INVALID_REQUEST] = "INVALID_REQUEST", [WS_ERR_MODEL_NOT_FOUND] = "MODEL_NOT_FOUND",
+    [WS_ERR_INFERENCE_ERROR] = "INFERENCE_ERROR", [WS_ERR_CONNECTION_LOST] = "CONNECTION_LOST",
+    [WS_ERR_QUEUE_FULL] = "QUEUE_FULL",           [WS_ERR_RATE_LIMITED] = "RATE_LIMITED",
+    [WS_ERR_UNAUTHORIZED] = "UNAUTHORIZED",       [WS_ERR_TIMEOUT] = "TIMEOUT",
+};
 
 static void ws_send(wslay_event_context_ptr ctx, const char *type, json_t *payload) {
     json_t *o = json_pack("{s:s, s:o}", "type", type, "payload", payload ? payload : json_object());
     char *s = json_dumps(o, JSON_COMPACT);
     json_decref(o);
+    Q_ASSERT(s);
     struct wslay_event_msg m = { WSLAY_TEXT_FRAME, (const uint8_t *)s, strlen(s) };
     wslay_event_queue_msg(ctx, &m);   /* copies the message */
     free(s);
 }
 
-static void ws_error(wslay_event_context_ptr ctx, const char *msg) {
-    ws_send(ctx, "error", json_pack("{s:s}", "message", msg));
+/* id: the generation's id (borrowed) or NULL. */
+static void ws_error(wslay_event_context_ptr ctx, ws_err code, const json_t *id, const char *msg) {
+    ws_send(ctx, "error", json_pack("{s:s, s:s, s:O}", "code", ws_err_names[code], "message", msg, "request_id",
+                                    id ? (json_t *)id : json_null()));
 }
 
-static void ws_job_end(ws_conn *c) {
-    if (c->job) {
-        /* the scheduler may still hold the job; it must not touch our eventfd after this */
-        pthread_mutex_lock(&c->job->mu);
-        c->job->notify_fd = -1;
-        pthread_mutex_unlock(&c->job->mu);
-    }
-    srv_job_release(c->job);
-    c->job = NULL;
-    free(c->job_text);
-    c->job_text = NULL;
-    c->job_text_len = 0;
+static void ws_gen_end(ws_conn *c, int i) {
+    ws_gen *g = &c->gens[i];
+    /* the scheduler may still hold the job; it must not touch our eventfd after this */
+    pthread_mutex_lock(&g->job->mu);
+    g->job->notify_fd = -1;
+    pthread_mutex_unlock(&g->job->mu);
+    srv_job_release(g->job);
+    json_decref(g->id);
+    free(g->text);
+    c->gens[i] = c->gens[--c->n_gens];
+    memset(&c->gens[c->n_gens], 0, sizeof c->gens[c->n_gens]);
+}
+
+static int ws_gen_find(const ws_conn *c, const json_t *id) {
+    for (int i = 0; i < c->n_gens; i++)
+        if (json_equal(c->gens[i].id, (json_t *)id)) return i;
+    return -1;
 }
 
 static void ws_inference(ws_conn *c, wslay_event_context_ptr ctx, const json_t *p) {
-    if (c->job) { ws_error(ctx, "an inference is already running on this connection; send stop first"); return; }
     char msg[512];
-    const json_t *prompt = json_object_get(p, "prompt");
-    if (!json_is_string(prompt)) { ws_error(ctx, "'payload.prompt' must be a string"); return; }
-    const json_t *stream = json_object_get(p, "stream");
-    if (stream && !json_is_null(stream) && !json_is_boolean(stream)) { ws_error(ctx, "'payload.stream' must be a boolean"); return; }
-    srv_job *j = srv_job_new();
+    const json_t *given = json_object_get(p, "id");
+    json_t *id;
+    if (given && !json_is_null(given)) {
+        if (!(json_is_string(given) && json_string_length(given) <= 128) && !json_is_integer(given)) {
+            ws_error(ctx, WS_ERR_INVALID_REQUEST, NULL, "'payload.id' must be a string (at most 128 bytes) or an integer");
+            return;
+        }
+        if (ws_gen_find(c, given) >= 0) {
+            ws_error(ctx, WS_ERR_INVALID_REQUEST, given, "a generation with this id is already running on this connection");
+            return;
+        }
+        id = json_deep_copy(given);
+    } else {
+        snprintf(msg, sizeof msg, "%u", c->n_jobs + 1);
+        id = json_string(msg);
+    }
+    const json_t *prompt = json_object_get(p, "prompt"), *stream = json_object_get(p, "stream"),
+                 *model = json_object_get(p, "model");
+    int st = 0;
+    srv_job *j = NULL;
+    if (c->n_gens == WS_MAX_GENS) {
+        snprintf(msg, sizeof msg, "at most %d generations may run at once on one connection", WS_MAX_GENS);
+        ws_error(ctx, WS_ERR_RATE_LIMITED, id, msg);
+        goto fail;
+    }
+    if (!json_is_string(prompt)) { ws_error(ctx, WS_ERR_INVALID_REQUEST, id, "'payload.prompt' must be a string"); goto fail; }
+    if (stream && !json_is_null(stream) && !json_is_boolean(stream)) {
+        ws_error(ctx, WS_ERR_INVALID_REQUEST, id, "'payload.stream' must be a boolean");
+        goto fail;
+    }
+    if (model && !json_is_null(model) && !json_is_string(model)) {
+        ws_error(ctx, WS_ERR_INVALID_REQUEST, id, "'payload.model' must be a string");
+        goto fail;
+    }
+    if (!srv_model_check(c->srv, p, &st, msg, sizeof msg)) { ws_error(ctx, WS_ERR_MODEL_NOT_FOUND, id, msg); goto fail; }
+    j = srv_job_new();
     srv_req r = { .srv = c->srv };
     if (!srv_job_params(j, p, 128, msg, sizeof msg) ||
         srv_job_prompt(&r, j, json_string_value(prompt), json_string_length(prompt), true, false, msg, sizeof msg)) {
-        srv_job_release(j);
-        ws_error(ctx, msg);
-        return;
+        ws_error(ctx, WS_ERR_INVALID_REQUEST, id, msg);
+        goto fail;
     }
     const double max = (double)srv_cfg(c->srv)->timeout_s;
     j->deadline = srv_now() + (j->deadline > 0 && j->deadline < max ? j->deadline : max);
     snprintf(j->rid, sizeof j->rid, "%.12s.%u", c->rid, ++c->n_jobs);
     j->notify_fd = c->efd;
+    srv_log(SRV_LOG_INFO, "prompt", j->rid, json_pack("{s:O, s:O}", "prompt", prompt, "ws_id", id));
     const srv_submit s = srv_sched_submit(srv_scheduler(c->srv), j);
     if (s != SRV_SUBMIT_OK) {
-        srv_job_release(j);
-        ws_error(ctx, s == SRV_SUBMIT_FULL ? "the server is busy (request queue full); retry shortly"
-                                          : "the server is shutting down");
-        return;
+        if (s == SRV_SUBMIT_FULL) ws_error(ctx, WS_ERR_QUEUE_FULL, id, "the server is busy (request queue full); retry shortly");
+        else ws_error(ctx, WS_ERR_CONNECTION_LOST, id, "the server is shutting down");
+        srv_metrics_error(SRV_ERR_QUEUE_FULL);
+        goto fail;
     }
-    c->job = j;
-    c->job_stream = !stream || json_is_true(stream);
-    c->job_off = 0;
+    c->gens[c->n_gens++] = (ws_gen){ .job = j, .id = id, .stream = !stream || !json_is_false(stream) };
+    return;
+fail:
+    srv_job_release(j);
+    json_decref(id);
 }
 
-/* New text or the end of the running job. */
-static void ws_job_progress(ws_conn *c, wslay_event_context_ptr ctx) {
-    if (!c->job) return;
-    char *text;
-    size_t len;
-    const srv_finish f = srv_job_wait(c->job, &c->job_off, &text, &len, 0);
-    if (len && c->job_stream) ws_send(ctx, "token", json_pack("{s:s%}", "text", text, len));
-    else if (len) {
-        c->job_text = q_xrealloc(c->job_text, c->job_text_len + len);
-        memcpy(c->job_text + c->job_text_len, text, len);
-        c->job_text_len += len;
+/* Sends what generation i has produced; at its end, the final message (and an error
+ * for a timeout or a failure), then forgets it. */
+static void ws_gen_progress(ws_conn *c, wslay_event_context_ptr ctx, int i) {
+    ws_gen *g = &c->gens[i];
+    srv_chunk ch;
+    const srv_finish f = srv_job_read(g->job, &g->cur, &ch, 0);
+    const double now = srv_now();
+    size_t off = 0;   /* into ch.text */
+    if (ch.n_toks && g->t_first == 0) g->t_first = now;
+    for (size_t t = 0; t < ch.n_toks && g->stream; t++) {
+        const size_t end = ch.toks[t].text_end - ch.text_off;
+        g->n_sent++;
+        const double rate = g->n_sent > 1 && now > g->t_first ? (double)(g->n_sent - 1) / (now - g->t_first) : 0.0;
+        ws_send(ctx, "inference", json_pack("{s:O, s:s%, s:i, s:b, s:b, s:f}", "id", g->id, "token", ch.text + off,
+                                            end - off, "token_id", (int)ch.toks[t].id, "stream", true, "complete",
+                                            false, "tokens_per_sec", rate));
+        off = end;
     }
-    free(text);
-    if (f == SRV_FINISH_NONE) return;
-    srv_job_account(c->job);
-    ws_send(ctx, "done", srv_api_summary(c->job, c->job_stream ? NULL : (c->job_text ? c->job_text : ""),
-                                         c->job_text_len));
-    ws_job_end(c);
+    if (!g->stream && ch.len) {
+        g->text = q_xrealloc(g->text, g->text_len + ch.len + 1);
+        memcpy(g->text + g->text_len, ch.text, ch.len);
+        g->text_len += ch.len;
+        g->text[g->text_len] = 0;
+    }
+    if (f != SRV_FINISH_NONE) {
+        srv_job_account(g->job);
+        if (f == SRV_FINISH_TIMEOUT) ws_error(ctx, WS_ERR_TIMEOUT, g->id, g->job->err);
+        else if (f == SRV_FINISH_ERROR) ws_error(ctx, WS_ERR_INFERENCE_ERROR, g->id, g->job->err);
+        json_t *o = srv_api_summary(g->job, g->stream ? NULL : (g->text ? g->text : ""), g->text_len);
+        json_object_set(o, "id", g->id);
+        json_object_set_new(o, "token", g->stream ? json_stringn(ch.text + off, ch.len - off) : json_string(""));
+        json_object_set_new(o, "token_id", json_null());
+        json_object_set_new(o, "stream", json_boolean(g->stream));
+        json_object_set_new(o, "complete", json_true());
+        ws_send(ctx, "inference", o);
+        ws_gen_end(c, i);
+    }
+    srv_chunk_free(&ch);
+}
+
+static void ws_progress_all(ws_conn *c, wslay_event_context_ptr ctx) {
+    for (int i = c->n_gens - 1; i >= 0; i--) ws_gen_progress(c, ctx, i);   /* ends swap from the back */
+}
+
+static void ws_status(ws_conn *c, wslay_event_context_ptr ctx) {
+    const srv_sched *s = srv_scheduler(c->srv);
+    json_t *active = json_array();
+    for (int i = 0; i < c->n_gens; i++) json_array_append(active, c->gens[i].id);
+    ws_send(ctx, "status", json_pack("{s:b, s:[s], s:s, s:o, s:i, s:i, s:b}", "connected", true, "models",
+                                     srv_model_name(c->srv), "state", c->n_gens ? "generating" : "idle", "active",
+                                     active, "running", srv_sched_running(s), "waiting", srv_sched_waiting(s), "busy",
+                                     c->n_gens > 0));
+}
+
+static void ws_stop(ws_conn *c, wslay_event_context_ptr ctx, const json_t *p) {
+    const json_t *id = json_is_object(p) ? json_object_get(p, "id") : NULL;
+    if (!id || json_is_null(id)) {
+        for (int i = 0; i < c->n_gens; i++) atomic_store(&c->gens[i].job->cancel, true);   /* final messages follow */
+        return;
+    }
+    const int i = ws_gen_find(c, id);
+    if (i < 0) ws_error(ctx, WS_ERR_INVALID_REQUEST, id, "no generation with this id is running on this connection");
+    else atomic_store(&c->gens[i].job->cancel, true);
 }
 
 static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg, void *user) {
     ws_conn *c = user;
     if (arg->opcode != WSLAY_TEXT_FRAME) {
-        if (arg->opcode == WSLAY_BINARY_FRAME) ws_error(ctx, "binary messages are not supported; send JSON text");
+        if (arg->opcode == WSLAY_BINARY_FRAME)
+            ws_error(ctx, WS_ERR_INVALID_REQUEST, NULL, "binary messages are not supported; send JSON text");
         return;   /* ping/pong/close are answered by wslay */
     }
     json_error_t je;
     json_t *o = json_loadb((const char *)arg->msg, arg->msg_length, 0, &je);
     const char *type = o ? json_string_value(json_object_get(o, "type")) : NULL;
+    const json_t *p = o ? json_object_get(o, "payload") : NULL;
     if (!o || !json_is_object(o) || !type) {
-        ws_error(ctx, "expected a JSON object {\"type\": ..., \"payload\": ...}");
+        ws_error(ctx, WS_ERR_INVALID_REQUEST, NULL, "expected a JSON object {\"type\": ..., \"payload\": ...}");
     } else if (!strcmp(type, "inference")) {
-        const json_t *p = json_object_get(o, "payload");
-        if (!json_is_object(p)) ws_error(ctx, "'payload' must be an object");
+        if (!json_is_object(p)) ws_error(ctx, WS_ERR_INVALID_REQUEST, NULL, "'payload' must be an object");
         else ws_inference(c, ctx, p);
     } else if (!strcmp(type, "stop")) {
-        if (c->job) atomic_store(&c->job->cancel, true);   /* the done message follows */
+        ws_stop(c, ctx, p);
     } else if (!strcmp(type, "status")) {
+        ws_status(c, ctx);
+    } else if (!strcmp(type, "metrics")) {
         const srv_sched *s = srv_scheduler(c->srv);
-        ws_send(ctx, "status", json_pack("{s:i, s:i, s:b}", "running", srv_sched_running(s), "waiting",
-                                         srv_sched_waiting(s), "busy", c->job != NULL));
+        ws_send(ctx, "metrics", json_pack("{s:i, s:i, s:f}", "running", srv_sched_running(s), "waiting",
+                                          srv_sched_waiting(s), "kv_cache_usage_ratio", srv_sched_kv_ratio(s)));
     } else {
-        ws_error(ctx, "unknown message type; use inference, stop or status");
+        ws_error(ctx, WS_ERR_INVALID_REQUEST, NULL, "unknown message type; use inference, stop, status or metrics");
     }
     json_decref(o);
 }
@@ -204,13 +359,13 @@ static ssize_t ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
     ws_conn *c = user;
     if (c->extra_len) {
         const size_t n = len < c->extra_len ? len : c->extra_len;
-        memcpy(buf, c->extra, n);
-        c->extra += n;
+        memcpy(buf, c->extra_at, n);
+        c->extra_at += n;
         c->extra_len -= n;
         return (ssize_t)n;
     }
     const ssize_t n = recv(c->fd, buf, len, 0);
-    if (n > 0) return n;
+    if (n > 0) { c->last_rx = srv_now(); return n; }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
     else {
         c->sock_failed = true;
@@ -243,83 +398,286 @@ static void ws_recv_failed(ws_conn *c, wslay_event_context_ptr ctx, int rc, bool
     if (rc == WSLAY_ERR_CALLBACK_FAILURE && out_idle) {
         static const uint8_t close_1002[4] = { 0x88, 0x02, 0x03, 0xea };   /* FIN|close, len 2, 1002 */
         ssize_t w = send(c->fd, close_1002, sizeof close_1002, MSG_NOSIGNAL);
-        (void)w;   /* best effort: the session ends either way */
+        c->raw_close = w == (ssize_t)sizeof close_1002;   /* best effort: the session ends either way */
         return;
     }
     (void)wslay_event_send(ctx);
 }
 
-static void ws_loop(ws_conn *c) {
-    const struct wslay_event_callbacks cbs = { .recv_callback = ws_recv, .send_callback = ws_send_cb,
-                                               .on_msg_recv_callback = on_msg };
-    wslay_event_context_ptr ctx;
-    if (wslay_event_context_server_init(&ctx, &cbs, c) != 0) return;
-    wslay_event_config_set_max_recv_msg_length(ctx, WS_MAX_MSG);
-    const int ep = epoll_create1(EPOLL_CLOEXEC);
-    struct epoll_event ev = { .events = EPOLLIN, .data.fd = c->fd };
-    epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
-    struct epoll_event eev = { .events = EPOLLIN, .data.fd = c->efd };
-    epoll_ctl(ep, EPOLL_CTL_ADD, c->efd, &eev);
-    bool closing = false;
-    double close_at = 0;
-    int rc;
-    if (c->extra_len && (rc = wslay_event_recv(ctx)) != 0) {
-        ws_recv_failed(c, ctx, rc, true);
-        goto done;
-    }
-    while (wslay_event_want_read(ctx) || wslay_event_want_write(ctx)) {
-        ev.events = (wslay_event_want_read(ctx) ? EPOLLIN : 0) | (wslay_event_want_write(ctx) ? EPOLLOUT : 0);
-        epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
-        struct epoll_event got[2];
-        const int n = epoll_wait(ep, got, 2, 100);
-        for (int i = 0; i < n; i++) {
-            if (got[i].data.fd == c->efd) {
-                uint64_t v;
-                ssize_t r = read(c->efd, &v, sizeof v);
-                (void)r;
-                ws_job_progress(c, ctx);
-            } else {
-                const bool out_idle = !wslay_event_want_write(ctx);
-                if ((got[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && (rc = wslay_event_recv(ctx)) != 0) {
-                    ws_recv_failed(c, ctx, rc, out_idle);
-                    goto done;
-                }
-            }
-        }
-        if (srv_stopping(c->srv) && !closing && !c->job) {
-            wslay_event_queue_close(ctx, WSLAY_CODE_GOING_AWAY, NULL, 0);
-            closing = true;
-            close_at = srv_now();
-        }
-        if (closing && srv_now() > close_at + 2) break;   /* peer ignores our close */
-        if (wslay_event_want_write(ctx) && wslay_event_send(ctx) != 0) goto done;
-    }
-done:
-    if (c->job) {
-        /* peer gone: free the slot. The job ends after we let go of it, so it is not in the
-         * latency histograms; it counts as a disconnect here. */
-        atomic_store(&c->job->cancel, true);
-        srv_metrics_error(SRV_ERR_DISCONNECTED);
-    }
-    ws_job_end(c);
-    close(ep);
-    wslay_event_context_free(ctx);
+/* ---- the reactor: one thread, one epoll, every upgraded connection ---- */
+
+struct srv_ws_hub {
+    srv_server     *srv;
+    int             ep, wake;       /* epoll; eventfd announcing new connections and stop */
+    pthread_t       thread;
+    bool            started;
+    pthread_mutex_t mu;             /* guards pending and stop */
+    ws_conn        *pending;        /* handed over by MHD's connection threads */
+    bool            stop;
+    ws_conn        *conns;          /* reactor thread only */
+    double          stop_since;     /* reactor thread: when it first saw stop; 0 before */
+};
+
+static void ws_watch_mask(srv_ws_hub *h, ws_conn *c, uint32_t mask) {
+    if (mask == c->ev_mask) return;
+    struct epoll_event ev = { .events = mask, .data.ptr = &c->w_sock };
+    epoll_ctl(h->ep, EPOLL_CTL_MOD, c->fd, &ev);
+    c->ev_mask = mask;
 }
 
+/* The session is over: free the slots now; after a close frame of ours, linger (shut our
+ * side for writing, drop the peer's input until it closes, WS_LINGER_S passes or
+ * WS_LINGER_BYTES were read). Closing with unread input would make the kernel send a reset,
+ * and the peer's kernel may then drop our close frame before the peer reads it (a 1009
+ * would arrive as an abnormal closure). */
+static void ws_conn_end(srv_ws_hub *h, ws_conn *c, bool stopping) {
+    while (c->n_gens) {
+        /* the jobs end after we let go of them, so they are not in the latency histograms;
+         * each counts as a disconnect here */
+        atomic_store(&c->gens[0].job->cancel, true);
+        srv_metrics_error(SRV_ERR_DISCONNECTED);
+        ws_gen_end(c, 0);
+    }
+    if (c->sock_failed || !(wslay_event_get_close_sent(c->ctx) || c->raw_close)) {
+        c->dead = true;
+        return;
+    }
+    shutdown(c->fd, SHUT_WR);
+    c->lingering = true;
+    c->linger_until = srv_now() + (stopping ? WS_LINGER_S / 2 : WS_LINGER_S);
+    ws_watch_mask(h, c, EPOLLIN);
+}
+
+static void ws_linger_read(ws_conn *c) {
+    char buf[16384];
+    for (;;) {
+        const ssize_t n = recv(c->fd, buf, sizeof buf, 0);
+        if (n > 0) {
+            c->lingered += (size_t)n;
+            if (c->lingered < WS_LINGER_BYTES) continue;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+            return;
+        }
+        c->dead = true;   /* EOF, error or enough */
+        return;
+    }
+}
+
+/* Socket or eventfd ready. */
+static void ws_on_event(srv_ws_hub *h, const ws_watch *w, uint32_t events) {
+    ws_conn *c = w->c;
+    if (c->dead) return;
+    if (w->is_efd) {
+        uint64_t v;
+        ssize_t r = read(c->efd, &v, sizeof v);
+        (void)r;
+        if (!c->lingering) ws_progress_all(c, c->ctx);
+        return;
+    }
+    if (c->lingering) { ws_linger_read(c); return; }
+    if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR))) return;
+    const bool out_idle = !wslay_event_want_write(c->ctx);
+    const int rc = wslay_event_recv(c->ctx);
+    if (rc != 0) {
+        ws_recv_failed(c, c->ctx, rc, out_idle);
+        ws_conn_end(h, c, false);
+    }
+}
+
+/* Timers and output of a live connection, once per reactor turn. */
+static void ws_tick(srv_ws_hub *h, ws_conn *c, double now, bool hub_stop) {
+    if (c->dead) return;
+    if (c->lingering) {
+        if (now >= c->linger_until) c->dead = true;
+        return;
+    }
+    wslay_event_context_ptr ctx = c->ctx;
+    if (wslay_event_want_write(ctx) && wslay_event_send(ctx) != 0) {
+        c->sock_failed = true;
+        ws_conn_end(h, c, hub_stop);
+        return;
+    }
+    /* a close is queued only once everything before it is out: wslay sends control frames
+     * ahead of queued messages, and nothing after a close */
+    const bool flushed = !wslay_event_want_write(ctx);
+    if (!c->closing && flushed && now - c->last_rx > 3 * WS_PING_S) {
+        wslay_event_queue_close(ctx, WSLAY_CODE_GOING_AWAY, (const uint8_t *)"heartbeat timeout", 17);
+        c->closing = true;
+        c->close_at = now;
+    } else if (!c->closing && now - c->last_rx > WS_PING_S && now - c->last_ping > WS_PING_S) {
+        struct wslay_event_msg m = { WSLAY_PING, (const uint8_t *)"hb", 2 };
+        wslay_event_queue_msg(ctx, &m);
+        c->last_ping = now;
+    }
+    /* shutting down: close once nothing runs (the scheduler ends every job before hub_stop) */
+    if (hub_stop && !flushed && now > h->stop_since + 2) {   /* a peer that does not read */
+        ws_conn_end(h, c, true);
+        return;
+    }
+    if (!c->closing && flushed && (hub_stop || (srv_stopping(c->srv) && !c->n_gens))) {
+        wslay_event_queue_close(ctx, WSLAY_CODE_GOING_AWAY, NULL, 0);
+        c->closing = true;
+        c->close_at = now;
+    }
+    if (wslay_event_want_write(ctx) && wslay_event_send(ctx) != 0) {
+        c->sock_failed = true;
+        ws_conn_end(h, c, hub_stop);
+        return;
+    }
+    const bool rd = wslay_event_want_read(ctx), wr = wslay_event_want_write(ctx);
+    if ((!rd && !wr) || (c->closing && now > c->close_at + 2)) {   /* done, or the peer ignores our close */
+        ws_conn_end(h, c, hub_stop);
+        return;
+    }
+    ws_watch_mask(h, c, (rd ? EPOLLIN : 0) | (wr ? EPOLLOUT : 0));
+}
+
+static void ws_conn_free(srv_ws_hub *h, ws_conn *c) {
+    epoll_ctl(h->ep, EPOLL_CTL_DEL, c->fd, NULL);
+    epoll_ctl(h->ep, EPOLL_CTL_DEL, c->efd, NULL);
+    while (c->n_gens) ws_gen_end(c, 0);   /* (ws_conn_end cancelled them) */
+    wslay_event_context_free(c->ctx);
+    close(c->efd);
+    srv_log(SRV_LOG_INFO, "ws_close", c->rid, NULL);
+    MHD_upgrade_action(c->urh, MHD_UPGRADE_ACTION_CLOSE);   /* MHD closes the socket */
+    free(c->extra);
+    free(c);
+}
+
+/* Takes over a connection handed in by ws_upgraded. */
+static void ws_conn_adopt(srv_ws_hub *h, ws_conn *c) {
+    c->next = h->conns;
+    h->conns = c;
+    c->w_sock = (ws_watch){ .c = c, .is_efd = false };
+    c->w_efd = (ws_watch){ .c = c, .is_efd = true };
+    struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &c->w_sock };
+    struct epoll_event eev = { .events = EPOLLIN, .data.ptr = &c->w_efd };
+    c->ev_mask = EPOLLIN;
+    c->last_rx = srv_now();
+    if (epoll_ctl(h->ep, EPOLL_CTL_ADD, c->fd, &ev) != 0 || epoll_ctl(h->ep, EPOLL_CTL_ADD, c->efd, &eev) != 0) {
+        c->dead = true;
+        return;
+    }
+    srv_log(SRV_LOG_INFO, "ws_open", c->rid, NULL);
+    int rc;
+    if (c->extra_len && (rc = wslay_event_recv(c->ctx)) != 0) {
+        ws_recv_failed(c, c->ctx, rc, true);
+        ws_conn_end(h, c, false);
+    }
+}
+
+static void *ws_hub_main(void *arg) {
+    srv_ws_hub *h = arg;
+    for (;;) {
+        struct epoll_event got[64];
+        const int n = epoll_wait(h->ep, got, 64, 100);
+        for (int i = 0; i < n; i++) {
+            if (!got[i].data.ptr) {
+                uint64_t v;
+                ssize_t r = read(h->wake, &v, sizeof v);
+                (void)r;
+                continue;
+            }
+            ws_on_event(h, got[i].data.ptr, got[i].events);
+        }
+        pthread_mutex_lock(&h->mu);
+        ws_conn *in = h->pending;
+        h->pending = NULL;
+        const bool stop = h->stop;
+        pthread_mutex_unlock(&h->mu);
+        while (in) {
+            ws_conn *next = in->next;
+            ws_conn_adopt(h, in);
+            in = next;
+        }
+        const double now = srv_now();
+        if (stop && h->stop_since == 0) h->stop_since = now;
+        for (ws_conn *c = h->conns; c; c = c->next) ws_tick(h, c, now, stop);
+        /* free the finished ones; none of their watches is in use after this turn */
+        for (ws_conn **pc = &h->conns; *pc;) {
+            ws_conn *c = *pc;
+            if (c->dead) { *pc = c->next; ws_conn_free(h, c); }
+            else pc = &c->next;
+        }
+        if (stop && !h->conns) break;
+    }
+    return NULL;
+}
+
+q_status srv_ws_hub_start(srv_server *srv, srv_ws_hub **out, q_error *err) {
+    srv_ws_hub *h = q_xcalloc(1, sizeof *h);
+    h->srv = srv;
+    h->ep = epoll_create1(EPOLL_CLOEXEC);
+    h->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    pthread_mutex_init(&h->mu, NULL);
+    struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+    if (h->ep < 0 || h->wake < 0 || epoll_ctl(h->ep, EPOLL_CTL_ADD, h->wake, &ev) != 0 ||
+        pthread_create(&h->thread, NULL, ws_hub_main, h) != 0) {
+        srv_ws_hub_stop(h);
+        *out = NULL;
+        return q_fail(err, Q_ERR_IO, "WebSocket reactor: could not start (%s)", strerror(errno));
+    }
+    h->started = true;
+    *out = h;
+    return Q_OK;
+}
+
+void srv_ws_hub_stop(srv_ws_hub *h) {
+    if (!h) return;
+    if (h->started) {
+        pthread_mutex_lock(&h->mu);
+        h->stop = true;
+        pthread_mutex_unlock(&h->mu);
+        const uint64_t one = 1;
+        ssize_t w = write(h->wake, &one, sizeof one);
+        (void)w;
+        pthread_join(h->thread, NULL);
+    }
+    if (h->wake >= 0) close(h->wake);
+    if (h->ep >= 0) close(h->ep);
+    pthread_mutex_destroy(&h->mu);
+    free(h);
+}
+
+/* MHD's connection thread: set the socket up and hand it to the reactor; the thread then
+ * ends (MHD keeps the connection until MHD_UPGRADE_ACTION_CLOSE). */
 static void ws_upgraded(void *cls, struct MHD_Connection *conn, void *con_cls, const char *extra, size_t extra_len,
                         MHD_socket sock, struct MHD_UpgradeResponseHandle *urh) {
     (void)conn;
+    srv_server *srv = cls;
     const srv_req *r = con_cls;
-    ws_conn c = { .srv = cls, .fd = sock, .extra = extra, .extra_len = extra_len };
-    snprintf(c.rid, sizeof c.rid, "%s", r ? r->rid : "ws");
-    c.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (c.efd >= 0) {
-        srv_log(SRV_LOG_INFO, "ws_open", c.rid, NULL);
-        ws_loop(&c);
-        close(c.efd);
-        srv_log(SRV_LOG_INFO, "ws_close", c.rid, NULL);
+    srv_ws_hub *h = srv_ws_hub_of(srv);
+    ws_conn *c = q_xcalloc(1, sizeof *c);
+    c->srv = srv;
+    c->fd = sock;
+    c->urh = urh;
+    snprintf(c->rid, sizeof c->rid, "%s", r ? r->rid : "ws");
+    if (extra_len) {
+        c->extra = q_xmalloc(extra_len);
+        memcpy(c->extra, extra, extra_len);
+        c->extra_at = c->extra;
+        c->extra_len = extra_len;
     }
-    MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+    const int fl = fcntl(sock, F_GETFL);
+    const struct wslay_event_callbacks cbs = { .recv_callback = ws_recv, .send_callback = ws_send_cb,
+                                               .on_msg_recv_callback = on_msg };
+    c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (!h || c->efd < 0 || fl < 0 || fcntl(sock, F_SETFL, fl | O_NONBLOCK) != 0 ||
+        wslay_event_context_server_init(&c->ctx, &cbs, c) != 0) {
+        if (c->efd >= 0) close(c->efd);
+        free(c->extra);
+        free(c);
+        MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+        return;
+    }
+    wslay_event_config_set_max_recv_msg_length(c->ctx, WS_MAX_MSG);
+    pthread_mutex_lock(&h->mu);
+    c->next = h->pending;
+    h->pending = c;
+    pthread_mutex_unlock(&h->mu);
+    const uint64_t one = 1;
+    ssize_t w = write(h->wake, &one, sizeof one);
+    (void)w;
 }
 
 static bool header_has(struct MHD_Connection *conn, const char *name, const char *token) {

@@ -6,7 +6,13 @@
 #      the value computed here from the file by an independent stdlib-Python GGUF reader
 #      (every tensor's bytes, with one row of token_embd when output.weight exists), on
 #      stories260K (separate output matrix) and granite-spm512-Q4_K_M (tied embeddings);
-#   3. a bad model path exits 1 with one line on stderr; bad flags exit 2.
+#   2b. -d DEPTH: the rows are named "pp16 @ d40" / "tg8 @ d40" and the JSON says depth 40;
+#      a depth over the context limit is a usage error;
+#   3. --profile: the table gains a profile section; the JSON's "profile" object has pp and
+#      tg parts, each with every op, "unaccounted" and the matmul / attention / rest groups;
+#      ops + unaccounted sum to the total, the groups too, and a decode runs each per-layer
+#      op the number of times the model's shape says (matmuls 7 per layer + 1, ...);
+#   4. a bad model path exits 1 with one line on stderr; bad flags exit 2.
 set -euo pipefail
 BIN=${QUARREL_BIN:-build/quarrel}
 SHARED=${QUARREL_SHARED:-../shared}
@@ -116,7 +122,76 @@ sys.exit(1 if errs else 0)
 PY
 done
 
-# 3. errors
+# 2b. -d: tests after 40 tokens of context
+"$BIN" bench "${ARGS[@]}" -d 40 > "$TMP/dtable" 2> "$TMP/err" || fail "-d exit $?: $(cat "$TMP/err")"
+grep -Eq '^\|.*\| +pp16 @ d40 \| +[0-9.]+ ± +[0-9.]+ \|$' "$TMP/dtable" || fail "no pp16 @ d40 row: $(cat "$TMP/dtable")"
+grep -Eq '^\|.*\| +tg8 @ d40 \| +[0-9.]+ ± +[0-9.]+ \|$' "$TMP/dtable" || fail "no tg8 @ d40 row: $(cat "$TMP/dtable")"
+"$BIN" bench "${ARGS[@]}" -d 40 --json | python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+assert j["depth"] == 40 and j["tg_tok_s"] > 0 and j["pp_tok_s"] > 0, j' || fail "-d json"
+rc=0
+"$BIN" bench -m "$M" -d 20000000 -r 1 > /dev/null 2> "$TMP/err" || rc=$?
+[ $rc -eq 2 ] || fail "-d too deep: exit $rc"
+
+# 3. --profile
+"$BIN" bench "${ARGS[@]}" --profile > "$TMP/ptable" 2> "$TMP/err" || fail "profile exit $?: $(cat "$TMP/err")"
+grep -Eq '^\| matmul\.ffn +\| +[0-9.]+ +[0-9.]+% \| +[0-9.]+ +[0-9.]+% \|$' "$TMP/ptable" ||
+    fail "no matmul.ffn profile row: $(cat "$TMP/ptable")"
+grep -Eq '^\| total +\| +[0-9.]+ +100\.0% \|' "$TMP/ptable" || fail "no profile total: $(cat "$TMP/ptable")"
+"$BIN" bench "${ARGS[@]}" --profile --json > "$TMP/pjson" 2> "$TMP/err" || fail "profile json exit $?: $(cat "$TMP/err")"
+python3 - "$TMP/pjson" <<'PY' || fail "profile json check"
+import json, math, sys
+j = json.load(open(sys.argv[1]))
+n_layer = 5   # stories260K
+OPS = ["matmul.attn_qkv", "matmul.attn_out", "matmul.ffn", "matmul.output", "matmul.other", "attention",
+       "rmsnorm", "rope", "swiglu", "add", "scale", "softmax", "get_rows", "kv_store"]
+# calls per decoded token in tg (one token per decode); pp's 16 tokens share one forward pass
+TG_CALLS = {"matmul.attn_qkv": 3 * n_layer, "matmul.attn_out": n_layer, "matmul.ffn": 3 * n_layer,
+            "matmul.output": 1, "attention": n_layer, "rmsnorm": 2 * n_layer + 1, "rope": 2 * n_layer,
+            "swiglu": n_layer, "add": 2 * n_layer, "get_rows": 1, "kv_store": n_layer}
+errs = []
+p = j.get("profile")
+if not isinstance(p, dict):
+    sys.exit("no profile object")
+for test, tokens in (("pp", 16 * 2), ("tg", 8 * 2)):
+    t = p.get(test) or {}
+    ops, groups = t.get("ops", {}), t.get("groups", {})
+    total = t.get("total_ms_per_token")
+    if t.get("tokens") != tokens:
+        errs.append(f"{test}: tokens {t.get('tokens')} != {tokens}")
+    if not isinstance(total, float) or not total > 0:
+        errs.append(f"{test}: total {total!r}")
+        continue
+    if sorted(ops) != sorted(OPS + ["unaccounted"]) or sorted(groups) != ["attention", "matmul", "rest"]:
+        errs.append(f"{test}: keys {sorted(ops)} {sorted(groups)}")
+        continue
+    for name, row in list(ops.items()) + list(groups.items()):
+        ms, pct = row["ms_per_token"], row["pct"]
+        if not (math.isfinite(ms) and ms >= 0 and abs(pct - 100 * ms / total) < 1e-6 * max(1, pct)):
+            errs.append(f"{test}.{name}: {row}")
+    s_ops = sum(r["ms_per_token"] for r in ops.values())
+    s_groups = sum(r["ms_per_token"] for r in groups.values())
+    if abs(s_ops - total) > 1e-3 * total or abs(s_groups - total) > 1e-3 * total:
+        errs.append(f"{test}: ops sum {s_ops}, groups sum {s_groups}, total {total}")
+    mm = sum(ops[k]["ms_per_token"] for k in OPS if k.startswith("matmul."))
+    if abs(groups["matmul"]["ms_per_token"] - mm) > 1e-9 * total + 1e-12:
+        errs.append(f"{test}: matmul group {groups['matmul']} != sum of matmul ops {mm}")
+    if ops["matmul.ffn"]["ms_per_token"] <= 0 or ops["attention"]["ms_per_token"] <= 0:
+        errs.append(f"{test}: ffn matmul or attention took no time")
+    if test == "tg":
+        for k in OPS:
+            want = TG_CALLS.get(k, 0)
+            if abs(ops[k].get("calls_per_token", -1) - want) > 1e-9:
+                errs.append(f"tg.{k}: {ops[k].get('calls_per_token')} calls per token, want {want}")
+for e in errs:
+    print("  " + e)
+sys.exit(1 if errs else 0)
+PY
+"$BIN" bench "${ARGS[@]}" --json | python3 -c 'import json,sys; sys.exit("profile" in json.load(sys.stdin))' ||
+    fail "profile object without --profile"
+
+# 4. errors
 set +e
 "$BIN" bench -m "$TMP/missing.gguf" -p 4 -n 2 -r 1 --probe-mib 16 > "$TMP/out" 2> "$TMP/err"
 rc=$?

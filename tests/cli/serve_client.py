@@ -8,13 +8,15 @@ port from their "listening on http://127.0.0.1:PORT" line, and checks:
      and the same text as `quarrel run --temp 0`; /api/stream concatenates to it;
   3. /v1/completions and /v1/chat/completions, plain and streamed (ending in [DONE]);
      WebSocket /ws: streamed and whole inferences, status, errors, stop, close;
-  4. 8 concurrent clients (4 slots) each get what they get alone (batching mixes nothing);
+  4. 8 concurrent clients (4 slots) each get exactly the tokens they get alone (batching,
+     cell placement and prefix reuse change no bit; see serve_util.same_as_solo);
   5. a client that disconnects mid-stream (or mid-generate) frees its slot quickly;
   6. per-request timeout; 4xx JSON errors (malformed, wrong types, empty, too long, 413,
      negative max_tokens, n=2, 404, 405);
   7. interactive requests run before batch ones; queue full -> 503 + Retry-After
      (--parallel 1 --queue-size 2);
-  8. SIGTERM with a stream in flight -> exit 0 within the shutdown grace.
+  8. SIGTERM with a stream in flight -> exit 0 within the shutdown grace; WebSocket sessions
+     get their generation's end and close code 1001.
 Malformed WebSocket frames (unmasked, RSV1, reserved opcode, stray continuation, fragmented
 ping, bad UTF-8, over the size limit, bad control length, truncated then gone) get their
 RFC 6455 close codes and free the session.
@@ -23,235 +25,18 @@ close; errors_total{type} counts each 4xx, timeout, disconnect and 503; the queu
 inference-duration histograms count every accounted request; `promtool check metrics`
 accepts /metrics (Debian package prometheus).
 Every wait is bounded; servers are killed on any failure."""
-import base64
-import hashlib
-import http.client
 import json
 import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
-BIN = os.environ.get("QUARREL_BIN", "build/quarrel")
-SHARED = os.environ.get("QUARREL_SHARED", "../shared")
-MODEL = os.path.join(SHARED, "models", "stories260K.gguf")
-GOLDEN = json.load(open(os.path.join(SHARED, "golden", "stories260K", "story.json")))
-servers = []
-logs = []
-
-
-def fail(msg):
-    for p in servers:
-        if p.poll() is None:
-            p.kill()
-    print("FAIL: " + msg, file=sys.stderr)
-    sys.exit(1)
-
-
-def check(cond, msg):
-    if not cond:
-        fail(msg)
-
-
-def start(*extra, env=None):
-    log = tempfile.NamedTemporaryFile(prefix="serve-", suffix=".log", delete=False)
-    p = subprocess.Popen([BIN, "serve", "-m", MODEL, "--port", "0", "-t", "2", *extra],
-                         stdout=subprocess.DEVNULL, stderr=log, env=dict(os.environ, **(env or {})))
-    servers.append(p)
-    logs.append(log.name)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        text = open(log.name, encoding="utf-8", errors="replace").read()
-        m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", text)
-        if m:
-            return p, int(m.group(1)), log.name
-        if p.poll() is not None:
-            fail("server exited early: " + text)
-        time.sleep(0.05)
-    fail("server did not start")
-
-
-def req(port, method, path, body=None, raw=None, timeout=60):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    c.request(method, path, body=data, headers={"Content-Type": "application/json"})
-    r = c.getresponse()
-    payload = r.read()
-    c.close()
-    return r.status, dict(r.getheaders()), payload
-
-
-def jreq(port, method, path, body=None, **kw):
-    st, hd, payload = req(port, method, path, body, **kw)
-    try:
-        return st, hd, json.loads(payload)
-    except ValueError:
-        fail(f"{path}: not JSON: {payload[:200]!r}")
-
-
-def sse(port, path, body):
-    """Returns the list of data payloads of an SSE response."""
-    st, hd, payload = req(port, "POST", path, body)
-    check(st == 200, f"{path} stream status {st}: {payload[:200]!r}")
-    check(hd.get("Content-Type", "").startswith("text/event-stream"), f"{path} content type {hd}")
-    return [ln[6:] for ln in payload.decode("utf-8").split("\n") if ln.startswith("data: ")]
-
-
-def metric(port, name):
-    st, _, payload = req(port, "GET", "/metrics")
-    m = re.search(r"^" + re.escape(name) + r" (\S+)$", payload.decode(), re.M)
-    check(m, f"metric {name} missing")
-    return float(m.group(1))
-
-
-def metrics_text(port):
-    st, _, payload = req(port, "GET", "/metrics")
-    check(st == 200, f"/metrics -> {st}")
-    return payload.decode()
-
-
-def promtool_check(port):
-    """The whole /metrics body must pass `promtool check metrics` (format and lint)."""
-    check(shutil.which("promtool"), "promtool missing (Debian package prometheus; run scripts/deps.sh)")
-    body = metrics_text(port).encode()
-    r = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True, timeout=30)
-    check(r.returncode == 0, f"promtool check metrics: {r.stdout.decode()} {r.stderr.decode()}")
-
-
-def wait_until(fn, seconds):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if fn():
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def wait_metric(port, name, want, seconds):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if metric(port, name) == want:
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def open_stream(port, body, path=b"/api/stream"):
-    """Raw socket request (a stream by default); returns the socket."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=30)
-    data = json.dumps(body).encode()
-    s.sendall(b"POST " + path + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-              b"Content-Length: %d\r\n\r\n" % len(data) + data)
-    return s
-
-
-def read_until(s, marker, seconds=30):
-    buf = b""
-    deadline = time.time() + seconds
-    while marker not in buf and time.time() < deadline:
-        chunk = s.recv(4096)
-        if not chunk:
-            break
-        buf += chunk
-    return marker in buf
-
-
-class WebSocket:
-    """Just enough RFC 6455 client: masked text frames out, unmasked frames in."""
-
-    def __init__(self, port):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=30)
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.s.sendall(("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                        "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % key).encode())
-        buf = b""
-        while b"\r\n\r\n" not in buf:
-            chunk = self.s.recv(4096)
-            check(chunk, "ws: connection closed during the handshake")
-            buf += chunk
-        head, self.buf = buf.split(b"\r\n\r\n", 1)
-        check(head.startswith(b"HTTP/1.1 101"), f"ws handshake: {head[:60]!r}")
-        want = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest())
-        check(b"Sec-WebSocket-Accept: " + want in head, "ws: wrong Sec-WebSocket-Accept")
-
-    def send(self, obj):
-        data = obj if isinstance(obj, bytes) else json.dumps(obj).encode()
-        n = len(data)
-        hdr = bytes([0x81]) + (bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + n.to_bytes(2, "big"))
-        mask = os.urandom(4)
-        self.s.sendall(hdr + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
-
-    def _read(self, n):
-        while len(self.buf) < n:
-            chunk = self.s.recv(65536)
-            check(chunk, "ws: connection closed")
-            self.buf += chunk
-        out, self.buf = self.buf[:n], self.buf[n:]
-        return out
-
-    def recv(self):
-        b0, b1 = self._read(2)
-        n = b1 & 0x7F
-        if n == 126:
-            n = int.from_bytes(self._read(2), "big")
-        elif n == 127:
-            n = int.from_bytes(self._read(8), "big")
-        payload = self._read(n)
-        check(b0 & 0x0F == 1, f"ws: unexpected opcode {b0 & 0x0F}")
-        return json.loads(payload)
-
-
-def ws_frame(b0, payload, length=None, masked=True):
-    """One client frame: first byte b0 (FIN, opcode), payload masked unless masked=False;
-    length overrides the declared payload length."""
-    n = len(payload) if length is None else length
-    m = 0x80 if masked else 0
-    if n < 126:
-        hdr = bytes([b0, m | n])
-    elif n < 65536:
-        hdr = bytes([b0, m | 126]) + n.to_bytes(2, "big")
-    else:
-        hdr = bytes([b0, m | 127]) + n.to_bytes(8, "big")
-    if not masked:
-        return hdr + payload
-    key = os.urandom(4)
-    return hdr + key + bytes(x ^ key[i % 4] for i, x in enumerate(payload))
-
-
-def ws_close_code(ws, data):
-    """Sends raw bytes on an open WebSocket, then reads server frames until the server's close
-    frame and EOF (bounded by the socket timeout); returns the close status code or None."""
-    ws.s.settimeout(10)
-    ws.s.sendall(data)
-    buf, code = ws.buf, None
-    while True:
-        while len(buf) >= 2 and code is None:
-            n, off = buf[1] & 0x7F, 2
-            if n == 126:
-                n, off = int.from_bytes(buf[2:4], "big"), 4
-            elif n == 127:
-                n, off = int.from_bytes(buf[2:10], "big"), 10
-            if len(buf) < off + n:
-                break
-            if buf[0] & 0x0F == 8:
-                code = int.from_bytes(buf[off:off + 2], "big") if n >= 2 else 0
-            buf = buf[off + n:]
-        try:
-            chunk = ws.s.recv(65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        buf += chunk
-    ws.s.close()
-    return code
-
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from serve_util import *  # noqa: E402,F401,F403
+import serve_util  # noqa: E402
 
 def main():
     prompt, want = GOLDEN["prompt"], GOLDEN["greedy_text"]
@@ -274,6 +59,19 @@ def main():
         check(re.fullmatch(r"[0-9a-f]+", hd.get("X-Request-Id", "")), f"{path}: no X-Request-Id")
     check(jreq(port, "GET", "/version")[2]["version"], "version missing")
     check(jreq(port, "GET", "/v1/models")[2]["data"][0]["id"] == "stories260K.gguf", "/v1/models id")
+    # /api/models: stories260K is llama2.c's 260K model: dim 64, 5 layers, 8 heads, 4 KV heads
+    # (KV dim 32), FFN 172, vocab 512, untied output, all F32
+    dim, n_layer, kv, ffn, vocab = 64, 5, 32, 172, 512
+    n_params = 2 * vocab * dim + dim + n_layer * (2 * dim + 2 * dim * dim + 2 * dim * kv + 3 * dim * ffn)
+    st, _, o = jreq(port, "GET", "/api/models")
+    check(st == 200 and len(o["models"]) == 1, f"/api/models {st} {o}")
+    mi = o["models"][0]
+    check(mi["name"] == "stories260K.gguf" and mi["path"] == MODEL and mi["architecture"] == "llama"
+          and mi["parameters"] == n_params and mi["quantization"] == "F32" and mi["loaded"] is True
+          and mi["memory_bytes"] == os.path.getsize(MODEL) and mi["slot_context"] == 2048, f"/api/models {mi}")
+    check(jreq(port, "GET", "/api/models/stories260K")[2] == mi, "/api/models/{name} without .gguf")
+    st, _, o = jreq(port, "GET", "/api/models/llama-7b")
+    check(st == 404 and o["error"]["code"] == 404, f"/api/models/unknown {st} {o}")
     st, _, payload = req(port, "GET", "/api/metrics")
     check(st == 200 and b"quarrel_requests_running" in payload, "/api/metrics alias")
     # the only open connection is the scrape itself
@@ -295,6 +93,7 @@ def main():
     check("".join(e["text"] for e in events[:-1]) == want, "stream text differs")
     check(events[-1]["tokens_generated"] == 64 and events[-1]["usage"]["prompt_tokens"] == 16, "stream summary")
     check(all("\ufffd" not in e["text"] for e in events[:-1]), "stream split a character")
+    check(sum((e["token_ids"] for e in events[:-1]), []) == GOLDEN["greedy"], "stream token_ids differ from golden")
 
     # 3. OpenAI-compatible
     st, _, o = jreq(port, "POST", "/v1/completions", {"prompt": prompt, "temperature": 0, "max_tokens": 64})
@@ -330,39 +129,46 @@ def main():
     check("".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == content, "chat stream text")
     check(chunks[-1]["choices"][0]["finish_reason"] in ("stop", "length"), "chat final chunk")
 
-    # WebSocket /ws: streamed and whole inferences, status, errors, stop
+    # WebSocket /ws (the seed's protocol): streamed and whole inferences, status, errors, stop
     ws = WebSocket(port)
-    check(metric(port, "quarrel_webui_connections_active") == 2, "a WebSocket session is an open connection")
+    # (earlier requests' connections are released asynchronously: wait, bounded)
+    check(wait_metric(port, "quarrel_webui_connections_active", 2, 5), "a WebSocket session is an open connection")
     ws.send({"type": "inference", "payload": {"prompt": prompt, "temperature": 0, "max_tokens": 64}})
-    pieces = []
-    while True:
-        m = ws.recv()
-        if m["type"] != "token":
-            break
-        pieces.append(m["payload"]["text"])
-    check(m["type"] == "done" and "".join(pieces) == want, f"ws stream text {''.join(pieces)!r} {m}")
-    check(m["payload"]["tokens_generated"] == 64, f"ws summary {m}")
-    ws.send({"type": "inference", "payload": {"prompt": prompt, "temperature": 0, "max_tokens": 64, "stream": False}})
+    got, other = ws_collect(ws, ["1"])   # the server numbers generations sent without an id
+    pieces, tids, m = got["1"]
+    check(not other and "".join(pieces) == want, f"ws stream text {''.join(pieces)!r} {other}")
+    check(m["tokens_generated"] == 64 and len(tids) == 64 and m["finish_reason"] == "length", f"ws summary {m}")
+    check(tids == GOLDEN["greedy"], f"ws token ids differ from llama.cpp's greedy ids: {tids[:8]}...")
+    ws.send({"type": "inference", "payload": {"prompt": prompt, "temperature": 0, "max_tokens": 64, "stream": False,
+                                              "id": "whole"}})
     m = ws.recv()
-    check(m["type"] == "done" and m["payload"]["text"] == want, f"ws whole text {m}")
+    check(m["type"] == "inference" and m["payload"]["complete"] and m["payload"]["text"] == want
+          and m["payload"]["id"] == "whole", f"ws whole text {m}")
     ws.send({"type": "status"})
     m = ws.recv()
-    check(m["type"] == "status" and m["payload"]["busy"] is False, f"ws status {m}")
+    check(m["type"] == "status" and m["payload"]["busy"] is False and m["payload"]["state"] == "idle"
+          and m["payload"]["connected"] is True and m["payload"]["models"] == ["stories260K.gguf"], f"ws status {m}")
     ws.send(b"not json")
-    check(ws.recv()["type"] == "error", "ws: bad JSON must answer an error")
-    ws.send({"type": "inference", "payload": {"prompt": ""}})
-    check(ws.recv()["type"] == "error", "ws: empty prompt must answer an error")
-    ws.send({"type": "inference", "payload": {"prompt": "Once", "max_tokens": 1900, "ignore_eos": True}})
-    check(ws.recv()["type"] == "token", "ws: long inference produced no token")
-    ws.send({"type": "stop"})
+    m = ws.recv()
+    check(m["type"] == "error" and m["payload"]["code"] == "INVALID_REQUEST", f"ws: bad JSON must answer an error {m}")
+    ws.send({"type": "inference", "payload": {"prompt": "", "id": "e"}})
+    m = ws.recv()
+    check(m["type"] == "error" and m["payload"]["code"] == "INVALID_REQUEST" and m["payload"]["request_id"] == "e",
+          f"ws: empty prompt must answer an error {m}")
+    ws.send({"type": "inference", "payload": {"prompt": "x", "model": "gpt-4"}})
+    m = ws.recv()
+    check(m["type"] == "error" and m["payload"]["code"] == "MODEL_NOT_FOUND", f"ws: unknown model {m}")
+    ws.send({"type": "inference", "payload": {"prompt": "Once", "max_tokens": 1900, "ignore_eos": True, "id": "L"}})
+    check(ws.recv()["type"] == "inference", "ws: long inference produced no token")
+    ws.send({"type": "stop", "payload": {"id": "L"}})
     while True:
         m = ws.recv()
-        if m["type"] != "token":
+        if m["type"] != "inference" or m["payload"]["complete"]:
             break
-    check(m["type"] == "done" and m["payload"]["finish_reason"] == "cancelled", f"ws stop {m}")
+    check(m["type"] == "inference" and m["payload"]["finish_reason"] == "cancelled", f"ws stop {m}")
     check(wait_metric(port, "quarrel_requests_running", 0, 3), "ws: stopped inference still running")
     ws.send({"type": "inference", "payload": {"prompt": "Once", "max_tokens": 1900, "ignore_eos": True}})
-    check(ws.recv()["type"] == "token", "ws: second long inference produced no token")
+    check(ws.recv()["type"] == "inference", "ws: second long inference produced no token")
     ws.s.close()
     check(wait_metric(port, "quarrel_requests_running", 0, 3), "ws: inference of a closed socket still running")
     check(wait_metric(port, "quarrel_webui_connections_active", 1, 5), "closed WebSocket still counted")
@@ -386,17 +192,22 @@ def main():
     for name, data, want_code in malformed:
         code = ws_close_code(WebSocket(port), data)
         check(code == want_code, f"ws {name}: close code {code}, want {want_code}")
+    # a message really over the limit (all its bytes sent): the client still reads the 1009
+    # (the server drains what it will not read before closing; see ws.c's lingering close)
+    for size in (max_msg + 10, 4 * max_msg):
+        code = ws_close_code(WebSocket(port), ws_frame(0x81, b"a" * size))
+        check(code == 1009, f"ws real {size}-byte message: close code {code}, want 1009")
     # ... also while an inference runs (its slot must be freed)
     ws = WebSocket(port)
     ws.send({"type": "inference", "payload": {"prompt": "Once", "max_tokens": 1900, "ignore_eos": True}})
-    check(ws.recv()["type"] == "token", "ws: long inference produced no token")
+    check(ws.recv()["type"] == "inference", "ws: long inference produced no token")
     code = ws_close_code(ws, ws_frame(0x89, b"x", length=126))   # declared 126 bytes, 2-byte length missing
     # 0: a close without a status, sent only if a token frame was half-written at that moment
     check(code in (1002, 0), f"ws bad control length mid-inference: close code {code}")
     check(wait_metric(port, "quarrel_requests_running", 0, 3), "ws: protocol error left its inference running")
     ws = WebSocket(port)
     ws.send({"type": "inference", "payload": {"prompt": "Once", "max_tokens": 1900, "ignore_eos": True}})
-    check(ws.recv()["type"] == "token", "ws: long inference produced no token")
+    check(ws.recv()["type"] == "inference", "ws: long inference produced no token")
     check(ws_close_code(ws, ws_frame(0x81, b"\xc3\x28")) == 1007, "ws bad UTF-8 mid-inference")
     check(wait_metric(port, "quarrel_requests_running", 0, 3), "ws: bad UTF-8 left its inference running")
     # a truncated frame, then the client vanishes
@@ -415,16 +226,16 @@ def main():
     st, _, o = jreq(port, "POST", "/api/generate", dict(gen, stop="park"))
     check(o["text"] == want[:want.index("park")] and o["finish_reason"] == "stop", f"stop string {o}")
 
-    # 4. concurrency: 8 clients, 4 slots, each must get exactly its solo text
+    # 4. concurrency: 8 clients, 4 slots, each must get exactly its solo tokens
     prompts = ["Once upon a time", "The cat sat", "Tom had a red ball", "One day, Lily went",
                "The sun was hot", "A little dog", "Mom said", "There was a big tree"]
     bodies = [{"prompt": q, "temperature": 0, "max_tokens": 24 + 4 * i} for i, q in enumerate(prompts)]
-    solo = [jreq(port, "POST", "/api/generate", b)[2]["text"] for b in bodies]
+    solo = [solo_margins(port, b) for b in bodies]
     got = [None] * len(bodies)
 
     def client(i):
-        st, _, o = jreq(port, "POST", "/api/generate", bodies[i])
-        got[i] = o.get("text") if st == 200 else f"status {st}"
+        st, _, o = jreq(port, "POST", "/v1/completions", dict(bodies[i], logprobs=0))
+        got[i] = o["choices"][0]["logprobs"]["tokens"] if st == 200 else f"status {st}"
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(len(bodies))]
     for t in threads:
@@ -432,13 +243,14 @@ def main():
     for t in threads:
         t.join(60)
     for i in range(len(bodies)):
-        check(got[i] == solo[i], f"concurrent client {i} got {got[i]!r}, alone {solo[i]!r}")
+        check(isinstance(got[i], list), f"concurrent client {i}: {got[i]}")
+        same_as_solo(f"concurrent client {i}", got[i], *solo[i])
 
     # 5. a client that goes away mid-stream frees its slot within a step or two
     before = metric(port, 'quarrel_webui_tokens_total{kind="generated"}')
     s = open_stream(port, {"prompt": "Once upon a time", "temperature": 0.8, "max_tokens": 1900, "ignore_eos": True})
     check(read_until(s, b'"type":"token"'), "long stream produced no token")
-    check(metric(port, "quarrel_requests_running") == 1, "the long stream is not running")
+    check(wait_metric(port, "quarrel_requests_running", 1, 5), "the long stream is not running")
     s.close()
     check(wait_metric(port, "quarrel_requests_running", 0, 3), "disconnected stream still running after 3 s")
     gen_after = metric(port, 'quarrel_webui_tokens_total{kind="generated"}') - before
@@ -551,8 +363,16 @@ def main():
     check(read_until(s1, b'"type":"token"'), "third stream produced no token")
     s2 = open_stream(port, {"prompt": "The cat", "max_tokens": 1900, "ignore_eos": True})
     check(wait_metric(port, "quarrel_requests_waiting", 1, 5), "fourth request not queued")
+    ws_idle, ws_busy = WebSocket(port), WebSocket(port)
+    ws_busy.send({"type": "inference", "payload": {"prompt": "Once", "max_tokens": 1900, "ignore_eos": True, "id": "q"}})
+    check(wait_metric(port, "quarrel_requests_waiting", 2, 5), "WebSocket inference not queued")
     t0 = time.time()
     p.send_signal(signal.SIGTERM)
+    # WebSocket sessions: the queued generation ends (cancelled), then both get 1001
+    m = ws_busy.recv()
+    check(m["type"] == "inference" and m["payload"]["complete"] and m["payload"]["finish_reason"] == "cancelled",
+          f"ws generation at shutdown: {m}")
+    check(ws_close_code(ws_busy, b"") == 1001 and ws_close_code(ws_idle, b"") == 1001, "ws close code at shutdown")
     try:
         rc = p.wait(15)
     except subprocess.TimeoutExpired:
@@ -568,8 +388,4 @@ if __name__ == "__main__":
     try:
         main()
     finally:
-        for proc in servers:
-            if proc.poll() is None:
-                proc.kill()
-        for name in logs:
-            os.unlink(name)
+        serve_util.cleanup()
