@@ -129,30 +129,32 @@ KQ_INLINE __m256i kq_min_lanes2(const int16_t *bs0, const int16_t *bs1, __m256i 
     return _mm256_madd_epi16(s, m4);
 }
 
-/* A gemm over tiles of RP rows x CP tokens (decode, one token: 4 rows), with the
- * remainders run by smaller instances of the same tile body. */
+/* A gemm over tiles of RP rows x CP tokens (decode, one token: row by row), with the
+ * remainders run by smaller instances of the same tile body. Tokens are the outer loop:
+ * a tile's activations (CP tokens, up to 26 KiB for 5632 inputs) stay in L1 while the
+ * task's weight rows (16 rows: <= 56 KiB) cycle through L2; rows outside would re-read
+ * all 64 tokens' activations (up to 411 KiB) per row group. */
 #define KQ_GEMM(name, tile, RP, CP)                                                                  \
     void name(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws, const void *a, size_t as, \
               float *y, int64_t ldy) {                                                               \
         const int64_t nb = n / QK_K;                                                                 \
         const uint8_t *wb = w, *ab = a;                                                              \
-        int32_t r = 0;                                                                               \
         if (nc == 1) {   /* decode: rows in memory order, one stream for the prefetcher */           \
-            for (; r < nr; r++) tile(1, 1, nb, wb + (size_t)r * ws, ws, ab, as, y + r, ldy);          \
+            for (int32_t r = 0; r < nr; r++) tile(1, 1, nb, wb + (size_t)r * ws, ws, ab, as, y + r, ldy); \
             return;                                                                                  \
         }                                                                                            \
-        for (; r < nr; r += RP) {                                                                    \
-            const uint8_t *wr = wb + (size_t)r * ws;                                                 \
-            int32_t t = 0;                                                                           \
-            if (r + RP <= nr) {                                                                      \
-                for (; t + CP <= nc; t += CP) tile(RP, CP, nb, wr, ws, ab + (size_t)t * as, as, y + t * ldy + r, ldy); \
-                for (; t < nc; t++) tile(RP, 1, nb, wr, ws, ab + (size_t)t * as, as, y + t * ldy + r, ldy);          \
-            } else {                                                                                 \
-                for (; r < nr; r++, wr += ws) {                                                      \
-                    for (t = 0; t + CP <= nc; t += CP) tile(1, CP, nb, wr, ws, ab + (size_t)t * as, as, y + t * ldy + r, ldy); \
-                    for (; t < nc; t++) tile(1, 1, nb, wr, ws, ab + (size_t)t * as, as, y + t * ldy + r, ldy);                 \
-                }                                                                                    \
-            }                                                                                        \
+        int32_t t = 0;                                                                               \
+        for (; t + CP <= nc; t += CP) {                                                              \
+            const uint8_t *at = ab + (size_t)t * as;                                                 \
+            int32_t r = 0;                                                                           \
+            for (; r + RP <= nr; r += RP) tile(RP, CP, nb, wb + (size_t)r * ws, ws, at, as, y + t * ldy + r, ldy); \
+            for (; r < nr; r++) tile(1, CP, nb, wb + (size_t)r * ws, ws, at, as, y + t * ldy + r, ldy);          \
+        }                                                                                            \
+        for (; t < nc; t++) {                                                                        \
+            const uint8_t *at = ab + (size_t)t * as;                                                 \
+            int32_t r = 0;                                                                           \
+            for (; r + RP <= nr; r += RP) tile(RP, 1, nb, wb + (size_t)r * ws, ws, at, as, y + t * ldy + r, ldy); \
+            for (; r < nr; r++) tile(1, 1, nb, wb + (size_t)r * ws, ws, at, as, y + t * ldy + r, ldy);          \
         }                                                                                            \
     }
 
