@@ -45,7 +45,13 @@
  * one instance per shape, with the shape loops fully unrolled so the per-output
  * accumulators live in registers. */
 #define KQ_INLINE static inline __attribute__((always_inline))
+#if defined(__clang__)
+#define KQ_UNROLL _Pragma("clang loop unroll(full)")
+#define KQ_NO_UNROLL _Pragma("clang loop unroll(disable)")
+#else
 #define KQ_UNROLL _Pragma("GCC unroll 8")
+#define KQ_NO_UNROLL _Pragma("GCC unroll 1")
+#endif
 enum { KQ_RMAX = 4, KQ_CMAX = 8 };
 
 /* Pins an accumulator to a register after each update: without it the compiler delays
@@ -208,7 +214,7 @@ KQ_INLINE void q4k_tile(const int R, const int C, int64_t nb, const uint8_t *w, 
         if (C == 1) {
             KQ_UNROLL for (int c = 0; c < 4; c++) q4k_pair(R, C, c, x, q8, sm, sumi);
         } else {
-            _Pragma("GCC unroll 1") for (int c = 0; c < 4; c++) q4k_pair(R, C, c, x, q8, sm, sumi);
+            KQ_NO_UNROLL for (int c = 0; c < 4; c++) q4k_pair(R, C, c, x, q8, sm, sumi);
         }
         __m256 yd[KQ_CMAX];
         KQ_UNROLL for (int t = 0; t < C; t++) yd[t] = _mm256_broadcast_ss(&q8[t]->d);
@@ -292,7 +298,7 @@ KQ_INLINE void q6k_tile(const int R, const int C, int64_t nb, const uint8_t *w, 
         if (C == 1) {   /* as in q4k_tile */
             KQ_UNROLL for (int c = 0; c < 2; c++) KQ_UNROLL for (int k = 0; k < 4; k++) q6k_chunk(R, C, c, k, x, q8, sc, sumi);
         } else {
-            _Pragma("GCC unroll 1") for (int c = 0; c < 2; c++) KQ_UNROLL for (int k = 0; k < 4; k++)
+            KQ_NO_UNROLL for (int c = 0; c < 2; c++) KQ_UNROLL for (int k = 0; k < 4; k++)
                 q6k_chunk(R, C, c, k, x, q8, sc, sumi);
         }
         KQ_UNROLL for (int r = 0; r < R; r++) {
@@ -427,7 +433,7 @@ KQ_INLINE void q5k_tile(const int R, const int C, int64_t nb, const uint8_t *w, 
         if (C == 1) {   /* as in q4k_tile */
             KQ_UNROLL for (int c = 0; c < 4; c++) q5k_pair(R, C, c, x, q8, sm, hb, sumi);
         } else {
-            _Pragma("GCC unroll 1") for (int c = 0; c < 4; c++) q5k_pair(R, C, c, x, q8, sm, hb, sumi);
+            KQ_NO_UNROLL for (int c = 0; c < 4; c++) q5k_pair(R, C, c, x, q8, sm, hb, sumi);
         }
         KQ_UNROLL for (int r = 0; r < R; r++) {   /* summs: m_j * (bsums[2j] + bsums[2j+1]) */
             const __m256i mdup = _mm256_shuffle_epi8(sm[r], _mm256_load_si256((const __m256i *)KQ_MIN_MASK));
@@ -495,7 +501,7 @@ KQ_INLINE void q2k_tile(const int R, const int C, int64_t nb, const uint8_t *w, 
         if (C == 1) {   /* as in q4k_tile */
             KQ_UNROLL for (int c = 0; c < 2; c++) KQ_UNROLL for (int k = 0; k < 4; k++) q2k_chunk(R, C, c, k, x, q8, sc, sumi);
         } else {
-            _Pragma("GCC unroll 1") for (int c = 0; c < 2; c++) KQ_UNROLL for (int k = 0; k < 4; k++)
+            KQ_NO_UNROLL for (int c = 0; c < 2; c++) KQ_UNROLL for (int k = 0; k < 4; k++)
                 q2k_chunk(R, C, c, k, x, q8, sc, sumi);
         }
         KQ_UNROLL for (int r = 0; r < R; r++) KQ_UNROLL for (int t = 0; t < C; t++)   /* summs: bsums[g] * min[g] */
@@ -579,7 +585,7 @@ KQ_INLINE void q3k_tile(const int R, const int C, int64_t nb, const uint8_t *w, 
                 KQ_UNROLL for (int r = 0; r < R; r++) hb[r] = _mm256_srli_epi16(hb[r], 4);
             }
         } else {
-            _Pragma("GCC unroll 1") for (int c = 0; c < 2; c++) {
+            KQ_NO_UNROLL for (int c = 0; c < 2; c++) {
                 KQ_UNROLL for (int k = 0; k < 4; k++) q3k_chunk(R, C, c, k, x, q8, sc, hb, sumi);
                 KQ_UNROLL for (int r = 0; r < R; r++) hb[r] = _mm256_srli_epi16(hb[r], 4);
             }
