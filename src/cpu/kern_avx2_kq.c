@@ -45,7 +45,13 @@
  * one instance per shape, with the shape loops fully unrolled so the per-output
  * accumulators live in registers. */
 #define KQ_INLINE static inline __attribute__((always_inline))
+#if defined(__clang__)
+#define KQ_UNROLL _Pragma("clang loop unroll(full)")
+#define KQ_NO_UNROLL _Pragma("clang loop unroll(disable)")
+#else
 #define KQ_UNROLL _Pragma("GCC unroll 8")
+#define KQ_NO_UNROLL _Pragma("GCC unroll 1")
+#endif
 enum { KQ_RMAX = 4, KQ_CMAX = 8 };
 
 /* Pins an accumulator to a register after each update: without it the compiler delays
@@ -129,30 +135,32 @@ KQ_INLINE __m256i kq_min_lanes2(const int16_t *bs0, const int16_t *bs1, __m256i 
     return _mm256_madd_epi16(s, m4);
 }
 
-/* A gemm over tiles of RP rows x CP tokens (decode, one token: 4 rows), with the
- * remainders run by smaller instances of the same tile body. */
+/* A gemm over tiles of RP rows x CP tokens (decode, one token: row by row), with the
+ * remainders run by smaller instances of the same tile body. Tokens are the outer loop:
+ * a tile's activations (CP tokens, up to 26 KiB for 5632 inputs) stay in L1 while the
+ * task's weight rows (16 rows: <= 56 KiB) cycle through L2; rows outside would re-read
+ * all 64 tokens' activations (up to 411 KiB) per row group. */
 #define KQ_GEMM(name, tile, RP, CP)                                                                  \
     void name(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws, const void *a, size_t as, \
               float *y, int64_t ldy) {                                                               \
         const int64_t nb = n / QK_K;                                                                 \
         const uint8_t *wb = w, *ab = a;                                                              \
-        int32_t r = 0;                                                                               \
         if (nc == 1) {   /* decode: rows in memory order, one stream for the prefetcher */           \
-            for (; r < nr; r++) tile(1, 1, nb, wb + (size_t)r * ws, ws, ab, as, y + r, ldy);          \
+            for (int32_t r = 0; r < nr; r++) tile(1, 1, nb, wb + (size_t)r * ws, ws, ab, as, y + r, ldy); \
             return;                                                                                  \
         }                                                                                            \
-        for (; r < nr; r += RP) {                                                                    \
-            const uint8_t *wr = wb + (size_t)r * ws;                                                 \
-            int32_t t = 0;                                                                           \
-            if (r + RP <= nr) {                                                                      \
-                for (; t + CP <= nc; t += CP) tile(RP, CP, nb, wr, ws, ab + (size_t)t * as, as, y + t * ldy + r, ldy); \
-                for (; t < nc; t++) tile(RP, 1, nb, wr, ws, ab + (size_t)t * as, as, y + t * ldy + r, ldy);          \
-            } else {                                                                                 \
-                for (; r < nr; r++, wr += ws) {                                                      \
-                    for (t = 0; t + CP <= nc; t += CP) tile(1, CP, nb, wr, ws, ab + (size_t)t * as, as, y + t * ldy + r, ldy); \
-                    for (; t < nc; t++) tile(1, 1, nb, wr, ws, ab + (size_t)t * as, as, y + t * ldy + r, ldy);                 \
-                }                                                                                    \
-            }                                                                                        \
+        int32_t t = 0;                                                                               \
+        for (; t + CP <= nc; t += CP) {                                                              \
+            const uint8_t *at = ab + (size_t)t * as;                                                 \
+            int32_t r = 0;                                                                           \
+            for (; r + RP <= nr; r += RP) tile(RP, CP, nb, wb + (size_t)r * ws, ws, at, as, y + t * ldy + r, ldy); \
+            for (; r < nr; r++) tile(1, CP, nb, wb + (size_t)r * ws, ws, at, as, y + t * ldy + r, ldy);          \
+        }                                                                                            \
+        for (; t < nc; t++) {                                                                        \
+            const uint8_t *at = ab + (size_t)t * as;                                                 \
+            int32_t r = 0;                                                                           \
+            for (; r + RP <= nr; r += RP) tile(RP, 1, nb, wb + (size_t)r * ws, ws, at, as, y + t * ldy + r, ldy); \
+            for (; r < nr; r++) tile(1, 1, nb, wb + (size_t)r * ws, ws, at, as, y + t * ldy + r, ldy);          \
         }                                                                                            \
     }
 
@@ -206,7 +214,7 @@ KQ_INLINE void q4k_tile(const int R, const int C, int64_t nb, const uint8_t *w, 
         if (C == 1) {
             KQ_UNROLL for (int c = 0; c < 4; c++) q4k_pair(R, C, c, x, q8, sm, sumi);
         } else {
-            _Pragma("GCC unroll 1") for (int c = 0; c < 4; c++) q4k_pair(R, C, c, x, q8, sm, sumi);
+            KQ_NO_UNROLL for (int c = 0; c < 4; c++) q4k_pair(R, C, c, x, q8, sm, sumi);
         }
         __m256 yd[KQ_CMAX];
         KQ_UNROLL for (int t = 0; t < C; t++) yd[t] = _mm256_broadcast_ss(&q8[t]->d);
@@ -290,7 +298,7 @@ KQ_INLINE void q6k_tile(const int R, const int C, int64_t nb, const uint8_t *w, 
         if (C == 1) {   /* as in q4k_tile */
             KQ_UNROLL for (int c = 0; c < 2; c++) KQ_UNROLL for (int k = 0; k < 4; k++) q6k_chunk(R, C, c, k, x, q8, sc, sumi);
         } else {
-            _Pragma("GCC unroll 1") for (int c = 0; c < 2; c++) KQ_UNROLL for (int k = 0; k < 4; k++)
+            KQ_NO_UNROLL for (int c = 0; c < 2; c++) KQ_UNROLL for (int k = 0; k < 4; k++)
                 q6k_chunk(R, C, c, k, x, q8, sc, sumi);
         }
         KQ_UNROLL for (int r = 0; r < R; r++) {
@@ -425,7 +433,7 @@ KQ_INLINE void q5k_tile(const int R, const int C, int64_t nb, const uint8_t *w, 
         if (C == 1) {   /* as in q4k_tile */
             KQ_UNROLL for (int c = 0; c < 4; c++) q5k_pair(R, C, c, x, q8, sm, hb, sumi);
         } else {
-            _Pragma("GCC unroll 1") for (int c = 0; c < 4; c++) q5k_pair(R, C, c, x, q8, sm, hb, sumi);
+            KQ_NO_UNROLL for (int c = 0; c < 4; c++) q5k_pair(R, C, c, x, q8, sm, hb, sumi);
         }
         KQ_UNROLL for (int r = 0; r < R; r++) {   /* summs: m_j * (bsums[2j] + bsums[2j+1]) */
             const __m256i mdup = _mm256_shuffle_epi8(sm[r], _mm256_load_si256((const __m256i *)KQ_MIN_MASK));
@@ -493,7 +501,7 @@ KQ_INLINE void q2k_tile(const int R, const int C, int64_t nb, const uint8_t *w, 
         if (C == 1) {   /* as in q4k_tile */
             KQ_UNROLL for (int c = 0; c < 2; c++) KQ_UNROLL for (int k = 0; k < 4; k++) q2k_chunk(R, C, c, k, x, q8, sc, sumi);
         } else {
-            _Pragma("GCC unroll 1") for (int c = 0; c < 2; c++) KQ_UNROLL for (int k = 0; k < 4; k++)
+            KQ_NO_UNROLL for (int c = 0; c < 2; c++) KQ_UNROLL for (int k = 0; k < 4; k++)
                 q2k_chunk(R, C, c, k, x, q8, sc, sumi);
         }
         KQ_UNROLL for (int r = 0; r < R; r++) KQ_UNROLL for (int t = 0; t < C; t++)   /* summs: bsums[g] * min[g] */
@@ -577,7 +585,7 @@ KQ_INLINE void q3k_tile(const int R, const int C, int64_t nb, const uint8_t *w, 
                 KQ_UNROLL for (int r = 0; r < R; r++) hb[r] = _mm256_srli_epi16(hb[r], 4);
             }
         } else {
-            _Pragma("GCC unroll 1") for (int c = 0; c < 2; c++) {
+            KQ_NO_UNROLL for (int c = 0; c < 2; c++) {
                 KQ_UNROLL for (int k = 0; k < 4; k++) q3k_chunk(R, C, c, k, x, q8, sc, hb, sumi);
                 KQ_UNROLL for (int r = 0; r < R; r++) hb[r] = _mm256_srli_epi16(hb[r], 4);
             }
