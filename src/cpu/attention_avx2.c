@@ -30,12 +30,7 @@
 #include "runtime/kv_cache.h"
 
 #if defined(__x86_64__)
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,f16c")
-#endif
+#include "cpu/avx2_begin.h"
 
 #include "cpu/simd_avx2.h"
 
@@ -382,9 +377,5 @@ const q_attn_kernels q_attn_kernels_avx2 = {
     .flash     = avx2_flash,
 };
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+#include "cpu/avx2_end.h"
 #endif

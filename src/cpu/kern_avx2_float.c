@@ -31,12 +31,7 @@
 #include "cpu/kern_avx2_float.h"
 
 #if defined(__x86_64__)
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,f16c")
-#endif
+#include "cpu/avx2_begin.h"
 
 #define KI static inline __attribute__((always_inline))
 
@@ -231,9 +226,5 @@ void q_avx2_gemm_bf16(int64_t n, int32_t nr, int32_t nc, const void *w, size_t w
     else kf_gemm_each(q_avx2_vec_dot_bf16, n, nr, nc, w, ws, a, as, y, ldy);
 }
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+#include "cpu/avx2_end.h"
 #endif

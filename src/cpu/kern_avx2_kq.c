@@ -34,12 +34,7 @@
 #include "tensor/quants/blocks.h"
 
 #if defined(__x86_64__)
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,f16c")
-#endif
+#include "cpu/avx2_begin.h"
 
 /* The tile bodies take their shape (R rows, C tokens) as constants: always inlined into
  * one instance per shape, with the shape loops fully unrolled so the per-output
@@ -604,9 +599,5 @@ void q_avx2_vec_dot_q3_K_q8_K(int64_t n, float *s, const void *x, const void *y)
 
 KQ_GEMM(q_avx2_gemm_q3_K_q8_K, q3k_tile, 1, 8)
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+#include "cpu/avx2_end.h"
 #endif

@@ -45,12 +45,7 @@
 #include "tensor/quants/blocks.h"
 
 #if defined(__x86_64__)
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,f16c")
-#endif
+#include "cpu/avx2_begin.h"
 
 #define KA_INLINE static inline __attribute__((always_inline))
 
@@ -771,9 +766,5 @@ Q32_EXPORT(iq4_nl_q8_0, Q32_IQ4_NL)
 Q32_EXPORT(mxfp4_q8_0, Q32_MXFP4)
 #undef Q32_EXPORT
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+#include "cpu/avx2_end.h"
 #endif

@@ -13,12 +13,7 @@
 #include "cpu/ops.h"
 
 #if defined(__x86_64__)
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,f16c")
-#endif
+#include "cpu/avx2_begin.h"
 
 #include "cpu/simd_avx2.h"
 
@@ -155,9 +150,5 @@ const q_cpu_row_ops q_cpu_row_ops_avx2 = {
     .expf       = avx2_expf,
 };
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+#include "cpu/avx2_end.h"
 #endif
