@@ -349,8 +349,8 @@ static void test_shape_table(void **state) {
         float base;
         bool tied;
     } facts[] = {
-        { "tinyllama",    "llama",   2048, 22,  5632, 32,  4, 32000,  2048,    0, 10000.0f,  false },
-        { "llama2-7b",    "llama",   4096, 32, 11008, 32, 32, 32000,  4096,    0, 10000.0f,  false },
+        { "tinyllama-1.1b", "llama", 2048, 22,  5632, 32,  4, 32000,  2048,    0, 10000.0f,  false },
+        { "llama-7b",     "llama",   4096, 32, 11008, 32, 32, 32000,  4096,    0, 10000.0f,  false },
         { "mistral-7b",   "llama",   4096, 32, 14336, 32,  8, 32000, 32768, 4096, 10000.0f,  false },
         { "smollm2-360m", "llama",    960, 32,  2560, 15,  5, 49152,  8192,    0, 100000.0f, true  },
         { "granite-3b",   "granite", 2048, 40,  8192, 32,  8, 49155,  4096,    0, 10000.0f,  true  },
@@ -376,6 +376,9 @@ static void test_shape_table(void **state) {
     const q_synth_shape *g = q_synth_shape_find("granite-3b");
     assert_true(g->embedding_scale == 12.0f && g->residual_scale == 0.22f && g->attention_scale == 0.015625f &&
                 g->logit_scale == 8.0f);
+    /* the names are the table's; the older names stay accepted */
+    assert_ptr_equal(q_synth_shape_find("tinyllama"), q_synth_shape_find("tinyllama-1.1b"));
+    assert_ptr_equal(q_synth_shape_find("llama2-7b"), q_synth_shape_find("llama-7b"));
     assert_null(q_synth_shape_find("nope"));
     size_t n = 0;
     while (q_synth_shape_at(n)) n++;

@@ -28,7 +28,8 @@ extern "C" {
 #endif
 
 typedef struct q_synth_shape {
-    const char *name;            /* --shape name: "tinyllama", "llama2-7b", ... */
+    const char *name;            /* --shape name: "tinyllama-1.1b", "llama-7b", ... */
+    const char *alias;           /* an older name also accepted, or NULL */
     const char *arch;            /* general.architecture: "llama" or "granite" */
     const char *model;           /* the checkpoint whose hyperparameters these are */
     const char *vocab;           /* default vocab GGUF, relative to the shared dir */

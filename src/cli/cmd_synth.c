@@ -21,7 +21,7 @@ static void synth_usage(FILE *out) {
             "  --shape NAME   one of:\n");
     for (size_t i = 0; q_synth_shape_at(i); i++) {
         const q_synth_shape *s = q_synth_shape_at(i);
-        fprintf(out, "                   %-13s %s (%s)\n", s->name, s->model, s->vocab);
+        fprintf(out, "                   %-15s %s (%s)\n", s->name, s->model, s->vocab);
     }
     fprintf(out,
             "  --type TYPE    F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 IQ4_NL, mixes with llama-quantize's\n"

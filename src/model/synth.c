@@ -47,11 +47,11 @@ static const q_synth_shape shapes[] = {
     { .name = "tiny", .arch = "llama", .model = "small llama for tests (stories260K vocab)",
       .vocab = "models/stories260K.gguf", .n_ctx = 2048, .n_embd = 256, .n_layer = 2, .n_ff = 512,
       .n_head = 4, .n_head_kv = 2, .n_vocab_real = 512, .rms_eps = 1e-5f, .rope_base = 10000.0f },
-    { .name = "tinyllama", .arch = "llama", .model = "TinyLlama/TinyLlama-1.1B-Chat-v1.0",
+    { .name = "tinyllama-1.1b", .alias = "tinyllama", .arch = "llama", .model = "TinyLlama/TinyLlama-1.1B-Chat-v1.0",
       .vocab = "vocab/ggml-vocab-llama-spm.gguf", .n_ctx = 2048, .n_embd = 2048, .n_layer = 22,
       .n_ff = 5632, .n_head = 32, .n_head_kv = 4, .n_vocab_real = 32000, .rms_eps = 1e-5f,
       .rope_base = 10000.0f },
-    { .name = "llama2-7b", .arch = "llama", .model = "meta-llama/Llama-2-7b-hf",
+    { .name = "llama-7b", .alias = "llama2-7b", .arch = "llama", .model = "meta-llama/Llama-2-7b-hf",
       .vocab = "vocab/ggml-vocab-llama-spm.gguf", .n_ctx = 4096, .n_embd = 4096, .n_layer = 32,
       .n_ff = 11008, .n_head = 32, .n_head_kv = 32, .n_vocab_real = 32000, .rms_eps = 1e-5f,
       .rope_base = 10000.0f },
@@ -77,7 +77,8 @@ static const q_synth_shape shapes[] = {
 
 const q_synth_shape *q_synth_shape_find(const char *name) {
     for (size_t i = 0; name && i < Q_ARRAY_LEN(shapes); i++)
-        if (!strcmp(shapes[i].name, name)) return &shapes[i];
+        if (!strcmp(shapes[i].name, name) || (shapes[i].alias && !strcmp(shapes[i].alias, name)))
+            return &shapes[i];
     return NULL;
 }
 
