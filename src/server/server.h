@@ -386,7 +386,7 @@ void srv_job_account(const srv_job *j);
 typedef enum srv_stream_kind { SRV_STREAM_API, SRV_STREAM_CHAT, SRV_STREAM_COMPLETION, SRV_STREAM_KIND_COUNT } srv_stream_kind;
 
 /* Replies 200 text/event-stream, sending j's text as it is produced in kind's event
- * shape, then the closing event(s). Takes over the caller's reference to j. */
+ * shape, then the closing event(s). Takes over the caller's reference to j and r->inst. */
 int srv_stream_reply(srv_req *r, srv_job *j, srv_stream_kind kind);
 
 /* Route handlers. */

@@ -8,8 +8,8 @@
  * The reader runs on the connection's own thread and may block on the job. When the
  * response is freed before the job ended (the client went away), the job is cancelled
  * and the scheduler frees its slot within one decode step.
- * Memory: the stream owns one job reference, one model instance reference (MHD may free
- * the response after the request's end) and its pending bytes. */
+ * Memory: the stream owns one job reference, the request's model instance reference (MHD
+ * may free the response after the request's end) and its pending bytes. */
 #include <microhttpd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +25,7 @@ typedef struct stream {
     srv_stream_kind kind;
     char            id[48];
     long            created;
-    srv_inst       *inst;         /* the job's model instance (a reference of the stream's own) */
+    srv_inst       *inst;         /* the job's model instance (the request's reference) */
     srv_cursor      cur;          /* job output already sent */
     size_t          lp_end;       /* text end of the last token whose logprobs were sent */
     char           *pend;         /* formatted bytes not yet handed to MHD */
@@ -124,8 +124,8 @@ int srv_stream_reply(srv_req *r, srv_job *j, srv_stream_kind kind) {
     st->kind = kind;
     snprintf(st->id, sizeof st->id, "%s-%s", kind == SRV_STREAM_CHAT ? "chatcmpl" : "cmpl", r->rid);
     st->created = (long)time(NULL);
-    st->inst = r->inst;
-    srv_inst_retain(st->inst);
+    st->inst = r->inst;   /* taken over: the response may outlive the request */
+    r->inst = NULL;
     struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, st, stream_free);
     MHD_add_response_header(resp, "Content-Type", "text/event-stream");
     MHD_add_response_header(resp, "Cache-Control", "no-cache");
