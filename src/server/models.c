@@ -397,16 +397,24 @@ fail:
 
 void srv_models_shutdown(srv_models *reg, double deadline) {
     if (!reg) return;
+    /* hold every live instance by a reference while its scheduler drains, outside the lock
+     * (requests ending meanwhile release theirs; the WebSocket reactor must not block) */
     pthread_mutex_lock(&reg->mu);
     reg->closing = true;
     pthread_cond_broadcast(&reg->cv);
-    /* the schedulers outlive this call (requests still hold their instances): stopping
-     * one only ends its jobs, so doing it under the lock keeps the lists still */
-    for (int k = 0; k < reg->n; k++) {
-        if (reg->e[k].cur) srv_sched_shutdown(reg->e[k].cur->sched, deadline);
-        for (srv_inst *i = reg->e[k].old; i; i = i->next_old) srv_sched_shutdown(i->sched, deadline);
-    }
+    size_t n = 0, cap = 8;
+    srv_inst **held = q_xmalloc(cap * sizeof *held);
+    for (int k = 0; k < reg->n; k++)
+        for (srv_inst *i = reg->e[k].cur ? reg->e[k].cur : reg->e[k].old; i;
+             i = i == reg->e[k].cur ? reg->e[k].old : i->next_old) {
+            if (n == cap) held = q_xrealloc(held, (cap *= 2) * sizeof *held);
+            i->refs++;
+            held[n++] = i;
+        }
     pthread_mutex_unlock(&reg->mu);
+    for (size_t k = 0; k < n; k++) srv_sched_shutdown(held[k]->sched, deadline);
+    for (size_t k = 0; k < n; k++) srv_inst_release(held[k]);
+    free(held);
 }
 
 void srv_models_free(srv_models *reg) {
@@ -466,12 +474,6 @@ srv_acquire srv_models_acquire(srv_models *reg, const char *name, srv_inst **out
     }
     pthread_mutex_unlock(&reg->mu);
     return r;
-}
-
-void srv_inst_retain(srv_inst *i) {
-    pthread_mutex_lock(&i->reg->mu);
-    i->refs++;
-    pthread_mutex_unlock(&i->reg->mu);
 }
 
 void srv_inst_release(srv_inst *i) {

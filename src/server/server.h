@@ -237,7 +237,6 @@ typedef enum srv_acquire {
 /* A reference to the current instance of name (NULL = the default model), loading it
  * first if it is not loaded. On failure msg says why. */
 srv_acquire srv_models_acquire(srv_models *reg, const char *name, srv_inst **out, char *msg, size_t n);
-void        srv_inst_retain(srv_inst *i);
 void        srv_inst_release(srv_inst *i);   /* frees a retired instance at its last reference; NULL is fine */
 const q_model *srv_inst_model(const srv_inst *i);
 srv_sched     *srv_inst_sched(const srv_inst *i);

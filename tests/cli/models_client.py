@@ -19,7 +19,8 @@ plus broken.gguf (not a GGUF) and a non-.gguf file that must be ignored:
     gqa.gguf while they run: every stream completes (200) with exactly the old model's solo
     greedy text, requests after the swap give gqa's solo text (no stale prefix cache), the
     old version is freed once its streams end (only the new version in /api/models, its
-    memory = gqa's file), quarrel_model_swaps_total counts it; SIGTERM exits 0 (the server
+    memory = gqa's file), quarrel_model_swaps_total counts it; a body-less swap reloads the
+    path; a swap to a broken file is a 500 and keeps the current version; SIGTERM exits 0 (the server
     runs under ASan with leak detection in `make test`)."""
 import http.client
 import json
@@ -372,6 +373,12 @@ def test_swap_under_load():
     st, o = call(port, "POST", "/api/models/story/swap")
     check(st == 200 and o["version"] == 3 and o["path"] == os.path.join(DIR, "gqa.gguf"), f"reload swap {st} {o}")
     check(gen(port, "story", prompt, 16)["text"] == gen(port, "gqa", prompt, 16)["text"], "after the reload swap")
+    # a swap to a file that does not load: 500, and the current version stays
+    st, o = call(port, "POST", "/api/models/story/swap", {"path": "broken.gguf"})
+    check(st == 500 and is_error_shape(o, 500) and "could not be loaded" in o["error"]["message"], f"broken swap {st} {o}")
+    s = models(port)["story"]
+    check(s["status"] == "loaded" and s["version"] == 3 and s["error"], f"story after a failed swap {s}")
+    check(gen(port, "story", prompt, 16)["text"] == gen(port, "gqa", prompt, 16)["text"], "after the failed swap")
     stop(p, "S")
 
 
