@@ -106,7 +106,8 @@ static char *path_absolute(const char *path, const char *base) {
     char *in = q_xmalloc(n), *out = q_xmalloc(n);
     snprintf(in, n, "%s%s%s", path[0] == '/' ? "" : base, path[0] == '/' ? "" : "/", path);
     size_t o = 0;
-    for (char *seg = strtok(in, "/"); seg; seg = strtok(NULL, "/")) {
+    char *save = NULL;
+    for (char *seg = strtok_r(in, "/", &save); seg; seg = strtok_r(NULL, "/", &save)) {
         if (!strcmp(seg, ".")) continue;
         if (!strcmp(seg, "..")) {   /* drop the last segment */
             while (o > 0 && out[o - 1] != '/') o--;
