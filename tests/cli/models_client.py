@@ -180,7 +180,7 @@ def test_registry():
           and metric(port, "quarrel_model_loads_total") == 3, "model metrics after an eviction")
 
     # both loaded models busy: the LRU one (story, whose stream started first) drains, never killed
-    long_body = {"prompt": "Once upon a time", "max_tokens": 300, "ignore_eos": True, "temperature": 0}
+    long_body = {"prompt": "Once upon a time", "max_tokens": 600, "ignore_eos": True, "temperature": 0}
     s_story = Stream(port, dict(long_body, model="story"))
     s_story.start()
     s_story.first.wait(60)
@@ -197,7 +197,7 @@ def test_registry():
     s_story.join(120)
     s_tiny.join(120)
     for name, s in (("story", s_story), ("tiny", s_tiny)):
-        check(s.status == 200 and s.done and s.done["finish_reason"] == "length" and s.done["tokens_generated"] == 300,
+        check(s.status == 200 and s.done and s.done["finish_reason"] == "length" and s.done["tokens_generated"] == 600,
               f"{name} stream across an eviction: {s.status} {s.done}")
     check(wait_until(lambda: models(port)["story"]["status"] == "unloaded", 10), "drained story not freed")
 
@@ -337,7 +337,7 @@ def test_admin_auth():
 
 def test_swap_under_load():
     p, port, log = start("--models-dir", DIR, "--parallel", "4", "--queue-size", "16")
-    prompt, n = "Once upon a time, there was a little", 160
+    prompt, n = "Once upon a time, there was a little", 240
     old = gen(port, "story", prompt, n, ignore_eos=True)["text"]
     new = gen(port, "gqa", prompt, n, ignore_eos=True)["text"]
     check(old != new, "the two models write the same text")
