@@ -1,12 +1,15 @@
-/* cmd_serve.c — `quarrel serve`: an HTTP server (src/server/) for one model.
+/* cmd_serve.c — `quarrel serve`: an HTTP server (src/server/) for one model (-m) or a
+ * directory of models (--models-dir, each *.gguf by its name without .gguf; both may be
+ * combined).
  *
- *   quarrel serve -m MODEL [--host 127.0.0.1] [--port 8080] [--parallel N] [-c CTX]
+ *   quarrel serve -m MODEL | --models-dir DIR [--preload] [--max-loaded N] [--host 127.0.0.1] [--port 8080] [--parallel N] [-c CTX]
  *                 [-t THREADS] [--queue-size Q] [--timeout SECONDS] [--max-body BYTES]
  *                 [--shutdown-timeout S] [--log-format json|text] [--log-level debug|info|warn|error]
  *                 [--log-prompts] [--keys-file PATH] [--metrics-auth 0|1] [--max-conns N]
  *                 [--max-conns-per-ip N] [--cors-origins LIST] [--tls-cert FILE --tls-key FILE]
  *
- * Every option can also come from the environment (QUARREL_MODEL, QUARREL_HOST,
+ * Every option can also come from the environment (QUARREL_MODEL, QUARREL_MODELS_DIR,
+ * QUARREL_PRELOAD=1|0, QUARREL_MAX_LOADED, QUARREL_HOST,
  * QUARREL_PORT, QUARREL_PARALLEL, QUARREL_CTX, QUARREL_THREADS, QUARREL_QUEUE_SIZE,
  * QUARREL_TIMEOUT, QUARREL_MAX_BODY, QUARREL_SHUTDOWN_TIMEOUT, QUARREL_LOG_FORMAT, QUARREL_LOG_LEVEL,
  * QUARREL_LOG_PROMPTS=1|0, QUARREL_KEYS_FILE, QUARREL_METRICS_AUTH, QUARREL_MAX_CONNS,
@@ -46,7 +49,10 @@ typedef struct opt {
 
 #define OFF(f) offsetof(serve_opts, f)
 static const opt opts[] = {
-    { "-m", "--model", "QUARREL_MODEL", OPT_STR, OFF(cfg.model_path), 0, 0, "GGUF model file" },
+    { "-m", "--model", "QUARREL_MODEL", OPT_STR, OFF(cfg.model_path), 0, 0, "GGUF model file (loaded at start)" },
+    { "--models-dir", NULL, "QUARREL_MODELS_DIR", OPT_STR, OFF(cfg.models_dir), 0, 0, "serve every *.gguf here, by name (file name without .gguf)" },
+    { "--preload", NULL, "QUARREL_PRELOAD", OPT_BOOL, OFF(cfg.preload), 0, 0, "load --models-dir's models at start (else on first use)" },
+    { "--max-loaded", NULL, "QUARREL_MAX_LOADED", OPT_INT, OFF(cfg.max_loaded), 0, 1 << 20, "most models loaded at once; the least recently used goes (0 = no limit)" },
     { "--host", NULL, "QUARREL_HOST", OPT_STR, OFF(cfg.host), 0, 0, "IPv4 address to bind (127.0.0.1)" },
     { "--port", NULL, "QUARREL_PORT", OPT_INT, OFF(cfg.port), 0, 65535, "TCP port (8080; 0 = any free one)" },
     { "--parallel", "-np", "QUARREL_PARALLEL", OPT_INT, OFF(cfg.parallel), 1, 64, "sequences decoded together (4)" },
@@ -71,7 +77,7 @@ static const opt opts[] = {
 enum { N_OPTS = sizeof opts / sizeof opts[0] };
 
 static void serve_usage(FILE *f) {
-    fprintf(f, "usage: quarrel serve -m MODEL [options]   (each option also from its env var)\n");
+    fprintf(f, "usage: quarrel serve -m MODEL | --models-dir DIR [options]   (each option also from its env var)\n");
     for (int i = 0; i < N_OPTS; i++)
         fprintf(f, "  %-12s %-5s %-20s %s\n", opts[i].flag, opts[i].alt ? opts[i].alt : "", opts[i].env, opts[i].help);
 }
@@ -113,8 +119,10 @@ static int serve_parse(int argc, char **argv, serve_opts *o) {
         if (i + 1 >= argc) { cli_errorf(CMD, "%s needs a value", a); return 2; }
         if (!opt_set(o, d, a, argv[++i])) return 2;
     }
-    if (!o->cfg.model_path) {
-        cli_errorf(CMD, "-m MODEL (or QUARREL_MODEL) is required");
+    if (o->cfg.model_path && !*o->cfg.model_path) o->cfg.model_path = NULL;
+    if (o->cfg.models_dir && !*o->cfg.models_dir) o->cfg.models_dir = NULL;
+    if (!o->cfg.model_path && !o->cfg.models_dir) {
+        cli_errorf(CMD, "-m MODEL or --models-dir DIR (or QUARREL_MODEL / QUARREL_MODELS_DIR) is required");
         serve_usage(stderr);
         return 2;
     }
@@ -156,7 +164,8 @@ int cmd_serve(int argc, char **argv) {
     char url[96];
     snprintf(url, sizeof url, "%s://%s:%d", o.cfg.tls_cert ? "https" : "http", o.cfg.host, srv_server_port(s));
     srv_log(SRV_LOG_INFO, "listening", NULL,
-            json_pack("{s:s, s:s, s:i}", "url", url, "model", o.cfg.model_path, "parallel", (int)o.cfg.parallel));
+            json_pack("{s:s, s:s?, s:s?, s:i}", "url", url, "model", o.cfg.model_path, "models_dir", o.cfg.models_dir,
+                      "parallel", (int)o.cfg.parallel));
     fprintf(stderr, "quarrel serve: listening on %s\n", url);
     fflush(stderr);
     int sig = 0;

@@ -10,15 +10,18 @@
  * --metrics-auth 1) when the key store has live keys (401 + WWW-Authenticate: Bearer; a
  * key comes from `Authorization: Bearer KEY` or `X-API-Key: KEY`, for /ws also from a
  * "quarrel.key.KEY" subprotocol or the session's first message; never from the query
- * string), then the key's request/token budget on generation endpoints (429 + Retry-After).
+ * string), the admin rule of model administration routes (with keys: an admin key, else
+ * 403; without keys: loopback clients only, else 403), then the key's request/token budget
+ * on generation endpoints (429 + Retry-After).
  * Every response gets X-Content-Type-Options and Referrer-Policy (unless the handler set
  * them) and, for an allowed Origin, the CORS headers. TLS (--tls-cert/--tls-key) is MHD's
  * GnuTLS support.
  *
  * Not here: the endpoints' logic (routes_*.c), token scheduling (scheduler.c), the key
  * store, buckets and origin list (guard.c).
- * Memory: srv_server owns the model, context, scheduler and daemon; a srv_req lives
- * from the first to the completed callback of its request. */
+ * Memory: srv_server owns the model registry (models.c) and the daemon; a srv_req lives
+ * from the first to the completed callback of its request, and holds its model instance
+ * (r->inst) until then. */
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -37,22 +40,18 @@ enum { JSON_MAX_DEPTH = 32 };
 
 struct srv_server {
     srv_config          cfg;
-    q_model            *model;
-    q_context          *ctx;
-    srv_sched          *sched;
+    srv_models         *models;
     srv_ws_hub         *ws;
     struct MHD_Daemon  *daemon;
     srv_guard          *guard;
     char               *tls_cert, *tls_key;   /* PEM text, NUL-terminated, or NULL */
     int                 port;
-    char                model_name[128];
     atomic_bool         stopping;
     atomic_ulong        next_rid;
 };
 
-const q_model    *srv_model(const srv_server *s) { return s->model; }
-const char       *srv_model_name(const srv_server *s) { return s->model_name; }
-srv_sched        *srv_scheduler(const srv_server *s) { return s->sched; }
+srv_models       *srv_models_of(const srv_server *s) { return s->models; }
+const char       *srv_model_name(const srv_server *s) { return srv_models_default_name(s->models); }
 srv_ws_hub       *srv_ws_hub_of(const srv_server *s) { return s->ws; }
 srv_guard        *srv_guard_of(const srv_server *s) { return s->guard; }
 const srv_config *srv_cfg(const srv_server *s) { return &s->cfg; }
@@ -65,36 +64,49 @@ typedef struct route {
     const char  *method, *path;
     srv_handler  fn;
     srv_endpoint ep;
+    bool         admin;   /* model administration: an admin key, or loopback without keys */
 } route;
 
-/* A route path may end in one {param} segment (as docs/openapi.json writes it): it matches
- * any URL with the same prefix and one more non-empty segment, which the handler reads. */
+/* A route path may hold {param} segments (as docs/openapi.json writes them): each matches
+ * one non-empty URL segment, which the handler reads. */
 static bool route_match(const char *path, const char *url) {
-    const char *brace = strchr(path, '{');
-    if (!brace) return !strcmp(path, url);
-    const size_t n = (size_t)(brace - path);
-    return !strncmp(path, url, n) && url[n] && !strchr(url + n, '/');
+    while (*path) {
+        if (*path == '{') {
+            const char *close = strchr(path, '}');
+            Q_ASSERT(close);
+            const size_t n = strcspn(url, "/");
+            if (n == 0) return false;
+            path = close + 1;
+            url += n;
+            continue;
+        }
+        if (*path++ != *url++) return false;
+    }
+    return !*url;
 }
 
 static const route routes[] = {
-    { "GET",  "/api/health",          srv_route_health,      SRV_EP_OTHER },
-    { "GET",  "/healthz",             srv_route_healthz,     SRV_EP_OTHER },
-    { "GET",  "/readyz",              srv_route_readyz,      SRV_EP_OTHER },
-    { "GET",  "/version",             srv_route_version,     SRV_EP_OTHER },
-    { "GET",  "/metrics",             srv_route_metrics,     SRV_EP_OTHER },
-    { "GET",  "/api/metrics",         srv_route_metrics,     SRV_EP_OTHER },
-    { "GET",  "/openapi.json",        srv_route_apidocs,     SRV_EP_OTHER },
-    { "GET",  "/docs",                srv_route_apidocs,     SRV_EP_OTHER },
-    { "GET",  "/docs/apidocs.js",     srv_route_apidocs,     SRV_EP_OTHER },
-    { "GET",  "/docs/apidocs.css",    srv_route_apidocs,     SRV_EP_OTHER },
-    { "POST", "/api/generate",        srv_route_generate,    SRV_EP_GENERATE },
-    { "POST", "/api/stream",          srv_route_stream,      SRV_EP_STREAM },
-    { "POST", "/v1/chat/completions", srv_route_chat,        SRV_EP_CHAT },
-    { "POST", "/v1/completions",      srv_route_completions, SRV_EP_COMPLETIONS },
-    { "GET",  "/v1/models",           srv_route_models,      SRV_EP_OTHER },
-    { "GET",  "/ws",                  srv_route_ws,          SRV_EP_OTHER },
-    { "GET",  "/api/models",          srv_route_models_api,  SRV_EP_OTHER },
-    { "GET",  "/api/models/{name}",   srv_route_model_api,   SRV_EP_OTHER },
+    { "GET",  "/api/health",          srv_route_health,      SRV_EP_OTHER, false },
+    { "GET",  "/healthz",             srv_route_healthz,     SRV_EP_OTHER, false },
+    { "GET",  "/readyz",              srv_route_readyz,      SRV_EP_OTHER, false },
+    { "GET",  "/version",             srv_route_version,     SRV_EP_OTHER, false },
+    { "GET",  "/metrics",             srv_route_metrics,     SRV_EP_OTHER, false },
+    { "GET",  "/api/metrics",         srv_route_metrics,     SRV_EP_OTHER, false },
+    { "GET",  "/openapi.json",        srv_route_apidocs,     SRV_EP_OTHER, false },
+    { "GET",  "/docs",                srv_route_apidocs,     SRV_EP_OTHER, false },
+    { "GET",  "/docs/apidocs.js",     srv_route_apidocs,     SRV_EP_OTHER, false },
+    { "GET",  "/docs/apidocs.css",    srv_route_apidocs,     SRV_EP_OTHER, false },
+    { "POST", "/api/generate",        srv_route_generate,    SRV_EP_GENERATE, false },
+    { "POST", "/api/stream",          srv_route_stream,      SRV_EP_STREAM, false },
+    { "POST", "/v1/chat/completions", srv_route_chat,        SRV_EP_CHAT, false },
+    { "POST", "/v1/completions",      srv_route_completions, SRV_EP_COMPLETIONS, false },
+    { "GET",  "/v1/models",           srv_route_models,      SRV_EP_OTHER, false },
+    { "GET",  "/ws",                  srv_route_ws,          SRV_EP_OTHER, false },
+    { "GET",  "/api/models",          srv_route_models_api,  SRV_EP_OTHER, false },
+    { "GET",  "/api/models/{name}",   srv_route_model_api,   SRV_EP_OTHER, false },
+    { "POST", "/api/models/{name}/load",   srv_route_model_load,   SRV_EP_OTHER, true },
+    { "POST", "/api/models/{name}/unload", srv_route_model_unload, SRV_EP_OTHER, true },
+    { "POST", "/api/models/{name}/swap",   srv_route_model_swap,   SRV_EP_OTHER, true },
 };
 
 /* ---- replies ---- */
@@ -334,6 +346,26 @@ static void client_ip(struct MHD_Connection *conn, char *buf, size_t cap) {
     else if (sa->sa_family == AF_INET6) inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, buf, (socklen_t)cap);
 }
 
+static bool is_loopback(const char *ip) {
+    return !strncmp(ip, "127.", 4) || !strcmp(ip, "::1") || !strncmp(ip, "::ffff:127.", 11);
+}
+
+/* The admin rule; returns 0 to go on, else the MHD result of the 403. */
+static int check_admin(srv_req *r) {
+    if (srv_guard_keys_required(r->srv->guard)) {
+        if (r->who.ok && r->who.admin) return 0;
+        return srv_reply_error(r, 403, "permission_error",
+                               "key '%s' is not an admin key; model administration needs one (quarrel keys create --admin)",
+                               r->who.name);
+    }
+    char ip[48];
+    client_ip(r->conn, ip, sizeof ip);
+    if (is_loopback(ip)) return 0;
+    return srv_reply_error(r, 403, "permission_error",
+                           "model administration without API keys is allowed from loopback only (client %s); "
+                           "create an admin key (quarrel keys create --admin) to administer remotely", ip);
+}
+
 static bool is_generation(srv_endpoint ep) {
     return ep == SRV_EP_GENERATE || ep == SRV_EP_STREAM || ep == SRV_EP_CHAT || ep == SRV_EP_COMPLETIONS;
 }
@@ -354,6 +386,10 @@ static int access_check(srv_req *r, const char *method, const char *url, const r
     const srv_access acc = access_of(url);
     if (acc == ACCESS_KEYED || (acc == ACCESS_METRICS && r->srv->cfg.metrics_auth)) {
         const int ret = check_key(r, !strcmp(url, "/ws"));
+        if (r->status) return ret;
+    }
+    if (rt && rt->admin) {
+        const int ret = check_admin(r);
         if (r->status) return ret;
     }
     srv_limit which = SRV_LIMIT_RPM;
@@ -449,6 +485,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         if (v) json_object_set_new(f, cred_headers[i], json_string(v));
     }
     srv_log(SRV_LOG_INFO, "request", r->rid, f);
+    srv_inst_release(r->inst);
     free(r->ws_protocol);
     free(r->body);
     free(r);
@@ -510,33 +547,11 @@ q_status srv_server_start(const srv_config *cfg, srv_server **out, q_error *err)
     s->cfg = *cfg;
     atomic_init(&s->stopping, false);
     atomic_init(&s->next_rid, 0);
-    const char *base = strrchr(cfg->model_path, '/');
-    snprintf(s->model_name, sizeof s->model_name, "%s", base ? base + 1 : cfg->model_path);
-
-    q_status st = q_model_load(cfg->model_path, &s->model, err);
+    /* the key store first: a bad one is reported before any model loads */
+    q_status st = srv_guard_new(cfg, &s->guard, err);
     if (st != Q_OK) goto fail;
-    if (!q_model_vocab(s->model)) {
-        st = q_fail(err, Q_ERR_UNSUPPORTED, "%s has no usable tokenizer: %s", cfg->model_path,
-                    q_model_vocab_error(s->model));
-        goto fail;
-    }
-    long slot_ctx = cfg->n_ctx;
-    if (slot_ctx <= 0) {
-        slot_ctx = q_model_n_ctx_train(s->model);
-        if (slot_ctx <= 0 || slot_ctx > 4096) slot_ctx = 4096;
-    }
-    /* every slot gets slot_ctx cells of one shared cache */
-    q_context_params cp = q_context_default_params();
-    cp.n_ctx = (int32_t)(slot_ctx * cfg->parallel);
-    cp.n_batch = 512;
-    cp.n_seq_max = (int32_t)cfg->parallel;
-    cp.n_threads = (int32_t)cfg->n_threads;
-    if ((st = q_context_new(s->model, &cp, &s->ctx, err)) != Q_OK) goto fail;
-    if ((st = srv_sched_new(s->model, s->ctx, (int)cfg->parallel, (int)slot_ctx, (int)cfg->queue_size, cfg->prefix_cache != 0, &s->sched,
-                            err)) != Q_OK)
-        goto fail;
+    if ((st = srv_models_new(&s->cfg, &s->models, err)) != Q_OK) goto fail;
 
-    if ((st = srv_guard_new(cfg, &s->guard, err)) != Q_OK) goto fail;
     if ((st = srv_ws_hub_start(s, &s->ws, err)) != Q_OK) goto fail;
 
     const bool tls = cfg->tls_cert || cfg->tls_key;
@@ -590,13 +605,11 @@ void srv_server_stop(srv_server *s) {
     /* stop accepting first, then drain the engine (streams see their jobs end), then close
      * the WebSocket sessions (1001), then wait for the connection threads */
     if (s->daemon) MHD_quiesce_daemon(s->daemon);
-    if (s->sched) srv_sched_shutdown(s->sched, srv_now() + (double)s->cfg.shutdown_s);
+    srv_models_shutdown(s->models, srv_now() + (double)s->cfg.shutdown_s);
     srv_ws_hub_stop(s->ws);
     s->ws = NULL;
     if (s->daemon) MHD_stop_daemon(s->daemon);
-    srv_sched_free(s->sched);
-    q_context_free(s->ctx);
-    q_model_free(s->model);
+    srv_models_free(s->models);
     srv_guard_free(s->guard);
     free(s->tls_cert);
     free(s->tls_key);

@@ -6,6 +6,9 @@
  *   counters: quarrel_webui_requests_total{model,endpoint,status}, quarrel_webui_tokens_total{kind},
  *     quarrel_webui_errors_total{type} (every type always present, from 0),
  *     quarrel_rate_limited_total{limit="rpm|tpm|ip"}, quarrel_auth_failures_total;
+ *   the model registry: gauge quarrel_models_loaded (current instances), counters
+ *     quarrel_model_loads_total (swaps included), quarrel_model_unloads_total (unload or
+ *     LRU eviction), quarrel_model_swaps_total, quarrel_model_load_failures_total;
  *   histograms (cumulative le buckets, +Inf, _sum, _count; seconds): time_to_first_token,
  *     e2e_request_latency, webui_inference_duration (slot admission to end), request_queue_time
  *     (submission to admission), inter_token_latency (one observation per sampled token after
@@ -42,6 +45,8 @@ static struct {
     long errors[SRV_ERR_COUNT];
     long rate_limited[SRV_LIMIT_COUNT];
     long auth_failures;
+    long model_events[SRV_MODEL_EV_COUNT];
+    int  models_loaded;
     hist ttft, e2e, infer, queue, itl;
 } g;
 static atomic_long n_conns;
@@ -97,6 +102,27 @@ void srv_metrics_auth_failure(void) {
     g.auth_failures++;
     pthread_mutex_unlock(&mu);
 }
+
+void srv_metrics_model_event(srv_model_event ev) {
+    Q_ASSERT(ev >= 0 && ev < SRV_MODEL_EV_COUNT);
+    pthread_mutex_lock(&mu);
+    g.model_events[ev]++;
+    pthread_mutex_unlock(&mu);
+}
+
+void srv_metrics_models_loaded(int n) {
+    pthread_mutex_lock(&mu);
+    g.models_loaded = n;
+    pthread_mutex_unlock(&mu);
+}
+
+/* Metric name and help of each model event counter. */
+static const struct { const char *name, *help; } model_event_metrics[SRV_MODEL_EV_COUNT] = {
+    [SRV_MODEL_EV_LOAD] = { "quarrel_model_loads_total", "Model versions loaded (lazy, preload, admin load or swap)." },
+    [SRV_MODEL_EV_UNLOAD] = { "quarrel_model_unloads_total", "Models unloaded (admin unload or least-recently-used eviction)." },
+    [SRV_MODEL_EV_SWAP] = { "quarrel_model_swaps_total", "Hot swaps: a new version became current while an old one existed." },
+    [SRV_MODEL_EV_LOAD_FAILURE] = { "quarrel_model_load_failures_total", "Model loads that failed." },
+};
 
 void srv_metrics_connections(int delta) { atomic_fetch_add(&n_conns, delta); }
 
@@ -203,6 +229,11 @@ char *srv_metrics_render(const char *model, int running, int waiting, double kv_
                 "# HELP quarrel_prefix_cache_tokens_reused_total Prompt tokens whose KV came from the cache.\n"
                 "# TYPE quarrel_prefix_cache_tokens_reused_total counter\nquarrel_prefix_cache_tokens_reused_total %ld\n",
             g.prefix_queries, g.prefix_hits, g.prefix_reused);
+    bprintf(&b, "# HELP quarrel_models_loaded Models with a current loaded version.\n"
+                "# TYPE quarrel_models_loaded gauge\nquarrel_models_loaded %d\n", g.models_loaded);
+    for (int e = 0; e < SRV_MODEL_EV_COUNT; e++)
+        bprintf(&b, "# HELP %s %s\n# TYPE %s counter\n%s %ld\n", model_event_metrics[e].name, model_event_metrics[e].help,
+                model_event_metrics[e].name, model_event_metrics[e].name, g.model_events[e]);
     hist_render(&b, "quarrel_time_to_first_token_seconds", "Time from submission to the first text.", &g.ttft);
     hist_render(&b, "quarrel_e2e_request_latency_seconds", "Time from submission to the end of generation.", &g.e2e);
     hist_render(&b, "quarrel_webui_inference_duration_seconds", "Time from slot admission to the end of generation.",

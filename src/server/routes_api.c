@@ -1,8 +1,9 @@
 /* routes_api.c — Quarrel's own endpoints: /api/generate (one JSON reply), /api/stream
- * (SSE), health and readiness probes, /version and /metrics; plus the request parsing the
- * OpenAI routes share (sampling fields, prompt checks, submission, usage).
+ * (SSE), the model registry's /api/models (GET; POST .../load|unload|swap for admins),
+ * health and readiness probes, /version and /metrics; plus the request parsing the
+ * OpenAI routes share (model resolution, sampling fields, prompt checks, submission, usage).
  *
- * Request fields (all optional but the prompt): temperature, top_k|topk, top_p|topp,
+ * Request fields (all optional but the prompt): model (a registry name), temperature, top_k|topk, top_p|topp,
  * max_tokens (>= 0), seed (>= 0), stop (string or list of strings), priority
  * ("interactive" | "batch"), timeout (seconds, capped by --timeout), ignore_eos (bool).
  * Memory: handlers own the jobs they create until they hand them to a reply. */
@@ -12,8 +13,6 @@
 #include <time.h>
 
 #include "core/base.h"
-#include "quarrel/gguf.h"
-#include "quarrel/quantize.h"
 #include "server/server.h"
 
 #ifndef QUARREL_VERSION
@@ -114,12 +113,13 @@ int srv_job_prompt(srv_req *r, srv_job *j, const char *text, size_t len, bool ad
                    char *msg, size_t n) {
     if (len == 0) { snprintf(msg, n, "the prompt is empty"); return 400; }
     q_error err;
-    if (q_model_tokenize(srv_model(r->srv), text, len, add_special, parse_special, &j->prompt, &err) != Q_OK) {
+    Q_ASSERT(r->inst);
+    if (q_model_tokenize(srv_inst_model(r->inst), text, len, add_special, parse_special, &j->prompt, &err) != Q_OK) {
         snprintf(msg, n, "could not tokenize the prompt: %.400s", err.msg);
         return 400;
     }
     if (j->prompt.n == 0) { snprintf(msg, n, "the prompt is empty"); return 400; }
-    const int slot_ctx = srv_sched_slot_ctx(srv_scheduler(r->srv));
+    const int slot_ctx = srv_inst_slot_ctx(r->inst);
     if ((long)j->prompt.n >= slot_ctx) {
         snprintf(msg, n, "the prompt has %zu tokens; a request's context holds %d (shorten it, or restart with a larger -c)",
                  j->prompt.n, slot_ctx);
@@ -134,7 +134,7 @@ bool srv_job_submit(srv_req *r, srv_job *j, int *replied) {
     j->deadline = srv_now() + t;
     snprintf(j->rid, sizeof j->rid, "%s", r->rid);
     srv_guard_job(srv_guard_of(r->srv), &r->who, j);
-    const srv_submit s = srv_sched_submit(srv_scheduler(r->srv), j);
+    const srv_submit s = srv_sched_submit(srv_inst_sched(r->inst), j);
     if (s == SRV_SUBMIT_OK) return true;
     if (s == SRV_SUBMIT_FULL) {
         json_t *e = json_pack("{s:{s:s, s:s, s:i}}", "error", "message",
@@ -174,18 +174,21 @@ srv_finish srv_job_collect(srv_req *r, srv_job *j, srv_chunk *out) {
     return srv_job_read(j, &cur, out, 0);
 }
 
-bool srv_model_check(const srv_server *srv, const json_t *req, int *status, char *msg, size_t n) {
+/* HTTP statuses of srv_models_acquire's outcomes. */
+static const int acquire_status[SRV_ACQUIRE_COUNT] = {
+    [SRV_ACQUIRE_OK] = 0, [SRV_ACQUIRE_NOT_FOUND] = 404, [SRV_ACQUIRE_LOAD_FAILED] = 500, [SRV_ACQUIRE_CLOSED] = 503,
+};
+
+int srv_req_model(srv_req *r, const json_t *req, char *msg, size_t n) {
     const json_t *m = json_object_get(req, "model");
-    if (!m || json_is_null(m)) return true;
-    *status = 400;
-    if (!json_is_string(m)) { snprintf(msg, n, "'model' must be a string"); return false; }
-    const char *want = json_string_value(m), *have = srv_model_name(srv);
-    const size_t hn = strlen(have), wn = strlen(want);
-    /* the file name, with or without its .gguf extension */
-    if (!strcmp(want, have) || (hn > 5 && !strcmp(have + hn - 5, ".gguf") && wn == hn - 5 && !strncmp(want, have, wn)))
-        return true;
-    snprintf(msg, n, "model '%.200s' is not loaded; this server serves '%s' (see GET /v1/models)", want, have);
-    return false;
+    if (m && !json_is_null(m) && !json_is_string(m)) { snprintf(msg, n, "'model' must be a string"); return 400; }
+    Q_ASSERT(!r->inst);
+    return acquire_status[srv_models_acquire(srv_models_of(r->srv), json_string_value(m), &r->inst, msg, n)];
+}
+
+/* The OpenAI error type of a failed request's status. */
+static const char *error_type(int status) {
+    return status == 404 ? "not_found_error" : status >= 500 ? "server_error" : "invalid_request_error";
 }
 
 json_t *srv_usage_json(const srv_job *j) {
@@ -237,13 +240,13 @@ static srv_job *api_job(srv_req *r, int *replied) {
     int st = 0;
     if (!p) { snprintf(msg, sizeof msg, "'prompt' is required"); st = 400; }
     else if (!json_is_string(p)) { snprintf(msg, sizeof msg, "'prompt' must be a string"); st = 400; }
-    else if (!srv_model_check(r->srv, req, &st, msg, sizeof msg)) {}
+    else if ((st = srv_req_model(r, req, msg, sizeof msg))) {}
     else if (!srv_job_params(j, req, DEFAULT_MAX_TOKENS, msg, sizeof msg)) st = 400;
     else st = srv_job_prompt(r, j, json_string_value(p), json_string_length(p), true, false, msg, sizeof msg);
     if (!st) srv_log(SRV_LOG_INFO, "prompt", r->rid, json_pack("{s:O}", "prompt", p));
     json_decref(req);
     if (st) {
-        *replied = srv_reply_error(r, st, "invalid_request_error", "%s", msg);
+        *replied = srv_reply_error(r, st, error_type(st), "%s", msg);
         srv_job_release(j);
         return NULL;
     }
@@ -273,68 +276,73 @@ int srv_route_stream(srv_req *r) {
 
 /* ---- /api/models ---- */
 
-/* The loaded model as /api/models describes it: parameters are the elements of every
- * tensor; quantization is general.file_type's name, or else the tensor type holding the
- * most bytes; memory_bytes is the mapped file. */
-static json_t *model_info(const srv_server *srv) {
-    const q_model *m = srv_model(srv);
-    const gguf_file *f = q_model_gguf(m);
-    uint64_t params = 0, bytes[Q_TYPE_COUNT] = { 0 };
-    for (uint64_t i = 0; i < f->n_tensors; i++) {
-        const gguf_tensor_info *t = &f->tensors[i];
-        uint64_t n = 1;
-        for (uint32_t d = 0; d < GGUF_MAX_DIMS; d++) n *= (uint64_t)t->ne[d];
-        params += n;
-        if (t->type < Q_TYPE_COUNT) bytes[t->type] += t->nbytes;
-    }
-    uint64_t ft;
-    const char *quant = gguf_get_u64(f, "general.file_type", &ft) ? q_ftype_name((q_ftype)ft) : NULL;
-    char upper[32];
-    if (!quant) {   /* spelled as file types are ("F32", "Q8_0") */
-        int best = 0;
-        for (int t = 1; t < Q_TYPE_COUNT; t++) if (bytes[t] > bytes[best]) best = t;
-        snprintf(upper, sizeof upper, "%s", q_type_name((q_type)best));
-        for (char *c = upper; *c; c++) if (*c >= 'a' && *c <= 'z') *c = (char)(*c - 'a' + 'A');
-        quant = upper;
-    }
-    return json_pack("{s:s, s:s, s:s, s:I, s:s, s:i, s:i, s:b, s:I}", "name", srv_model_name(srv), "path",
-                     srv_cfg(srv)->model_path, "architecture", q_model_arch(m), "parameters", (json_int_t)params,
-                     "quantization", quant ? quant : "unknown", "context_length", (int)q_model_n_ctx_train(m),
-                     "slot_context", srv_sched_slot_ctx(srv_scheduler(srv)), "loaded", true, "memory_bytes",
-                     (json_int_t)q_model_size(m));
+int srv_route_models_api(srv_req *r) {
+    return srv_reply_json(r, 200, json_pack("{s:o}", "models", srv_models_json(srv_models_of(r->srv), NULL)));
 }
 
-int srv_route_models_api(srv_req *r) {
-    return srv_reply_json(r, 200, json_pack("{s:[o]}", "models", model_info(r->srv)));
+/* The {name} segment of /api/models/{name}[/...], copied into buf. */
+static const char *model_name_of(const srv_req *r, char *buf, size_t cap) {
+    const char *name = r->path + strlen("/api/models/");
+    const size_t n = strcspn(name, "/");
+    snprintf(buf, cap, "%.*s", (int)(n < cap ? n : cap - 1), name);
+    return buf;
 }
 
 int srv_route_model_api(srv_req *r) {
-    const char *name = r->path + strlen("/api/models/");
-    json_t *q = json_pack("{s:s}", "model", name);
-    char msg[512];
-    int st = 0;
-    const bool ok = *name && srv_model_check(r->srv, q, &st, msg, sizeof msg);
-    json_decref(q);
-    if (!ok) return srv_reply_error(r, 404, "not_found_error", "no model '%.200s' here; this server serves '%s'", name,
-                                    srv_model_name(r->srv));
-    return srv_reply_json(r, 200, model_info(r->srv));
+    char name[256];
+    json_t *o = srv_models_json(srv_models_of(r->srv), model_name_of(r, name, sizeof name));
+    if (!o) return srv_reply_error(r, 404, "not_found_error", "no model '%.200s' here (see GET /api/models)", name);
+    return srv_reply_json(r, 200, o);
 }
+
+/* POST /api/models/{name}/{load,unload,swap}: replies with the model's object. */
+static int model_admin(srv_req *r, srv_model_op op) {
+    char name[256], msg[512];
+    model_name_of(r, name, sizeof name);
+    const char *path = NULL;
+    json_t *req = NULL;
+    if (op == SRV_MODEL_SWAP && r->body_len) {   /* optional {"path": "..."} */
+        int replied = 0;
+        if (!(req = srv_req_json(r, &replied))) return replied;
+        const json_t *p = json_object_get(req, "path");
+        if (p && !json_is_null(p) && (!json_is_string(p) || !json_string_length(p))) {
+            json_decref(req);
+            return srv_reply_error(r, 400, "invalid_request_error", "'path' must be a non-empty string");
+        }
+        path = json_string_value(p);
+    }
+    srv_log(SRV_LOG_INFO, "model_admin", r->rid,
+            json_pack("{s:s, s:s, s:s?, s:s}", "model", name, "op",
+                      op == SRV_MODEL_LOAD ? "load" : op == SRV_MODEL_UNLOAD ? "unload" : "swap", "path", path, "key",
+                      r->who.ok ? r->who.name : "(loopback)"));
+    const int st = srv_models_admin(srv_models_of(r->srv), op, name, path, msg, sizeof msg);
+    json_decref(req);
+    if (st != 200)
+        return srv_reply_error(r, st, st == 403 ? "permission_error" : error_type(st), "%s", msg);
+    json_t *o = srv_models_json(srv_models_of(r->srv), name);
+    Q_ASSERT(o);
+    return srv_reply_json(r, 200, o);
+}
+
+int srv_route_model_load(srv_req *r) { return model_admin(r, SRV_MODEL_LOAD); }
+int srv_route_model_unload(srv_req *r) { return model_admin(r, SRV_MODEL_UNLOAD); }
+int srv_route_model_swap(srv_req *r) { return model_admin(r, SRV_MODEL_SWAP); }
 
 /* ---- probes ---- */
 
 int srv_route_healthz(srv_req *r) { return srv_reply_json(r, 200, json_pack("{s:s}", "status", "ok")); }
 
 int srv_route_readyz(srv_req *r) {
-    const bool ready = srv_sched_alive(srv_scheduler(r->srv)) && !srv_stopping(r->srv);
+    const bool ready = srv_models_sum(srv_models_of(r->srv)).alive && !srv_stopping(r->srv);
     return srv_reply_json(r, ready ? 200 : 503, json_pack("{s:s}", "status", ready ? "ready" : "not ready"));
 }
 
 int srv_route_health(srv_req *r) {
-    const srv_sched *s = srv_scheduler(r->srv);
-    return srv_reply_json(r, 200, json_pack("{s:s, s:s, s:i, s:i, s:i, s:i}", "status", "ok", "model",
+    const srv_models_totals t = srv_models_sum(srv_models_of(r->srv));
+    return srv_reply_json(r, 200, json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:i}", "status", "ok", "model",
                                             srv_model_name(r->srv), "slots", (int)srv_cfg(r->srv)->parallel,
-                                            "running", srv_sched_running(s), "waiting", srv_sched_waiting(s),
-                                            "slot_context", srv_sched_slot_ctx(s)));
+                                            "running", t.running, "waiting", t.waiting, "slot_context", t.slot_ctx,
+                                            "models_loaded", t.loaded));
 }
 
 int srv_route_version(srv_req *r) {
@@ -343,7 +351,7 @@ int srv_route_version(srv_req *r) {
 }
 
 int srv_route_metrics(srv_req *r) {
-    const srv_sched *s = srv_scheduler(r->srv);
-    char *text = srv_metrics_render(srv_model_name(r->srv), srv_sched_running(s), srv_sched_waiting(s), srv_sched_kv_ratio(s));
+    const srv_models_totals t = srv_models_sum(srv_models_of(r->srv));
+    char *text = srv_metrics_render(srv_model_name(r->srv), t.running, t.waiting, t.kv_ratio);
     return srv_reply_text(r, 200, "text/plain; version=0.0.4", text);
 }

@@ -1,6 +1,7 @@
 /* routes_openai.c — the OpenAI-compatible subset: POST /v1/chat/completions (messages
  * rendered with the model's tokenizer.chat_template, or ChatML when it has none),
- * POST /v1/completions, GET /v1/models. Fields: model (must name the loaded one),
+ * POST /v1/completions, GET /v1/models (every registry model, loaded or not). Fields:
+ * model (a registry name, loaded on demand; absent = the default model; unknown = 404),
  * temperature, top_p, top_k, max_tokens, stop (string or list), seed, n (1 only), stream,
  * logprobs (chat: bool + top_logprobs; completions: alternatives per token). Errors use OpenAI's
  * {"error":{"message","type","code"}} shape.
@@ -113,7 +114,7 @@ static json_t *oai_logprobs(const q_vocab *v, srv_stream_kind kind, const srv_ch
                      "text_offset", offs);
 }
 
-json_t *srv_openai_body(const srv_server *srv, const char *id, long created, const srv_job *j, srv_stream_kind kind,
+json_t *srv_openai_body(const srv_inst *inst, const char *id, long created, const srv_job *j, srv_stream_kind kind,
                         const srv_chunk *c, size_t *lp_prev_end, bool chunk, bool final) {
     const bool chat = kind == SRV_STREAM_CHAT;
     const char *text = c ? c->text : "";
@@ -129,10 +130,10 @@ json_t *srv_openai_body(const srv_server *srv, const char *id, long created, con
         json_object_set_new(choice, "text", json_stringn(text, len));
     const bool lp = j->n_logprobs >= 0 && c && c->n_toks > 0;
     json_object_set_new(choice, "logprobs",
-                        lp ? oai_logprobs(q_model_vocab(srv_model(srv)), kind, c, lp_prev_end) : json_null());
+                        lp ? oai_logprobs(q_model_vocab(srv_inst_model(inst)), kind, c, lp_prev_end) : json_null());
     const char *object = chat ? (chunk ? "chat.completion.chunk" : "chat.completion") : "text_completion";
     json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:[o]}", "id", id, "object", object, "created", (json_int_t)created,
-                          "model", srv_model_name(srv), "choices", choice);
+                          "model", srv_inst_name(inst), "choices", choice);
     if (!chunk || final) json_object_set_new(o, "usage", srv_usage_json(j));
     return o;
 }
@@ -186,7 +187,7 @@ static char *chat_render(srv_req *r, const json_t *msgs, size_t *len, char *msg,
     char *out = NULL;
     bool fallback = false;
     q_error err;
-    if (q_model_chat_apply(srv_model(r->srv), msgs, true, &out, &fallback, &err) != Q_OK) {
+    if (q_model_chat_apply(srv_inst_model(r->inst), msgs, true, &out, &fallback, &err) != Q_OK) {
         snprintf(msg, n, "could not render the messages: %.400s", err.msg);
         return NULL;
     }
@@ -210,7 +211,7 @@ static int oai_handle(srv_req *r, bool chat) {
     } else if (stream && !json_is_null(stream) && !json_is_boolean(stream)) {
         snprintf(msg, sizeof msg, "'stream' must be a boolean");
         st = 400;
-    } else if (!srv_model_check(r->srv, req, &st, msg, sizeof msg)) {
+    } else if ((st = srv_req_model(r, req, msg, sizeof msg))) {
     } else if (!srv_job_params(j, req, OAI_DEFAULT_MAX_TOKENS, msg, sizeof msg) ||
                !oai_logprobs_params(j, req, chat, msg, sizeof msg)) {
         st = 400;
@@ -235,7 +236,8 @@ static int oai_handle(srv_req *r, bool chat) {
     json_decref(req);
     if (st) {
         srv_job_release(j);
-        return srv_reply_error(r, st, "invalid_request_error", "%s", msg);
+        return srv_reply_error(r, st, st == 404 ? "not_found_error" : st >= 500 ? "server_error" : "invalid_request_error",
+                               "%s", msg);
     }
     if (!srv_job_submit(r, j, &replied)) { srv_job_release(j); return replied; }
     const srv_stream_kind kind = chat ? SRV_STREAM_CHAT : SRV_STREAM_COMPLETION;
@@ -251,7 +253,7 @@ static int oai_handle(srv_req *r, bool chat) {
         char id[48];
         snprintf(id, sizeof id, "%s-%s", chat ? "chatcmpl" : "cmpl", r->rid);
         size_t lp_end = 0;
-        ret = srv_reply_json(r, 200, srv_openai_body(r->srv, id, (long)time(NULL), j, kind, &c, &lp_end, false, true));
+        ret = srv_reply_json(r, 200, srv_openai_body(r->inst, id, (long)time(NULL), j, kind, &c, &lp_end, false, true));
     }
     srv_chunk_free(&c);
     srv_job_release(j);
@@ -262,7 +264,11 @@ int srv_route_chat(srv_req *r) { return oai_handle(r, true); }
 int srv_route_completions(srv_req *r) { return oai_handle(r, false); }
 
 int srv_route_models(srv_req *r) {
-    return srv_reply_json(r, 200, json_pack("{s:s, s:[{s:s, s:s, s:I, s:s}]}", "object", "list", "data", "id",
-                                            srv_model_name(r->srv), "object", "model", "created", (json_int_t)0,
-                                            "owned_by", "quarrel"));
+    json_t *names = srv_models_names(srv_models_of(r->srv)), *data = json_array(), *v;
+    size_t i;
+    json_array_foreach(names, i, v)
+        json_array_append_new(data, json_pack("{s:O, s:s, s:I, s:s}", "id", v, "object", "model", "created",
+                                              (json_int_t)0, "owned_by", "quarrel"));
+    json_decref(names);
+    return srv_reply_json(r, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
 }

@@ -4,8 +4,9 @@
  * the WebSocket endpoint (ws.c).
  *
  * Ownership: a srv_job is reference counted (srv_job_release); the HTTP side creates it
- * with one reference, the scheduler takes another while it queues or runs it. The model
- * and context belong to the srv_server, which outlives the scheduler and HTTP daemon. */
+ * with one reference, the scheduler takes another while it queues or runs it. Models,
+ * contexts and schedulers belong to instances of the model registry (models.c), which
+ * requests hold by reference; the registry belongs to the srv_server. */
 #ifndef QUARREL_SERVER_H
 #define QUARREL_SERVER_H
 
@@ -27,7 +28,10 @@ typedef enum srv_log_format { SRV_LOG_TEXT, SRV_LOG_JSON, SRV_LOG_FORMAT_COUNT }
 typedef enum srv_log_level { SRV_LOG_DEBUG, SRV_LOG_INFO, SRV_LOG_WARN, SRV_LOG_ERROR, SRV_LOG_LEVEL_COUNT } srv_log_level;
 
 typedef struct srv_config {
-    const char *model_path;
+    const char *model_path;    /* -m: one model, loaded at start; NULL with models_dir */
+    const char *models_dir;    /* every *.gguf in it, by name; NULL = none */
+    bool        preload;       /* load models_dir's models at start (within max_loaded) */
+    long        max_loaded;    /* most models loaded at once (LRU unload); 0 = no limit */
     const char *host;          /* IPv4 dotted quad */
     long        port;          /* 0 = any free port (the actual one is logged) */
     long        parallel;      /* sequences decoded together (slots) */
@@ -92,6 +96,12 @@ void srv_metrics_inter_token(double seconds);
 void srv_metrics_tokens(long prompt, long generated);
 void srv_metrics_ttft(double seconds);
 void srv_metrics_e2e(double seconds);
+/* The model registry's events for quarrel_model_{loads,unloads,swaps,load_failures}_total. */
+typedef enum srv_model_event {
+    SRV_MODEL_EV_LOAD, SRV_MODEL_EV_UNLOAD, SRV_MODEL_EV_SWAP, SRV_MODEL_EV_LOAD_FAILURE, SRV_MODEL_EV_COUNT
+} srv_model_event;
+void srv_metrics_model_event(srv_model_event ev);
+void srv_metrics_models_loaded(int n);     /* quarrel_models_loaded */
 /* Renders every metric; gauges come from the caller. Returns malloc'ed text. */
 char *srv_metrics_render(const char *model, int running, int waiting, double kv_ratio);
 const char *srv_endpoint_name(srv_endpoint ep);
@@ -209,6 +219,48 @@ double     srv_sched_kv_ratio(const srv_sched *s);
 bool       srv_sched_alive(const srv_sched *s);
 int        srv_sched_slot_ctx(const srv_sched *s);
 
+/* ---- the model registry (models.c): names, instances, hot-swap ---- */
+
+typedef struct srv_models srv_models;
+typedef struct srv_inst   srv_inst;   /* one loaded version: model + context + scheduler */
+
+/* Registers -m and every *.gguf of --models-dir; loads -m (failure = error) and, with
+ * --preload, the directory's models. cfg must outlive the registry. */
+q_status srv_models_new(const srv_config *cfg, srv_models **out, q_error *err);
+/* Drains every instance's scheduler until deadline (srv_now seconds); acquires then fail. */
+void     srv_models_shutdown(srv_models *reg, double deadline);
+void     srv_models_free(srv_models *reg);   /* after every request ended; NULL is fine */
+
+typedef enum srv_acquire {
+    SRV_ACQUIRE_OK, SRV_ACQUIRE_NOT_FOUND, SRV_ACQUIRE_LOAD_FAILED, SRV_ACQUIRE_CLOSED, SRV_ACQUIRE_COUNT
+} srv_acquire;
+/* A reference to the current instance of name (NULL = the default model), loading it
+ * first if it is not loaded. On failure msg says why. */
+srv_acquire srv_models_acquire(srv_models *reg, const char *name, srv_inst **out, char *msg, size_t n);
+void        srv_inst_release(srv_inst *i);   /* frees a retired instance at its last reference; NULL is fine */
+const q_model *srv_inst_model(const srv_inst *i);
+srv_sched     *srv_inst_sched(const srv_inst *i);
+const char    *srv_inst_name(const srv_inst *i);
+int            srv_inst_slot_ctx(const srv_inst *i);
+
+typedef enum srv_model_op { SRV_MODEL_LOAD, SRV_MODEL_UNLOAD, SRV_MODEL_SWAP, SRV_MODEL_OP_COUNT } srv_model_op;
+/* Load (if unloaded), unload (running requests finish on it), or swap (load path, or the
+ * current path again, as the new current version). path (swap only, may be NULL) must lie
+ * in --models-dir or the -m file's directory. Returns the HTTP status, msg set unless 200. */
+int         srv_models_admin(srv_models *reg, srv_model_op op, const char *name, const char *path, char *msg, size_t n);
+/* GET /api/models: one entry's object (NULL: unknown), or (name NULL) the array of all. */
+json_t     *srv_models_json(srv_models *reg, const char *name);
+json_t     *srv_models_names(srv_models *reg);     /* [name, ...] in registry order */
+const char *srv_models_default_name(const srv_models *reg);
+
+typedef struct srv_models_totals {
+    int    running, waiting, loaded;
+    double kv_ratio;   /* over every live instance's cells */
+    bool   alive;      /* every current instance's engine thread runs */
+    int    slot_ctx;   /* the default model's, or -c when it is not loaded */
+} srv_models_totals;
+srv_models_totals srv_models_sum(srv_models *reg);
+
 /* ---- access control (guard.c): API keys, per-key and per-IP limits, CORS ---- */
 
 typedef struct srv_guard srv_guard;
@@ -273,6 +325,7 @@ typedef struct srv_req {
     bool                   ws_auth_late; /* /ws without a key while keys are required: the
                                           * session must authenticate by its first message */
     char                  *ws_protocol;  /* the Sec-WebSocket-Protocol chosen (owned), or NULL */
+    srv_inst              *inst;         /* the model instance it uses (a reference), or NULL */
     bool                   close_conn;   /* the reply closes the connection */
 } srv_req;
 
@@ -297,9 +350,8 @@ json_t *srv_req_json(srv_req *r, int *replied);
 /* The connection's socket, or -1. */
 int     srv_req_fd(const srv_req *r);
 
-const q_model *srv_model(const srv_server *s);
-const char    *srv_model_name(const srv_server *s);
-srv_sched     *srv_scheduler(const srv_server *s);
+srv_models    *srv_models_of(const srv_server *s);
+const char    *srv_model_name(const srv_server *s);   /* the default model's name */
 srv_guard     *srv_guard_of(const srv_server *s);
 const srv_config *srv_cfg(const srv_server *s);
 bool           srv_stopping(const srv_server *s);
@@ -309,18 +361,20 @@ bool           srv_stopping(const srv_server *s);
 /* Fills j's sampler, max_tokens, stops, seed and priority from the request object
  * (accepting both topk/top_k and topp/top_p). On a bad field returns false with msg set. */
 bool srv_job_params(srv_job *j, const json_t *req, long default_max, char *msg, size_t msg_size);
-/* Tokenizes the prompt into j->prompt and checks it fits the slot. parse_special for
+/* Tokenizes the prompt with r->inst's model into j->prompt and checks it fits the slot. parse_special for
  * chat-rendered text. On failure returns the HTTP status (400) with msg set, else 0. */
 int  srv_job_prompt(srv_req *r, srv_job *j, const char *text, size_t len, bool add_special,
                     bool parse_special, char *msg, size_t msg_size);
-/* Submits j; on failure replies (503 + Retry-After) and returns false with *replied set. */
+/* Submits j to r->inst's scheduler; on failure replies (503 + Retry-After) and returns false with *replied set. */
 bool srv_job_submit(srv_req *r, srv_job *j, int *replied);
 /* Blocks until j has finished (cancelling it if r's client hangs up); returns its finish
  * state and its whole output in *out (srv_chunk_free). */
 srv_finish srv_job_collect(srv_req *r, srv_job *j, srv_chunk *out);
-/* The request's optional "model" must name the loaded model (its file name, with or
- * without .gguf). Otherwise returns false with *status = 400 and msg set. */
-bool srv_model_check(const srv_server *srv, const json_t *req, int *status, char *msg, size_t n);
+/* Resolves the request's optional "model" (a registry name, with or without .gguf;
+ * absent = the default model) to a reference in r->inst, loading the model if needed.
+ * Returns 0, or the HTTP status with msg set: 400 (not a string), 404 (unknown), 500 (the
+ * load failed), 503 (shutting down). */
+int  srv_req_model(srv_req *r, const json_t *req, char *msg, size_t n);
 json_t *srv_usage_json(const srv_job *j);
 /* Records a finished job's tokens and latencies in the metrics, and logs its end (the
  * generated text is redacted unless --log-prompts). */
@@ -331,7 +385,7 @@ void srv_job_account(const srv_job *j);
 typedef enum srv_stream_kind { SRV_STREAM_API, SRV_STREAM_CHAT, SRV_STREAM_COMPLETION, SRV_STREAM_KIND_COUNT } srv_stream_kind;
 
 /* Replies 200 text/event-stream, sending j's text as it is produced in kind's event
- * shape, then the closing event(s). Takes over the caller's reference to j. */
+ * shape, then the closing event(s). Takes over the caller's reference to j and r->inst. */
 int srv_stream_reply(srv_req *r, srv_job *j, srv_stream_kind kind);
 
 /* Route handlers. */
@@ -347,6 +401,9 @@ int srv_route_completions(srv_req *r);
 int srv_route_models(srv_req *r);
 int srv_route_models_api(srv_req *r);  /* GET /api/models */
 int srv_route_model_api(srv_req *r);   /* GET /api/models/{name} */
+int srv_route_model_load(srv_req *r);  /* POST /api/models/{name}/load (admin) */
+int srv_route_model_unload(srv_req *r);
+int srv_route_model_swap(srv_req *r);
 int srv_route_ws(srv_req *r);          /* ws.c */
 
 /* The WebSocket reactor (ws.c): one thread and one epoll for every upgraded connection.
@@ -362,7 +419,7 @@ json_t *srv_api_summary(const srv_job *j, const char *text, size_t len);
  * final chunks carry finish_reason and usage; id/created as OpenAI's fields. With logprobs
  * asked, the tokens of c come as OpenAI's logprobs object; *lp_prev_end carries the text
  * end of the last token given so far (0 at the start). */
-json_t *srv_openai_body(const srv_server *srv, const char *id, long created, const srv_job *j, srv_stream_kind kind,
+json_t *srv_openai_body(const srv_inst *inst, const char *id, long created, const srv_job *j, srv_stream_kind kind,
                         const srv_chunk *c, size_t *lp_prev_end, bool chunk, bool final);
 
 #endif

@@ -8,7 +8,8 @@
  * The reader runs on the connection's own thread and may block on the job. When the
  * response is freed before the job ended (the client went away), the job is cancelled
  * and the scheduler frees its slot within one decode step.
- * Memory: the stream owns one job reference and its pending bytes. */
+ * Memory: the stream owns one job reference, the request's model instance reference (MHD
+ * may free the response after the request's end) and its pending bytes. */
 #include <microhttpd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,7 @@ typedef struct stream {
     srv_stream_kind kind;
     char            id[48];
     long            created;
-    srv_server     *srv;
+    srv_inst       *inst;         /* the job's model instance (the request's reference) */
     srv_cursor      cur;          /* job output already sent */
     size_t          lp_end;       /* text end of the last token whose logprobs were sent */
     char           *pend;         /* formatted bytes not yet handed to MHD */
@@ -60,7 +61,7 @@ static json_t *chunk_event(stream *st, const srv_chunk *c) {
         return json_pack("{s:s, s:s%, s:o}", "type", "token", "text", c->text, c->len, "token_ids", ids);
     }
     if (!c->len && !(st->job->n_logprobs >= 0 && c->n_toks)) return NULL;
-    return srv_openai_body(st->srv, st->id, st->created, st->job, st->kind, c, &st->lp_end, true, false);
+    return srv_openai_body(st->inst, st->id, st->created, st->job, st->kind, c, &st->lp_end, true, false);
 }
 
 static void end_events(stream *st, srv_finish f) {
@@ -75,7 +76,7 @@ static void end_events(stream *st, srv_finish f) {
         pend_event(st, json_pack("{s:{s:s, s:s, s:i}}", "error", "message", st->job->err, "type", "server_error",
                                  "code", 500));
     else
-        pend_event(st, srv_openai_body(st->srv, st->id, st->created, st->job, st->kind, NULL, &st->lp_end, true, true));
+        pend_event(st, srv_openai_body(st->inst, st->id, st->created, st->job, st->kind, NULL, &st->lp_end, true, true));
     pend_add(st, "data: [DONE]\n\n", 14);
 }
 
@@ -112,6 +113,7 @@ static void stream_free(void *cls) {
         srv_metrics_error(SRV_ERR_DISCONNECTED);
     }
     srv_job_release(st->job);
+    srv_inst_release(st->inst);
     free(st->pend);
     free(st);
 }
@@ -122,13 +124,14 @@ int srv_stream_reply(srv_req *r, srv_job *j, srv_stream_kind kind) {
     st->kind = kind;
     snprintf(st->id, sizeof st->id, "%s-%s", kind == SRV_STREAM_CHAT ? "chatcmpl" : "cmpl", r->rid);
     st->created = (long)time(NULL);
-    st->srv = r->srv;
+    st->inst = r->inst;   /* taken over: the response may outlive the request */
+    r->inst = NULL;
     struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, st, stream_free);
     MHD_add_response_header(resp, "Content-Type", "text/event-stream");
     MHD_add_response_header(resp, "Cache-Control", "no-cache");
     if (kind == SRV_STREAM_CHAT) {
         /* OpenAI opens a chat stream with the assistant role */
-        json_t *o = srv_openai_body(st->srv, st->id, st->created, j, kind, NULL, &st->lp_end, true, false);
+        json_t *o = srv_openai_body(st->inst, st->id, st->created, j, kind, NULL, &st->lp_end, true, false);
         json_object_set_new(json_object_get(json_array_get(json_object_get(o, "choices"), 0), "delta"), "role",
                             json_string("assistant"));
         pend_event(st, o);

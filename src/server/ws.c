@@ -118,6 +118,7 @@ static void base64(const uint8_t *in, size_t n, char *out) {
 
 typedef struct ws_gen {
     srv_job   *job;
+    srv_inst  *inst;        /* the model instance it runs on (a reference) */
     json_t    *id;          /* echoed in every message of this generation */
     bool       stream;
     srv_cursor cur;
@@ -196,6 +197,7 @@ static void ws_gen_end(ws_conn *c, int i) {
     g->job->notify_fd = -1;
     pthread_mutex_unlock(&g->job->mu);
     srv_job_release(g->job);
+    srv_inst_release(g->inst);   /* may free a swapped-out version (joins its idle engine) */
     json_decref(g->id);
     free(g->text);
     c->gens[i] = c->gens[--c->n_gens];
@@ -228,8 +230,8 @@ static void ws_inference(ws_conn *c, wslay_event_context_ptr ctx, const json_t *
     }
     const json_t *prompt = json_object_get(p, "prompt"), *stream = json_object_get(p, "stream"),
                  *model = json_object_get(p, "model");
-    int st = 0;
     srv_job *j = NULL;
+    srv_inst *inst = NULL;
     if (c->n_gens == WS_MAX_GENS) {
         snprintf(msg, sizeof msg, "at most %d generations may run at once on one connection", WS_MAX_GENS);
         ws_error(ctx, WS_ERR_RATE_LIMITED, id, msg);
@@ -244,7 +246,13 @@ static void ws_inference(ws_conn *c, wslay_event_context_ptr ctx, const json_t *
         ws_error(ctx, WS_ERR_INVALID_REQUEST, id, "'payload.model' must be a string");
         goto fail;
     }
-    if (!srv_model_check(c->srv, p, &st, msg, sizeof msg)) { ws_error(ctx, WS_ERR_MODEL_NOT_FOUND, id, msg); goto fail; }
+    /* an unloaded model loads here, on the reactor thread (sessions wait meanwhile) */
+    const srv_acquire acq = srv_models_acquire(srv_models_of(c->srv), json_string_value(model), &inst, msg, sizeof msg);
+    if (acq != SRV_ACQUIRE_OK) {
+        ws_error(ctx, acq == SRV_ACQUIRE_NOT_FOUND ? WS_ERR_MODEL_NOT_FOUND
+                      : acq == SRV_ACQUIRE_CLOSED ? WS_ERR_CONNECTION_LOST : WS_ERR_INFERENCE_ERROR, id, msg);
+        goto fail;
+    }
     srv_limit which = SRV_LIMIT_RPM;
     const int64_t wait = srv_guard_admit(srv_guard_of(c->srv), &c->who, &which);
     if (wait) {
@@ -254,7 +262,7 @@ static void ws_inference(ws_conn *c, wslay_event_context_ptr ctx, const json_t *
         goto fail;
     }
     j = srv_job_new();
-    srv_req r = { .srv = c->srv };
+    srv_req r = { .srv = c->srv, .inst = inst };
     if (!srv_job_params(j, p, 128, msg, sizeof msg) ||
         srv_job_prompt(&r, j, json_string_value(prompt), json_string_length(prompt), true, false, msg, sizeof msg)) {
         ws_error(ctx, WS_ERR_INVALID_REQUEST, id, msg);
@@ -266,17 +274,18 @@ static void ws_inference(ws_conn *c, wslay_event_context_ptr ctx, const json_t *
     j->notify_fd = c->efd;
     srv_guard_job(srv_guard_of(c->srv), &c->who, j);
     srv_log(SRV_LOG_INFO, "prompt", j->rid, json_pack("{s:O, s:O}", "prompt", prompt, "ws_id", id));
-    const srv_submit s = srv_sched_submit(srv_scheduler(c->srv), j);
+    const srv_submit s = srv_sched_submit(srv_inst_sched(inst), j);
     if (s != SRV_SUBMIT_OK) {
         if (s == SRV_SUBMIT_FULL) ws_error(ctx, WS_ERR_QUEUE_FULL, id, "the server is busy (request queue full); retry shortly");
         else ws_error(ctx, WS_ERR_CONNECTION_LOST, id, "the server is shutting down");
         srv_metrics_error(SRV_ERR_QUEUE_FULL);
         goto fail;
     }
-    c->gens[c->n_gens++] = (ws_gen){ .job = j, .id = id, .stream = !stream || !json_is_false(stream) };
+    c->gens[c->n_gens++] = (ws_gen){ .job = j, .inst = inst, .id = id, .stream = !stream || !json_is_false(stream) };
     return;
 fail:
     srv_job_release(j);
+    srv_inst_release(inst);
     json_decref(id);
 }
 
@@ -325,13 +334,12 @@ static void ws_progress_all(ws_conn *c, wslay_event_context_ptr ctx) {
 }
 
 static void ws_status(ws_conn *c, wslay_event_context_ptr ctx) {
-    const srv_sched *s = srv_scheduler(c->srv);
+    const srv_models_totals t = srv_models_sum(srv_models_of(c->srv));
     json_t *active = json_array();
     for (int i = 0; i < c->n_gens; i++) json_array_append(active, c->gens[i].id);
-    ws_send(ctx, "status", json_pack("{s:b, s:[s], s:s, s:o, s:i, s:i, s:b}", "connected", true, "models",
-                                     srv_model_name(c->srv), "state", c->n_gens ? "generating" : "idle", "active",
-                                     active, "running", srv_sched_running(s), "waiting", srv_sched_waiting(s), "busy",
-                                     c->n_gens > 0));
+    ws_send(ctx, "status", json_pack("{s:b, s:o, s:s, s:o, s:i, s:i, s:b}", "connected", true, "models",
+                                     srv_models_names(srv_models_of(c->srv)), "state", c->n_gens ? "generating" : "idle",
+                                     "active", active, "running", t.running, "waiting", t.waiting, "busy", c->n_gens > 0));
 }
 
 static void ws_stop(ws_conn *c, wslay_event_context_ptr ctx, const json_t *p) {
@@ -401,9 +409,9 @@ static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
     } else if (!strcmp(type, "status")) {
         ws_status(c, ctx);
     } else if (!strcmp(type, "metrics")) {
-        const srv_sched *s = srv_scheduler(c->srv);
-        ws_send(ctx, "metrics", json_pack("{s:i, s:i, s:f}", "running", srv_sched_running(s), "waiting",
-                                          srv_sched_waiting(s), "kv_cache_usage_ratio", srv_sched_kv_ratio(s)));
+        const srv_models_totals t = srv_models_sum(srv_models_of(c->srv));
+        ws_send(ctx, "metrics", json_pack("{s:i, s:i, s:f}", "running", t.running, "waiting", t.waiting,
+                                          "kv_cache_usage_ratio", t.kv_ratio));
     } else {
         ws_error(ctx, WS_ERR_INVALID_REQUEST, NULL, "unknown message type; use inference, stop, status or metrics");
     }

@@ -6,7 +6,7 @@
 //   logits, top alternatives); chat.completions plain and streamed (the stream iterator
 //   ends at [DONE]; the concatenated deltas equal the plain reply at temperature 0; usage);
 //   chat logprobs (greedy token = top alternative); an unknown model raises the client's
-//   BadRequestError (status 400) carrying our {"error":{"message","type","code"}}; the
+//   NotFoundError (status 404, as OpenAI answers) carrying our {"error":{"message","type","code"}}; the
 //   Bearer key never reaches the log.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -167,16 +167,16 @@ test('chat logprobs: top_logprobs, greedy token first, tokens spell the content'
   assert.deepEqual(streamed.map((t) => t.logprob), content.map((t) => t.logprob));
 });
 
-test('unknown model: the client raises BadRequestError with our error shape', async () => {
+test('unknown model: the client raises NotFoundError with our error shape', async () => {
   await assert.rejects(
     client.chat.completions.create({ model: 'no-such-model', messages: CHAT, max_tokens: 4 }),
     (err) => {
       assert.ok(err instanceof OpenAI.APIError, `not an APIError: ${err}`);
-      assert.ok(err instanceof OpenAI.BadRequestError);
-      assert.equal(err.status, 400);
-      assert.equal(err.type, 'invalid_request_error');
-      assert.equal(err.code, 400);
-      assert.match(err.error.message, /no-such-model.*stories260K\.gguf/);
+      assert.ok(err instanceof OpenAI.NotFoundError);
+      assert.equal(err.status, 404);
+      assert.equal(err.type, 'not_found_error');
+      assert.equal(err.code, 404);
+      assert.match(err.error.message, /no-such-model.*\/v1\/models/);
       assert.match(err.requestID ?? err.request_id ?? '', /^[0-9a-f]+$/);
       return true;
     },

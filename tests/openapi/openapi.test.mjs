@@ -577,6 +577,39 @@ for (const raw of ["{not json", "[1, 2]", "", "[".repeat(40) + "]".repeat(40)]) 
   check(inbox.length === 0, "WebSocket: unexpected messages " + JSON.stringify(inbox));
 }
 
+// the model registry: unknown models on the generation routes, then the admin routes
+// (a loopback client of a server without keys may administer; -m's directory is the root
+// a swap path must stay in)
+for (const [path, body] of [["/api/generate", { prompt, model: "gpt-4" }], ["/api/stream", { prompt, model: "gpt-4" }],
+                            ["/v1/chat/completions", { messages: [{ role: "user", content: "hi" }], model: "gpt-4" }],
+                            ["/v1/completions", { prompt, model: "gpt-4" }]]) {
+  const e = await post(path, body, 404, { schemaValid: true });
+  check(e.error.type === "not_found_error" && /gpt-4/.test(e.error.message), `${path} unknown model: ${JSON.stringify(e)}`);
+}
+{
+  const admin = async (op, body, expect, schemaValid = expect < 300) => {
+    const path = `/api/models/stories260K/${op}`;
+    if (body !== undefined) checkRequest("POST", path, body, schemaValid);
+    return (await call("POST", path, body !== undefined ? { body } : {}, expect)).body;
+  };
+  check((await admin("load", undefined, 200)).version === 1, "load of the loaded -m model is a no-op");
+  for (const op of ["load", "unload", "swap"]) await call("POST", `/api/models/llama-7b/${op}`, {}, 404);
+  await admin("swap", { path: "/etc/passwd" }, 403, true);
+  await admin("swap", { path: "no-such-file.gguf" }, 400, true);
+  await admin("swap", { path: 5 }, 400, false);
+  await call("POST", "/api/models/stories260K/swap", { raw: "{not json" }, 400);
+  const s = await admin("swap", {}, 200);
+  check(s.version === 2 && s.status === "loaded", `swap: ${JSON.stringify(s)}`);
+  const s2 = await admin("swap", { path: "stories260K.gguf" }, 200);
+  check(s2.version === 3, `swap to a path: ${JSON.stringify(s2)}`);
+  const u = await admin("unload", undefined, 200);
+  check(u.status === "unloaded" && u.loaded === false && u.version === null, `unload: ${JSON.stringify(u)}`);
+  await call("GET", "/api/models", {}, 200);          // an unloaded model validates too
+  await call("GET", "/api/health", {}, 200);
+  const l = await admin("load", undefined, 200);
+  check(l.status === "loaded" && l.version === 4, `load: ${JSON.stringify(l)}`);
+}
+
 /* ---- 6. the document and the /docs page as served ---- */
 
 {
@@ -650,7 +683,13 @@ for (const raw of ["{not json", "[1, 2]", "", "[".repeat(40) + "]".repeat(40)]) 
 const NOT_REPRODUCIBLE = {
   "readyz 503": "needs a dead engine thread or a shutdown in progress",
   "generate 500": "needs a decode failure", "chatCompletions 500": "needs a decode failure",
-  "completions 500": "needs a decode failure",
+  "completions 500": "needs a decode failure", "stream 500": "needs a model that fails to load (tests/cli/models.sh)",
+  "loadModel 500": "needs a model that fails to load (tests/cli/models.sh)",
+  "swapModel 500": "needs a model that fails to load (tests/cli/models.sh)",
+  "loadModel 403": "needs API keys or a non-loopback client (tests/cli/models.sh)",
+  "unloadModel 403": "needs API keys or a non-loopback client (tests/cli/models.sh)",
+  "loadModel 503": "needs a shutdown in progress", "unloadModel 503": "needs a shutdown in progress",
+  "swapModel 503": "needs a shutdown in progress",
 };
 for (const o of operations) {
   // the server here runs without keys; tests/cli/auth.sh checks the 401s of a keyed one

@@ -1,0 +1,649 @@
+/* models.c — the model registry of `quarrel serve`: every model the server can serve, by
+ * name, and the loaded versions ("instances") of each.
+ *
+ *   entry     one servable name: the -m file (named by its file name, e.g. "x.gguf"), or a
+ *             *.gguf of --models-dir (named by its file name without ".gguf"); either form
+ *             of a name finds it. Holds the path its next load reads, the current instance
+ *             (or none), the retired instances still running requests, and its last load
+ *             error.
+ *   instance  one loaded version: model + context + scheduler (its own engine thread,
+ *             hence its own prefix cache). Reference counted by requests: a request takes a
+ *             reference to the entry's current instance when it is admitted and drops it
+ *             when it ends (srv_inst_release). An instance stops being current when it is
+ *             swapped out, unloaded or evicted; it is freed when it is not current and its
+ *             last reference goes, so a running request always finishes where it started.
+ *
+ * Status of an entry (GET /api/models): "loading" (first load under way, nothing current),
+ * "loaded" (a current instance; a swap loads the new one while this one keeps serving),
+ * "draining" (nothing current; a retired instance still runs requests), "unloaded".
+ * Loads happen on the thread that asked (a request's connection thread, the WebSocket
+ * reactor, or startup), outside the registry lock; others asking for the same entry wait.
+ * --max-loaded N bounds the current instances: a load first retires the least recently
+ * used one, preferring one without running requests (a busy one drains, never killed;
+ * retired instances are outside the bound).
+ *
+ * Not here: HTTP (routes_api.c), the decode loop (scheduler.c).
+ * Memory: the registry owns entries and instances; srv_models_free frees all (every
+ * request must have ended). The engine thread never holds a reference, so freeing an
+ * instance (which joins that thread) never runs on it. */
+#include <dirent.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/base.h"
+#include "quarrel/gguf.h"
+#include "quarrel/quantize.h"
+#include "server/server.h"
+
+struct srv_inst {
+    srv_models      *reg;
+    struct entry    *e;
+    char            *path;
+    unsigned         version;     /* 1, 2, ... per entry */
+    q_model         *model;
+    q_context       *ctx;
+    srv_sched       *sched;
+    int              slot_ctx;
+    int              refs;        /* requests holding it; under reg->mu */
+    bool             current;     /* e->cur == this; under reg->mu */
+    struct srv_inst *next_old;    /* e->old list */
+};
+
+typedef struct entry {
+    char      name[128];
+    char     *path;               /* what the next load reads (a swap's path once it loaded) */
+    srv_inst *cur;                /* current version or NULL */
+    srv_inst *old;                /* retired versions with running requests */
+    bool      loading;            /* a load (first, reload or swap) is under way */
+    unsigned  versions;           /* versions loaded so far */
+    double    last_used;          /* srv_now() of the last acquire (LRU) */
+    char      err[256];           /* the last load failure, "" = none */
+} entry;
+
+struct srv_models {
+    const srv_config *cfg;
+    pthread_mutex_t   mu;
+    pthread_cond_t    cv;         /* an entry's load ended */
+    entry            *e;
+    int               n;
+    int               def;        /* the entry requests without "model" use */
+    char             *roots[2];   /* absolute dirs a swap path may name (NULL = none) */
+    bool              closing;
+};
+
+typedef enum model_status {
+    MODEL_UNLOADED, MODEL_LOADING, MODEL_LOADED, MODEL_DRAINING, MODEL_STATUS_COUNT
+} model_status;
+
+static const char *const status_names[MODEL_STATUS_COUNT] = {
+    [MODEL_UNLOADED] = "unloaded", [MODEL_LOADING] = "loading",
+    [MODEL_LOADED] = "loaded",     [MODEL_DRAINING] = "draining",
+};
+
+static model_status entry_status(const entry *e) {
+    if (e->cur) return MODEL_LOADED;
+    if (e->loading) return MODEL_LOADING;
+    return e->old ? MODEL_DRAINING : MODEL_UNLOADED;
+}
+
+const q_model *srv_inst_model(const srv_inst *i) { return i->model; }
+srv_sched     *srv_inst_sched(const srv_inst *i) { return i->sched; }
+const char    *srv_inst_name(const srv_inst *i) { return i->e->name; }
+int            srv_inst_slot_ctx(const srv_inst *i) { return i->slot_ctx; }
+
+/* ---- paths ---- */
+
+/* An absolute, lexically normalised copy of path ("." and ".." segments and repeated
+ * slashes resolved; relative paths are taken from base, or the working directory).
+ * Symbolic links are not resolved: a link inside a models directory is the operator's. */
+static char *path_absolute(const char *path, const char *base) {
+    char cwd[PATH_MAX];
+    if (!base && path[0] != '/') base = getcwd(cwd, sizeof cwd) ? cwd : "/";
+    const size_t n = (path[0] == '/' ? 0 : strlen(base) + 1) + strlen(path) + 2;
+    char *in = q_xmalloc(n), *out = q_xmalloc(n);
+    snprintf(in, n, "%s%s%s", path[0] == '/' ? "" : base, path[0] == '/' ? "" : "/", path);
+    size_t o = 0;
+    char *save = NULL;
+    for (char *seg = strtok_r(in, "/", &save); seg; seg = strtok_r(NULL, "/", &save)) {
+        if (!strcmp(seg, ".")) continue;
+        if (!strcmp(seg, "..")) {   /* drop the last segment */
+            while (o > 0 && out[o - 1] != '/') o--;
+            if (o > 0) o--;
+            continue;
+        }
+        out[o++] = '/';
+        const size_t k = strlen(seg);
+        memcpy(out + o, seg, k);
+        o += k;
+    }
+    if (o == 0) out[o++] = '/';
+    out[o] = 0;
+    free(in);
+    return out;
+}
+
+/* The directory part of an absolute path (malloc'ed). */
+static char *path_dir(const char *abs) {
+    char *d = q_xstrdup(abs);
+    char *slash = strrchr(d, '/');
+    if (slash == d) slash[1] = 0;
+    else *slash = 0;
+    return d;
+}
+
+static bool path_inside(const char *abs, const char *root) {
+    const size_t n = strlen(root);
+    if (!strcmp(root, "/")) return true;
+    return !strncmp(abs, root, n) && abs[n] == '/' && abs[n + 1];
+}
+
+/* ---- instances ---- */
+
+static void inst_free(srv_inst *i) {
+    if (!i) return;
+    srv_sched_free(i->sched);
+    q_context_free(i->ctx);
+    q_model_free(i->model);
+    srv_log(SRV_LOG_INFO, "model_freed", NULL, json_pack("{s:s, s:i}", "model", i->e->name, "version", (int)i->version));
+    free(i->path);
+    free(i);
+}
+
+/* Loads path into a new instance: model, a context of --parallel slots, a scheduler. */
+static q_status inst_load(srv_models *reg, entry *e, const char *path, srv_inst **out, q_error *err) {
+    const srv_config *cfg = reg->cfg;
+    srv_inst *i = q_xcalloc(1, sizeof *i);
+    i->reg = reg;
+    i->e = e;
+    i->path = q_xstrdup(path);
+    q_status st = q_model_load(path, &i->model, err);
+    if (st != Q_OK) goto fail;
+    if (!q_model_vocab(i->model)) {
+        st = q_fail(err, Q_ERR_UNSUPPORTED, "%s has no usable tokenizer: %s", path, q_model_vocab_error(i->model));
+        goto fail;
+    }
+    long slot_ctx = cfg->n_ctx;
+    if (slot_ctx <= 0) {
+        slot_ctx = q_model_n_ctx_train(i->model);
+        if (slot_ctx <= 0 || slot_ctx > 4096) slot_ctx = 4096;
+    }
+    i->slot_ctx = (int)slot_ctx;
+    /* every slot gets slot_ctx cells of one shared cache */
+    q_context_params cp = q_context_default_params();
+    cp.n_ctx = (int32_t)(slot_ctx * cfg->parallel);
+    cp.n_batch = 512;
+    cp.n_seq_max = (int32_t)cfg->parallel;
+    cp.n_threads = (int32_t)cfg->n_threads;
+    if ((st = q_context_new(i->model, &cp, &i->ctx, err)) != Q_OK) goto fail;
+    if ((st = srv_sched_new(i->model, i->ctx, (int)cfg->parallel, (int)slot_ctx, (int)cfg->queue_size,
+                            cfg->prefix_cache != 0, &i->sched, err)) != Q_OK)
+        goto fail;
+    *out = i;
+    return Q_OK;
+fail:
+    srv_sched_free(i->sched);
+    q_context_free(i->ctx);
+    q_model_free(i->model);
+    free(i->path);
+    free(i);
+    *out = NULL;
+    return st;
+}
+
+/* ---- the registry ---- */
+
+static int loaded_count(const srv_models *reg) {
+    int n = 0;
+    for (int k = 0; k < reg->n; k++) n += reg->e[k].cur != NULL;
+    return n;
+}
+
+static void publish_loaded(const srv_models *reg) { srv_metrics_models_loaded(loaded_count(reg)); }
+
+/* Under mu: e's current instance stops being current. Returns it when nothing holds it
+ * (the caller frees it after unlocking), else keeps it on e->old until its last request. */
+static srv_inst *entry_retire(entry *e) {
+    srv_inst *i = e->cur;
+    if (!i) return NULL;
+    e->cur = NULL;
+    i->current = false;
+    if (i->refs == 0) return i;
+    i->next_old = e->old;
+    e->old = i;
+    return NULL;
+}
+
+/* Under mu: makes room for one more current instance (--max-loaded) by retiring the least
+ * recently used others, idle ones first. Retired idle instances go to *freed[0..*n_freed). */
+static void registry_make_room(srv_models *reg, const entry *except, srv_inst **freed, int *n_freed) {
+    const long max = reg->cfg->max_loaded;
+    if (max <= 0) return;
+    int busy_loading = 0;
+    for (int k = 0; k < reg->n; k++) busy_loading += reg->e[k].loading && !reg->e[k].cur && &reg->e[k] != except;
+    while (loaded_count(reg) + busy_loading >= max) {
+        entry *victim = NULL;
+        for (int pass = 0; pass < 2 && !victim; pass++)   /* pass 0: idle ones only */
+            for (int k = 0; k < reg->n; k++) {
+                entry *c = &reg->e[k];
+                if (c == except || !c->cur || c->loading || (pass == 0 && c->cur->refs > 0)) continue;
+                if (!victim || c->last_used < victim->last_used) victim = c;
+            }
+        if (!victim) return;   /* every other one is mid-swap: go over the bound for now */
+        srv_log(SRV_LOG_INFO, "model_evicted", NULL,
+                json_pack("{s:s, s:i, s:i}", "model", victim->name, "running", victim->cur->refs, "max_loaded", (int)max));
+        srv_inst *i = entry_retire(victim);
+        if (i) freed[(*n_freed)++] = i;
+        srv_metrics_model_event(SRV_MODEL_EV_UNLOAD);
+    }
+}
+
+/* Under mu, with e not loading: loads path as e's new current version (a swap when e has
+ * one: it keeps serving until the new one is in). Unlocks while loading. */
+static q_status entry_load(srv_models *reg, entry *e, const char *path, q_error *err) {
+    srv_inst **freed = q_xcalloc((size_t)reg->n + 1, sizeof *freed);
+    int n_freed = 0;
+    e->loading = true;
+    if (!e->cur) registry_make_room(reg, e, freed, &n_freed);
+    publish_loaded(reg);
+    char *p = q_xstrdup(path);
+    pthread_mutex_unlock(&reg->mu);
+
+    for (int k = 0; k < n_freed; k++) inst_free(freed[k]);
+    const double t0 = srv_now();
+    srv_inst *i = NULL;
+    const q_status st = inst_load(reg, e, p, &i, err);
+
+    pthread_mutex_lock(&reg->mu);
+    n_freed = 0;
+    if (st == Q_OK) {
+        const bool swap = e->cur != NULL;
+        srv_inst *old = entry_retire(e);
+        if (old) freed[n_freed++] = old;
+        i->version = ++e->versions;
+        i->current = true;
+        e->cur = i;
+        e->err[0] = 0;
+        e->last_used = srv_now();
+        free(e->path);
+        e->path = p;
+        p = NULL;
+        srv_metrics_model_event(SRV_MODEL_EV_LOAD);
+        if (swap) srv_metrics_model_event(SRV_MODEL_EV_SWAP);
+        srv_log(SRV_LOG_INFO, swap ? "model_swapped" : "model_loaded", NULL,
+                json_pack("{s:s, s:s, s:i, s:f}", "model", e->name, "path", i->path, "version", (int)i->version, "ms",
+                          (srv_now() - t0) * 1e3));
+    } else {
+        snprintf(e->err, sizeof e->err, "%.250s", err->msg);
+        srv_metrics_model_event(SRV_MODEL_EV_LOAD_FAILURE);
+        srv_log(SRV_LOG_WARN, "model_load_failed", NULL, json_pack("{s:s, s:s, s:s}", "model", e->name, "path", p, "error", err->msg));
+    }
+    e->loading = false;
+    publish_loaded(reg);
+    pthread_cond_broadcast(&reg->cv);
+    if (n_freed) {   /* an idle old version: free it outside the lock */
+        pthread_mutex_unlock(&reg->mu);
+        inst_free(freed[0]);
+        pthread_mutex_lock(&reg->mu);
+    }
+    free(p);
+    free(freed);
+    return st;
+}
+
+/* Under mu: the entry named name ("x" or "x.gguf"), or NULL. */
+static entry *registry_find(srv_models *reg, const char *name) {
+    if (!name) return reg->n ? &reg->e[reg->def] : NULL;
+    const size_t wn = strlen(name);
+    for (int k = 0; k < reg->n; k++) {
+        const char *have = reg->e[k].name;
+        const size_t hn = strlen(have);
+        if (!strcmp(have, name)) return &reg->e[k];
+        /* either side may carry the extension */
+        if (hn > 5 && !strcmp(have + hn - 5, ".gguf") && wn == hn - 5 && !strncmp(name, have, wn)) return &reg->e[k];
+        if (wn > 5 && !strcmp(name + wn - 5, ".gguf") && hn == wn - 5 && !strncmp(name, have, hn)) return &reg->e[k];
+    }
+    return NULL;
+}
+
+static void entry_add(srv_models *reg, const char *name, const char *path) {
+    for (int k = 0; k < reg->n; k++)
+        if (!strcmp(reg->e[k].name, name)) {
+            srv_log(SRV_LOG_WARN, "model_duplicate", NULL, json_pack("{s:s, s:s}", "model", name, "skipped", path));
+            return;
+        }
+    reg->e = q_xrealloc(reg->e, (size_t)(reg->n + 1) * sizeof *reg->e);
+    entry *e = &reg->e[reg->n++];
+    memset(e, 0, sizeof *e);
+    snprintf(e->name, sizeof e->name, "%s", name);
+    e->path = q_xstrdup(path);
+}
+
+static int name_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Adds every regular file (or link to one) named *.gguf in dir, in name order. */
+static q_status registry_scan(srv_models *reg, const char *dir, q_error *err) {
+    DIR *d = opendir(dir);
+    if (!d) return q_fail(err, Q_ERR_IO, "--models-dir %s: cannot open the directory", dir);
+    char **names = NULL;
+    size_t n = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        const size_t k = strlen(de->d_name);
+        if (k <= 5 || strcmp(de->d_name + k - 5, ".gguf") || de->d_name[0] == '.') continue;
+        names = q_xrealloc(names, (n + 1) * sizeof *names);
+        names[n++] = q_xstrdup(de->d_name);
+    }
+    closedir(d);
+    qsort(names, n, sizeof *names, name_cmp);
+    for (size_t k = 0; k < n; k++) {
+        char *path = q_xmalloc(strlen(dir) + strlen(names[k]) + 2);
+        sprintf(path, "%s/%s", dir, names[k]);
+        names[k][strlen(names[k]) - 5] = 0;   /* the name drops ".gguf" */
+        if (strlen(names[k]) < sizeof reg->e->name) entry_add(reg, names[k], path);
+        free(path);
+        free(names[k]);
+    }
+    free(names);
+    return Q_OK;
+}
+
+q_status srv_models_new(const srv_config *cfg, srv_models **out, q_error *err) {
+    *out = NULL;
+    srv_models *reg = q_xcalloc(1, sizeof *reg);
+    reg->cfg = cfg;
+    pthread_mutex_init(&reg->mu, NULL);
+    pthread_cond_init(&reg->cv, NULL);
+    q_status st = Q_OK;
+    if (cfg->model_path) {
+        const char *base = strrchr(cfg->model_path, '/');
+        entry_add(reg, base ? base + 1 : cfg->model_path, cfg->model_path);
+        char *abs = path_absolute(cfg->model_path, NULL);
+        reg->roots[0] = path_dir(abs);
+        free(abs);
+    }
+    if (cfg->models_dir) {
+        if ((st = registry_scan(reg, cfg->models_dir, err)) != Q_OK) goto fail;
+        reg->roots[1] = path_absolute(cfg->models_dir, NULL);
+    }
+    if (reg->n == 0) {
+        st = q_fail(err, Q_ERR_INVALID_ARG, "--models-dir %s holds no *.gguf file", cfg->models_dir ? cfg->models_dir : "?");
+        goto fail;
+    }
+    /* the -m model loads now, as it always did (a bad file stops the start); --preload
+     * loads the directory's too (a bad one is logged and shown in /api/models) */
+    pthread_mutex_lock(&reg->mu);
+    for (int k = 0; k < reg->n; k++) {
+        const bool is_m = cfg->model_path && k == 0;
+        if (!is_m && !cfg->preload) continue;
+        if (!is_m && cfg->max_loaded > 0 && loaded_count(reg) >= cfg->max_loaded) break;
+        q_error lerr;
+        st = entry_load(reg, &reg->e[k], reg->e[k].path, &lerr);
+        if (st != Q_OK && is_m) {
+            *err = lerr;
+            pthread_mutex_unlock(&reg->mu);
+            goto fail;
+        }
+        st = Q_OK;
+    }
+    pthread_mutex_unlock(&reg->mu);
+    *out = reg;
+    return Q_OK;
+fail:
+    srv_models_free(reg);
+    return st;
+}
+
+void srv_models_shutdown(srv_models *reg, double deadline) {
+    if (!reg) return;
+    /* hold every live instance by a reference while its scheduler drains, outside the lock
+     * (requests ending meanwhile release theirs; the WebSocket reactor must not block) */
+    pthread_mutex_lock(&reg->mu);
+    reg->closing = true;
+    pthread_cond_broadcast(&reg->cv);
+    size_t n = 0, cap = 8;
+    srv_inst **held = q_xmalloc(cap * sizeof *held);
+    for (int k = 0; k < reg->n; k++)
+        for (srv_inst *i = reg->e[k].cur ? reg->e[k].cur : reg->e[k].old; i;
+             i = i == reg->e[k].cur ? reg->e[k].old : i->next_old) {
+            if (n == cap) held = q_xrealloc(held, (cap *= 2) * sizeof *held);
+            i->refs++;
+            held[n++] = i;
+        }
+    pthread_mutex_unlock(&reg->mu);
+    for (size_t k = 0; k < n; k++) srv_sched_shutdown(held[k]->sched, deadline);
+    for (size_t k = 0; k < n; k++) srv_inst_release(held[k]);
+    free(held);
+}
+
+void srv_models_free(srv_models *reg) {
+    if (!reg) return;
+    for (int k = 0; k < reg->n; k++) {
+        entry *e = &reg->e[k];
+        inst_free(e->cur);
+        for (srv_inst *i = e->old, *next; i; i = next) {
+            next = i->next_old;
+            Q_ASSERT(i->refs == 0);   /* every request has ended */
+            inst_free(i);
+        }
+        free(e->path);
+    }
+    free(reg->e);
+    free(reg->roots[0]);
+    free(reg->roots[1]);
+    pthread_cond_destroy(&reg->cv);
+    pthread_mutex_destroy(&reg->mu);
+    srv_metrics_models_loaded(0);
+    free(reg);
+}
+
+const char *srv_models_default_name(const srv_models *reg) { return reg->e[reg->def].name; }
+
+srv_acquire srv_models_acquire(srv_models *reg, const char *name, srv_inst **out, char *msg, size_t n) {
+    *out = NULL;
+    pthread_mutex_lock(&reg->mu);
+    entry *e = registry_find(reg, name);
+    srv_acquire r = SRV_ACQUIRE_OK;
+    if (!e) {
+        snprintf(msg, n, "model '%.200s' does not exist here (see GET /v1/models)", name);
+        r = SRV_ACQUIRE_NOT_FOUND;
+    }
+    while (e) {
+        if (reg->closing) {
+            snprintf(msg, n, "the server is shutting down");
+            r = SRV_ACQUIRE_CLOSED;
+            break;
+        }
+        if (e->cur) {   /* the current version, even while a swap loads the next */
+            e->cur->refs++;
+            e->last_used = srv_now();
+            *out = e->cur;
+            break;
+        }
+        if (e->loading) {
+            pthread_cond_wait(&reg->cv, &reg->mu);
+            continue;
+        }
+        q_error err;   /* unloaded: load it now (lazy) */
+        if (entry_load(reg, e, e->path, &err) != Q_OK) {
+            snprintf(msg, n, "model '%s' could not be loaded: %.300s", e->name, err.msg);
+            r = SRV_ACQUIRE_LOAD_FAILED;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&reg->mu);
+    return r;
+}
+
+void srv_inst_release(srv_inst *i) {
+    if (!i) return;
+    srv_models *reg = i->reg;
+    pthread_mutex_lock(&reg->mu);
+    Q_ASSERT(i->refs > 0);
+    const bool last = --i->refs == 0 && !i->current;
+    if (last)   /* off the entry's retired list */
+        for (srv_inst **p = &i->e->old; *p; p = &(*p)->next_old)
+            if (*p == i) { *p = i->next_old; break; }
+    pthread_mutex_unlock(&reg->mu);
+    if (last) inst_free(i);
+}
+
+/* ---- admin ---- */
+
+/* Under mu: waits out a load of e under way. */
+static void entry_wait_idle(srv_models *reg, entry *e) {
+    while (e->loading && !reg->closing) pthread_cond_wait(&reg->cv, &reg->mu);
+}
+
+int srv_models_admin(srv_models *reg, srv_model_op op, const char *name, const char *path, char *msg, size_t n) {
+    char *abs = NULL;
+    if (path) {   /* relative to --models-dir, else to the -m file's directory */
+        abs = path_absolute(path, reg->roots[1] ? reg->roots[1] : reg->roots[0]);
+        const bool ok = (reg->roots[0] && path_inside(abs, reg->roots[0])) || (reg->roots[1] && path_inside(abs, reg->roots[1]));
+        if (!ok) {
+            snprintf(msg, n, "'path' must name a file inside %s%s%s", reg->roots[1] ? "--models-dir" : "",
+                     reg->roots[0] && reg->roots[1] ? " or " : "", reg->roots[0] ? "the -m model's directory" : "");
+            free(abs);
+            return 403;
+        }
+        if (access(abs, R_OK) != 0) {
+            snprintf(msg, n, "'path' %.300s is not a readable file", path);
+            free(abs);
+            return 400;
+        }
+    }
+    pthread_mutex_lock(&reg->mu);
+    entry *e = registry_find(reg, name);
+    int status = 200;
+    if (!e) {
+        snprintf(msg, n, "model '%.200s' does not exist here (see GET /api/models)", name);
+        status = 404;
+        goto out;
+    }
+    entry_wait_idle(reg, e);
+    if (reg->closing) {
+        snprintf(msg, n, "the server is shutting down");
+        status = 503;
+        goto out;
+    }
+    q_error err;
+    if (op == SRV_MODEL_UNLOAD) {
+        if (e->cur) srv_metrics_model_event(SRV_MODEL_EV_UNLOAD);
+        srv_inst *idle = entry_retire(e);
+        publish_loaded(reg);
+        if (idle) {
+            pthread_mutex_unlock(&reg->mu);
+            inst_free(idle);
+            pthread_mutex_lock(&reg->mu);
+        }
+    } else if ((op == SRV_MODEL_SWAP || !e->cur) &&
+               entry_load(reg, e, abs ? abs : e->path, &err) != Q_OK) {
+        snprintf(msg, n, "model '%s' could not be loaded: %.300s", e->name, err.msg);
+        status = 500;
+    }
+out:
+    pthread_mutex_unlock(&reg->mu);
+    free(abs);
+    return status;
+}
+
+/* ---- description ---- */
+
+/* Under mu: what GET /api/models says of one instance's model: parameters are the elements
+ * of every tensor; quantization is general.file_type's name, else the tensor type holding
+ * the most bytes. */
+static void model_facts(json_t *o, const srv_inst *i) {
+    const gguf_file *f = q_model_gguf(i->model);
+    uint64_t params = 0, bytes[Q_TYPE_COUNT] = { 0 };
+    for (uint64_t t = 0; t < f->n_tensors; t++) {
+        const gguf_tensor_info *ti = &f->tensors[t];
+        uint64_t n = 1;
+        for (uint32_t d = 0; d < GGUF_MAX_DIMS; d++) n *= (uint64_t)ti->ne[d];
+        params += n;
+        if (ti->type < Q_TYPE_COUNT) bytes[ti->type] += ti->nbytes;
+    }
+    uint64_t ft;
+    const char *quant = gguf_get_u64(f, "general.file_type", &ft) ? q_ftype_name((q_ftype)ft) : NULL;
+    char upper[32];
+    if (!quant) {   /* spelled as file types are ("F32", "Q8_0") */
+        int best = 0;
+        for (int t = 1; t < Q_TYPE_COUNT; t++) if (bytes[t] > bytes[best]) best = t;
+        snprintf(upper, sizeof upper, "%s", q_type_name((q_type)best));
+        for (char *c = upper; *c; c++) if (*c >= 'a' && *c <= 'z') *c = (char)(*c - 'a' + 'A');
+        quant = upper;
+    }
+    json_object_set_new(o, "architecture", json_string(q_model_arch(i->model)));
+    json_object_set_new(o, "parameters", json_integer((json_int_t)params));
+    json_object_set_new(o, "quantization", json_string(quant ? quant : "unknown"));
+    json_object_set_new(o, "context_length", json_integer(q_model_n_ctx_train(i->model)));
+    json_object_set_new(o, "slot_context", json_integer(i->slot_ctx));
+}
+
+static json_t *inst_json(const srv_inst *i) {
+    return json_pack("{s:i, s:s, s:s, s:i, s:I}", "version", (int)i->version, "status", i->current ? "current" : "draining",
+                     "path", i->path, "running", i->refs, "memory_bytes", (json_int_t)q_model_size(i->model));
+}
+
+/* Under mu. memory_bytes counts the mapped files of every version still alive. */
+static json_t *entry_json(const entry *e) {
+    json_t *versions = json_array();
+    uint64_t mem = 0;
+    if (e->cur) { json_array_append_new(versions, inst_json(e->cur)); mem += q_model_size(e->cur->model); }
+    for (const srv_inst *i = e->old; i; i = i->next_old) {
+        json_array_append_new(versions, inst_json(i));
+        mem += q_model_size(i->model);
+    }
+    json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:I}", "name", e->name, "path", e->cur ? e->cur->path : e->path,
+                          "status", status_names[entry_status(e)], "loaded", e->cur != NULL, "memory_bytes", (json_int_t)mem);
+    json_object_set_new(o, "version", e->cur ? json_integer((json_int_t)e->cur->version) : json_null());
+    json_object_set_new(o, "versions", versions);
+    json_object_set_new(o, "error", e->err[0] ? json_string(e->err) : json_null());
+    if (e->cur) model_facts(o, e->cur);
+    return o;
+}
+
+json_t *srv_models_json(srv_models *reg, const char *name) {
+    pthread_mutex_lock(&reg->mu);
+    json_t *o = NULL;
+    if (name) {
+        const entry *e = registry_find(reg, name);
+        if (e) o = entry_json(e);
+    } else {
+        o = json_array();
+        for (int k = 0; k < reg->n; k++) json_array_append_new(o, entry_json(&reg->e[k]));
+    }
+    pthread_mutex_unlock(&reg->mu);
+    return o;
+}
+
+json_t *srv_models_names(srv_models *reg) {
+    json_t *a = json_array();
+    pthread_mutex_lock(&reg->mu);
+    for (int k = 0; k < reg->n; k++) json_array_append_new(a, json_string(reg->e[k].name));
+    pthread_mutex_unlock(&reg->mu);
+    return a;
+}
+
+srv_models_totals srv_models_sum(srv_models *reg) {
+    srv_models_totals t = { .alive = true, .slot_ctx = (int)reg->cfg->n_ctx };
+    long used = 0, cells = 0;
+    pthread_mutex_lock(&reg->mu);
+    for (int k = 0; k < reg->n; k++) {
+        const entry *e = &reg->e[k];
+        for (const srv_inst *i = e->cur ? e->cur : e->old; i; i = i == e->cur ? e->old : i->next_old) {
+            t.running += srv_sched_running(i->sched);
+            t.waiting += srv_sched_waiting(i->sched);
+            const int32_t nc = q_context_n_ctx(i->ctx);
+            used += (long)(srv_sched_kv_ratio(i->sched) * nc + 0.5);
+            cells += nc;
+            if (i->current) t.loaded++;
+            if (i->current && !srv_sched_alive(i->sched)) t.alive = false;
+            if (k == reg->def && i->current) t.slot_ctx = i->slot_ctx;
+        }
+    }
+    pthread_mutex_unlock(&reg->mu);
+    t.kv_ratio = cells ? (double)used / (double)cells : 0.0;
+    return t;
+}
