@@ -529,10 +529,10 @@ q_status srv_server_start(const srv_config *cfg, srv_server **out, q_error *err)
     q_context_params cp = q_context_default_params();
     cp.n_ctx = (int32_t)(slot_ctx * cfg->parallel);
     cp.n_batch = 512;
-    cp.n_seq_max = (int32_t)cfg->parallel;
+    cp.n_seq_max = (int32_t)cfg->parallel + (cfg->prefix_cache ? 1 : 0);   /* the prefix cache's own sequence */
     cp.n_threads = (int32_t)cfg->n_threads;
     if ((st = q_context_new(s->model, &cp, &s->ctx, err)) != Q_OK) goto fail;
-    if ((st = srv_sched_new(s->model, s->ctx, (int)cfg->parallel, (int)slot_ctx, (int)cfg->queue_size, cfg->prefix_cache != 0, &s->sched,
+    if ((st = srv_sched_new(s->model, s->ctx, (int)cfg->parallel, (int)slot_ctx, (int)cfg->queue_size, cfg->prefix_cache != 0, cfg->prefix_cache_tokens, &s->sched,
                             err)) != Q_OK)
         goto fail;
 
