@@ -288,7 +288,7 @@ static size_t cache_attach(srv_sched *s, slot *sl, const q_tokens *p) {
 
 /* Caches the slot's first n tokens (hist[0..n), decoded) and moves the slot's lock to
  * their path. Tokens the tree already had keep the tree's cells; the slot switches to
- * those (bit-identical K/V) and frees its duplicates. Then trims the tree to cache_max. */
+ * those (bit-identical K/V) and frees its duplicates. */
 static void cache_insert(srv_sched *s, slot *sl, size_t n) {
     const q_seq_id seq = slot_seq(s, sl);
     kv_cache_seq_cells(s->kv, seq, (int32_t)n, s->own);
@@ -304,6 +304,10 @@ static void cache_insert(srv_sched *s, slot *sl, size_t n) {
     prefix_tree_lock(end);
     prefix_tree_unlock(sl->node);
     sl->node = end;
+}
+
+/* Evicts down to cache_max cached tokens (locked paths excepted). */
+static void cache_trim(srv_sched *s) {
     const size_t total = prefix_tree_tokens(s->tree);
     if (total > s->cache_max) cache_evict(s, total - s->cache_max);
 }
@@ -326,6 +330,8 @@ static void slot_finish(srv_sched *s, slot *sl, srv_finish f, const char *err) {
     if (s->tree) {
         if (f == SRV_FINISH_STOP || f == SRV_FINISH_LENGTH) cache_insert(s, sl, sl->n_hist);
         prefix_tree_unlock(sl->node);
+        sl->node = NULL;
+        cache_trim(s);
     }
     q_kv_seq_rm(s->ctx, (q_seq_id)(sl - s->slots), -1, -1);
     q_token *hist = sl->hist;
@@ -535,7 +541,10 @@ static void *engine_main(void *arg) {
             slot *sl = &s->slots[i];
             if (sl->state == SLOT_FREE || sl->batch_idx < 0) continue;
             /* a prompt just decoded in full is cached at once, for jobs that share it */
-            if (s->tree && sl->state == SLOT_PREFILL) cache_insert(s, sl, sl->n_hist);
+            if (s->tree && sl->state == SLOT_PREFILL) {
+                cache_insert(s, sl, sl->n_hist);
+                cache_trim(s);
+            }
             slot_sample(s, sl, t);
         }
         publish(s);

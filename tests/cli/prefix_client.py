@@ -60,11 +60,15 @@ def metrics(port):
     c.request("GET", "/metrics")
     text = c.getresponse().read().decode()
     out = {}
-    for name in ("queries", "hits", "tokens_reused"):
+    for name in ("queries", "hits", "tokens_reused", "evicted_tokens"):
         m = re.search(rf"^quarrel_prefix_cache_{name}_total (\d+)$", text, re.M)
         if not m:
             fail(f"/metrics lacks quarrel_prefix_cache_{name}_total")
         out[name] = int(m.group(1))
+    m = re.search(r"^quarrel_prefix_cache_tokens (\d+)$", text, re.M)
+    if not m:
+        fail("/metrics lacks the quarrel_prefix_cache_tokens gauge")
+    out["cached"] = int(m.group(1))
     m = re.search(r"^quarrel_kv_cache_usage_ratio (\S+)$", text, re.M)
     out["kv_ratio"] = float(m.group(1))
     return out
@@ -106,6 +110,94 @@ def run_sequence(port):
     return out
 
 
+STORIES = ["Tom had a little dog named Max. Max liked to run and jump in the garden every morning. ",
+           "There was a big tree in the forest. Birds lived in the tree and sang songs all day. ",
+           "Sue wanted to bake a cake for her mom. She got flour, eggs and sugar from the kitchen. ",
+           "A small boat sailed on the blue sea. The sun was warm and the fish were happy. ",
+           "Ben found a shiny stone on the road. He put it in his pocket and ran home to show Dad. "]
+
+
+def reference(port_off, prompts, n=24):
+    return {p: generate(port_off, p, n)["text"] for p in prompts}
+
+
+def check_same(got, want, what):
+    for p, text in want.items():
+        if got[p] != text:
+            fail(f"{what}: reply to {p[:40]!r}... differs with the cache:\n  {got[p]!r}\n  without: {text!r}")
+
+
+def many_prefixes(port_off):
+    """More distinct prefixes than slots (2): all stay cached after their requests end, and
+    each story's second turn reuses its whole first turn (prompt + reply)."""
+    _, port = start("--parallel", "2")
+    first = {st: generate(port, st)["text"] for st in STORIES}
+    before = metrics(port)
+    second, want_reused = {}, 0
+    for st in STORIES:
+        p2 = st + first[st] + " Then"
+        r = generate(port, p2)
+        second[p2] = r["text"]
+        want_reused += generate(port, st, 0)["usage"]["prompt_tokens"]   # at least turn 1's prompt
+    after = metrics(port)
+    check_same(first, reference(port_off, STORIES), "many prefixes, turn 1")
+    check_same(second, reference(port_off, list(second)), "many prefixes, turn 2")
+    # every second turn and every prompt-only repeat is a hit
+    if after["hits"] - before["hits"] != 2 * len(STORIES):
+        fail(f"{len(STORIES)} prefixes over 2 slots: expected {2 * len(STORIES)} hits, got {before} -> {after}")
+    if after["tokens_reused"] - before["tokens_reused"] < want_reused:
+        fail(f"second turns reused {after['tokens_reused'] - before['tokens_reused']} tokens, < {want_reused}")
+    if after["evicted_tokens"] != 0 or after["cached"] == 0:
+        fail(f"the default limit should keep all {len(STORIES)} stories: {after}")
+    return after
+
+
+def small_limit(port_off):
+    """A 60-token limit: older prefixes are evicted (LRU), replies stay identical, the gauge
+    stays within the limit once idle, and the most recent prefix still hits."""
+    _, port = start("--parallel", "2", "--prefix-cache-tokens", "60")
+    got = {st: generate(port, st)["text"] for st in STORIES}
+    m = metrics(port)
+    if m["evicted_tokens"] == 0 or not 0 < m["cached"] <= 60:
+        fail(f"a 60-token cache after {len(STORIES)} stories: {m}")
+    last = STORIES[-1] + got[STORIES[-1]] + " Then"
+    got[last] = generate(port, last)["text"]
+    m2 = metrics(port)
+    if m2["hits"] <= m["hits"]:
+        fail(f"the most recent prefix did not survive eviction: {m} -> {m2}")
+    check_same(got, reference(port_off, list(got)), "small limit")
+
+
+def cells_on_demand():
+    """A cache as large as the KV cache (2 slots x 128 cells): once stories fill it, running
+    requests need its cells; leaves are evicted for them, no request fails, replies stay
+    identical."""
+    _, port = start("--parallel", "2", "-c", "128", "--prefix-cache-tokens", "256")
+    got = {}
+    for st in STORIES:
+        got[st] = generate(port, st, 40)["text"]
+    m = metrics(port)
+    res = {}
+
+    def one(p):
+        res[p] = generate(port, p, 40)["text"]
+    prompts = [st.replace(".", "!") * 2 for st in STORIES[:4]]
+    ts = [threading.Thread(target=one, args=(p,)) for p in prompts]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(120)
+    if len(res) != len(prompts):
+        fail("a request failed while the cache had to give up cells")
+    got.update(res)
+    m2 = metrics(port)
+    if m2["evicted_tokens"] <= m["evicted_tokens"]:
+        fail(f"running requests got cells without evicting cached ones? {m} -> {m2}")
+    _, port_off128 = start("--parallel", "2", "-c", "128", "--prefix-cache", "0")   # the same context limit
+    ref = {p: generate(port_off128, p, 40)["text"] for p in got}
+    check_same(got, ref, "eviction for running requests")
+
+
 def main():
     _, port_on = start()
     _, port_off = start("--prefix-cache", "0")
@@ -127,7 +219,12 @@ def main():
         fail(f"too few reused tokens: {m_on}")
     if m_on["kv_ratio"] != 0:
         fail(f"idle server reports KV usage {m_on['kv_ratio']} (kept prefixes are free cells)")
-    print(f"prefix: identical replies with and without reuse; {m_on}")
+    if m_on["cached"] == 0:
+        fail(f"an idle server with finished requests caches nothing: {m_on}")
+    many = many_prefixes(port_off)
+    small_limit(port_off)
+    cells_on_demand()
+    print(f"prefix: identical replies with and without reuse; {m_on}; many prefixes {many}")
     for p in servers:
         p.terminate()
         p.wait(10)
