@@ -339,6 +339,9 @@ static void slot_finish(srv_sched *s, slot *sl, srv_finish f, const char *err) {
     q_sampler_free(sl->smp);
     q_detok_stream_free(sl->ds);
     q_stopper_free(&sl->stop);
+    /* the key pays for what was generated however the job ended, before anyone can see
+     * the end (a client's next request then meets the debited bucket) */
+    srv_guard_job_tokens(j);
     pthread_mutex_lock(&j->mu);
     j->finish = f;
     j->t_end = now;

@@ -227,6 +227,7 @@ typedef struct srv_principal {
     char    name[KEYS_NAME_MAX];
     int64_t rpm, tpm;              /* 0 = unlimited */
     bool    admin;
+    char    key_id[KEYS_ID_LEN + 1];  /* public id of the secret it presented (current or rotated-out) */
 } srv_principal;
 
 typedef enum srv_cors { SRV_CORS_NONE, SRV_CORS_ANY, SRV_CORS_EXPLICIT } srv_cors;
@@ -239,9 +240,14 @@ void     srv_guard_reload(srv_guard *g, const char *why);
 bool     srv_guard_keys_required(srv_guard *g);
 /* Checks a presented key (constant-time); counts a failure in the metrics. */
 bool     srv_guard_verify(srv_guard *g, const char *key, srv_principal *out);
+/* Whether the secret p authenticated with still works (not revoked or expired, a rotated-out
+ * secret within its grace), after reloading the file if it changed. A principal without a
+ * key (an open server) always does. For sessions that outlive one request (/ws). */
+bool     srv_guard_still_valid(srv_guard *g, const srv_principal *p);
 /* Admits one generation request of p: 0, or the seconds to wait (*which says the limit). */
 int64_t  srv_guard_admit(srv_guard *g, const srv_principal *p, srv_limit *which);
-/* Ties j to p's token bucket; srv_guard_job_tokens debits its generated tokens at the end. */
+/* Ties j to p's token bucket; srv_guard_job_tokens debits its generated tokens: the
+ * scheduler calls it when the job ends, however it ends (cancelled and abandoned jobs too). */
 void     srv_guard_job(srv_guard *g, const srv_principal *p, srv_job *j);
 void     srv_guard_job_tokens(const srv_job *j);
 /* Per client IP connection slots (--max-conns-per-ip); false = over the limit. */
