@@ -270,9 +270,19 @@ static void cache_cell_release(void *arg, int32_t cell) {
     kv_cache_cell_seq_rm(s->kv, cell, s->cache_seq);
 }
 
+/* Moves the cached-tokens gauge to the tree's size. Called before a finishing job is
+ * seen to end, so a client that reads /metrics after its reply sees its effect. The
+ * gauge sums over schedulers: each adds its own change. */
+static void cache_gauge(srv_sched *s) {
+    const long cached = (long)prefix_tree_tokens(s->tree);
+    if (cached != s->cached_published) srv_metrics_prefix_cached(cached - s->cached_published);
+    s->cached_published = cached;
+}
+
 static void cache_evict(srv_sched *s, size_t n) {
     const size_t done = prefix_tree_evict(s->tree, n, cache_cell_release, s);
     if (done) srv_metrics_prefix_evicted((long)done);
+    cache_gauge(s);
 }
 
 /* Shares the longest cached prefix of the prompt into the slot's (empty) sequence and
@@ -291,6 +301,7 @@ static size_t cache_attach(srv_sched *s, slot *sl, const q_tokens *p) {
  * those (bit-identical K/V) and frees its duplicates. */
 static void cache_insert(srv_sched *s, slot *sl, size_t n) {
     const q_seq_id seq = slot_seq(s, sl);
+    Q_ASSERT(n <= (size_t)s->slot_ctx && n == sl->n_hist);
     kv_cache_seq_cells(s->kv, seq, (int32_t)n, s->own);
     memcpy(s->cells, s->own, n * sizeof *s->cells);
     prefix_node *end;
@@ -310,6 +321,7 @@ static void cache_insert(srv_sched *s, slot *sl, size_t n) {
 static void cache_trim(srv_sched *s) {
     const size_t total = prefix_tree_tokens(s->tree);
     if (total > s->cache_max) cache_evict(s, total - s->cache_max);
+    else cache_gauge(s);
 }
 
 static void slot_finish(srv_sched *s, slot *sl, srv_finish f, const char *err) {
@@ -326,14 +338,14 @@ static void slot_finish(srv_sched *s, slot *sl, srv_finish f, const char *err) {
         }
     }
     /* a normal end caches what it decoded; then the slot's own hold on every cell goes
-     * (cells the tree holds stay) */
+     * (cells the tree holds stay), and the tree is trimmed to its limit */
     if (s->tree) {
         if (f == SRV_FINISH_STOP || f == SRV_FINISH_LENGTH) cache_insert(s, sl, sl->n_hist);
         prefix_tree_unlock(sl->node);
         sl->node = NULL;
-        cache_trim(s);
     }
     q_kv_seq_rm(s->ctx, (q_seq_id)(sl - s->slots), -1, -1);
+    if (s->tree) cache_trim(s);
     q_token *hist = sl->hist;
     const size_t cap_hist = sl->cap_hist;
     q_sampler_free(sl->smp);
@@ -462,11 +474,6 @@ static void publish(srv_sched *s) {
     for (int i = 0; i < s->n_slots; i++)
         if (s->slots[i].state != SLOT_FREE) used += s->slots[i].n_past;
     atomic_store(&s->kv_used, (int)Q_MIN(used, (long)q_context_n_ctx(s->ctx)));
-    if (s->tree) {   /* the gauge sums over schedulers: each adds its own change */
-        const long cached = (long)prefix_tree_tokens(s->tree);
-        if (cached != s->cached_published) srv_metrics_prefix_cached(cached - s->cached_published);
-        s->cached_published = cached;
-    }
 }
 
 static void *engine_main(void *arg) {
@@ -534,7 +541,10 @@ static void *engine_main(void *arg) {
             for (int i = 0; i < s->n_slots; i++)
                 if (s->slots[i].state != SLOT_FREE) slot_finish(s, &s->slots[i], SRV_FINISH_ERROR, err.msg);
             /* trust no cached prefix after a failed step */
-            if (s->tree) prefix_tree_clear(s->tree, NULL, NULL);
+            if (s->tree) {
+                prefix_tree_clear(s->tree, NULL, NULL);
+                cache_gauge(s);
+            }
             q_kv_clear(s->ctx);
             publish(s);
             continue;
