@@ -159,7 +159,8 @@ int cmd_serve(int argc, char **argv) {
     char url[96];
     snprintf(url, sizeof url, "%s://%s:%d", o.cfg.tls_cert ? "https" : "http", o.cfg.host, srv_server_port(s));
     srv_log(SRV_LOG_INFO, "listening", NULL,
-            json_pack("{s:s, s:s, s:i}", "url", url, "model", o.cfg.model_path, "parallel", (int)o.cfg.parallel));
+            json_pack("{s:s, s:s, s:i, s:I}", "url", url, "model", o.cfg.model_path, "parallel", (int)o.cfg.parallel,
+                      "prefix_cache_tokens", (json_int_t)srv_sched_cache_max(srv_scheduler(s))));
     fprintf(stderr, "quarrel serve: listening on %s\n", url);
     fflush(stderr);
     int sig = 0;
