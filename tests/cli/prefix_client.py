@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """prefix_client.py -- checks of prefix KV reuse (driven by prefix.sh; stdlib only).
 The same request sequence runs against a server with reuse (the default) and one with
---prefix-cache 0; every reply must be identical (temperature 0), and the reuse server's
+--prefix-cache 0; every reply must be identical (temperature 0), text and per-token
+logprobs with their alternatives (so bit-identical logits), and the reuse server's
 counters must show hits and reused tokens that the sequence implies."""
 import http.client
 import json
@@ -55,6 +56,23 @@ def generate(port, prompt, n=24):
     return json.loads(body)
 
 
+def complete(port, prompt, n=24):
+    """The reply through /v1/completions with 3 logprobs per token: (text, signature). The
+    signature holds the text and every token's logprob and alternatives, which JSON writes
+    with 17 significant digits: equal signatures mean bit-identical logits rows."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    c.request("POST", "/v1/completions", json.dumps({"prompt": prompt, "temperature": 0, "max_tokens": n,
+                                                     "logprobs": 3}), {"Content-Type": "application/json"})
+    r = c.getresponse()
+    body = r.read()
+    if r.status != 200:
+        fail(f"/v1/completions -> {r.status}: {body[:200]!r}")
+    ch = json.loads(body)["choices"][0]
+    if not ch["logprobs"] or not ch["logprobs"]["token_logprobs"]:
+        fail(f"no logprobs in {ch}")
+    return ch["text"], json.dumps([ch["text"], ch["logprobs"]], sort_keys=True)
+
+
 def metrics(port):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     c.request("GET", "/metrics")
@@ -84,16 +102,15 @@ def run_sequence(port):
     out = {}
     # turn 1 and turn 2 of one chat: turn 2's prompt is turn 1's prompt + reply + more
     p1 = "Once upon a time, there was a little girl named Lily."
-    r1 = generate(port, p1)
-    out["turn1"] = r1["text"]
-    p2 = p1 + r1["text"] + " Then her mom said"
-    out["turn2"] = generate(port, p2)["text"]
+    t1, out["turn1"] = complete(port, p1)
+    p2 = p1 + t1 + " Then her mom said"
+    out["turn2"] = complete(port, p2)[1]
     # three at once sharing a long system prompt: reuse across slots
     prompts = [SYSTEM + tail for tail in ("Lily said", "The ball was", "Her friend Tom")]
     res = {}
 
     def one(p):
-        res[p] = generate(port, p)["text"]
+        res[p] = complete(port, p)[1]
     ts = [threading.Thread(target=one, args=(p,)) for p in prompts]
     for t in ts:
         t.start()
@@ -104,9 +121,9 @@ def run_sequence(port):
             fail("a concurrent request did not finish")
         out[p] = res[p]
     # the same prompt again: everything but the last token is reused
-    out["again"] = generate(port, p2)["text"]
+    out["again"] = complete(port, p2)[1]
     # an early divergence: a new first word
-    out["diverge"] = generate(port, "Twice" + p1[4:])["text"]
+    out["diverge"] = complete(port, "Twice" + p1[4:])[1]
     return out
 
 
@@ -118,7 +135,7 @@ STORIES = ["Tom had a little dog named Max. Max liked to run and jump in the gar
 
 
 def reference(port_off, prompts, n=24):
-    return {p: generate(port_off, p, n)["text"] for p in prompts}
+    return {p: complete(port_off, p, n)[1] for p in prompts}
 
 
 def check_same(got, want, what):
@@ -131,16 +148,15 @@ def many_prefixes(port_off):
     """More distinct prefixes than slots (2): all stay cached after their requests end, and
     each story's second turn reuses its whole first turn (prompt + reply)."""
     _, port = start("--parallel", "2")
-    first = {st: generate(port, st)["text"] for st in STORIES}
+    first = {st: complete(port, st) for st in STORIES}
     before = metrics(port)
     second, want_reused = {}, 0
     for st in STORIES:
-        p2 = st + first[st] + " Then"
-        r = generate(port, p2)
-        second[p2] = r["text"]
+        p2 = st + first[st][0] + " Then"
+        second[p2] = complete(port, p2)[1]
         want_reused += generate(port, st, 0)["usage"]["prompt_tokens"]   # at least turn 1's prompt
     after = metrics(port)
-    check_same(first, reference(port_off, STORIES), "many prefixes, turn 1")
+    check_same({st: first[st][1] for st in STORIES}, reference(port_off, STORIES), "many prefixes, turn 1")
     check_same(second, reference(port_off, list(second)), "many prefixes, turn 2")
     # every second turn and every prompt-only repeat is a hit
     if after["hits"] - before["hits"] != 2 * len(STORIES):
@@ -156,12 +172,13 @@ def small_limit(port_off):
     """A 60-token limit: older prefixes are evicted (LRU), replies stay identical, the gauge
     stays within the limit once idle, and the most recent prefix still hits."""
     _, port = start("--parallel", "2", "--prefix-cache-tokens", "60")
-    got = {st: generate(port, st)["text"] for st in STORIES}
+    first = {st: complete(port, st) for st in STORIES}
+    got = {st: first[st][1] for st in STORIES}
     m = metrics(port)
     if m["evicted_tokens"] == 0 or not 0 < m["cached"] <= 60:
         fail(f"a 60-token cache after {len(STORIES)} stories: {m}")
-    last = STORIES[-1] + got[STORIES[-1]] + " Then"
-    got[last] = generate(port, last)["text"]
+    last = STORIES[-1] + first[STORIES[-1]][0] + " Then"
+    got[last] = complete(port, last)[1]
     m2 = metrics(port)
     if m2["hits"] <= m["hits"]:
         fail(f"the most recent prefix did not survive eviction: {m} -> {m2}")
@@ -175,12 +192,12 @@ def cells_on_demand():
     _, port = start("--parallel", "2", "-c", "128", "--prefix-cache-tokens", "256")
     got = {}
     for st in STORIES:
-        got[st] = generate(port, st, 40)["text"]
+        got[st] = complete(port, st, 40)[1]
     m = metrics(port)
     res = {}
 
     def one(p):
-        res[p] = generate(port, p, 40)["text"]
+        res[p] = complete(port, p, 40)[1]
     prompts = [st.replace(".", "!") * 2 for st in STORIES[:4]]
     ts = [threading.Thread(target=one, args=(p,)) for p in prompts]
     for t in ts:
@@ -194,7 +211,7 @@ def cells_on_demand():
     if m2["evicted_tokens"] <= m["evicted_tokens"]:
         fail(f"running requests got cells without evicting cached ones? {m} -> {m2}")
     _, port_off128 = start("--parallel", "2", "-c", "128", "--prefix-cache", "0")   # the same context limit
-    ref = {p: generate(port_off128, p, 40)["text"] for p in got}
+    ref = {p: complete(port_off128, p, 40)[1] for p in got}
     check_same(got, ref, "eviction for running requests")
 
 
