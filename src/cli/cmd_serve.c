@@ -7,13 +7,15 @@
  *                 [--shutdown-timeout S] [--log-format json|text] [--log-level debug|info|warn|error]
  *                 [--log-prompts] [--keys-file PATH] [--metrics-auth 0|1] [--max-conns N]
  *                 [--max-conns-per-ip N] [--cors-origins LIST] [--tls-cert FILE --tls-key FILE]
+ *                 [--prefix-cache 0|1] [--prefix-cache-tokens N]
  *
  * Every option can also come from the environment (QUARREL_MODEL, QUARREL_MODELS_DIR,
  * QUARREL_PRELOAD=1|0, QUARREL_MAX_LOADED, QUARREL_HOST,
  * QUARREL_PORT, QUARREL_PARALLEL, QUARREL_CTX, QUARREL_THREADS, QUARREL_QUEUE_SIZE,
  * QUARREL_TIMEOUT, QUARREL_MAX_BODY, QUARREL_SHUTDOWN_TIMEOUT, QUARREL_LOG_FORMAT, QUARREL_LOG_LEVEL,
  * QUARREL_LOG_PROMPTS=1|0, QUARREL_KEYS_FILE, QUARREL_METRICS_AUTH, QUARREL_MAX_CONNS,
- * QUARREL_MAX_CONNS_PER_IP, QUARREL_CORS_ORIGINS, QUARREL_TLS_CERT, QUARREL_TLS_KEY); flags win.
+ * QUARREL_MAX_CONNS_PER_IP, QUARREL_CORS_ORIGINS, QUARREL_TLS_CERT, QUARREL_TLS_KEY,
+ * QUARREL_PREFIX_CACHE, QUARREL_PREFIX_CACHE_TOKENS); flags win.
  * Keys: without --keys-file the default store (keys_default_path) is used if it exists
  * (else the server is open); a given file must load or the server does not start.
  * Once listening it logs "listening on http[s]://HOST:PORT" (the real port with --port 0).
@@ -55,7 +57,7 @@ static const opt opts[] = {
     { "--max-loaded", NULL, "QUARREL_MAX_LOADED", OPT_INT, OFF(cfg.max_loaded), 0, 1 << 20, "most models loaded at once; the least recently used goes (0 = no limit)" },
     { "--host", NULL, "QUARREL_HOST", OPT_STR, OFF(cfg.host), 0, 0, "IPv4 address to bind (127.0.0.1)" },
     { "--port", NULL, "QUARREL_PORT", OPT_INT, OFF(cfg.port), 0, 65535, "TCP port (8080; 0 = any free one)" },
-    { "--parallel", "-np", "QUARREL_PARALLEL", OPT_INT, OFF(cfg.parallel), 1, 64, "sequences decoded together (4)" },
+    { "--parallel", "-np", "QUARREL_PARALLEL", OPT_INT, OFF(cfg.parallel), 1, 63, "sequences decoded together (4)" },
     { "-c", "--ctx", "QUARREL_CTX", OPT_INT, OFF(cfg.n_ctx), 0, 1 << 20, "context per sequence (min(training, 4096))" },
     { "-t", "--threads", "QUARREL_THREADS", OPT_INT, OFF(cfg.n_threads), 1, 1024, "engine threads (physical cores)" },
     { "--queue-size", NULL, "QUARREL_QUEUE_SIZE", OPT_INT, OFF(cfg.queue_size), 0, 1 << 20, "waiting requests before 503 (64)" },
@@ -63,6 +65,7 @@ static const opt opts[] = {
     { "--max-body", NULL, "QUARREL_MAX_BODY", OPT_INT, OFF(cfg.max_body), 1024, 1L << 30, "largest request body in bytes (1 MiB)" },
     { "--shutdown-timeout", NULL, "QUARREL_SHUTDOWN_TIMEOUT", OPT_INT, OFF(cfg.shutdown_s), 0, 3600, "seconds in-flight work may finish on SIGTERM (5)" },
     { "--prefix-cache", NULL, "QUARREL_PREFIX_CACHE", OPT_INT, OFF(cfg.prefix_cache), 0, 1, "reuse KV of shared prompt prefixes (1; 0 = off)" },
+    { "--prefix-cache-tokens", NULL, "QUARREL_PREFIX_CACHE_TOKENS", OPT_INT, OFF(cfg.prefix_cache_tokens), 0, 1L << 30, "most tokens the prefix cache keeps (0 = half the KV cache, at least -c)" },
     { "--log-format", NULL, "QUARREL_LOG_FORMAT", OPT_STR, OFF(log_format), 0, 0, "json or text (text)" },
     { "--log-level", NULL, "QUARREL_LOG_LEVEL", OPT_STR, OFF(log_level), 0, 0, "debug, info, warn or error (info)" },
     { "--log-prompts", NULL, "QUARREL_LOG_PROMPTS", OPT_BOOL, OFF(log_prompts), 0, 0, "log prompts and generated text (redacted by default; credentials always)" },
@@ -164,8 +167,8 @@ int cmd_serve(int argc, char **argv) {
     char url[96];
     snprintf(url, sizeof url, "%s://%s:%d", o.cfg.tls_cert ? "https" : "http", o.cfg.host, srv_server_port(s));
     srv_log(SRV_LOG_INFO, "listening", NULL,
-            json_pack("{s:s, s:s?, s:s?, s:i}", "url", url, "model", o.cfg.model_path, "models_dir", o.cfg.models_dir,
-                      "parallel", (int)o.cfg.parallel));
+            json_pack("{s:s, s:s?, s:s?, s:i, s:I}", "url", url, "model", o.cfg.model_path, "models_dir", o.cfg.models_dir,
+                      "parallel", (int)o.cfg.parallel, "prefix_cache_tokens", (json_int_t)o.cfg.prefix_cache_tokens));
     fprintf(stderr, "quarrel serve: listening on %s\n", url);
     fflush(stderr);
     int sig = 0;

@@ -195,6 +195,38 @@ q_pos kv_cache_seq_pos_max(const q_kv_cache *kv, q_seq_id seq) {
     return mx;
 }
 
+void kv_cache_cell_seq_add(q_kv_cache *kv, int32_t cell, q_seq_id seq) {
+    Q_ASSERT(cell >= 0 && cell < kv->n_ctx && seq >= 0 && seq < kv->n_seq_max);
+    q_kv_cell *c = &kv->cells[cell];
+    Q_ASSERT(c->seq != 0);   /* only an occupied cell can be shared */
+    c->seq |= 1ull << seq;
+    kv->seq_indexed = 0;
+}
+
+void kv_cache_cell_seq_rm(q_kv_cache *kv, int32_t cell, q_seq_id seq) {
+    Q_ASSERT(cell >= 0 && cell < kv->n_ctx && seq >= 0 && seq < kv->n_seq_max);
+    q_kv_cell *c = &kv->cells[cell];
+    Q_ASSERT(c->seq & (1ull << seq));
+    if (c->seq == (1ull << seq)) cell_free(kv, c);
+    else c->seq &= ~(1ull << seq);
+    kv->seq_indexed = 0;
+}
+
+void kv_cache_seq_cells(const q_kv_cache *kv, q_seq_id seq, int32_t n, int32_t *cells) {
+    Q_ASSERT(seq >= 0 && seq < kv->n_seq_max);
+    for (int32_t p = 0; p < n; p++) cells[p] = -1;
+    const uint64_t bit = 1ull << seq;
+    int32_t found = 0;
+    for (int32_t c = 0; c < kv->n_ctx; c++) {
+        const q_kv_cell *cell = &kv->cells[c];
+        if (!(cell->seq & bit) || cell->pos >= n) continue;
+        Q_ASSERT(cell->pos >= 0 && cells[cell->pos] < 0);   /* one cell per position */
+        cells[cell->pos] = c;
+        found++;
+    }
+    Q_ASSERT(found == n);
+}
+
 /* Rotating an already-roped K by delta composes into the rotation for pos + delta. The
  * F16 row is widened to F32, rotated and rounded back, as llama.cpp's K-shift does. */
 void kv_cache_apply_shift(q_kv_cache *kv, const q_model *m, const q_backend *be) {

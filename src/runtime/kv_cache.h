@@ -84,6 +84,15 @@ void  kv_cache_seq_keep(q_kv_cache *kv, q_seq_id seq);
 void  kv_cache_seq_add(q_kv_cache *kv, q_seq_id seq, q_pos p0, q_pos p1, q_pos delta);
 q_pos kv_cache_seq_pos_max(const q_kv_cache *kv, q_seq_id seq);
 
+/* Cell-level holds, for a cache of prefixes that keeps cells under a sequence id of its
+ * own (server/scheduler.c): add seq to an occupied cell; drop seq from a cell (the cell is
+ * freed when no sequence is left). */
+void  kv_cache_cell_seq_add(q_kv_cache *kv, int32_t cell, q_seq_id seq);
+void  kv_cache_cell_seq_rm(q_kv_cache *kv, int32_t cell, q_seq_id seq);
+/* Writes the cell of each position p < n of seq to cells[p], for a sequence with exactly
+ * one cell per position in [0, n) (asserted). */
+void  kv_cache_seq_cells(const q_kv_cache *kv, q_seq_id seq, int32_t n, int32_t *cells);
+
 /* Re-ropes K of every cell with a pending delta (every layer), then clears deltas. */
 struct q_backend;
 void  kv_cache_apply_shift(q_kv_cache *kv, const q_model *m, const struct q_backend *be);

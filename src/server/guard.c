@@ -9,8 +9,11 @@
  * the server would race `quarrel keys` edits (which hold a flock) and the file's mtime
  * would trigger our own reloads; `keys list` therefore shows what the CLI last saved.
  * Limits (ratelimit.h): rpm is charged once per generation request (HTTP generation
- * endpoints and each WebSocket inference), tpm is debited when a job ends with its
- * generated tokens; a key name is the bucket's identity, so a reload keeps the buckets.
+ * endpoints and each WebSocket inference), tpm is debited with a job's generated tokens
+ * when the job ends in the scheduler, however it ends (a cancelled job, or one whose
+ * client left, pays for what it generated); a key name is the bucket's identity, so a
+ * reload keeps the buckets. A principal remembers the public id of the secret it showed,
+ * so a long session (/ws) can be re-checked after reloads and grace periods.
  * Not here: the HTTP plumbing (http.c), the WebSocket auth state (ws.c).
  * Memory: the guard owns its store, tables and a copy of the origin list. */
 #include <errno.h>
@@ -170,11 +173,31 @@ bool srv_guard_verify(srv_guard *g, const char *key, srv_principal *out) {
         out->rpm = e->rpm;
         out->tpm = e->tpm;
         out->admin = e->admin;
+        memcpy(out->key_id, key + 3, KEYS_ID_LEN);   /* "qk-" + id: keys_verify checked the form */
+        out->key_id[KEYS_ID_LEN] = 0;
         out->ok = true;
     }
     pthread_mutex_unlock(&g->mu);
     if (!e) srv_metrics_auth_failure();
     return e != NULL;
+}
+
+bool srv_guard_still_valid(srv_guard *g, const srv_principal *p) {
+    if (!p->ok) return true;
+    const int64_t now = (int64_t)time(NULL);
+    bool ok = false;
+    pthread_mutex_lock(&g->mu);
+    guard_poll(g);
+    for (int32_t i = 0; i < g->ks->n; i++) {
+        const keys_entry *e = &g->ks->e[i];
+        const bool cur = !strcmp(e->cur.id, p->key_id);
+        const bool prev = e->has_previous && !strcmp(e->previous.id, p->key_id);
+        if (!cur && !prev) continue;
+        ok = !e->revoked && (!e->expires || now < e->expires) && (cur || now < e->previous_until);
+        break;
+    }
+    pthread_mutex_unlock(&g->mu);
+    return ok;
 }
 
 /* The two buckets of a key live under distinct names in one table ("r:" requests, "t:"

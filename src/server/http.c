@@ -4,8 +4,9 @@
  * their connection thread ends), keep-alive, request
  * body limits (413), the route table,
  * reply helpers with X-Request-Id and request metrics, and server start/stop.
- * Access control happens here, before a handler runs, in this order: the per-client-IP
- * connection limit (429, counted per TCP connection, WebSocket sessions included), CORS
+ * Access control happens here, before a handler runs, in this order: the connection limit
+ * (--max-conns: 503 + Retry-After, then close), the per-client-IP connection limit (429,
+ * both counted per TCP connection, WebSocket sessions included), CORS
  * preflights (OPTIONS -> 204), the API key of /api/..., /v1/..., /ws (and /metrics with
  * --metrics-auth 1) when the key store has live keys (401 + WWW-Authenticate: Bearer; a
  * key comes from `Authorization: Bearer KEY` or `X-API-Key: KEY`, for /ws also from a
@@ -48,7 +49,13 @@ struct srv_server {
     int                 port;
     atomic_bool         stopping;
     atomic_ulong        next_rid;
+    atomic_int          n_conns;      /* open connections within --max-conns */
 };
+
+/* MHD accepts up to --max-conns + CONN_HEADROOM connections; those past --max-conns are
+ * told 503 with Retry-After on their first request and closed (MHD itself would only
+ * refuse to accept, silently). Past the headroom MHD still refuses. */
+enum { CONN_HEADROOM = 64 };
 
 srv_models       *srv_models_of(const srv_server *s) { return s->models; }
 const char       *srv_model_name(const srv_server *s) { return srv_models_default_name(s->models); }
@@ -331,10 +338,11 @@ static int reply_preflight(srv_req *r) {
     return srv_reply_response(r, 204, resp);
 }
 
-/* Per-connection state of the IP limit (MHD's socket context). */
+/* Per-connection state of the connection limits (MHD's socket context). */
 typedef struct conn_slot {
     char ip[48];
     bool held;    /* a slot of ip is held (released at close) */
+    bool over;    /* past --max-conns: answered 503 (not counted in n_conns) */
 } conn_slot;
 
 static void client_ip(struct MHD_Connection *conn, char *buf, size_t cap) {
@@ -374,7 +382,13 @@ static bool is_generation(srv_endpoint ep) {
 static int access_check(srv_req *r, const char *method, const char *url, const route *rt) {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     const conn_slot *slot = ci ? ci->socket_context : NULL;
-    if (slot && !slot->held) {
+    if (slot && slot->over) {
+        r->close_conn = true;
+        return srv_reply_error_h(r, 503, "server_error", "Retry-After", "1",
+                                 "the server has too many open connections (at most %ld); retry shortly",
+                                 r->srv->cfg.max_conns);
+    }
+    if (slot && r->srv->cfg.max_conns_per_ip > 0 && !slot->held) {
         char after[16];
         snprintf(after, sizeof after, "%d", 1);
         r->close_conn = true;
@@ -498,16 +512,21 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
                           enum MHD_ConnectionNotificationCode code) {
     srv_server *s = cls;
     srv_metrics_connections(code == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
-    if (s->cfg.max_conns_per_ip <= 0) return;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        /* over the limit the connection still opens, to be told 429 on its first request */
+        /* over a limit the connection still opens, to be told 503 (all) or 429 (per IP)
+         * on its first request */
         conn_slot *slot = q_xcalloc(1, sizeof *slot);
-        client_ip(conn, slot->ip, sizeof slot->ip);
-        slot->held = srv_guard_conn_acquire(s->guard, slot->ip);
+        slot->over = atomic_fetch_add(&s->n_conns, 1) >= s->cfg.max_conns;
+        if (slot->over) atomic_fetch_sub(&s->n_conns, 1);
+        if (!slot->over && s->cfg.max_conns_per_ip > 0) {
+            client_ip(conn, slot->ip, sizeof slot->ip);
+            slot->held = srv_guard_conn_acquire(s->guard, slot->ip);
+        }
         *socket_ctx = slot;
     } else if (*socket_ctx) {
         conn_slot *slot = *socket_ctx;
         if (slot->held) srv_guard_conn_release(s->guard, slot->ip);
+        if (!slot->over) atomic_fetch_sub(&s->n_conns, 1);
         free(slot);
         *socket_ctx = NULL;
     }
@@ -551,6 +570,7 @@ q_status srv_server_start(const srv_config *cfg, srv_server **out, q_error *err)
     q_status st = srv_guard_new(cfg, &s->guard, err);
     if (st != Q_OK) goto fail;
     if ((st = srv_models_new(&s->cfg, &s->models, err)) != Q_OK) goto fail;
+    atomic_init(&s->n_conns, 0);
 
     if ((st = srv_ws_hub_start(s, &s->ws, err)) != Q_OK) goto fail;
 
@@ -583,7 +603,7 @@ q_status srv_server_start(const srv_config *cfg, srv_server **out, q_error *err)
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG |
             (tls ? MHD_USE_TLS : 0), 0, NULL,
         NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-        s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_conns, MHD_OPTION_CONNECTION_TIMEOUT,
+        s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)(cfg->max_conns + CONN_HEADROOM), MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)30, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (!s->daemon) {
         st = q_fail(err, Q_ERR_IO, "could not listen on %s:%ld (in use, not allowed%s)", cfg->host, cfg->port,

@@ -1,6 +1,7 @@
 /* metrics.c — the server's Prometheus metrics in the text exposition format (0.0.4):
  *   gauges: quarrel_requests_running / quarrel_requests_waiting / quarrel_kv_cache_usage_ratio
- *   prefix reuse: quarrel_prefix_cache_{queries,hits,tokens_reused}_total
+ *   prefix reuse: quarrel_prefix_cache_{queries,hits,tokens_reused,evicted_tokens}_total and the
+ *     gauge quarrel_prefix_cache_tokens (cached tokens, summed over schedulers)
  *     (given by the caller at render time), quarrel_webui_connections_active (open HTTP
  *     connections, a WebSocket session counting as its upgraded connection);
  *   counters: quarrel_webui_requests_total{model,endpoint,status}, quarrel_webui_tokens_total{kind},
@@ -41,7 +42,7 @@ static struct {
     long count[SRV_EP_COUNT][N_STATUS];
     int  n_status[SRV_EP_COUNT];
     long tok_prompt, tok_gen;
-    long prefix_queries, prefix_hits, prefix_reused;
+    long prefix_queries, prefix_hits, prefix_reused, prefix_cached, prefix_evicted;
     long errors[SRV_ERR_COUNT];
     long rate_limited[SRV_LIMIT_COUNT];
     long auth_failures;
@@ -141,6 +142,18 @@ void srv_metrics_prefix(size_t reused) {
     pthread_mutex_unlock(&mu);
 }
 
+void srv_metrics_prefix_cached(long delta) {
+    pthread_mutex_lock(&mu);
+    g.prefix_cached += delta;
+    pthread_mutex_unlock(&mu);
+}
+
+void srv_metrics_prefix_evicted(long tokens) {
+    pthread_mutex_lock(&mu);
+    g.prefix_evicted += tokens;
+    pthread_mutex_unlock(&mu);
+}
+
 static void hist_add(hist *h, double v) {
     int b = 0;
     while (b < N_BUCKETS && v > buckets[b]) b++;
@@ -195,7 +208,7 @@ char *srv_metrics_render(const char *model, int running, int waiting, double kv_
                 "quarrel_requests_running %d\n", running);
     bprintf(&b, "# HELP quarrel_requests_waiting Requests queued for a slot.\n# TYPE quarrel_requests_waiting gauge\n"
                 "quarrel_requests_waiting %d\n", waiting);
-    bprintf(&b, "# HELP quarrel_kv_cache_usage_ratio KV cells held by running requests over all cells (cells kept only for prefix reuse are free).\n"
+    bprintf(&b, "# HELP quarrel_kv_cache_usage_ratio KV cells held by running requests over all cells (cells held only by the prefix cache are not counted: they are evicted on demand).\n"
                 "# TYPE quarrel_kv_cache_usage_ratio gauge\nquarrel_kv_cache_usage_ratio %.6f\n", kv_ratio);
     bprintf(&b, "# HELP quarrel_webui_connections_active Open HTTP connections (WebSocket sessions included).\n"
                 "# TYPE quarrel_webui_connections_active gauge\nquarrel_webui_connections_active %ld\n",
@@ -227,8 +240,12 @@ char *srv_metrics_render(const char *model, int running, int waiting, double kv_
                 "# HELP quarrel_prefix_cache_hits_total Requests that reused a cached prompt prefix.\n"
                 "# TYPE quarrel_prefix_cache_hits_total counter\nquarrel_prefix_cache_hits_total %ld\n"
                 "# HELP quarrel_prefix_cache_tokens_reused_total Prompt tokens whose KV came from the cache.\n"
-                "# TYPE quarrel_prefix_cache_tokens_reused_total counter\nquarrel_prefix_cache_tokens_reused_total %ld\n",
-            g.prefix_queries, g.prefix_hits, g.prefix_reused);
+                "# TYPE quarrel_prefix_cache_tokens_reused_total counter\nquarrel_prefix_cache_tokens_reused_total %ld\n"
+                "# HELP quarrel_prefix_cache_tokens Tokens whose KV the prefix cache holds.\n"
+                "# TYPE quarrel_prefix_cache_tokens gauge\nquarrel_prefix_cache_tokens %ld\n"
+                "# HELP quarrel_prefix_cache_evicted_tokens_total Cached tokens evicted (size limit, or cells for running requests).\n"
+                "# TYPE quarrel_prefix_cache_evicted_tokens_total counter\nquarrel_prefix_cache_evicted_tokens_total %ld\n",
+            g.prefix_queries, g.prefix_hits, g.prefix_reused, g.prefix_cached, g.prefix_evicted);
     bprintf(&b, "# HELP quarrel_models_loaded Models with a current loaded version.\n"
                 "# TYPE quarrel_models_loaded gauge\nquarrel_models_loaded %d\n", g.models_loaded);
     for (int e = 0; e < SRV_MODEL_EV_COUNT; e++)

@@ -175,11 +175,11 @@ static q_status inst_load(srv_models *reg, entry *e, const char *path, srv_inst 
     q_context_params cp = q_context_default_params();
     cp.n_ctx = (int32_t)(slot_ctx * cfg->parallel);
     cp.n_batch = 512;
-    cp.n_seq_max = (int32_t)cfg->parallel;
+    cp.n_seq_max = (int32_t)cfg->parallel + (cfg->prefix_cache ? 1 : 0);   /* the prefix cache's own sequence */
     cp.n_threads = (int32_t)cfg->n_threads;
     if ((st = q_context_new(i->model, &cp, &i->ctx, err)) != Q_OK) goto fail;
     if ((st = srv_sched_new(i->model, i->ctx, (int)cfg->parallel, (int)slot_ctx, (int)cfg->queue_size,
-                            cfg->prefix_cache != 0, &i->sched, err)) != Q_OK)
+                            cfg->prefix_cache != 0, cfg->prefix_cache_tokens, &i->sched, err)) != Q_OK)
         goto fail;
     *out = i;
     return Q_OK;

@@ -215,8 +215,7 @@ void srv_job_account(const srv_job *j) {
                       (json_int_t)j->prompt.n, "completion_tokens", (json_int_t)j->n_gen, "ttft_ms",
                       j->t_first > 0 ? (j->t_first - j->t_submit) * 1e3 : 0.0, "e2e_ms", (j->t_end - j->t_submit) * 1e3,
                       "text", j->out ? j->out : "", j->out_len));
-    srv_metrics_tokens((long)j->prompt.n, j->n_gen);
-    srv_guard_job_tokens(j);
+    srv_metrics_tokens((long)j->prompt.n, j->n_gen);   /* (the key's tpm bucket was debited by the scheduler) */
     if (j->t_first > 0) srv_metrics_ttft(j->t_first - j->t_submit);
     srv_metrics_e2e(j->t_end - j->t_submit);
     if (j->t_start > 0) {

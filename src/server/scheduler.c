@@ -5,16 +5,24 @@
  * priority classes (interactive first, FIFO within a class) and join between steps; a
  * cancelled, timed-out or failed job leaves its slot and its KV cells are removed.
  *
- * Prefix reuse: a slot that finishes normally keeps its KV cells and the tokens they
- * hold (`hist`). A new job takes the free slot whose history shares the longest prefix
- * with its prompt (else the least recently used one); if another slot, busy or not,
- * shares a longer prefix, those cells are shared into the new slot with q_kv_seq_cp
- * (cells carry a set of sequences, so nothing is copied). Only the rest of the prompt is
- * decoded. Every output row is computed the same way in any batch, so the logits, and
- * the text at temperature 0, are identical with and without reuse. Retention is bounded
- * by the slots (each slot holds at most slot_ctx cells, as when it runs) and a slot's old
- * cells go when it is reused (least recently used first). A new model means a new
- * scheduler, so nothing stale survives a model change.
+ * Prefix cache: a radix tree of token prefixes (server/prefix_tree.h) shared by all
+ * slots. The tree's cells carry a sequence id of their own (cache_seq = n_slots, so the
+ * context has n_slots + 1 sequences), which keeps them alive after their request ends and
+ * beyond the number of slots. A job's slot shares the cells of its prompt's longest
+ * cached prefix (a cell carries a set of sequences: nothing is copied or recomputed) and
+ * locks that path; only the rest of the prompt is decoded. Once its prompt is decoded
+ * the job inserts it (so concurrent jobs with the same system prompt share it), and a job
+ * that ends normally inserts everything it decoded (prompt + generated). Positions are
+ * depths, so a cached path is valid for any sequence starting with its tokens. Where the
+ * tree already holds some of those tokens (another job cached them meanwhile) the slot
+ * takes the tree's cells and frees its own: every K/V row is computed the same way in any
+ * batch and placement, so the two are bit-identical, and so are the logits and the text
+ * at temperature 0 with and without the cache. Size: at most cache_max cached tokens,
+ * least recently used unlocked leaves evicted first; before each step, if the batch
+ * needs more cells than are free, unlocked leaves are evicted to make room (enough
+ * always are: locked paths are cells of running sequences, which fit the cache by
+ * construction), so caching never refuses or fails a request. The tree belongs to the
+ * scheduler: a new model or instance means a new scheduler and an empty tree.
  *
  * Not here: HTTP, JSON. Memory: the scheduler holds one reference to each queued or
  * running job; the slot's sampler, detokenizer stream and stopper are its own. */
@@ -25,7 +33,9 @@
 #include <time.h>
 
 #include "core/base.h"
+#include "runtime/kv_cache.h"
 #include "runtime/stop.h"
+#include "server/prefix_tree.h"
 #include "server/server.h"
 
 double srv_now(void) {
@@ -216,7 +226,7 @@ typedef struct slot {
     q_stopper       stop;
     q_token        *hist;         /* tokens whose K/V are in this sequence's cells, by position */
     size_t          n_hist, cap_hist;
-    double          last_used;    /* when the slot last finished (LRU among free slots) */
+    prefix_node    *node;         /* locked end of the slot's cached path (NULL: none) */
 } slot;
 
 struct srv_sched {
@@ -224,8 +234,14 @@ struct srv_sched {
     const q_vocab *vocab;
     q_context     *ctx;
     int            n_slots, slot_ctx, queue_size, n_batch;
-    bool           prefix_cache;  /* reuse KV of shared prompt prefixes */
     slot          *slots;
+    /* prefix cache (engine thread only); tree is NULL when the cache is off */
+    prefix_tree   *tree;
+    q_kv_cache    *kv;            /* the context's cache, for cell-level holds */
+    q_seq_id       cache_seq;     /* the sequence id the tree's cells carry */
+    size_t         cache_max;     /* most cached tokens */
+    int32_t       *cells, *own;   /* [slot_ctx] scratch: cells by position */
+    long           cached_published;   /* tokens last added to the metrics gauge */
     q_batch        batch;
 
     pthread_mutex_t mu;           /* guards the queue, closing, n_waiting */
@@ -243,6 +259,71 @@ struct srv_sched {
     atomic_bool     alive;
 };
 
+/* ---- prefix cache (engine thread) ---- */
+
+static q_seq_id slot_seq(const srv_sched *s, const slot *sl) { return (q_seq_id)(sl - s->slots); }
+
+/* Eviction callback: the tree lets a cell go. An unlocked node's cells belong to no
+ * running sequence, so this frees the cell. */
+static void cache_cell_release(void *arg, int32_t cell) {
+    srv_sched *s = arg;
+    kv_cache_cell_seq_rm(s->kv, cell, s->cache_seq);
+}
+
+/* Moves the cached-tokens gauge to the tree's size. Called before a finishing job is
+ * seen to end, so a client that reads /metrics after its reply sees its effect. The
+ * gauge sums over schedulers: each adds its own change. */
+static void cache_gauge(srv_sched *s) {
+    const long cached = (long)prefix_tree_tokens(s->tree);
+    if (cached != s->cached_published) srv_metrics_prefix_cached(cached - s->cached_published);
+    s->cached_published = cached;
+}
+
+static void cache_evict(srv_sched *s, size_t n) {
+    const size_t done = prefix_tree_evict(s->tree, n, cache_cell_release, s);
+    if (done) srv_metrics_prefix_evicted((long)done);
+    cache_gauge(s);
+}
+
+/* Shares the longest cached prefix of the prompt into the slot's (empty) sequence and
+ * locks it; at most n - 1 tokens, since the last prompt token is decoded for its logits.
+ * Returns the shared length. */
+static size_t cache_attach(srv_sched *s, slot *sl, const q_tokens *p) {
+    const size_t cap = p->n > 0 ? p->n - 1 : 0;
+    const size_t n = prefix_tree_match(s->tree, p->ids, cap, s->cells, &sl->node);
+    prefix_tree_lock(sl->node);
+    for (size_t i = 0; i < n; i++) kv_cache_cell_seq_add(s->kv, s->cells[i], slot_seq(s, sl));
+    return n;
+}
+
+/* Caches the slot's first n tokens (hist[0..n), decoded) and moves the slot's lock to
+ * their path. Tokens the tree already had keep the tree's cells; the slot switches to
+ * those (bit-identical K/V) and frees its duplicates. */
+static void cache_insert(srv_sched *s, slot *sl, size_t n) {
+    const q_seq_id seq = slot_seq(s, sl);
+    Q_ASSERT(n <= (size_t)s->slot_ctx && n == sl->n_hist);
+    kv_cache_seq_cells(s->kv, seq, (int32_t)n, s->own);
+    memcpy(s->cells, s->own, n * sizeof *s->cells);
+    prefix_node *end;
+    const size_t have = prefix_tree_insert(s->tree, sl->hist, s->cells, n, &end);
+    for (size_t i = 0; i < have; i++)
+        if (s->cells[i] != s->own[i]) {
+            kv_cache_cell_seq_add(s->kv, s->cells[i], seq);
+            kv_cache_cell_seq_rm(s->kv, s->own[i], seq);
+        }
+    for (size_t i = have; i < n; i++) kv_cache_cell_seq_add(s->kv, s->own[i], s->cache_seq);
+    prefix_tree_lock(end);
+    prefix_tree_unlock(sl->node);
+    sl->node = end;
+}
+
+/* Evicts down to cache_max cached tokens (locked paths excepted). */
+static void cache_trim(srv_sched *s) {
+    const size_t total = prefix_tree_tokens(s->tree);
+    if (total > s->cache_max) cache_evict(s, total - s->cache_max);
+    else cache_gauge(s);
+}
+
 static void slot_finish(srv_sched *s, slot *sl, srv_finish f, const char *err) {
     srv_job *j = sl->job;
     const double now = srv_now();
@@ -256,17 +337,23 @@ static void slot_finish(srv_sched *s, slot *sl, srv_finish f, const char *err) {
             job_emit(j, -1, 0, NULL, NULL, sl->stop.held, k, now);
         }
     }
-    /* a normal end keeps the cells for prefix reuse; anything else frees them now */
-    const bool keep = s->prefix_cache && (f == SRV_FINISH_STOP || f == SRV_FINISH_LENGTH);
-    if (!keep) {
-        q_kv_seq_rm(s->ctx, (q_seq_id)(sl - s->slots), -1, -1);
-        sl->n_hist = 0;
+    /* a normal end caches what it decoded; then the slot's own hold on every cell goes
+     * (cells the tree holds stay), and the tree is trimmed to its limit */
+    if (s->tree) {
+        if (f == SRV_FINISH_STOP || f == SRV_FINISH_LENGTH) cache_insert(s, sl, sl->n_hist);
+        prefix_tree_unlock(sl->node);
+        sl->node = NULL;
     }
+    q_kv_seq_rm(s->ctx, (q_seq_id)(sl - s->slots), -1, -1);
+    if (s->tree) cache_trim(s);
     q_token *hist = sl->hist;
-    const size_t n_hist = sl->n_hist, cap_hist = sl->cap_hist;
+    const size_t cap_hist = sl->cap_hist;
     q_sampler_free(sl->smp);
     q_detok_stream_free(sl->ds);
     q_stopper_free(&sl->stop);
+    /* the key pays for what was generated however the job ended, before anyone can see
+     * the end (a client's next request then meets the debited bucket) */
+    srv_guard_job_tokens(j);
     pthread_mutex_lock(&j->mu);
     j->finish = f;
     j->t_end = now;
@@ -278,9 +365,7 @@ static void slot_finish(srv_sched *s, slot *sl, srv_finish f, const char *err) {
     memset(sl, 0, sizeof *sl);
     sl->state = SLOT_FREE;
     sl->hist = hist;
-    sl->n_hist = n_hist;
     sl->cap_hist = cap_hist;
-    sl->last_used = now;
 }
 
 /* Appends a token whose K/V this step writes at position n_hist. */
@@ -292,65 +377,15 @@ static void hist_push(slot *sl, q_token t) {
     sl->hist[sl->n_hist++] = t;
 }
 
-static size_t common_prefix(const q_token *a, size_t na, const q_token *b, size_t nb) {
-    size_t i = 0;
-    while (i < na && i < nb && a[i] == b[i]) i++;
-    return i;
-}
-
-/* The free slot a job should take: the longest shared prefix, else the least recently
- * used (never-used first). */
-static slot *slot_pick(srv_sched *s, const q_tokens *p) {
-    slot *best = NULL;
-    size_t best_lcp = 0;
-    for (int i = 0; i < s->n_slots; i++) {
-        slot *sl = &s->slots[i];
-        if (sl->state != SLOT_FREE) continue;
-        const size_t lcp = s->prefix_cache ? common_prefix(sl->hist, sl->n_hist, p->ids, p->n) : 0;
-        if (!best || lcp > best_lcp || (lcp == best_lcp && sl->last_used < best->last_used)) {
-            best = sl;
-            best_lcp = lcp;
-        }
-    }
-    return best;
-}
-
-/* Makes slot sl's cells hold the longest prefix of the prompt any slot holds (at most
- * n - 1 tokens: the last prompt token is decoded for its logits) and drops the rest;
- * returns the reused length. */
-static size_t slot_reuse_prefix(srv_sched *s, slot *sl, const q_tokens *p) {
-    const q_seq_id dst = (q_seq_id)(sl - s->slots);
-    const size_t cap = p->n > 0 ? p->n - 1 : 0;
-    size_t own = Q_MIN(common_prefix(sl->hist, sl->n_hist, p->ids, p->n), cap);
-    int src = -1;
-    size_t other = own;
-    for (int i = 0; i < s->n_slots && s->prefix_cache; i++) {
-        const slot *o = &s->slots[i];
-        if (o == sl) continue;
-        const size_t lcp = Q_MIN(common_prefix(o->hist, o->n_hist, p->ids, p->n), cap);
-        if (lcp > other) { other = lcp; src = i; }
-    }
-    if (src >= 0) {   /* share another sequence's cells for the prefix */
-        q_kv_seq_rm(s->ctx, dst, -1, -1);
-        q_kv_seq_cp(s->ctx, (q_seq_id)src, dst, 0, (q_pos)other);
-        own = other;
-    } else {
-        q_kv_seq_rm(s->ctx, dst, (q_pos)own, -1);
-    }
-    sl->n_hist = 0;
-    for (size_t i = 0; i < own; i++) hist_push(sl, p->ids[i]);
-    return own;
-}
-
 static void slot_start(srv_sched *s, slot *sl, srv_job *j) {
-    const size_t reused = slot_reuse_prefix(s, sl, &j->prompt);
-    if (s->prefix_cache) srv_metrics_prefix(reused);
     q_token *hist = sl->hist;
-    const size_t n_hist = sl->n_hist, cap_hist = sl->cap_hist;
+    const size_t cap_hist = sl->cap_hist;
     memset(sl, 0, sizeof *sl);
     sl->hist = hist;
-    sl->n_hist = n_hist;
     sl->cap_hist = cap_hist;
+    const size_t reused = s->tree ? cache_attach(s, sl, &j->prompt) : 0;
+    if (s->tree) srv_metrics_prefix(reused);
+    for (size_t i = 0; i < reused; i++) hist_push(sl, j->prompt.ids[i]);
     sl->n_past = (q_pos)reused;
     sl->n_fed = reused;
     sl->job = j;
@@ -449,8 +484,7 @@ static void *engine_main(void *arg) {
         for (;;) {
             for (int i = 0; i < s->n_slots && s->n_waiting > 0; i++)
                 if (s->slots[i].state == SLOT_FREE) {
-                    srv_job *j = queue_pop(s);
-                    slot_start(s, slot_pick(s, &j->prompt), j);
+                    slot_start(s, &s->slots[i], queue_pop(s));
                 }
             atomic_store(&s->waiting, s->n_waiting);
             /* a job counts as running from admission, before its first token is out */
@@ -497,15 +531,21 @@ static void *engine_main(void *arg) {
             }
         }
         if (s->batch.n_tokens == 0) { publish(s); continue; }
+        /* running sequences come first: cached leaves make room for the step */
+        if (s->tree && s->batch.n_tokens > s->kv->n_ctx - s->kv->used)
+            cache_evict(s, (size_t)(s->batch.n_tokens - (s->kv->n_ctx - s->kv->used)));
 
         q_error err;
         if (q_decode(s->ctx, &s->batch, &err) != Q_OK) {
             srv_log(SRV_LOG_ERROR, "decode_failed", NULL, json_pack("{s:s}", "error", err.msg));
             for (int i = 0; i < s->n_slots; i++)
                 if (s->slots[i].state != SLOT_FREE) slot_finish(s, &s->slots[i], SRV_FINISH_ERROR, err.msg);
-            /* trust no kept prefix after a failed step */
+            /* trust no cached prefix after a failed step */
+            if (s->tree) {
+                prefix_tree_clear(s->tree, NULL, NULL);
+                cache_gauge(s);
+            }
             q_kv_clear(s->ctx);
-            for (int i = 0; i < s->n_slots; i++) s->slots[i].n_hist = 0;
             publish(s);
             continue;
         }
@@ -513,6 +553,11 @@ static void *engine_main(void *arg) {
         for (int i = 0; i < s->n_slots; i++) {
             slot *sl = &s->slots[i];
             if (sl->state == SLOT_FREE || sl->batch_idx < 0) continue;
+            /* a prompt just decoded in full is cached at once, for jobs that share it */
+            if (s->tree && sl->state == SLOT_PREFILL) {
+                cache_insert(s, sl, sl->n_hist);
+                cache_trim(s);
+            }
             slot_sample(s, sl, t);
         }
         publish(s);
@@ -523,7 +568,7 @@ static void *engine_main(void *arg) {
 }
 
 q_status srv_sched_new(const q_model *m, q_context *c, int n_slots, int slot_ctx, int queue_size,
-                       bool prefix_cache, srv_sched **out, q_error *err) {
+                       bool prefix_cache, long prefix_cache_tokens, srv_sched **out, q_error *err) {
     *out = NULL;
     srv_sched *s = calloc(1, sizeof *s);
     if (!s) return q_fail(err, Q_ERR_NOMEM, "scheduler: out of memory");
@@ -533,9 +578,26 @@ q_status srv_sched_new(const q_model *m, q_context *c, int n_slots, int slot_ctx
     s->n_slots = n_slots;
     s->slot_ctx = slot_ctx;
     s->queue_size = queue_size;
-    s->prefix_cache = prefix_cache;
     s->n_batch = 512;
     s->slots = calloc((size_t)n_slots, sizeof *s->slots);
+    if (prefix_cache) {
+        s->kv = kv_cache_of_context(c);
+        s->cache_seq = (q_seq_id)n_slots;
+        if (s->kv->n_seq_max <= n_slots) {
+            const int have = s->kv->n_seq_max;
+            free(s->slots);
+            free(s);
+            return q_fail(err, Q_ERR_INVALID_ARG, "scheduler: the prefix cache needs a context with %d sequences "
+                          "(one per slot and its own), this one has %d", n_slots + 1, have);
+        }
+        /* default: half the KV cache, but at least one slot's context, so a long chat
+         * history stays cached whole */
+        const long n_ctx = q_context_n_ctx(c);
+        s->cache_max = (size_t)(prefix_cache_tokens > 0 ? prefix_cache_tokens : Q_MIN(n_ctx, Q_MAX(n_ctx / 2, (long)slot_ctx)));
+        s->tree = prefix_tree_new();
+        s->cells = q_xmalloc((size_t)slot_ctx * sizeof *s->cells);
+        s->own = q_xmalloc((size_t)slot_ctx * sizeof *s->own);
+    }
     s->batch = q_batch_init(s->n_batch);
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
@@ -591,6 +653,12 @@ void srv_sched_free(srv_sched *s) {
     q_batch_free(&s->batch);
     for (int i = 0; s->slots && i < s->n_slots; i++) free(s->slots[i].hist);
     free(s->slots);
+    if (s->tree) {   /* the cells go with the context; the gauge drops this tree's share */
+        srv_metrics_prefix_cached(-s->cached_published);
+        prefix_tree_free(s->tree);
+    }
+    free(s->cells);
+    free(s->own);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     free(s);
@@ -604,3 +672,4 @@ double srv_sched_kv_ratio(const srv_sched *s) {
     const int32_t n = q_context_n_ctx(s->ctx);
     return n > 0 ? (double)atomic_load(&((srv_sched *)s)->kv_used) / n : 0.0;
 }
+size_t srv_sched_cache_max(const srv_sched *s) { return s->tree ? s->cache_max : 0; }

@@ -43,6 +43,7 @@ typedef struct srv_config {
     long        max_conns;     /* concurrent connections (one thread each) */
     long        shutdown_s;    /* grace for in-flight work on SIGTERM */
     long        prefix_cache;  /* 1: reuse the KV of shared prompt prefixes (scheduler.c) */
+    long        prefix_cache_tokens;  /* most cached prefix tokens; 0 = half the KV cache, >= CTX */
     bool        log_prompts;   /* log prompts, messages and generated text (credentials never) */
     const char *keys_file;     /* API key store; NULL = none (an open server) */
     bool        keys_explicit; /* keys_file was given: it must load (else a missing one = no keys) */
@@ -91,6 +92,9 @@ void srv_metrics_auth_failure(void);       /* a missing or bad API key */
 void srv_metrics_inference(double seconds);
 /* One admitted request's prefix lookup: reused tokens (0 = a miss). */
 void srv_metrics_prefix(size_t reused);
+/* quarrel_prefix_cache_tokens: each scheduler adds the change of its cached tokens. */
+void srv_metrics_prefix_cached(long delta);
+void srv_metrics_prefix_evicted(long tokens);
 void srv_metrics_queue_time(double seconds);
 void srv_metrics_inter_token(double seconds);
 void srv_metrics_tokens(long prompt, long generated);
@@ -206,8 +210,11 @@ typedef struct srv_sched srv_sched;
 
 typedef enum srv_submit { SRV_SUBMIT_OK, SRV_SUBMIT_FULL, SRV_SUBMIT_CLOSED } srv_submit;
 
+/* prefix_cache needs a context with n_slots + 1 sequences (the cache holds its cells under
+ * the last one); prefix_cache_tokens caps the cached tokens (0: half the context's cells,
+ * at least slot_ctx). */
 q_status   srv_sched_new(const q_model *m, q_context *c, int n_slots, int slot_ctx, int queue_size, bool prefix_cache,
-                         srv_sched **out, q_error *err);
+                         long prefix_cache_tokens, srv_sched **out, q_error *err);
 srv_submit srv_sched_submit(srv_sched *s, srv_job *j);
 /* Stops taking jobs, fails the queued ones, lets running ones finish until `deadline`
  * (srv_now seconds) and cancels the rest; joins the engine thread. */
@@ -218,6 +225,7 @@ int        srv_sched_waiting(const srv_sched *s);
 double     srv_sched_kv_ratio(const srv_sched *s);
 bool       srv_sched_alive(const srv_sched *s);
 int        srv_sched_slot_ctx(const srv_sched *s);
+size_t     srv_sched_cache_max(const srv_sched *s);   /* 0: no prefix cache */
 
 /* ---- the model registry (models.c): names, instances, hot-swap ---- */
 
@@ -271,6 +279,7 @@ typedef struct srv_principal {
     char    name[KEYS_NAME_MAX];
     int64_t rpm, tpm;              /* 0 = unlimited */
     bool    admin;
+    char    key_id[KEYS_ID_LEN + 1];  /* public id of the secret it presented (current or rotated-out) */
 } srv_principal;
 
 typedef enum srv_cors { SRV_CORS_NONE, SRV_CORS_ANY, SRV_CORS_EXPLICIT } srv_cors;
@@ -283,9 +292,14 @@ void     srv_guard_reload(srv_guard *g, const char *why);
 bool     srv_guard_keys_required(srv_guard *g);
 /* Checks a presented key (constant-time); counts a failure in the metrics. */
 bool     srv_guard_verify(srv_guard *g, const char *key, srv_principal *out);
+/* Whether the secret p authenticated with still works (not revoked or expired, a rotated-out
+ * secret within its grace), after reloading the file if it changed. A principal without a
+ * key (an open server) always does. For sessions that outlive one request (/ws). */
+bool     srv_guard_still_valid(srv_guard *g, const srv_principal *p);
 /* Admits one generation request of p: 0, or the seconds to wait (*which says the limit). */
 int64_t  srv_guard_admit(srv_guard *g, const srv_principal *p, srv_limit *which);
-/* Ties j to p's token bucket; srv_guard_job_tokens debits its generated tokens at the end. */
+/* Ties j to p's token bucket; srv_guard_job_tokens debits its generated tokens: the
+ * scheduler calls it when the job ends, however it ends (cancelled and abandoned jobs too). */
 void     srv_guard_job(srv_guard *g, const srv_principal *p, srv_job *j);
 void     srv_guard_job_tokens(const srv_job *j);
 /* Per client IP connection slots (--max-conns-per-ip); false = over the limit. */

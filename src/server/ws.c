@@ -19,7 +19,10 @@
  *                close (1008). Answered {"type":"auth","payload":{"ok":true}}; on a server
  *                without keys it is accepted and ignored. The upgrade may instead carry the
  *                key as `Authorization`/`X-API-Key` or as the subprotocol "quarrel.key.KEY"
- *                (echoed in Sec-WebSocket-Protocol, as RFC 6455 asks).
+ *                (echoed in Sec-WebSocket-Protocol, as RFC 6455 asks). A session whose
+ *                key stops working (revoked or expired, seen by a reload; a rotated-out
+ *                secret past its grace) gets UNAUTHORIZED and a close (1008) within about
+ *                a second; its running generations are cancelled.
  *   server -> client:
  *     inference {id, token, token_id, stream, complete: false, tokens_per_sec}: one per
  *                generated token while streaming (token: the text that token released,
@@ -61,6 +64,7 @@ enum {
     WS_PING_S   = 20,        /* seconds without input before a ping */
     WS_AUTH_S   = 10,        /* seconds a session has to send its auth message */
 };
+static const double WS_KEY_CHECK_S = 1.0;           /* seconds between re-checks of a session's key */
 static const double WS_LINGER_S = 2.0;              /* lingering close: most seconds draining */
 static const size_t WS_LINGER_BYTES = 64u << 20;    /* ...and most bytes */
 
@@ -154,6 +158,7 @@ typedef struct ws_conn {
     bool        unauth_close; /* refused: close with 1008 once the error is out */
     srv_principal who;        /* the key the session authenticated with */
     double      t_open;
+    double      last_key_check;   /* when who was last re-checked against the key store */
     bool        lingering;    /* the session is over; draining the peer's input */
     bool        dead;         /* to be freed at the end of this reactor turn */
     uint32_t    ev_mask;      /* epoll events registered for fd */
@@ -568,6 +573,15 @@ static void ws_tick(srv_ws_hub *h, ws_conn *c, double now, bool hub_stop) {
         srv_metrics_auth_failure();
         ws_unauthorized(c, ctx, "no auth message came in time");
         return;   /* sent on the next turn, then closed */
+    }
+    /* a key revoked (or expired, or rotated out past its grace) ends its sessions too:
+     * re-checked once a second, so a reload takes effect within about a second */
+    if (c->authed && c->who.ok && !c->unauth_close && now - c->last_key_check >= WS_KEY_CHECK_S) {
+        c->last_key_check = now;
+        if (!srv_guard_still_valid(srv_guard_of(c->srv), &c->who)) {
+            ws_unauthorized(c, ctx, "the session's API key is no longer valid (revoked, expired, or past its rotation grace)");
+            return;   /* sent on the next turn, then closed; its generations are cancelled */
+        }
     }
     if (!c->closing && flushed && c->unauth_close) {
         wslay_event_queue_close(ctx, WSLAY_CODE_POLICY_VIOLATION, (const uint8_t *)"unauthorized", 12);
