@@ -694,7 +694,11 @@ static void entry_wait_idle(srv_models *reg, entry *e) {
     while (e->loading && !reg->closing) pthread_cond_wait(&reg->cv, &reg->mu);
 }
 
-int srv_models_admin(srv_models *reg, srv_model_op op, const char *name, const char *path, char *msg, size_t n) {
+static json_t *entry_json(const entry *e);
+
+int srv_models_admin(srv_models *reg, srv_model_op op, const char *name, const char *path, json_t **desc, char *msg,
+                     size_t n) {
+    *desc = NULL;
     char *abs = NULL;
     if (path) {   /* relative to --models-dir, else to the -m file's directory */
         abs = path_absolute(path, reg->roots[1] ? reg->roots[1] : reg->roots[0]);
@@ -741,6 +745,7 @@ int srv_models_admin(srv_models *reg, srv_model_op op, const char *name, const c
         snprintf(msg, n, "model '%s' could not be loaded: %.300s", e->name, err.msg);
         status = 500;
     }
+    if (status == 200) *desc = entry_json(e);   /* now: a removed file's entry may be unlisted next */
 out_held:
     e->holders--;
 out:
@@ -806,8 +811,8 @@ static json_t *entry_json(const entry *e) {
 
 json_t *srv_models_json(srv_models *reg, const char *name) {
     pthread_mutex_lock(&reg->mu);
-    registry_prune(reg);   /* a removed file stops being listed once nothing of it is loaded */
     json_t *o = NULL;
+    registry_prune(reg);   /* a removed file stops being listed once nothing of it is loaded */
     if (name) {
         const entry *e = registry_find(reg, name);
         if (e) o = entry_json(e);

@@ -316,11 +316,11 @@ static int model_admin(srv_req *r, srv_model_op op) {
             json_pack("{s:s, s:s, s:s?, s:s}", "model", name, "op",
                       op == SRV_MODEL_LOAD ? "load" : op == SRV_MODEL_UNLOAD ? "unload" : "swap", "path", path, "key",
                       r->who.ok ? r->who.name : "(loopback)"));
-    const int st = srv_models_admin(srv_models_of(r->srv), op, name, path, msg, sizeof msg);
+    json_t *o = NULL;
+    const int st = srv_models_admin(srv_models_of(r->srv), op, name, path, &o, msg, sizeof msg);
     json_decref(req);
     if (st != 200)
         return srv_reply_error(r, st, st == 403 ? "permission_error" : error_type(st), "%s", msg);
-    json_t *o = srv_models_json(srv_models_of(r->srv), name);
     Q_ASSERT(o);
     return srv_reply_json(r, 200, o);
 }

@@ -266,8 +266,10 @@ int            srv_inst_slot_ctx(const srv_inst *i);
 typedef enum srv_model_op { SRV_MODEL_LOAD, SRV_MODEL_UNLOAD, SRV_MODEL_SWAP, SRV_MODEL_OP_COUNT } srv_model_op;
 /* Load (if unloaded), unload (running requests finish on it), or swap (load path, or the
  * current path again, as the new current version). path (swap only, may be NULL) must lie
- * in --models-dir or the -m file's directory. Returns the HTTP status, msg set unless 200. */
-int         srv_models_admin(srv_models *reg, srv_model_op op, const char *name, const char *path, char *msg, size_t n);
+ * in --models-dir or the -m file's directory. Returns the HTTP status, msg set unless 200;
+ * on 200 *desc is the model's /api/models object after the operation (caller owns). */
+int         srv_models_admin(srv_models *reg, srv_model_op op, const char *name, const char *path, json_t **desc,
+                             char *msg, size_t n);
 /* GET /api/models: one entry's object (NULL: unknown), or (name NULL) the array of all. */
 json_t     *srv_models_json(srv_models *reg, const char *name);
 json_t     *srv_models_names(srv_models *reg);     /* [name, ...] in registry order */
