@@ -14,6 +14,7 @@
  * QUARREL_TIMEOUT, QUARREL_MAX_BODY, QUARREL_SHUTDOWN_TIMEOUT, QUARREL_LOG_FORMAT, QUARREL_LOG_LEVEL,
  * QUARREL_LOG_PROMPTS=1|0, QUARREL_KEYS_FILE, QUARREL_METRICS_AUTH, QUARREL_MAX_CONNS,
  * QUARREL_MAX_CONNS_PER_IP, QUARREL_CORS_ORIGINS, QUARREL_TLS_CERT, QUARREL_TLS_KEY); flags win.
+ * QUARREL_TEST_LOAD_DELAY_MS (a test hook, no flag) makes every model load sleep first.
  * Keys: without --keys-file the default store (keys_default_path) is used if it exists
  * (else the server is open); a given file must load or the server does not start.
  * Once listening it logs "listening on http[s]://HOST:PORT" (the real port with --port 0).

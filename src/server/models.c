@@ -586,11 +586,13 @@ const char *srv_models_default_name(srv_models *reg) {
     return name;
 }
 
-/* Under mu: the entry for name, rescanning the directory once when it is not listed (a
- * file added since the last scan). Keeps mu held on return. */
+/* Under mu: the entry for name (NULL: the default), rescanning the directory once when it
+ * is not listed (a file added since the last scan). An entry whose file went is unlisted
+ * first if it holds nothing. Keeps mu held on return. */
 static entry *registry_find_rescan(srv_models *reg, const char *name) {
+    registry_prune(reg);
     entry *e = registry_find(reg, name);
-    if (e || !name || !reg->cfg->models_dir || reg->closing) return e;
+    if (e || !reg->cfg->models_dir || reg->closing) return e;
     pthread_mutex_unlock(&reg->mu);
     srv_models_rescan(reg, "unknown model");
     pthread_mutex_lock(&reg->mu);
