@@ -91,6 +91,7 @@ struct srv_models {
     bool              loader_started;
     pthread_cond_t    load_cv;    /* an entry wants loading, or closing */
     int               notify_fd;  /* eventfd written when a load ends; -1 = none */
+    pthread_mutex_t   scan_mu;    /* one rescan at a time (an older listing never lands last) */
 };
 
 typedef enum model_status {
@@ -414,8 +415,12 @@ static q_status registry_scan(srv_models *reg, const char *why, q_error *err) {
     if (!dir) return Q_OK;
     char **names;
     size_t n;
+    pthread_mutex_lock(&reg->scan_mu);
     const q_status st = dir_list(dir, &names, &n, err);
-    if (st != Q_OK) return st;
+    if (st != Q_OK) {
+        pthread_mutex_unlock(&reg->scan_mu);
+        return st;
+    }
     pthread_mutex_lock(&reg->mu);
     int added = 0;
     for (int k = 0; k < reg->n; k++)
@@ -439,6 +444,7 @@ static q_status registry_scan(srv_models *reg, const char *why, q_error *err) {
         srv_log(SRV_LOG_INFO, "models_rescanned", NULL,
                 json_pack("{s:s, s:i, s:i, s:i}", "why", why, "added", added, "removed", before - reg->n, "models", reg->n));
     pthread_mutex_unlock(&reg->mu);
+    pthread_mutex_unlock(&reg->scan_mu);
     for (size_t k = 0; k < n; k++) free(names[k]);
     free(names);
     return Q_OK;
@@ -477,6 +483,7 @@ q_status srv_models_new(const srv_config *cfg, srv_models **out, q_error *err) {
     reg->cfg = cfg;
     reg->notify_fd = -1;
     pthread_mutex_init(&reg->mu, NULL);
+    pthread_mutex_init(&reg->scan_mu, NULL);
     pthread_cond_init(&reg->cv, NULL);
     pthread_cond_init(&reg->load_cv, NULL);
     q_status st = Q_OK;
@@ -574,6 +581,7 @@ void srv_models_free(srv_models *reg) {
     free(reg->roots[1]);
     pthread_cond_destroy(&reg->load_cv);
     pthread_cond_destroy(&reg->cv);
+    pthread_mutex_destroy(&reg->scan_mu);
     pthread_mutex_destroy(&reg->mu);
     srv_metrics_models_loaded(0);
     free(reg);
