@@ -16,10 +16,11 @@
  * QUARREL_LOG_PROMPTS=1|0, QUARREL_KEYS_FILE, QUARREL_METRICS_AUTH, QUARREL_MAX_CONNS,
  * QUARREL_MAX_CONNS_PER_IP, QUARREL_CORS_ORIGINS, QUARREL_TLS_CERT, QUARREL_TLS_KEY,
  * QUARREL_PREFIX_CACHE, QUARREL_PREFIX_CACHE_TOKENS); flags win.
+ * QUARREL_TEST_LOAD_DELAY_MS (a test hook, no flag) makes every model load sleep first.
  * Keys: without --keys-file the default store (keys_default_path) is used if it exists
  * (else the server is open); a given file must load or the server does not start.
  * Once listening it logs "listening on http[s]://HOST:PORT" (the real port with --port 0).
- * SIGHUP: reload the key file. SIGTERM/SIGINT: stop accepting, finish or cancel in-flight
+ * SIGHUP: reload the key file and rescan --models-dir. SIGTERM/SIGINT: stop accepting, finish or cancel in-flight
  * work within --shutdown-timeout, exit 0. */
 #include <pthread.h>
 #include <signal.h>
@@ -122,6 +123,10 @@ static int serve_parse(int argc, char **argv, serve_opts *o) {
         if (i + 1 >= argc) { cli_errorf(CMD, "%s needs a value", a); return 2; }
         if (!opt_set(o, d, a, argv[++i])) return 2;
     }
+    /* a test hook, not an option: every model load sleeps this long first */
+    const char *delay = getenv("QUARREL_TEST_LOAD_DELAY_MS");
+    if (delay && *delay && !cli_int_arg(CMD, "QUARREL_TEST_LOAD_DELAY_MS", delay, 0, 60000, &o->cfg.test_load_delay_ms))
+        return 2;
     if (o->cfg.model_path && !*o->cfg.model_path) o->cfg.model_path = NULL;
     if (o->cfg.models_dir && !*o->cfg.models_dir) o->cfg.models_dir = NULL;
     if (!o->cfg.model_path && !o->cfg.models_dir) {
@@ -172,7 +177,7 @@ int cmd_serve(int argc, char **argv) {
     fprintf(stderr, "quarrel serve: listening on %s\n", url);
     fflush(stderr);
     int sig = 0;
-    while (sigwait(&set, &sig) == 0 && sig == SIGHUP) srv_server_reload_keys(s);
+    while (sigwait(&set, &sig) == 0 && sig == SIGHUP) srv_server_reload(s);
     srv_log(SRV_LOG_INFO, "shutting_down", NULL, json_pack("{s:s}", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
     srv_server_stop(s);
     srv_log(SRV_LOG_INFO, "stopped", NULL, NULL);

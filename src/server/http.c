@@ -488,7 +488,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     srv_req *r = *con_cls;
     if (!r) return;
     const int status = r->status ? r->status : 499;   /* 499: client went away before a reply */
-    srv_metrics_request(r->ep, status);
+    srv_metrics_request(r->model, r->ep, status);
     json_t *f = json_pack("{s:s, s:s, s:i, s:f, s:b}", "method", r->method, "path", r->path, "status", status, "ms",
                           (srv_now() - r->t0) * 1e3, "complete", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
     /* credentials are named in the line (srv_log always redacts their values) so a
@@ -532,7 +532,10 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     }
 }
 
-void srv_server_reload_keys(srv_server *s) { srv_guard_reload(s->guard, "SIGHUP"); }
+void srv_server_reload(srv_server *s) {
+    srv_guard_reload(s->guard, "SIGHUP");
+    srv_models_rescan(s->models, "SIGHUP");
+}
 
 /* A PEM file's text, NUL-terminated (malloc'ed), or NULL with err set. */
 static char *read_pem(const char *path, const char *flag, q_error *err) {

@@ -4,10 +4,14 @@
  *     gauge quarrel_prefix_cache_tokens (cached tokens, summed over schedulers)
  *     (given by the caller at render time), quarrel_webui_connections_active (open HTTP
  *     connections, a WebSocket session counting as its upgraded connection);
- *   counters: quarrel_webui_requests_total{model,endpoint,status}, quarrel_webui_tokens_total{kind},
+ *   counters: quarrel_webui_requests_total{model,endpoint,status} (model: the registry name
+ *     the request addressed, "" for requests naming none or an unknown one, so label sets
+ *     stay bounded by the registry), quarrel_webui_tokens_total{kind},
  *     quarrel_webui_errors_total{type} (every type always present, from 0),
  *     quarrel_rate_limited_total{limit="rpm|tpm|ip"}, quarrel_auth_failures_total;
- *   the model registry: gauge quarrel_models_loaded (current instances), counters
+ *   the model registry: gauges quarrel_models_loaded (current instances),
+ *     quarrel_model_versions_draining, quarrel_models_memory_bytes{state="current|draining"};
+ *     counters
  *     quarrel_model_loads_total (swaps included), quarrel_model_unloads_total (unload or
  *     LRU eviction), quarrel_model_swaps_total, quarrel_model_load_failures_total;
  *   histograms (cumulative le buckets, +Inf, _sum, _count; seconds): time_to_first_token,
@@ -27,7 +31,7 @@
 #include "core/base.h"
 #include "server/server.h"
 
-enum { N_BUCKETS = 12, N_STATUS = 16 };
+enum { N_BUCKETS = 12, MAX_REQ_ROWS = 4096 };
 static const double buckets[N_BUCKETS] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30 };
 
 typedef struct hist {
@@ -36,11 +40,18 @@ typedef struct hist {
     double sum;
 } hist;
 
+/* One series of quarrel_webui_requests_total. */
+typedef struct req_row {
+    char         model[128];
+    srv_endpoint ep;
+    int          status;
+    long         count;
+} req_row;
+
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static struct {
-    int  status[SRV_EP_COUNT][N_STATUS];   /* distinct statuses seen per endpoint */
-    long count[SRV_EP_COUNT][N_STATUS];
-    int  n_status[SRV_EP_COUNT];
+    req_row *rows;   /* [n_rows], in order of first appearance */
+    int      n_rows, cap_rows;
     long tok_prompt, tok_gen;
     long prefix_queries, prefix_hits, prefix_reused, prefix_cached, prefix_evicted;
     long errors[SRV_ERR_COUNT];
@@ -65,12 +76,21 @@ static const char *const ep_names[SRV_EP_COUNT] = {
 
 const char *srv_endpoint_name(srv_endpoint ep) { return ep_names[ep]; }
 
-void srv_metrics_request(srv_endpoint ep, int status) {
+void srv_metrics_request(const char *model, srv_endpoint ep, int status) {
+    Q_ASSERT(ep >= 0 && ep < SRV_EP_COUNT);
+    if (!model) model = "";
     pthread_mutex_lock(&mu);
     int i = 0;
-    while (i < g.n_status[ep] && g.status[ep][i] != status) i++;
-    if (i == g.n_status[ep] && i < N_STATUS) g.status[ep][g.n_status[ep]++] = status;
-    if (i < N_STATUS) g.count[ep][i]++;
+    while (i < g.n_rows && !(g.rows[i].ep == ep && g.rows[i].status == status && !strcmp(g.rows[i].model, model))) i++;
+    if (i == g.n_rows && i < MAX_REQ_ROWS) {   /* beyond that many series, new ones are not counted */
+        if (g.n_rows == g.cap_rows) g.rows = q_xrealloc(g.rows, (size_t)(g.cap_rows = g.cap_rows * 2 + 16) * sizeof *g.rows);
+        req_row *row = &g.rows[g.n_rows++];
+        snprintf(row->model, sizeof row->model, "%s", model);
+        row->ep = ep;
+        row->status = status;
+        row->count = 0;
+    }
+    if (i < g.n_rows) g.rows[i].count++;
     /* 499 is ours: the client left before a reply; 503 is a full queue or shutdown */
     if (status == 499) g.errors[SRV_ERR_DISCONNECTED]++;
     else if (status == 503) g.errors[SRV_ERR_QUEUE_FULL]++;
@@ -202,7 +222,9 @@ static void label_value(buf *b, const char *v) {
     }
 }
 
-char *srv_metrics_render(const char *model, int running, int waiting, double kv_ratio) {
+char *srv_metrics_render(const srv_models_totals *tot) {
+    const int running = tot->running, waiting = tot->waiting;
+    const double kv_ratio = tot->kv_ratio;
     buf b = { malloc(4096), 0, 4096 };
     bprintf(&b, "# HELP quarrel_requests_running Requests being decoded.\n# TYPE quarrel_requests_running gauge\n"
                 "quarrel_requests_running %d\n", running);
@@ -216,12 +238,11 @@ char *srv_metrics_render(const char *model, int running, int waiting, double kv_
     pthread_mutex_lock(&mu);
     bprintf(&b, "# HELP quarrel_webui_requests_total HTTP requests by model, endpoint and status.\n"
                 "# TYPE quarrel_webui_requests_total counter\n");
-    for (int e = 0; e < SRV_EP_COUNT; e++)
-        for (int i = 0; i < g.n_status[e]; i++) {
-            bprintf(&b, "quarrel_webui_requests_total{model=\"");
-            label_value(&b, model);
-            bprintf(&b, "\",endpoint=\"%s\",status=\"%d\"} %ld\n", ep_names[e], g.status[e][i], g.count[e][i]);
-        }
+    for (int i = 0; i < g.n_rows; i++) {
+        bprintf(&b, "quarrel_webui_requests_total{model=\"");
+        label_value(&b, g.rows[i].model);
+        bprintf(&b, "\",endpoint=\"%s\",status=\"%d\"} %ld\n", ep_names[g.rows[i].ep], g.rows[i].status, g.rows[i].count);
+    }
     bprintf(&b, "# HELP quarrel_webui_errors_total Failed requests by kind of failure.\n"
                 "# TYPE quarrel_webui_errors_total counter\n");
     for (int t = 0; t < SRV_ERR_COUNT; t++)
@@ -248,6 +269,12 @@ char *srv_metrics_render(const char *model, int running, int waiting, double kv_
             g.prefix_queries, g.prefix_hits, g.prefix_reused, g.prefix_cached, g.prefix_evicted);
     bprintf(&b, "# HELP quarrel_models_loaded Models with a current loaded version.\n"
                 "# TYPE quarrel_models_loaded gauge\nquarrel_models_loaded %d\n", g.models_loaded);
+    bprintf(&b, "# HELP quarrel_model_versions_draining Retired model versions still finishing requests (outside --max-loaded).\n"
+                "# TYPE quarrel_model_versions_draining gauge\nquarrel_model_versions_draining %d\n", tot->draining);
+    bprintf(&b, "# HELP quarrel_models_memory_bytes Bytes of mapped model files, current and draining versions.\n"
+                "# TYPE quarrel_models_memory_bytes gauge\nquarrel_models_memory_bytes{state=\"current\"} %llu\n"
+                "quarrel_models_memory_bytes{state=\"draining\"} %llu\n",
+            (unsigned long long)tot->mem_current, (unsigned long long)tot->mem_draining);
     for (int e = 0; e < SRV_MODEL_EV_COUNT; e++)
         bprintf(&b, "# HELP %s %s\n# TYPE %s counter\n%s %ld\n", model_event_metrics[e].name, model_event_metrics[e].help,
                 model_event_metrics[e].name, model_event_metrics[e].name, g.model_events[e]);

@@ -16,11 +16,18 @@
  * Status of an entry (GET /api/models): "loading" (first load under way, nothing current),
  * "loaded" (a current instance; a swap loads the new one while this one keeps serving),
  * "draining" (nothing current; a retired instance still runs requests), "unloaded".
- * Loads happen on the thread that asked (a request's connection thread, the WebSocket
- * reactor, or startup), outside the registry lock; others asking for the same entry wait.
- * --max-loaded N bounds the current instances: a load first retires the least recently
- * used one, preferring one without running requests (a busy one drains, never killed;
- * retired instances are outside the bound).
+ * Loads happen outside the registry lock, on the thread that asked (a request's connection
+ * thread, or startup) or, for callers that must not block (the WebSocket reactor, through
+ * srv_models_try_acquire), on the registry's loader thread, which then writes the notify fd
+ * (srv_models_set_notify); others asking for the same entry wait.
+ * --max-loaded N bounds the current instances: once a load succeeded (never before, so a
+ * failed load evicts nothing) the least recently used others are retired until N remain,
+ * preferring ones without running requests (a busy one drains, never killed). Retired
+ * (draining) versions are outside the bound but counted in every memory figure.
+ * The directory is rescanned on SIGHUP and when a request names an unknown model: new
+ * files become entries; an entry whose file is gone is dropped once nothing of it is
+ * loaded or draining. A dropped entry is kept (unlisted) until srv_models_free, so
+ * pointers to entries (instances, waiters, the default name) never dangle.
  *
  * Not here: HTTP (routes_api.c), the decode loop (scheduler.c).
  * Memory: the registry owns entries and instances; srv_models_free frees all (every
@@ -54,6 +61,13 @@ struct srv_inst {
 
 typedef struct entry {
     char      name[128];
+    bool      from_dir;           /* a --models-dir file (rescans may drop it), not -m's */
+    bool      gone;               /* its file left the directory: dropped once idle */
+    bool      dropped;            /* no longer listed (kept for pointers until the end) */
+    bool      want_load;          /* queued for the loader thread */
+    int       holders;            /* threads keeping this pointer across an unlock */
+    unsigned  loads_done;         /* load attempts ended (success or failure) */
+    struct entry *next_dropped;
     char     *path;               /* what the next load reads (a swap's path once it loaded) */
     srv_inst *cur;                /* current version or NULL */
     srv_inst *old;                /* retired versions with running requests */
@@ -67,11 +81,17 @@ struct srv_models {
     const srv_config *cfg;
     pthread_mutex_t   mu;
     pthread_cond_t    cv;         /* an entry's load ended */
-    entry            *e;
+    entry           **e;          /* [n] listed entries: -m's first, then the directory's by name */
     int               n;
-    int               def;        /* the entry requests without "model" use */
+    entry            *def;        /* the entry requests without "model" use (NULL: none left) */
+    entry            *dropped;    /* unlisted entries, freed with the registry */
     char             *roots[2];   /* absolute dirs a swap path may name (NULL = none) */
     bool              closing;
+    pthread_t         loader;     /* loads for srv_models_try_acquire */
+    bool              loader_started;
+    pthread_cond_t    load_cv;    /* an entry wants loading, or closing */
+    int               notify_fd;  /* eventfd written when a load ends; -1 = none */
+    pthread_mutex_t   scan_mu;    /* one rescan at a time (an older listing never lands last) */
 };
 
 typedef enum model_status {
@@ -159,6 +179,8 @@ static q_status inst_load(srv_models *reg, entry *e, const char *path, srv_inst 
     i->reg = reg;
     i->e = e;
     i->path = q_xstrdup(path);
+    if (cfg->test_load_delay_ms > 0)   /* tests: makes a load long enough to observe */
+        usleep((useconds_t)(cfg->test_load_delay_ms * 1000));
     q_status st = q_model_load(path, &i->model, err);
     if (st != Q_OK) goto fail;
     if (!q_model_vocab(i->model)) {
@@ -197,7 +219,7 @@ fail:
 
 static int loaded_count(const srv_models *reg) {
     int n = 0;
-    for (int k = 0; k < reg->n; k++) n += reg->e[k].cur != NULL;
+    for (int k = 0; k < reg->n; k++) n += reg->e[k]->cur != NULL;
     return n;
 }
 
@@ -216,18 +238,18 @@ static srv_inst *entry_retire(entry *e) {
     return NULL;
 }
 
-/* Under mu: makes room for one more current instance (--max-loaded) by retiring the least
- * recently used others, idle ones first. Retired idle instances go to *freed[0..*n_freed). */
+/* Under mu, once e's new version is current: retires the least recently used other
+ * current versions, idle ones first, until --max-loaded remain. Loads of other entries
+ * still under way are not counted: each makes room when it is in. Retired idle instances
+ * go to freed[*n_freed...] (room for reg->n). */
 static void registry_make_room(srv_models *reg, const entry *except, srv_inst **freed, int *n_freed) {
     const long max = reg->cfg->max_loaded;
     if (max <= 0) return;
-    int busy_loading = 0;
-    for (int k = 0; k < reg->n; k++) busy_loading += reg->e[k].loading && !reg->e[k].cur && &reg->e[k] != except;
-    while (loaded_count(reg) + busy_loading >= max) {
+    while (loaded_count(reg) > max) {
         entry *victim = NULL;
         for (int pass = 0; pass < 2 && !victim; pass++)   /* pass 0: idle ones only */
             for (int k = 0; k < reg->n; k++) {
-                entry *c = &reg->e[k];
+                entry *c = reg->e[k];
                 if (c == except || !c->cur || c->loading || (pass == 0 && c->cur->refs > 0)) continue;
                 if (!victim || c->last_used < victim->last_used) victim = c;
             }
@@ -241,23 +263,20 @@ static void registry_make_room(srv_models *reg, const entry *except, srv_inst **
 }
 
 /* Under mu, with e not loading: loads path as e's new current version (a swap when e has
- * one: it keeps serving until the new one is in). Unlocks while loading. */
+ * one: it keeps serving until the new one is in). Unlocks while loading and while freeing
+ * what the load retired; e stays valid (an entry is never freed before the registry). */
 static q_status entry_load(srv_models *reg, entry *e, const char *path, q_error *err) {
-    srv_inst **freed = q_xcalloc((size_t)reg->n + 1, sizeof *freed);
-    int n_freed = 0;
     e->loading = true;
-    if (!e->cur) registry_make_room(reg, e, freed, &n_freed);
-    publish_loaded(reg);
     char *p = q_xstrdup(path);
     pthread_mutex_unlock(&reg->mu);
 
-    for (int k = 0; k < n_freed; k++) inst_free(freed[k]);
     const double t0 = srv_now();
     srv_inst *i = NULL;
     const q_status st = inst_load(reg, e, p, &i, err);
 
     pthread_mutex_lock(&reg->mu);
-    n_freed = 0;
+    srv_inst **freed = q_xcalloc((size_t)reg->n + 1, sizeof *freed);
+    int n_freed = 0;
     if (st == Q_OK) {
         const bool swap = e->cur != NULL;
         srv_inst *old = entry_retire(e);
@@ -275,17 +294,24 @@ static q_status entry_load(srv_models *reg, entry *e, const char *path, q_error 
         srv_log(SRV_LOG_INFO, swap ? "model_swapped" : "model_loaded", NULL,
                 json_pack("{s:s, s:s, s:i, s:f}", "model", e->name, "path", i->path, "version", (int)i->version, "ms",
                           (srv_now() - t0) * 1e3));
+        if (!swap) registry_make_room(reg, e, freed, &n_freed);   /* only now: a failed load evicts nothing */
     } else {
         snprintf(e->err, sizeof e->err, "%.250s", err->msg);
         srv_metrics_model_event(SRV_MODEL_EV_LOAD_FAILURE);
         srv_log(SRV_LOG_WARN, "model_load_failed", NULL, json_pack("{s:s, s:s, s:s}", "model", e->name, "path", p, "error", err->msg));
     }
     e->loading = false;
+    e->loads_done++;
     publish_loaded(reg);
     pthread_cond_broadcast(&reg->cv);
-    if (n_freed) {   /* an idle old version: free it outside the lock */
+    if (reg->notify_fd >= 0) {   /* callers of srv_models_try_acquire retry */
+        const uint64_t one = 1;
+        ssize_t w = write(reg->notify_fd, &one, sizeof one);
+        (void)w;
+    }
+    if (n_freed) {   /* idle old or evicted versions: free them outside the lock */
         pthread_mutex_unlock(&reg->mu);
-        inst_free(freed[0]);
+        for (int k = 0; k < n_freed; k++) inst_free(freed[k]);
         pthread_mutex_lock(&reg->mu);
     }
     free(p);
@@ -293,38 +319,73 @@ static q_status entry_load(srv_models *reg, entry *e, const char *path, q_error 
     return st;
 }
 
-/* Under mu: the entry named name ("x" or "x.gguf"), or NULL. */
+/* Under mu: the listed entry named name ("x" or "x.gguf"; NULL = the default), or NULL. */
 static entry *registry_find(srv_models *reg, const char *name) {
-    if (!name) return reg->n ? &reg->e[reg->def] : NULL;
+    if (!name) return reg->def;
     const size_t wn = strlen(name);
     for (int k = 0; k < reg->n; k++) {
-        const char *have = reg->e[k].name;
+        const char *have = reg->e[k]->name;
         const size_t hn = strlen(have);
-        if (!strcmp(have, name)) return &reg->e[k];
+        if (!strcmp(have, name)) return reg->e[k];
         /* either side may carry the extension */
-        if (hn > 5 && !strcmp(have + hn - 5, ".gguf") && wn == hn - 5 && !strncmp(name, have, wn)) return &reg->e[k];
-        if (wn > 5 && !strcmp(name + wn - 5, ".gguf") && hn == wn - 5 && !strncmp(name, have, hn)) return &reg->e[k];
+        if (hn > 5 && !strcmp(have + hn - 5, ".gguf") && wn == hn - 5 && !strncmp(name, have, wn)) return reg->e[k];
+        if (wn > 5 && !strcmp(name + wn - 5, ".gguf") && hn == wn - 5 && !strncmp(name, have, hn)) return reg->e[k];
     }
     return NULL;
 }
 
-static void entry_add(srv_models *reg, const char *name, const char *path) {
+/* Under mu: a new listed entry (NULL when the name is taken). */
+static entry *entry_add(srv_models *reg, const char *name, const char *path, bool from_dir) {
     for (int k = 0; k < reg->n; k++)
-        if (!strcmp(reg->e[k].name, name)) {
+        if (!strcmp(reg->e[k]->name, name)) {
             srv_log(SRV_LOG_WARN, "model_duplicate", NULL, json_pack("{s:s, s:s}", "model", name, "skipped", path));
-            return;
+            return NULL;
         }
     reg->e = q_xrealloc(reg->e, (size_t)(reg->n + 1) * sizeof *reg->e);
-    entry *e = &reg->e[reg->n++];
-    memset(e, 0, sizeof *e);
+    entry *e = q_xcalloc(1, sizeof *e);
+    reg->e[reg->n++] = e;
     snprintf(e->name, sizeof e->name, "%s", name);
     e->path = q_xstrdup(path);
+    e->from_dir = from_dir;
+    return e;
+}
+
+static void entry_free(entry *e) {
+    inst_free(e->cur);
+    for (srv_inst *i = e->old, *next; i; i = next) {
+        next = i->next_old;
+        Q_ASSERT(i->refs == 0);   /* every request has ended */
+        inst_free(i);
+    }
+    free(e->path);
+    free(e);
+}
+
+/* Under mu: unlists the entries whose file is gone and that hold nothing (no version,
+ * no load, no waiter). The default moves to the first listed entry if it went. */
+static void registry_prune(srv_models *reg) {
+    int o = 0;
+    for (int k = 0; k < reg->n; k++) {
+        entry *e = reg->e[k];
+        if (e->gone && !e->cur && !e->old && !e->loading && !e->want_load && !e->holders) {
+            e->dropped = true;
+            e->next_dropped = reg->dropped;
+            reg->dropped = e;
+            srv_log(SRV_LOG_INFO, "model_removed", NULL, json_pack("{s:s}", "model", e->name));
+            continue;
+        }
+        reg->e[o++] = e;
+    }
+    reg->n = o;
+    if (reg->def && reg->def->dropped) reg->def = reg->n ? reg->e[0] : NULL;
 }
 
 static int name_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int entry_cmp(const void *a, const void *b) { return strcmp((*(entry *const *)a)->name, (*(entry *const *)b)->name); }
 
-/* Adds every regular file (or link to one) named *.gguf in dir, in name order. */
-static q_status registry_scan(srv_models *reg, const char *dir, q_error *err) {
+/* The *.gguf file names in dir (regular files or links), sorted, without ".gguf"; *n of
+ * them (malloc'ed, each malloc'ed). Reads the directory without the registry lock. */
+static q_status dir_list(const char *dir, char ***out, size_t *n_out, q_error *err) {
     DIR *d = opendir(dir);
     if (!d) return q_fail(err, Q_ERR_IO, "--models-dir %s: cannot open the directory", dir);
     char **names = NULL;
@@ -332,40 +393,109 @@ static q_status registry_scan(srv_models *reg, const char *dir, q_error *err) {
     struct dirent *de;
     while ((de = readdir(d))) {
         const size_t k = strlen(de->d_name);
-        if (k <= 5 || strcmp(de->d_name + k - 5, ".gguf") || de->d_name[0] == '.') continue;
+        if (k <= 5 || k - 5 >= sizeof ((entry *)0)->name || strcmp(de->d_name + k - 5, ".gguf") || de->d_name[0] == '.')
+            continue;
         names = q_xrealloc(names, (n + 1) * sizeof *names);
-        names[n++] = q_xstrdup(de->d_name);
+        names[n] = q_xstrdup(de->d_name);
+        names[n++][k - 5] = 0;
     }
     closedir(d);
-    qsort(names, n, sizeof *names, name_cmp);
-    for (size_t k = 0; k < n; k++) {
-        char *path = q_xmalloc(strlen(dir) + strlen(names[k]) + 2);
-        sprintf(path, "%s/%s", dir, names[k]);
-        names[k][strlen(names[k]) - 5] = 0;   /* the name drops ".gguf" */
-        if (strlen(names[k]) < sizeof reg->e->name) entry_add(reg, names[k], path);
-        free(path);
-        free(names[k]);
+    if (n) qsort(names, n, sizeof *names, name_cmp);
+    *out = names;
+    *n_out = n;
+    return Q_OK;
+}
+
+/* Brings the listed directory entries in line with the directory: new names are added
+ * (the directory's part of the list stays in name order), names whose file left are
+ * marked gone (and unlisted once they hold nothing), names that came back are kept.
+ * Takes mu. */
+static q_status registry_scan(srv_models *reg, const char *why, q_error *err) {
+    const char *dir = reg->cfg->models_dir;
+    if (!dir) return Q_OK;
+    char **names;
+    size_t n;
+    pthread_mutex_lock(&reg->scan_mu);
+    const q_status st = dir_list(dir, &names, &n, err);
+    if (st != Q_OK) {
+        pthread_mutex_unlock(&reg->scan_mu);
+        return st;
     }
+    pthread_mutex_lock(&reg->mu);
+    int added = 0;
+    for (int k = 0; k < reg->n; k++)
+        if (reg->e[k]->from_dir) reg->e[k]->gone = true;
+    for (size_t k = 0; k < n; k++) {
+        entry *have = NULL;
+        for (int j = 0; j < reg->n && !have; j++)
+            if (reg->e[j]->from_dir && !strcmp(reg->e[j]->name, names[k])) have = reg->e[j];
+        if (have) { have->gone = false; continue; }
+        char *path = q_xmalloc(strlen(dir) + strlen(names[k]) + 7);
+        sprintf(path, "%s/%s.gguf", dir, names[k]);
+        if (entry_add(reg, names[k], path, true)) added++;
+        free(path);
+    }
+    const int first_dir = reg->cfg->model_path && reg->n && !reg->e[0]->from_dir ? 1 : 0;
+    if (reg->n - first_dir > 1) qsort(reg->e + first_dir, (size_t)(reg->n - first_dir), sizeof *reg->e, entry_cmp);
+    const int before = reg->n;
+    registry_prune(reg);
+    if (!reg->def && reg->n) reg->def = reg->e[0];
+    if (why && (added || before != reg->n))
+        srv_log(SRV_LOG_INFO, "models_rescanned", NULL,
+                json_pack("{s:s, s:i, s:i, s:i}", "why", why, "added", added, "removed", before - reg->n, "models", reg->n));
+    pthread_mutex_unlock(&reg->mu);
+    pthread_mutex_unlock(&reg->scan_mu);
+    for (size_t k = 0; k < n; k++) free(names[k]);
     free(names);
     return Q_OK;
+}
+
+void srv_models_rescan(srv_models *reg, const char *why) {
+    q_error err;
+    if (registry_scan(reg, why, &err) != Q_OK)   /* the directory went: keep what is listed */
+        srv_log(SRV_LOG_WARN, "models_rescan_failed", NULL, json_pack("{s:s, s:s}", "why", why, "error", err.msg));
+}
+
+/* The loader thread: loads the entries srv_models_try_acquire queued, one at a time. */
+static void *registry_loader(void *arg) {
+    srv_models *reg = arg;
+    pthread_mutex_lock(&reg->mu);
+    while (!reg->closing) {
+        entry *e = NULL;
+        for (int k = 0; k < reg->n && !e; k++)
+            if (reg->e[k]->want_load) e = reg->e[k];
+        if (!e) {
+            pthread_cond_wait(&reg->load_cv, &reg->mu);
+            continue;
+        }
+        e->want_load = false;
+        if (e->cur || e->loading) continue;   /* someone else loaded it meanwhile */
+        q_error err;
+        (void)entry_load(reg, e, e->path, &err);   /* the outcome is in e (cur or err) */
+    }
+    pthread_mutex_unlock(&reg->mu);
+    return NULL;
 }
 
 q_status srv_models_new(const srv_config *cfg, srv_models **out, q_error *err) {
     *out = NULL;
     srv_models *reg = q_xcalloc(1, sizeof *reg);
     reg->cfg = cfg;
+    reg->notify_fd = -1;
     pthread_mutex_init(&reg->mu, NULL);
+    pthread_mutex_init(&reg->scan_mu, NULL);
     pthread_cond_init(&reg->cv, NULL);
+    pthread_cond_init(&reg->load_cv, NULL);
     q_status st = Q_OK;
     if (cfg->model_path) {
         const char *base = strrchr(cfg->model_path, '/');
-        entry_add(reg, base ? base + 1 : cfg->model_path, cfg->model_path);
+        reg->def = entry_add(reg, base ? base + 1 : cfg->model_path, cfg->model_path, false);
         char *abs = path_absolute(cfg->model_path, NULL);
         reg->roots[0] = path_dir(abs);
         free(abs);
     }
     if (cfg->models_dir) {
-        if ((st = registry_scan(reg, cfg->models_dir, err)) != Q_OK) goto fail;
+        if ((st = registry_scan(reg, NULL, err)) != Q_OK) goto fail;
         reg->roots[1] = path_absolute(cfg->models_dir, NULL);
     }
     if (reg->n == 0) {
@@ -376,11 +506,12 @@ q_status srv_models_new(const srv_config *cfg, srv_models **out, q_error *err) {
      * loads the directory's too (a bad one is logged and shown in /api/models) */
     pthread_mutex_lock(&reg->mu);
     for (int k = 0; k < reg->n; k++) {
-        const bool is_m = cfg->model_path && k == 0;
+        entry *e = reg->e[k];
+        const bool is_m = !e->from_dir;
         if (!is_m && !cfg->preload) continue;
         if (!is_m && cfg->max_loaded > 0 && loaded_count(reg) >= cfg->max_loaded) break;
         q_error lerr;
-        st = entry_load(reg, &reg->e[k], reg->e[k].path, &lerr);
+        st = entry_load(reg, e, e->path, &lerr);
         if (st != Q_OK && is_m) {
             *err = lerr;
             pthread_mutex_unlock(&reg->mu);
@@ -389,11 +520,22 @@ q_status srv_models_new(const srv_config *cfg, srv_models **out, q_error *err) {
         st = Q_OK;
     }
     pthread_mutex_unlock(&reg->mu);
+    if (pthread_create(&reg->loader, NULL, registry_loader, reg) != 0) {
+        st = q_fail(err, Q_ERR_IO, "model registry: could not start the loader thread");
+        goto fail;
+    }
+    reg->loader_started = true;
     *out = reg;
     return Q_OK;
 fail:
     srv_models_free(reg);
     return st;
+}
+
+void srv_models_set_notify(srv_models *reg, int fd) {
+    pthread_mutex_lock(&reg->mu);
+    reg->notify_fd = fd;
+    pthread_mutex_unlock(&reg->mu);
 }
 
 void srv_models_shutdown(srv_models *reg, double deadline) {
@@ -403,15 +545,17 @@ void srv_models_shutdown(srv_models *reg, double deadline) {
     pthread_mutex_lock(&reg->mu);
     reg->closing = true;
     pthread_cond_broadcast(&reg->cv);
+    pthread_cond_broadcast(&reg->load_cv);
     size_t n = 0, cap = 8;
     srv_inst **held = q_xmalloc(cap * sizeof *held);
-    for (int k = 0; k < reg->n; k++)
-        for (srv_inst *i = reg->e[k].cur ? reg->e[k].cur : reg->e[k].old; i;
-             i = i == reg->e[k].cur ? reg->e[k].old : i->next_old) {
+    for (int k = 0; k < reg->n; k++) {
+        entry *e = reg->e[k];
+        for (srv_inst *i = e->cur ? e->cur : e->old; i; i = i == e->cur ? e->old : i->next_old) {
             if (n == cap) held = q_xrealloc(held, (cap *= 2) * sizeof *held);
             i->refs++;
             held[n++] = i;
         }
+    }
     pthread_mutex_unlock(&reg->mu);
     for (size_t k = 0; k < n; k++) srv_sched_shutdown(held[k]->sched, deadline);
     for (size_t k = 0; k < n; k++) srv_inst_release(held[k]);
@@ -420,35 +564,66 @@ void srv_models_shutdown(srv_models *reg, double deadline) {
 
 void srv_models_free(srv_models *reg) {
     if (!reg) return;
-    for (int k = 0; k < reg->n; k++) {
-        entry *e = &reg->e[k];
-        inst_free(e->cur);
-        for (srv_inst *i = e->old, *next; i; i = next) {
-            next = i->next_old;
-            Q_ASSERT(i->refs == 0);   /* every request has ended */
-            inst_free(i);
-        }
-        free(e->path);
+    if (reg->loader_started) {   /* a load under way ends first */
+        pthread_mutex_lock(&reg->mu);
+        reg->closing = true;
+        pthread_cond_broadcast(&reg->load_cv);
+        pthread_mutex_unlock(&reg->mu);
+        pthread_join(reg->loader, NULL);
+    }
+    for (int k = 0; k < reg->n; k++) entry_free(reg->e[k]);
+    for (entry *e = reg->dropped, *next; e; e = next) {
+        next = e->next_dropped;
+        entry_free(e);
     }
     free(reg->e);
     free(reg->roots[0]);
     free(reg->roots[1]);
+    pthread_cond_destroy(&reg->load_cv);
     pthread_cond_destroy(&reg->cv);
+    pthread_mutex_destroy(&reg->scan_mu);
     pthread_mutex_destroy(&reg->mu);
     srv_metrics_models_loaded(0);
     free(reg);
 }
 
-const char *srv_models_default_name(const srv_models *reg) { return reg->e[reg->def].name; }
-
-srv_acquire srv_models_acquire(srv_models *reg, const char *name, srv_inst **out, char *msg, size_t n) {
-    *out = NULL;
+const char *srv_models_default_name(srv_models *reg) {
     pthread_mutex_lock(&reg->mu);
+    const char *name = reg->def ? reg->def->name : "";   /* an entry outlives every reader */
+    pthread_mutex_unlock(&reg->mu);
+    return name;
+}
+
+/* Under mu: the entry for name (NULL: the default), rescanning the directory once when it
+ * is not listed (a file added since the last scan). An entry whose file went is unlisted
+ * first if it holds nothing. Keeps mu held on return. */
+static entry *registry_find_rescan(srv_models *reg, const char *name) {
+    registry_prune(reg);
     entry *e = registry_find(reg, name);
+    if (e || !reg->cfg->models_dir || reg->closing) return e;
+    pthread_mutex_unlock(&reg->mu);
+    srv_models_rescan(reg, "unknown model");
+    pthread_mutex_lock(&reg->mu);
+    return registry_find(reg, name);
+}
+
+static srv_acquire not_found(const char *name, char *msg, size_t n) {
+    if (name) snprintf(msg, n, "model '%.200s' does not exist here (see GET /v1/models)", name);
+    else snprintf(msg, n, "no model is left to serve (the models directory is empty)");
+    return SRV_ACQUIRE_NOT_FOUND;
+}
+
+srv_acquire srv_models_acquire(srv_models *reg, const char *name, srv_inst **out, const char **canon, char *msg,
+                               size_t n) {
+    *out = NULL;
+    if (canon) *canon = NULL;
+    pthread_mutex_lock(&reg->mu);
+    entry *e = registry_find_rescan(reg, name);
     srv_acquire r = SRV_ACQUIRE_OK;
-    if (!e) {
-        snprintf(msg, n, "model '%.200s' does not exist here (see GET /v1/models)", name);
-        r = SRV_ACQUIRE_NOT_FOUND;
+    if (!e) r = not_found(name, msg, n);
+    else {
+        if (canon) *canon = e->name;
+        e->holders++;
     }
     while (e) {
         if (reg->closing) {
@@ -471,6 +646,38 @@ srv_acquire srv_models_acquire(srv_models *reg, const char *name, srv_inst **out
             snprintf(msg, n, "model '%s' could not be loaded: %.300s", e->name, err.msg);
             r = SRV_ACQUIRE_LOAD_FAILED;
             break;
+        }
+    }
+    if (e) e->holders--;
+    pthread_mutex_unlock(&reg->mu);
+    return r;
+}
+
+srv_acquire srv_models_try_acquire(srv_models *reg, const char *name, unsigned *ticket, srv_inst **out,
+                                   const char **canon, char *msg, size_t n) {
+    *out = NULL;
+    if (canon) *canon = NULL;
+    pthread_mutex_lock(&reg->mu);
+    entry *e = registry_find_rescan(reg, name);
+    srv_acquire r = SRV_ACQUIRE_PENDING;
+    if (!e) r = not_found(name, msg, n);
+    else if (canon) *canon = e->name;
+    if (e && reg->closing) {
+        snprintf(msg, n, "the server is shutting down");
+        r = SRV_ACQUIRE_CLOSED;
+    } else if (e && e->cur) {
+        e->cur->refs++;
+        e->last_used = srv_now();
+        *out = e->cur;
+        r = SRV_ACQUIRE_OK;
+    } else if (e && *ticket && e->loads_done >= *ticket && e->err[0]) {   /* the load we waited for failed */
+        snprintf(msg, n, "model '%s' could not be loaded: %.300s", e->name, e->err);
+        r = SRV_ACQUIRE_LOAD_FAILED;
+    } else if (e) {   /* not loaded (or unloaded again since): wait for the next load to end */
+        if (!*ticket || e->loads_done >= *ticket) *ticket = e->loads_done + 1;
+        if (!e->loading && !e->want_load) {
+            e->want_load = true;
+            pthread_cond_signal(&reg->load_cv);
         }
     }
     pthread_mutex_unlock(&reg->mu);
@@ -497,7 +704,11 @@ static void entry_wait_idle(srv_models *reg, entry *e) {
     while (e->loading && !reg->closing) pthread_cond_wait(&reg->cv, &reg->mu);
 }
 
-int srv_models_admin(srv_models *reg, srv_model_op op, const char *name, const char *path, char *msg, size_t n) {
+static json_t *entry_json(const entry *e);
+
+int srv_models_admin(srv_models *reg, srv_model_op op, const char *name, const char *path, json_t **desc, char *msg,
+                     size_t n) {
+    *desc = NULL;
     char *abs = NULL;
     if (path) {   /* relative to --models-dir, else to the -m file's directory */
         abs = path_absolute(path, reg->roots[1] ? reg->roots[1] : reg->roots[0]);
@@ -515,18 +726,19 @@ int srv_models_admin(srv_models *reg, srv_model_op op, const char *name, const c
         }
     }
     pthread_mutex_lock(&reg->mu);
-    entry *e = registry_find(reg, name);
+    entry *e = registry_find_rescan(reg, name);
     int status = 200;
     if (!e) {
         snprintf(msg, n, "model '%.200s' does not exist here (see GET /api/models)", name);
         status = 404;
         goto out;
     }
+    e->holders++;
     entry_wait_idle(reg, e);
     if (reg->closing) {
         snprintf(msg, n, "the server is shutting down");
         status = 503;
-        goto out;
+        goto out_held;
     }
     q_error err;
     if (op == SRV_MODEL_UNLOAD) {
@@ -543,6 +755,9 @@ int srv_models_admin(srv_models *reg, srv_model_op op, const char *name, const c
         snprintf(msg, n, "model '%s' could not be loaded: %.300s", e->name, err.msg);
         status = 500;
     }
+    if (status == 200) *desc = entry_json(e);   /* now: a removed file's entry may be unlisted next */
+out_held:
+    e->holders--;
 out:
     pthread_mutex_unlock(&reg->mu);
     free(abs);
@@ -607,12 +822,13 @@ static json_t *entry_json(const entry *e) {
 json_t *srv_models_json(srv_models *reg, const char *name) {
     pthread_mutex_lock(&reg->mu);
     json_t *o = NULL;
+    registry_prune(reg);   /* a removed file stops being listed once nothing of it is loaded */
     if (name) {
         const entry *e = registry_find(reg, name);
         if (e) o = entry_json(e);
     } else {
         o = json_array();
-        for (int k = 0; k < reg->n; k++) json_array_append_new(o, entry_json(&reg->e[k]));
+        for (int k = 0; k < reg->n; k++) json_array_append_new(o, entry_json(reg->e[k]));
     }
     pthread_mutex_unlock(&reg->mu);
     return o;
@@ -621,7 +837,8 @@ json_t *srv_models_json(srv_models *reg, const char *name) {
 json_t *srv_models_names(srv_models *reg) {
     json_t *a = json_array();
     pthread_mutex_lock(&reg->mu);
-    for (int k = 0; k < reg->n; k++) json_array_append_new(a, json_string(reg->e[k].name));
+    registry_prune(reg);
+    for (int k = 0; k < reg->n; k++) json_array_append_new(a, json_string(reg->e[k]->name));
     pthread_mutex_unlock(&reg->mu);
     return a;
 }
@@ -631,16 +848,22 @@ srv_models_totals srv_models_sum(srv_models *reg) {
     long used = 0, cells = 0;
     pthread_mutex_lock(&reg->mu);
     for (int k = 0; k < reg->n; k++) {
-        const entry *e = &reg->e[k];
+        const entry *e = reg->e[k];
         for (const srv_inst *i = e->cur ? e->cur : e->old; i; i = i == e->cur ? e->old : i->next_old) {
             t.running += srv_sched_running(i->sched);
             t.waiting += srv_sched_waiting(i->sched);
             const int32_t nc = q_context_n_ctx(i->ctx);
             used += (long)(srv_sched_kv_ratio(i->sched) * nc + 0.5);
             cells += nc;
-            if (i->current) t.loaded++;
+            if (i->current) {
+                t.loaded++;
+                t.mem_current += q_model_size(i->model);
+            } else {
+                t.draining++;
+                t.mem_draining += q_model_size(i->model);
+            }
             if (i->current && !srv_sched_alive(i->sched)) t.alive = false;
-            if (k == reg->def && i->current) t.slot_ctx = i->slot_ctx;
+            if (e == reg->def && i->current) t.slot_ctx = i->slot_ctx;
         }
     }
     pthread_mutex_unlock(&reg->mu);

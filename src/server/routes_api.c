@@ -177,13 +177,14 @@ srv_finish srv_job_collect(srv_req *r, srv_job *j, srv_chunk *out) {
 /* HTTP statuses of srv_models_acquire's outcomes. */
 static const int acquire_status[SRV_ACQUIRE_COUNT] = {
     [SRV_ACQUIRE_OK] = 0, [SRV_ACQUIRE_NOT_FOUND] = 404, [SRV_ACQUIRE_LOAD_FAILED] = 500, [SRV_ACQUIRE_CLOSED] = 503,
+    [SRV_ACQUIRE_PENDING] = 500,   /* (srv_models_acquire waits instead) */
 };
 
 int srv_req_model(srv_req *r, const json_t *req, char *msg, size_t n) {
     const json_t *m = json_object_get(req, "model");
     if (m && !json_is_null(m) && !json_is_string(m)) { snprintf(msg, n, "'model' must be a string"); return 400; }
     Q_ASSERT(!r->inst);
-    return acquire_status[srv_models_acquire(srv_models_of(r->srv), json_string_value(m), &r->inst, msg, n)];
+    return acquire_status[srv_models_acquire(srv_models_of(r->srv), json_string_value(m), &r->inst, &r->model, msg, n)];
 }
 
 /* The OpenAI error type of a failed request's status. */
@@ -314,11 +315,11 @@ static int model_admin(srv_req *r, srv_model_op op) {
             json_pack("{s:s, s:s, s:s?, s:s}", "model", name, "op",
                       op == SRV_MODEL_LOAD ? "load" : op == SRV_MODEL_UNLOAD ? "unload" : "swap", "path", path, "key",
                       r->who.ok ? r->who.name : "(loopback)"));
-    const int st = srv_models_admin(srv_models_of(r->srv), op, name, path, msg, sizeof msg);
+    json_t *o = NULL;
+    const int st = srv_models_admin(srv_models_of(r->srv), op, name, path, &o, msg, sizeof msg);
     json_decref(req);
     if (st != 200)
         return srv_reply_error(r, st, st == 403 ? "permission_error" : error_type(st), "%s", msg);
-    json_t *o = srv_models_json(srv_models_of(r->srv), name);
     Q_ASSERT(o);
     return srv_reply_json(r, 200, o);
 }
@@ -351,6 +352,6 @@ int srv_route_version(srv_req *r) {
 
 int srv_route_metrics(srv_req *r) {
     const srv_models_totals t = srv_models_sum(srv_models_of(r->srv));
-    char *text = srv_metrics_render(srv_model_name(r->srv), t.running, t.waiting, t.kv_ratio);
+    char *text = srv_metrics_render(&t);
     return srv_reply_text(r, 200, "text/plain; version=0.0.4", text);
 }

@@ -51,6 +51,8 @@ typedef struct srv_config {
     long        max_conns_per_ip; /* concurrent connections per client IP; 0 = unlimited */
     const char *cors_origins;  /* comma list of origins or "*"; NULL = same-origin only */
     const char *tls_cert, *tls_key;  /* PEM files; both set = HTTPS/WSS */
+    long        test_load_delay_ms; /* tests only: sleep this long in every model load (env
+                                     * QUARREL_TEST_LOAD_DELAY_MS), so a load can be watched */
 } srv_config;
 
 /* ---- logging (log.c): one line per event on stderr ----
@@ -81,8 +83,9 @@ typedef enum srv_error_type {
     SRV_ERR_COUNT
 } srv_error_type;
 
-/* Counts a finished HTTP request; statuses >= 400 also count an error of their kind. */
-void srv_metrics_request(srv_endpoint ep, int status);
+/* Counts a finished HTTP request; statuses >= 400 also count an error of their kind.
+ * model: the registry name the request addressed ("" or NULL: none, or an unknown one). */
+void srv_metrics_request(const char *model, srv_endpoint ep, int status);
 void srv_metrics_error(srv_error_type t);
 void srv_metrics_connections(int delta);   /* +1 opened, -1 closed */
 /* Limits for quarrel_rate_limited_total{limit}. */
@@ -106,8 +109,9 @@ typedef enum srv_model_event {
 } srv_model_event;
 void srv_metrics_model_event(srv_model_event ev);
 void srv_metrics_models_loaded(int n);     /* quarrel_models_loaded */
-/* Renders every metric; gauges come from the caller. Returns malloc'ed text. */
-char *srv_metrics_render(const char *model, int running, int waiting, double kv_ratio);
+/* Renders every metric; the registry's gauges come from the caller. Returns malloc'ed text. */
+struct srv_models_totals;
+char *srv_metrics_render(const struct srv_models_totals *t);
 const char *srv_endpoint_name(srv_endpoint ep);
 
 /* ---- jobs ---- */
@@ -240,11 +244,27 @@ void     srv_models_shutdown(srv_models *reg, double deadline);
 void     srv_models_free(srv_models *reg);   /* after every request ended; NULL is fine */
 
 typedef enum srv_acquire {
-    SRV_ACQUIRE_OK, SRV_ACQUIRE_NOT_FOUND, SRV_ACQUIRE_LOAD_FAILED, SRV_ACQUIRE_CLOSED, SRV_ACQUIRE_COUNT
+    SRV_ACQUIRE_OK, SRV_ACQUIRE_NOT_FOUND, SRV_ACQUIRE_LOAD_FAILED, SRV_ACQUIRE_CLOSED,
+    SRV_ACQUIRE_PENDING,   /* srv_models_try_acquire: a load is under way; ask again when notified */
+    SRV_ACQUIRE_COUNT
 } srv_acquire;
 /* A reference to the current instance of name (NULL = the default model), loading it
- * first if it is not loaded. On failure msg says why. */
-srv_acquire srv_models_acquire(srv_models *reg, const char *name, srv_inst **out, char *msg, size_t n);
+ * first on this thread if it is not loaded (a name not listed rescans --models-dir once).
+ * *canon (may be NULL) gets the registry's name of the model when it exists (valid for
+ * the registry's life). On failure msg says why. */
+srv_acquire srv_models_acquire(srv_models *reg, const char *name, srv_inst **out, const char **canon, char *msg,
+                               size_t n);
+/* The same without blocking: when the model is not loaded, the registry's loader thread
+ * loads it and SRV_ACQUIRE_PENDING comes back; call again (with the same *ticket, 0 at
+ * first) after the notify fd fired. The ticket tells the load waited for: once it ended
+ * in failure, SRV_ACQUIRE_LOAD_FAILED. */
+srv_acquire srv_models_try_acquire(srv_models *reg, const char *name, unsigned *ticket, srv_inst **out,
+                                   const char **canon, char *msg, size_t n);
+/* An eventfd the registry writes (1) whenever a load ends; -1 = none. */
+void        srv_models_set_notify(srv_models *reg, int fd);
+/* Rescans --models-dir (SIGHUP): new files are served, removed ones are dropped once
+ * nothing of them is loaded. why is logged. */
+void        srv_models_rescan(srv_models *reg, const char *why);
 void        srv_inst_release(srv_inst *i);   /* frees a retired instance at its last reference; NULL is fine */
 const q_model *srv_inst_model(const srv_inst *i);
 srv_sched     *srv_inst_sched(const srv_inst *i);
@@ -254,15 +274,19 @@ int            srv_inst_slot_ctx(const srv_inst *i);
 typedef enum srv_model_op { SRV_MODEL_LOAD, SRV_MODEL_UNLOAD, SRV_MODEL_SWAP, SRV_MODEL_OP_COUNT } srv_model_op;
 /* Load (if unloaded), unload (running requests finish on it), or swap (load path, or the
  * current path again, as the new current version). path (swap only, may be NULL) must lie
- * in --models-dir or the -m file's directory. Returns the HTTP status, msg set unless 200. */
-int         srv_models_admin(srv_models *reg, srv_model_op op, const char *name, const char *path, char *msg, size_t n);
+ * in --models-dir or the -m file's directory. Returns the HTTP status, msg set unless 200;
+ * on 200 *desc is the model's /api/models object after the operation (caller owns). */
+int         srv_models_admin(srv_models *reg, srv_model_op op, const char *name, const char *path, json_t **desc,
+                             char *msg, size_t n);
 /* GET /api/models: one entry's object (NULL: unknown), or (name NULL) the array of all. */
 json_t     *srv_models_json(srv_models *reg, const char *name);
 json_t     *srv_models_names(srv_models *reg);     /* [name, ...] in registry order */
-const char *srv_models_default_name(const srv_models *reg);
+const char *srv_models_default_name(srv_models *reg);   /* "" when none is left */
 
 typedef struct srv_models_totals {
     int    running, waiting, loaded;
+    int    draining;               /* retired versions still running requests */
+    uint64_t mem_current, mem_draining;   /* bytes of mapped model files, by kind of version */
     double kv_ratio;   /* over every live instance's cells */
     bool   alive;      /* every current instance's engine thread runs */
     int    slot_ctx;   /* the default model's, or -c when it is not loaded */
@@ -314,8 +338,8 @@ typedef struct srv_server srv_server;
 
 q_status srv_server_start(const srv_config *cfg, srv_server **out, q_error *err);
 int      srv_server_port(const srv_server *s);
-/* SIGHUP: reload the API key file. */
-void     srv_server_reload_keys(srv_server *s);
+/* SIGHUP: reload the API key file and rescan --models-dir. */
+void     srv_server_reload(srv_server *s);
 /* Stops accepting, drains work (cfg->shutdown_s), stops the daemon, frees everything. */
 void     srv_server_stop(srv_server *s);
 
@@ -340,6 +364,7 @@ typedef struct srv_req {
                                           * session must authenticate by its first message */
     char                  *ws_protocol;  /* the Sec-WebSocket-Protocol chosen (owned), or NULL */
     srv_inst              *inst;         /* the model instance it uses (a reference), or NULL */
+    const char            *model;        /* the registry name it addressed (metrics), or NULL */
     bool                   close_conn;   /* the reply closes the connection */
 } srv_req;
 

@@ -3,7 +3,10 @@
  * connection thread hands the socket to the reactor and ends: ONE reactor thread runs one
  * epoll over every upgraded socket (non-blocking) and each connection's eventfd, which the
  * scheduler writes when one of that connection's jobs has new tokens or ends. Nothing in
- * the reactor blocks; a lingering close is a state, not a wait.
+ * the reactor blocks; a lingering close is a state, not a wait. An inference for a model
+ * that is not loaded waits as a *pending* generation while the registry's loader thread
+ * loads it (srv_models_try_acquire); the registry writes the hub's wake fd when a load
+ * ends, and the reactor then starts it (or reports the failure). Other sessions stream on.
  *
  * Messages are JSON envelopes {"type": ..., "payload": ...} (the seed's protocol):
  *   client -> server:
@@ -121,7 +124,9 @@ static void base64(const uint8_t *in, size_t n, char *out) {
 /* ---- the connection loop ---- */
 
 typedef struct ws_gen {
-    srv_job   *job;
+    srv_job   *job;         /* NULL while pending: its model is loading */
+    json_t    *payload;     /* pending: the inference payload (owned) */
+    unsigned   ticket;      /* pending: the load it waits for (srv_models_try_acquire) */
     srv_inst  *inst;        /* the model instance it runs on (a reference) */
     json_t    *id;          /* echoed in every message of this generation */
     bool       stream;
@@ -197,11 +202,13 @@ static void ws_error(wslay_event_context_ptr ctx, ws_err code, const json_t *id,
 
 static void ws_gen_end(ws_conn *c, int i) {
     ws_gen *g = &c->gens[i];
-    /* the scheduler may still hold the job; it must not touch our eventfd after this */
-    pthread_mutex_lock(&g->job->mu);
-    g->job->notify_fd = -1;
-    pthread_mutex_unlock(&g->job->mu);
-    srv_job_release(g->job);
+    if (g->job) {   /* the scheduler may still hold the job; it must not touch our eventfd after this */
+        pthread_mutex_lock(&g->job->mu);
+        g->job->notify_fd = -1;
+        pthread_mutex_unlock(&g->job->mu);
+        srv_job_release(g->job);
+    }
+    json_decref(g->payload);
     srv_inst_release(g->inst);   /* may free a swapped-out version (joins its idle engine) */
     json_decref(g->id);
     free(g->text);
@@ -213,6 +220,13 @@ static int ws_gen_find(const ws_conn *c, const json_t *id) {
     for (int i = 0; i < c->n_gens; i++)
         if (json_equal(c->gens[i].id, (json_t *)id)) return i;
     return -1;
+}
+
+static void ws_inference_run(ws_conn *c, wslay_event_context_ptr ctx, const json_t *p, json_t *id, srv_inst *inst);
+
+static void ws_acquire_error(wslay_event_context_ptr ctx, srv_acquire acq, const json_t *id, const char *msg) {
+    ws_error(ctx, acq == SRV_ACQUIRE_NOT_FOUND ? WS_ERR_MODEL_NOT_FOUND
+                  : acq == SRV_ACQUIRE_CLOSED ? WS_ERR_CONNECTION_LOST : WS_ERR_INFERENCE_ERROR, id, msg);
 }
 
 static void ws_inference(ws_conn *c, wslay_event_context_ptr ctx, const json_t *p) {
@@ -229,13 +243,18 @@ static void ws_inference(ws_conn *c, wslay_event_context_ptr ctx, const json_t *
             return;
         }
         id = json_deep_copy(given);
-    } else {
-        snprintf(msg, sizeof msg, "%u", c->n_jobs + 1);
-        id = json_string(msg);
+    } else {   /* the next number, past the pending generations (they become jobs) */
+        unsigned k = c->n_jobs + 1;
+        for (int i = 0; i < c->n_gens; i++) k += !c->gens[i].job;
+        for (;;) {
+            snprintf(msg, sizeof msg, "%u", k++);
+            id = json_string(msg);
+            if (ws_gen_find(c, id) < 0) break;
+            json_decref(id);
+        }
     }
     const json_t *prompt = json_object_get(p, "prompt"), *stream = json_object_get(p, "stream"),
                  *model = json_object_get(p, "model");
-    srv_job *j = NULL;
     srv_inst *inst = NULL;
     if (c->n_gens == WS_MAX_GENS) {
         snprintf(msg, sizeof msg, "at most %d generations may run at once on one connection", WS_MAX_GENS);
@@ -251,13 +270,30 @@ static void ws_inference(ws_conn *c, wslay_event_context_ptr ctx, const json_t *
         ws_error(ctx, WS_ERR_INVALID_REQUEST, id, "'payload.model' must be a string");
         goto fail;
     }
-    /* an unloaded model loads here, on the reactor thread (sessions wait meanwhile) */
-    const srv_acquire acq = srv_models_acquire(srv_models_of(c->srv), json_string_value(model), &inst, msg, sizeof msg);
+    /* an unloaded model loads on the registry's loader thread: the generation waits as a
+     * pending one (ws_pending_retry) and the reactor goes on */
+    unsigned ticket = 0;
+    const srv_acquire acq = srv_models_try_acquire(srv_models_of(c->srv), json_string_value(model), &ticket, &inst, NULL,
+                                                   msg, sizeof msg);
+    if (acq == SRV_ACQUIRE_PENDING) {
+        c->gens[c->n_gens++] = (ws_gen){ .id = id, .payload = json_deep_copy(p), .ticket = ticket };
+        return;
+    }
     if (acq != SRV_ACQUIRE_OK) {
-        ws_error(ctx, acq == SRV_ACQUIRE_NOT_FOUND ? WS_ERR_MODEL_NOT_FOUND
-                      : acq == SRV_ACQUIRE_CLOSED ? WS_ERR_CONNECTION_LOST : WS_ERR_INFERENCE_ERROR, id, msg);
+        ws_acquire_error(ctx, acq, id, msg);
         goto fail;
     }
+    ws_inference_run(c, ctx, p, id, inst);
+    return;
+fail:
+    json_decref(id);
+}
+
+/* Starts an admitted generation on inst (both references are taken over). */
+static void ws_inference_run(ws_conn *c, wslay_event_context_ptr ctx, const json_t *p, json_t *id, srv_inst *inst) {
+    char msg[512];
+    const json_t *prompt = json_object_get(p, "prompt"), *stream = json_object_get(p, "stream");
+    srv_job *j = NULL;
     srv_limit which = SRV_LIMIT_RPM;
     const int64_t wait = srv_guard_admit(srv_guard_of(c->srv), &c->who, &which);
     if (wait) {
@@ -335,7 +371,48 @@ static void ws_gen_progress(ws_conn *c, wslay_event_context_ptr ctx, int i) {
 }
 
 static void ws_progress_all(ws_conn *c, wslay_event_context_ptr ctx) {
-    for (int i = c->n_gens - 1; i >= 0; i--) ws_gen_progress(c, ctx, i);   /* ends swap from the back */
+    for (int i = c->n_gens - 1; i >= 0; i--)   /* ends swap from the back */
+        if (c->gens[i].job) ws_gen_progress(c, ctx, i);
+}
+
+/* Pending generations whose model load ended: start them, or report why not. */
+static void ws_pending_retry(ws_conn *c, wslay_event_context_ptr ctx) {
+    for (int i = c->n_gens - 1; i >= 0; i--) {
+        ws_gen *g = &c->gens[i];
+        if (g->job) continue;
+        char msg[512];
+        srv_inst *inst = NULL;
+        const srv_acquire acq = srv_models_try_acquire(srv_models_of(c->srv), json_string_value(json_object_get(g->payload, "model")),
+                                                       &g->ticket, &inst, NULL, msg, sizeof msg);
+        if (acq == SRV_ACQUIRE_PENDING) continue;
+        json_t *id = json_incref(g->id), *p = json_incref(g->payload);
+        ws_gen_end(c, i);   /* frees the slot ws_inference_run fills */
+        if (acq == SRV_ACQUIRE_OK) ws_inference_run(c, ctx, p, id, inst);
+        else {
+            ws_acquire_error(ctx, acq, id, msg);
+            json_decref(id);
+        }
+        json_decref(p);
+    }
+}
+
+/* A stop for a pending generation: it ends before it started (finish_reason "cancelled"). */
+static void ws_pending_cancel(ws_conn *c, wslay_event_context_ptr ctx, int i) {
+    ws_gen *g = &c->gens[i];
+    srv_job *j = srv_job_new();
+    j->finish = SRV_FINISH_CANCELLED;
+    json_t *o = srv_api_summary(j, NULL, 0);
+    srv_job_release(j);
+    const json_t *stream = json_object_get(g->payload, "stream");
+    const bool streamed = !stream || !json_is_false(stream);
+    json_object_set(o, "id", g->id);
+    json_object_set_new(o, "token", json_string(""));
+    json_object_set_new(o, "token_id", json_null());
+    json_object_set_new(o, "stream", json_boolean(streamed));
+    json_object_set_new(o, "complete", json_true());
+    if (!streamed) json_object_set_new(o, "text", json_string(""));
+    ws_send(ctx, "inference", o);
+    ws_gen_end(c, i);
 }
 
 static void ws_status(ws_conn *c, wslay_event_context_ptr ctx) {
@@ -350,11 +427,15 @@ static void ws_status(ws_conn *c, wslay_event_context_ptr ctx) {
 static void ws_stop(ws_conn *c, wslay_event_context_ptr ctx, const json_t *p) {
     const json_t *id = json_is_object(p) ? json_object_get(p, "id") : NULL;
     if (!id || json_is_null(id)) {
-        for (int i = 0; i < c->n_gens; i++) atomic_store(&c->gens[i].job->cancel, true);   /* final messages follow */
+        for (int i = c->n_gens - 1; i >= 0; i--) {   /* final messages follow */
+            if (c->gens[i].job) atomic_store(&c->gens[i].job->cancel, true);
+            else ws_pending_cancel(c, ctx, i);
+        }
         return;
     }
     const int i = ws_gen_find(c, id);
     if (i < 0) ws_error(ctx, WS_ERR_INVALID_REQUEST, id, "no generation with this id is running on this connection");
+    else if (!c->gens[i].job) ws_pending_cancel(c, ctx, i);
     else atomic_store(&c->gens[i].job->cancel, true);
 }
 
@@ -503,7 +584,7 @@ static void ws_conn_end(srv_ws_hub *h, ws_conn *c, bool stopping) {
     while (c->n_gens) {
         /* the jobs end after we let go of them, so they are not in the latency histograms;
          * each counts as a disconnect here */
-        atomic_store(&c->gens[0].job->cancel, true);
+        if (c->gens[0].job) atomic_store(&c->gens[0].job->cancel, true);
         srv_metrics_error(SRV_ERR_DISCONNECTED);
         ws_gen_end(c, 0);
     }
@@ -561,6 +642,7 @@ static void ws_tick(srv_ws_hub *h, ws_conn *c, double now, bool hub_stop) {
         return;
     }
     wslay_event_context_ptr ctx = c->ctx;
+    if (c->n_gens && !c->closing && !c->unauth_close) ws_pending_retry(c, ctx);
     if (wslay_event_want_write(ctx) && wslay_event_send(ctx) != 0) {
         c->sock_failed = true;
         ws_conn_end(h, c, hub_stop);
@@ -705,6 +787,7 @@ q_status srv_ws_hub_start(srv_server *srv, srv_ws_hub **out, q_error *err) {
         return q_fail(err, Q_ERR_IO, "WebSocket reactor: could not start (%s)", strerror(errno));
     }
     h->started = true;
+    srv_models_set_notify(srv_models_of(srv), h->wake);   /* a load ended: retry pending generations */
     *out = h;
     return Q_OK;
 }
@@ -712,6 +795,7 @@ q_status srv_ws_hub_start(srv_server *srv, srv_ws_hub **out, q_error *err) {
 void srv_ws_hub_stop(srv_ws_hub *h) {
     if (!h) return;
     if (h->started) {
+        srv_models_set_notify(srv_models_of(h->srv), -1);   /* before wake closes */
         pthread_mutex_lock(&h->mu);
         h->stop = true;
         pthread_mutex_unlock(&h->mu);
