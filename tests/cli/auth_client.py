@@ -32,34 +32,19 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serve_util import BIN, MODEL, check, fail, ws_frame, servers, logs, cleanup  # noqa: E402
+from serve_util import BIN, MODEL, check, ws_frame, servers, cleanup, keys_cli  # noqa: E402
+from serve_util import start as serve_start  # noqa: E402
 
 TMP = tempfile.mkdtemp(prefix="quarrel-auth-")
 KEYS = os.path.join(TMP, "keys.json")
 
 
 def keys(*args):
-    r = subprocess.run([BIN, "keys", *args, "--keys-file", KEYS], capture_output=True, text=True, timeout=30)
-    check(r.returncode == 0, f"quarrel keys {args}: {r.stderr}")
-    return r.stdout.strip()
+    return keys_cli(KEYS, *args)
 
 
 def start(*extra, scheme="http"):
-    log = tempfile.NamedTemporaryFile(prefix="auth-", suffix=".log", delete=False, dir=TMP)
-    p = subprocess.Popen([BIN, "serve", "-m", MODEL, "--port", "0", "-t", "2", "--parallel", "2", *extra],
-                         stdout=subprocess.DEVNULL, stderr=log)
-    servers.append(p)
-    logs.append(log.name)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        text = open(log.name, encoding="utf-8", errors="replace").read()
-        m = re.search(scheme + r"://127\.0\.0\.1:(\d+)", text)
-        if m:
-            return p, int(m.group(1)), log.name
-        if p.poll() is not None:
-            fail("server exited early: " + text)
-        time.sleep(0.05)
-    fail("server did not start")
+    return serve_start("--parallel", "2", *extra, scheme=scheme, tag="auth", tmpdir=TMP)
 
 
 def conn(port, tls_ctx=None):

@@ -18,7 +18,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serve_util import BIN, check, servers, start  # noqa: E402
+from serve_util import check, servers, start, keys_cli  # noqa: E402
 import auth_client  # noqa: E402
 from auth_client import WS, req, hget, bearer, unauthorized_then_close  # noqa: E402
 
@@ -29,9 +29,7 @@ KEYS = os.path.join(TMP, "keys.json")
 
 
 def keys(*args):
-    r = subprocess.run([BIN, "keys", *args, "--keys-file", KEYS], capture_output=True, text=True, timeout=30)
-    check(r.returncode == 0, f"quarrel keys {args}: {r.stderr}")
-    return r.stdout.strip()
+    return keys_cli(KEYS, *args)
 
 
 def hold(port):

@@ -25,17 +25,16 @@ plus broken.gguf (not a GGUF) and a non-.gguf file that must be ignored:
 import http.client
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from serve_util import BIN, SHARED, GOLDEN, check, fail, servers, logs, cleanup, promtool_check, metric  # noqa: E402
+from serve_util import start as serve_start, run_tests, keys_cli  # noqa: E402
 from serve_util import WebSocket, wait_until  # noqa: E402
 
 TMP = tempfile.mkdtemp(prefix="quarrel-models-")
@@ -54,21 +53,7 @@ def setup_dir():
 
 
 def start(*args, env=None):
-    log = tempfile.NamedTemporaryFile(prefix="models-", suffix=".log", delete=False, dir=TMP)
-    p = subprocess.Popen([BIN, "serve", "--port", "0", "-t", "2", *args], stdout=subprocess.DEVNULL, stderr=log,
-                         env=dict(os.environ, **(env or {})))
-    servers.append(p)
-    logs.append(log.name)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        text = open(log.name, encoding="utf-8", errors="replace").read()
-        m = re.search(r"listening on http://[0-9.]+:(\d+)", text)
-        if m:
-            return p, int(m.group(1)), log.name
-        if p.poll() is not None:
-            fail("server exited early: " + text)
-        time.sleep(0.05)
-    fail("server did not start")
+    return serve_start(*args, env=env, model=None, tag="models", tmpdir=TMP)
 
 
 def stop(p, name):
@@ -281,9 +266,7 @@ def test_admin_auth():
     keys = os.path.join(TMP, "keys.json")
 
     def mk(*a):
-        r = subprocess.run([BIN, "keys", *a, "--keys-file", keys], capture_output=True, text=True, timeout=30)
-        check(r.returncode == 0, f"quarrel keys {a}: {r.stderr}")
-        return r.stdout.strip()
+        return keys_cli(keys, *a)
     admin = mk("create", "--name", "boss", "--admin")
     user = mk("create", "--name", "user")
     p, port, log = start("--models-dir", DIR, "--keys-file", keys)
@@ -384,13 +367,8 @@ def test_swap_under_load():
 
 def main():
     setup_dir()
-    t0 = time.time()
-    for t in (test_registry, test_preload, test_admin_auth, test_swap_under_load):
-        t1 = time.time()
-        t()
-        print(f"models: {t.__name__} ok ({time.time() - t1:.1f} s)", file=sys.stderr)
+    run_tests("models", (test_registry, test_preload, test_admin_auth, test_swap_under_load))
     cleanup()
-    print(f"models: all ok ({time.time() - t0:.1f} s)", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -22,13 +22,12 @@ import os
 import shutil
 import signal
 import sys
-import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from serve_util import SHARED, check, cleanup, promtool_check, metric, metrics_text  # noqa: E402
-from serve_util import WebSocket, wait_until  # noqa: E402
+from serve_util import WebSocket, wait_until, run_tests  # noqa: E402
 import models_client as mc  # noqa: E402  (start, stop, call, models, gen, Stream)
 
 FILES = {"story": "stories260K.gguf", "tiny": "llama-2-tiny-random.gguf", "gqa": "llama-gqa-spm512-Q4_0.gguf"}
@@ -272,12 +271,7 @@ def test_rescan():
 
 
 def main():
-    t0 = time.time()
-    for t in (test_ws_lazy_off_reactor, test_metric_labels, test_max_loaded, test_rescan):
-        t1 = time.time()
-        t()
-        print(f"models_more: {t.__name__} ok ({time.time() - t1:.1f} s)", file=sys.stderr)
-    print(f"models_more: all ok ({time.time() - t0:.1f} s)", file=sys.stderr)
+    run_tests("models_more", (test_ws_lazy_off_reactor, test_metric_labels, test_max_loaded, test_rescan))
 
 
 if __name__ == "__main__":

@@ -39,22 +39,41 @@ def check(cond, msg):
         fail(msg)
 
 
-def start(*extra, env=None):
-    log = tempfile.NamedTemporaryFile(prefix="serve-", suffix=".log", delete=False)
-    p = subprocess.Popen([BIN, "serve", "-m", MODEL, "--port", "0", "-t", "2", *extra],
-                         stdout=subprocess.DEVNULL, stderr=log, env=dict(os.environ, **(env or {})))
+def start(*extra, env=None, model=MODEL, scheme="http", tag="serve", tmpdir=None):
+    """Starts `quarrel serve [-m model] --port 0 -t 2 EXTRA...` (model=None: no -m) and waits
+    for its "listening on SCHEME://HOST:PORT" line. Returns (process, port, log path)."""
+    log = tempfile.NamedTemporaryFile(prefix=tag + "-", suffix=".log", delete=False, dir=tmpdir)
+    args = [BIN, "serve", *(["-m", model] if model else []), "--port", "0", "-t", "2", *extra]
+    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log, env=dict(os.environ, **(env or {})))
     servers.append(p)
     logs.append(log.name)
     deadline = time.time() + 60
     while time.time() < deadline:
         text = open(log.name, encoding="utf-8", errors="replace").read()
-        m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", text)
+        m = re.search(r"listening on " + scheme + r"://[0-9.]+:(\d+)", text)
         if m:
             return p, int(m.group(1)), log.name
         if p.poll() is not None:
             fail("server exited early: " + text)
         time.sleep(0.05)
     fail("server did not start")
+
+
+def keys_cli(keys_file, *args):
+    """Runs `quarrel keys ARGS --keys-file KEYS_FILE`; returns its stdout (a new key, a list)."""
+    r = subprocess.run([BIN, "keys", *args, "--keys-file", keys_file], capture_output=True, text=True, timeout=30)
+    check(r.returncode == 0, f"quarrel keys {args}: {r.stderr}")
+    return r.stdout.strip()
+
+
+def run_tests(name, tests):
+    """Runs each test function in order, timing each on stderr."""
+    t0 = time.time()
+    for t in tests:
+        t1 = time.time()
+        t()
+        print(f"{name}: {t.__name__} ok ({time.time() - t1:.1f} s)", file=sys.stderr)
+    print(f"{name}: all ok ({time.time() - t0:.1f} s)", file=sys.stderr)
 
 
 def req(port, method, path, body=None, raw=None, timeout=60):
