@@ -23,6 +23,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import ssl
@@ -32,7 +33,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serve_util import BIN, MODEL, check, ws_frame, servers, cleanup, keys_cli  # noqa: E402
+from serve_util import BIN, MODEL, check, ws_frame, cleanup, keys_cli  # noqa: E402
 from serve_util import start as serve_start  # noqa: E402
 
 TMP = tempfile.mkdtemp(prefix="quarrel-auth-")
@@ -409,7 +410,5 @@ if __name__ == "__main__":
     try:
         main()
     finally:
-        for p in servers:
-            if p.poll() is None:
-                p.kill()
-        subprocess.run(["rm", "-rf", TMP])
+        cleanup()
+        shutil.rmtree(TMP, ignore_errors=True)

@@ -10,15 +10,15 @@
      after 25 tokens still charges them: the key's next request is refused (429)."""
 import json
 import os
+import shutil
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serve_util import check, servers, start, keys_cli  # noqa: E402
+from serve_util import check, cleanup, start, keys_cli  # noqa: E402
 import auth_client  # noqa: E402
 from auth_client import WS, req, hget, bearer, unauthorized_then_close  # noqa: E402
 
@@ -125,7 +125,5 @@ if __name__ == "__main__":
     try:
         main()
     finally:
-        for p in servers:
-            if p.poll() is None:
-                p.kill()
-        subprocess.run(["rm", "-rf", TMP])
+        cleanup()
+        shutil.rmtree(TMP, ignore_errors=True)
