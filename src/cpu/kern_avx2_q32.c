@@ -48,6 +48,11 @@
 #include "cpu/avx2_begin.h"
 
 #define KA_INLINE static inline __attribute__((always_inline))
+#if defined(__clang__)
+#define KA_UNROLL _Pragma("clang loop unroll(full)")
+#else
+#define KA_UNROLL _Pragma("GCC unroll 8")
+#endif
 
 enum {
     KA_TOK = 64,     /* tokens per pass (the matmul op's tile width) */
@@ -401,40 +406,34 @@ typedef struct q8_0_prep {
     float   dy[KA_KB8][KA_TOK8];   /* block-major: 4 tokens' scales are one 16-byte load */
 } q8_0_prep;
 
-/* 2 rows (w, w + ws) x 4 tokens (prep rows t0..t0+3) over nbk blocks; acc[r][t] the
- * 8-lane accumulators (row stride KA_TOK8). The 8 scale products dx * dy of a block are
- * one vector multiply, stored and broadcast back from memory (broadcast loads cost no
- * ALU slot, unlike a multiply per output). */
-static void q8_0_rows2_tok4(int nbk, const uint8_t *w, size_t ws, const q8_0_prep *pp, int t0, __m256 *acc) {
+/* 2 rows (w, w + ws) x C <= 4 tokens (prep rows t0..t0+C-1) over nbk blocks;
+ * acc[r * KA_TOK8 + t] the 8-lane accumulators. The 8 scale products dx * dy of a
+ * block are one vector multiply, stored and broadcast back from memory (broadcast loads
+ * cost no ALU slot, unlike a multiply or a permute per output: measured faster). C is
+ * a constant: a batch of 1..3 tokens computes no padded token. */
+KA_INLINE void q8_0_tile(const int C, int nbk, const uint8_t *w, size_t ws, const q8_0_prep *pp, int t0, __m256 *acc) {
     const __m256i ones = _mm256_set1_epi16(1);
-    const uint8_t *w1 = w + ws;
-    __m256 c00 = acc[0], c01 = acc[1], c02 = acc[2], c03 = acc[3];
-    __m256 c10 = acc[KA_TOK8], c11 = acc[KA_TOK8 + 1], c12 = acc[KA_TOK8 + 2], c13 = acc[KA_TOK8 + 3];
+    __m256 c[2][4];
+    KA_UNROLL for (int r = 0; r < 2; r++) KA_UNROLL for (int t = 0; t < C; t++) c[r][t] = acc[r * KA_TOK8 + t];
     __attribute__((aligned(32))) float dd[8];
     for (int b = 0; b < nbk; b++) {
-        const block_q8_0 *x0 = (const block_q8_0 *)(const void *)w + b, *x1 = (const block_q8_0 *)(const void *)w1 + b;
-        const __m256i wv0 = _mm256_loadu_si256((const __m256i *)x0->qs), wv1 = _mm256_loadu_si256((const __m256i *)x1->qs);
-        const __m256i wa0 = _mm256_abs_epi8(wv0), wa1 = _mm256_abs_epi8(wv1);
+        const block_q8_0 *x0 = (const block_q8_0 *)(const void *)w + b;
+        const block_q8_0 *x1 = (const block_q8_0 *)(const void *)(w + ws) + b;
+        const __m256i wv[2] = { _mm256_loadu_si256((const __m256i *)x0->qs), _mm256_loadu_si256((const __m256i *)x1->qs) };
+        const __m256i wa[2] = { _mm256_abs_epi8(wv[0]), _mm256_abs_epi8(wv[1]) };
         const __m256 dx = _mm256_cvtph_ps(_mm_unpacklo_epi64(_mm_set1_epi16((short)x0->d), _mm_set1_epi16((short)x1->d)));
         const __m256 dy = _mm256_broadcast_ps((const __m128 *)(const void *)&pp->dy[b][t0]);
         _mm256_store_ps(dd, _mm256_mul_ps(dx, dy));   /* dd[4r + t] = dx_r * dy_t */
         __asm__("" : "+m"(dd));                        /* read back from memory, not shuffled */
-#define Q8_0_STEP(c0, c1, t)                                                                              \
-        do {                                                                                              \
-            const __m256i av = _mm256_load_si256(&pp->ax[t0 + (t)][b]);                                   \
-            const __m256i p0 = _mm256_maddubs_epi16(wa0, _mm256_sign_epi8(av, wv0));                      \
-            const __m256i p1 = _mm256_maddubs_epi16(wa1, _mm256_sign_epi8(av, wv1));                      \
-            c0 = _mm256_fmadd_ps(_mm256_broadcast_ss(&dd[t]), _mm256_cvtepi32_ps(_mm256_madd_epi16(p0, ones)), c0); \
-            c1 = _mm256_fmadd_ps(_mm256_broadcast_ss(&dd[4 + (t)]), _mm256_cvtepi32_ps(_mm256_madd_epi16(p1, ones)), c1); \
-        } while (0)
-        Q8_0_STEP(c00, c10, 0);
-        Q8_0_STEP(c01, c11, 1);
-        Q8_0_STEP(c02, c12, 2);
-        Q8_0_STEP(c03, c13, 3);
-#undef Q8_0_STEP
+        KA_UNROLL for (int t = 0; t < C; t++) {
+            const __m256i av = _mm256_load_si256(&pp->ax[t0 + t][b]);
+            KA_UNROLL for (int r = 0; r < 2; r++) {
+                const __m256i p = _mm256_maddubs_epi16(wa[r], _mm256_sign_epi8(av, wv[r]));
+                c[r][t] = _mm256_fmadd_ps(_mm256_broadcast_ss(&dd[4 * r + t]), _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones)), c[r][t]);
+            }
+        }
     }
-    acc[0] = c00, acc[1] = c01, acc[2] = c02, acc[3] = c03;
-    acc[KA_TOK8] = c10, acc[KA_TOK8 + 1] = c11, acc[KA_TOK8 + 2] = c12, acc[KA_TOK8 + 3] = c13;
+    KA_UNROLL for (int r = 0; r < 2; r++) KA_UNROLL for (int t = 0; t < C; t++) acc[r * KA_TOK8 + t] = c[r][t];
 }
 
 void q_avx2_gemm_q8_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws, const void *a, size_t as,
@@ -467,8 +466,13 @@ void q_avx2_gemm_q8_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *w, siz
                 }
                 for (int r = 0; r < nrr; r += 2) {   /* an odd last row pairs with itself */
                     const uint8_t *wr = wb + (size_t)(r0 + r) * ws + ko;
-                    for (int t = 0; t < nc4; t += 4)
-                        q8_0_rows2_tok4(nbk, wr, r + 1 < nrr ? ws : 0, &pp, t, &acc[r][t]);
+                    const size_t w1 = r + 1 < nrr ? ws : 0;
+                    int t = 0;
+                    for (; t + 4 <= ncc; t += 4) q8_0_tile(4, nbk, wr, w1, &pp, t, &acc[r][t]);
+                    /* the last 1..3 tokens as one tile of that many: nothing padded is computed */
+                    if (ncc - t == 3) q8_0_tile(3, nbk, wr, w1, &pp, t, &acc[r][t]);
+                    if (ncc - t == 2) q8_0_tile(2, nbk, wr, w1, &pp, t, &acc[r][t]);
+                    if (ncc - t == 1) q8_0_tile(1, nbk, wr, w1, &pp, t, &acc[r][t]);
                 }
             }
             for (int r = 0; r < nrr; r++)
