@@ -61,6 +61,7 @@ enum {
                       * (a 32-row tile runs ~9% faster than two 16-row ones) */
     KA_KB = 16,      /* blocks per K chunk of Q4_0 prefill: activation tables 64 tokens x 16 blocks = 34 KiB */
     KA_TOK8 = 16,    /* Q8_0 prefill: tokens per pass */
+    KA_SMALL = 8,    /* Q4_0: batches up to this many tokens take the small-batch path */
     KA_KB8 = 32,     /* Q8_0 prefill: blocks per K chunk (activation tables 16 x 32 x 36 bytes) */
 };
 
@@ -245,6 +246,57 @@ static void q4_0_tok1(int64_t nb, const uint8_t *w, size_t ws, int nrr, size_t t
     for (int g = 0; g < ng; g++) store_rows(out + 8 * g, acc[g], Q_MIN(8, nrr - 8 * g));
 }
 
+/* Small batches (2..KA_SMALL tokens): the decode layout of q4_0_tok1, with each block
+ * of the nrr <= 16 rows unpacked once and multiplied by every token's activations. No
+ * repack and no padded tokens: at a few tokens the prefill path's per-tile repack and
+ * its 4-token groups cost more than the products. The weights stream as in decode
+ * (same prefetch), so a small batch reads W once per step. */
+static void q4_0_small(int64_t nb, const uint8_t *w, size_t ws, int nrr, size_t tile, const uint8_t *a, size_t as,
+                       int nc, float *y, int64_t ldy) {
+    const uint8_t *row[16];
+    for (int r = 0; r < 16; r++) row[r] = w + (size_t)Q_MIN(r, nrr - 1) * ws;
+    const int ng = (nrr + 7) / 8;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1), eights = _mm256_set1_epi8(8);
+    __m256 acc[KA_SMALL][2];
+    for (int t = 0; t < nc; t++) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
+    ka_pf pf = ka_pf_init(w, (size_t)nrr * ws, tile, nb);
+    for (int64_t b = 0; b < nb; b++) {
+        const size_t bo = (size_t)b * sizeof(block_q4_0);
+        ka_pf_step(&pf);
+        __m256i lo[2][4], hi[2][4];   /* rows k and k + 4 of group g: nibbles of elements 0..15, 16..31 */
+        __m256 dx[2];
+        for (int g = 0; g < ng; g++) {
+            const uint8_t *const *rg = row + 8 * g;
+            for (int k = 0; k < 4; k++) {
+                const __m256i v = load_2x128(rg[k] + bo + 2, rg[k + 4] + bo + 2);
+                lo[g][k] = _mm256_and_si256(v, m4);
+                hi[g][k] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            }
+            dx[g] = _mm256_cvtph_ps(halves8(rg, bo));
+        }
+        for (int t = 0; t < nc; t++) {
+            const block_q8_0 *yb = (const block_q8_0 *)(const void *)(a + (size_t)t * as) + b;
+            const __m256i av = _mm256_loadu_si256((const __m256i *)yb->qs);
+            const __m256i alo = _mm256_permute4x64_epi64(av, 0x44), ahi = _mm256_permute4x64_epi64(av, 0xEE);
+            __m256i sa = _mm256_madd_epi16(_mm256_maddubs_epi16(eights, av), ones);   /* 8 * sum(a), every lane */
+            sa = _mm256_add_epi32(sa, _mm256_permute2x128_si256(sa, sa, 0x01));
+            sa = _mm256_add_epi32(sa, _mm256_shuffle_epi32(sa, 0x4E));
+            sa = _mm256_add_epi32(sa, _mm256_shuffle_epi32(sa, 0xB1));
+            const __m256 dy = _mm256_set1_ps(h2f(yb->d));
+            for (int g = 0; g < ng; g++) {
+                __m256i sv[4];
+                for (int k = 0; k < 4; k++)   /* int16: two pairs of 0..15 x -128..127 */
+                    sv[k] = _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(lo[g][k], alo),
+                                                               _mm256_maddubs_epi16(hi[g][k], ahi)), ones);
+                const __m256i sumi = _mm256_sub_epi32(reduce4x2(sv), sa);
+                acc[t][g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_mul_ps(dy, dx[g]), acc[t][g]);
+            }
+        }
+    }
+    for (int t = 0; t < nc; t++)
+        for (int g = 0; g < ng; g++) store_rows(y + t * ldy + 8 * g, acc[t][g], Q_MIN(8, nrr - 8 * g));
+}
+
 /* Prefill. The activations of one K chunk, per token: quants + 128 (so they can be the
  * unsigned operand of maddubs) and the scales as floats. */
 typedef struct q4_0_prep {
@@ -353,6 +405,11 @@ static void q4_0_gemm_pack(int64_t nb, int32_t nr, int32_t nc, const uint8_t *w,
 void q_avx2_gemm_q4_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws, const void *a, size_t as,
                            float *y, int64_t ldy) {
     const int64_t nb = n / QK4_0;
+    if (nc >= 2 && nc <= KA_SMALL) {
+        for (int32_t r = 0; r < nr; r += 16)
+            q4_0_small(nb, (const uint8_t *)w + (size_t)r * ws, ws, Q_MIN(16, nr - r), (size_t)nr * ws, a, as, nc, y + r, ldy);
+        return;
+    }
     if (nc >= 2) {
         q4_0_gemm_pack(nb, nr, nc, w, ws, a, as, y, ldy);
         return;
