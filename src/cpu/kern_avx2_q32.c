@@ -505,6 +505,11 @@ void q_avx2_gemm_q8_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *w, siz
     }
     q8_0_prep pp;
     __m256 acc[KA_ROWS + 1][KA_TOK8];   /* + 1: the partner of an odd last row */
+    /* A small batch (one token pass) streams W from memory as decode does, in 16 short
+     * row streams read a chunk at a time that the hardware prefetcher follows poorly:
+     * prefetch the tile after next as decode does, one step per row pair and chunk. */
+    const int64_t n_steps = (nr + 1) / 2 * ((nb + KA_KB8 - 1) / KA_KB8);
+    ka_pf pf = ka_pf_init(wb, nc <= KA_TOK8 ? (size_t)nr * ws : 0, (size_t)nr * ws, n_steps);
     for (int32_t c0 = 0; c0 < nc; c0 += KA_TOK8) {
         const int ncc = Q_MIN(KA_TOK8, nc - c0), nc4 = (ncc + 3) & ~3;
         for (int32_t r0 = 0; r0 < nr; r0 += KA_ROWS) {
@@ -524,6 +529,7 @@ void q_avx2_gemm_q8_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *w, siz
                 for (int r = 0; r < nrr; r += 2) {   /* an odd last row pairs with itself */
                     const uint8_t *wr = wb + (size_t)(r0 + r) * ws + ko;
                     const size_t w1 = r + 1 < nrr ? ws : 0;
+                    ka_pf_step(&pf);
                     int t = 0;
                     for (; t + 4 <= ncc; t += 4) q8_0_tile(4, nbk, wr, w1, &pp, t, &acc[r][t]);
                     /* the last 1..3 tokens as one tile of that many: nothing padded is computed */
