@@ -16,9 +16,10 @@
  * The gemm tile shares work between outputs without touching any one output's order:
  * a weight block is unpacked once for C tokens, an activation block loaded once for R
  * rows (R x C integer accumulators in registers: prefill 2 x 4 for Q4_K, 1 x 8 for the
- * others, the faster of the two for each on this machine's Zen 3; decode takes the rows
- * one by one, in memory order). Their speed limit is the multiplier ports: a 32-element
- * product costs one maddubs and one madd.
+ * others, the faster of the two for each on this machine's Zen 3; a batch of fewer
+ * tokens, or the last nc % C, one tile of that many; decode takes the rows one by one,
+ * in memory order). Their speed limit is the multiplier ports: a 32-element product
+ * costs one maddubs and one madd, and Zen 3 issues two of those (or FMAs) per cycle.
  *
  * Compiled for AVX2+FMA+F16C with a target pragma (as cpu/vec_dot_avx2.c), so the rest
  * of the build stays baseline x86-64; cpu/matmul.c uses these only on CPUs that have

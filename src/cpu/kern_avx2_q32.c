@@ -19,9 +19,12 @@
  *   interleaved 4 bytes per row) so that one maddubs of a repacked vector against a
  *   broadcast 4-byte group of one token's activations yields int16 partial sums for all
  *   8 rows; a repacked block is reused by every token of the tile.
+ *   Small batches (Q4_0, 2..8 tokens, the server's batched decode): the decode layout,
+ *   each block of the tile's rows unpacked once and used for every token; the repack
+ *   would cost more than it saves at a few tokens.
  * - Q8_0, whose scalar order is 8 float lanes per output (lane L holds elements 4L..4L+3
- *   of each block, x86_hsum8 at the end): a register block of rows x tokens, each
- *   output an 8-lane accumulator.
+ *   of each block, x86_hsum8 at the end): a register block of 2 rows x 4 tokens (the
+ *   last 1..3 tokens: a block of that many), each output an 8-lane accumulator.
  *
  * maddubs multiplies unsigned by signed bytes and saturates its int16 pair sums, so
  * each kind picks which operand is unsigned and how many pairs an int16 lane may hold
