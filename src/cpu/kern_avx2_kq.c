@@ -58,7 +58,9 @@ enum { KQ_RMAX = 4, KQ_CMAX = 8 };
 /* Decode streams each weight row from RAM once: the block KQ_PF_BLOCKS ahead is
  * prefetched (past a row's end that is the next row, which comes next; past the
  * matrix's end a prefetch is a no-op). Measured here: +20-40 % over the hardware
- * prefetcher alone at one thread. */
+ * prefetcher alone at one thread. Every tile shape prefetches: a small batch (2..8
+ * tokens) streams W from RAM just as decode does (1 thread, W of 16384 x 2048, CPU
+ * time: Q4_K 8 tokens 6.6 -> 5.2 ms, 4 tokens 3.9 -> 2.5 ms); in prefill it is an L2 hit. */
 enum { KQ_PF_BLOCKS = 16 };
 KQ_INLINE void kq_prefetch(uintptr_t p, size_t size) {   /* an address, maybe past the end */
     for (size_t off = 0; off < size; off += 64) _mm_prefetch((const char *)(p + off), _MM_HINT_T0);
