@@ -469,8 +469,8 @@ typedef struct q8_0_prep {
 /* 2 rows (w, w + ws) x C <= 4 tokens (prep rows t0..t0+C-1) over nbk blocks;
  * acc[r * KA_TOK8 + t] the 8-lane accumulators. The 8 scale products dx * dy of a
  * block are one vector multiply, stored and broadcast back from memory (broadcast loads
- * cost no ALU slot, unlike a multiply or a permute per output: measured faster). C is
- * a constant: a batch of 1..3 tokens computes no padded token. */
+ * cost no ALU slot; an in-lane permute per output instead measured no faster). C is a
+ * constant: a batch of 1..3 tokens computes no padded token. */
 KA_INLINE void q8_0_tile(const int C, int nbk, const uint8_t *w, size_t ws, const q8_0_prep *pp, int t0, __m256 *acc) {
     const __m256i ones = _mm256_set1_epi16(1);
     __m256 c[2][4];
