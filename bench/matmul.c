@@ -1,6 +1,8 @@
 /* bench/matmul.c — the CPU matmul op alone, per weight type, at decode (1 token) and
  * prefill (many tokens) shapes: time per call, weight GB/s (decode is bound by it) and
- * GOP/s (prefill is bound by it), next to the machine's read bandwidth.
+ * GOP/s (prefill is bound by it), next to the machine's read bandwidth. "cpu ms" is the
+ * process CPU time of the fastest call (all threads, pool spinning included): on a
+ * machine shared with other jobs, -t 1 with that column is the steadiest comparison.
  * Usage: bench_matmul [-t THREADS] [-n N_IN] [-m N_OUT] [-b TOKENS,..] [-r REPS] [TYPE ..]
  * The kernel set is the best one, or QUARREL_CPU's. Weights are random; speed does not
  * depend on their values. Not a test. */
@@ -13,11 +15,12 @@
 #include "cpu/backend.h"
 #include "runtime/membw.h"
 
-static double now_s(void) {
+static double clock_s(clockid_t id) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+static double now_s(void) { return clock_s(CLOCK_MONOTONIC); }
 
 void q_cpu_matmul(q_exec *ex, const q_tensor *w, const float *x, int64_t ldx, float *y, int64_t ldy,
                   int32_t n_tok);
@@ -55,7 +58,7 @@ int main(int argc, char **argv) {
     printf("kernels %s, %d thread%s, W %lld x %lld; read bandwidth %.2f GB/s\n", q_cpu_isa_name(q_cpu_isa_best()),
            threads, threads == 1 ? "" : "s", (long long)n_out, (long long)n_in,
            membw_read_gbps(threads, membw_default_bytes(), 3));
-    printf("%-7s %6s %11s %9s %9s\n", "type", "tokens", "ms/call", "W GB/s", "GOP/s");
+    printf("%-7s %6s %11s %9s %9s %9s\n", "type", "tokens", "ms/call", "W GB/s", "GOP/s", "cpu ms");
     for (int ti = 0; ti < n_types; ti++) {
         q_type t = Q_TYPE_COUNT;
         for (int k = 0; k < Q_TYPE_COUNT; k++)
@@ -76,15 +79,16 @@ int main(int argc, char **argv) {
             const int nt = toks[bi];
             const int r = reps > 0 ? reps : (nt == 1 ? 50 : nt <= 64 ? 6 : 2);
             q_cpu_matmul(&ex, &w, x, n_in, y, n_out, nt);   /* warm-up */
-            double best = 1e30;
+            double best = 1e30, best_cpu = 1e30;
             for (int k = 0; k < r; k++) {
-                const double t0 = now_s();
+                const double t0 = now_s(), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
                 q_cpu_matmul(&ex, &w, x, n_in, y, n_out, nt);
-                const double dt = now_s() - t0;
+                const double dt = now_s() - t0, dc = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
                 best = dt < best ? dt : best;
+                best_cpu = dc < best_cpu ? dc : best_cpu;
             }
-            printf("%-7s %6d %11.3f %9.2f %9.1f\n", q_type_name(t), nt, best * 1e3, (double)rb * n_out / best / 1e9,
-                   2.0 * (double)n_in * n_out * nt / best / 1e9);
+            printf("%-7s %6d %11.3f %9.2f %9.1f %9.3f\n", q_type_name(t), nt, best * 1e3, (double)rb * n_out / best / 1e9,
+                   2.0 * (double)n_in * n_out * nt / best / 1e9, best_cpu * 1e3);
         }
         free(wd);
     }

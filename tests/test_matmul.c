@@ -222,11 +222,14 @@ static void test_q32_raw_blocks_bit_identical(void **state) {
 static void test_gemm_tiles_bit_identical(void **state) {
     (void)state;
     /* 4160: more blocks than one K chunk of any tile kernel; 70 tokens: more than one
-     * token pass; 13, 16, 17 rows x 1 token: the decode paths' row groups and remainders */
+     * token pass; 13, 16, 17 rows x 1 token: the decode paths' row groups and remainders;
+     * 2..16 tokens: the small-batch paths, each token count its own instance */
     static const int64_t lens[] = { 32, 48, 64, 172, 256, 512, 1056, 4160 };
     static const int32_t shapes[][2] = { { 1, 1 }, { 1, 7 }, { 3, 1 }, { 4, 4 }, { 5, 3 }, { 8, 1 }, { 8, 9 },
                                          { 13, 1 }, { 13, 2 }, { 16, 1 }, { 16, 16 }, { 17, 1 }, { 17, 5 },
-                                         { 16, 64 }, { 9, 70 } };
+                                         { 16, 64 }, { 9, 70 },
+                                         /* small batches (nc 2..16): the per-count paths */
+                                         { 16, 6 }, { 7, 8 }, { 16, 11 }, { 3, 15 } };
     enum { MAXR = 17, MAXC = 70, MAXN = 4160, PAD = 40 };
     float *w = malloc(MAXN * sizeof(float)), *x = malloc(MAXN * sizeof(float));
     const size_t wstride = MAXN * 4 + PAD, astride = MAXN * 4 + PAD + 24;

@@ -19,9 +19,12 @@
  *   interleaved 4 bytes per row) so that one maddubs of a repacked vector against a
  *   broadcast 4-byte group of one token's activations yields int16 partial sums for all
  *   8 rows; a repacked block is reused by every token of the tile.
+ *   Small batches (Q4_0, 2..8 tokens, the server's batched decode): the decode layout,
+ *   each block of the tile's rows unpacked once and used for every token; the repack
+ *   would cost more than it saves at a few tokens.
  * - Q8_0, whose scalar order is 8 float lanes per output (lane L holds elements 4L..4L+3
- *   of each block, x86_hsum8 at the end): a register block of rows x tokens, each
- *   output an 8-lane accumulator.
+ *   of each block, x86_hsum8 at the end): a register block of 2 rows x 4 tokens (the
+ *   last 1..3 tokens: a block of that many), each output an 8-lane accumulator.
  *
  * maddubs multiplies unsigned by signed bytes and saturates its int16 pair sums, so
  * each kind picks which operand is unsigned and how many pairs an int16 lane may hold
@@ -48,6 +51,11 @@
 #include "cpu/avx2_begin.h"
 
 #define KA_INLINE static inline __attribute__((always_inline))
+#if defined(__clang__)
+#define KA_UNROLL _Pragma("clang loop unroll(full)")
+#else
+#define KA_UNROLL _Pragma("GCC unroll 8")
+#endif
 
 enum {
     KA_TOK = 64,     /* tokens per pass (the matmul op's tile width) */
@@ -56,6 +64,7 @@ enum {
                       * (a 32-row tile runs ~9% faster than two 16-row ones) */
     KA_KB = 16,      /* blocks per K chunk of Q4_0 prefill: activation tables 64 tokens x 16 blocks = 34 KiB */
     KA_TOK8 = 16,    /* Q8_0 prefill: tokens per pass */
+    KA_SMALL = 8,    /* Q4_0: batches up to this many tokens take the small-batch path */
     KA_KB8 = 32,     /* Q8_0 prefill: blocks per K chunk (activation tables 16 x 32 x 36 bytes) */
 };
 
@@ -240,6 +249,57 @@ static void q4_0_tok1(int64_t nb, const uint8_t *w, size_t ws, int nrr, size_t t
     for (int g = 0; g < ng; g++) store_rows(out + 8 * g, acc[g], Q_MIN(8, nrr - 8 * g));
 }
 
+/* Small batches (2..KA_SMALL tokens): the decode layout of q4_0_tok1, with each block
+ * of the nrr <= 16 rows unpacked once and multiplied by every token's activations. No
+ * repack and no padded tokens: at a few tokens the prefill path's per-tile repack and
+ * its 4-token groups cost more than the products. The weights stream as in decode
+ * (same prefetch), so a small batch reads W once per step. */
+static void q4_0_small(int64_t nb, const uint8_t *w, size_t ws, int nrr, size_t tile, const uint8_t *a, size_t as,
+                       int nc, float *y, int64_t ldy) {
+    const uint8_t *row[16];
+    for (int r = 0; r < 16; r++) row[r] = w + (size_t)Q_MIN(r, nrr - 1) * ws;
+    const int ng = (nrr + 7) / 8;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1), eights = _mm256_set1_epi8(8);
+    __m256 acc[KA_SMALL][2];
+    for (int t = 0; t < nc; t++) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
+    ka_pf pf = ka_pf_init(w, (size_t)nrr * ws, tile, nb);
+    for (int64_t b = 0; b < nb; b++) {
+        const size_t bo = (size_t)b * sizeof(block_q4_0);
+        ka_pf_step(&pf);
+        __m256i lo[2][4], hi[2][4];   /* rows k and k + 4 of group g: nibbles of elements 0..15, 16..31 */
+        __m256 dx[2];
+        for (int g = 0; g < ng; g++) {
+            const uint8_t *const *rg = row + 8 * g;
+            for (int k = 0; k < 4; k++) {
+                const __m256i v = load_2x128(rg[k] + bo + 2, rg[k + 4] + bo + 2);
+                lo[g][k] = _mm256_and_si256(v, m4);
+                hi[g][k] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            }
+            dx[g] = _mm256_cvtph_ps(halves8(rg, bo));
+        }
+        for (int t = 0; t < nc; t++) {
+            const block_q8_0 *yb = (const block_q8_0 *)(const void *)(a + (size_t)t * as) + b;
+            const __m256i av = _mm256_loadu_si256((const __m256i *)yb->qs);
+            const __m256i alo = _mm256_permute4x64_epi64(av, 0x44), ahi = _mm256_permute4x64_epi64(av, 0xEE);
+            __m256i sa = _mm256_madd_epi16(_mm256_maddubs_epi16(eights, av), ones);   /* 8 * sum(a), every lane */
+            sa = _mm256_add_epi32(sa, _mm256_permute2x128_si256(sa, sa, 0x01));
+            sa = _mm256_add_epi32(sa, _mm256_shuffle_epi32(sa, 0x4E));
+            sa = _mm256_add_epi32(sa, _mm256_shuffle_epi32(sa, 0xB1));
+            const __m256 dy = _mm256_set1_ps(h2f(yb->d));
+            for (int g = 0; g < ng; g++) {
+                __m256i sv[4];
+                for (int k = 0; k < 4; k++)   /* int16: two pairs of 0..15 x -128..127 */
+                    sv[k] = _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(lo[g][k], alo),
+                                                               _mm256_maddubs_epi16(hi[g][k], ahi)), ones);
+                const __m256i sumi = _mm256_sub_epi32(reduce4x2(sv), sa);
+                acc[t][g] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_mul_ps(dy, dx[g]), acc[t][g]);
+            }
+        }
+    }
+    for (int t = 0; t < nc; t++)
+        for (int g = 0; g < ng; g++) store_rows(y + t * ldy + 8 * g, acc[t][g], Q_MIN(8, nrr - 8 * g));
+}
+
 /* Prefill. The activations of one K chunk, per token: quants + 128 (so they can be the
  * unsigned operand of maddubs) and the scales as floats. */
 typedef struct q4_0_prep {
@@ -348,6 +408,11 @@ static void q4_0_gemm_pack(int64_t nb, int32_t nr, int32_t nc, const uint8_t *w,
 void q_avx2_gemm_q4_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws, const void *a, size_t as,
                            float *y, int64_t ldy) {
     const int64_t nb = n / QK4_0;
+    if (nc >= 2 && nc <= KA_SMALL) {
+        for (int32_t r = 0; r < nr; r += 16)
+            q4_0_small(nb, (const uint8_t *)w + (size_t)r * ws, ws, Q_MIN(16, nr - r), (size_t)nr * ws, a, as, nc, y + r, ldy);
+        return;
+    }
     if (nc >= 2) {
         q4_0_gemm_pack(nb, nr, nc, w, ws, a, as, y, ldy);
         return;
@@ -401,40 +466,34 @@ typedef struct q8_0_prep {
     float   dy[KA_KB8][KA_TOK8];   /* block-major: 4 tokens' scales are one 16-byte load */
 } q8_0_prep;
 
-/* 2 rows (w, w + ws) x 4 tokens (prep rows t0..t0+3) over nbk blocks; acc[r][t] the
- * 8-lane accumulators (row stride KA_TOK8). The 8 scale products dx * dy of a block are
- * one vector multiply, stored and broadcast back from memory (broadcast loads cost no
- * ALU slot, unlike a multiply per output). */
-static void q8_0_rows2_tok4(int nbk, const uint8_t *w, size_t ws, const q8_0_prep *pp, int t0, __m256 *acc) {
+/* 2 rows (w, w + ws) x C <= 4 tokens (prep rows t0..t0+C-1) over nbk blocks;
+ * acc[r * KA_TOK8 + t] the 8-lane accumulators. The 8 scale products dx * dy of a
+ * block are one vector multiply, stored and broadcast back from memory (broadcast loads
+ * cost no ALU slot; an in-lane permute per output instead measured no faster). C is a
+ * constant: a batch of 1..3 tokens computes no padded token. */
+KA_INLINE void q8_0_tile(const int C, int nbk, const uint8_t *w, size_t ws, const q8_0_prep *pp, int t0, __m256 *acc) {
     const __m256i ones = _mm256_set1_epi16(1);
-    const uint8_t *w1 = w + ws;
-    __m256 c00 = acc[0], c01 = acc[1], c02 = acc[2], c03 = acc[3];
-    __m256 c10 = acc[KA_TOK8], c11 = acc[KA_TOK8 + 1], c12 = acc[KA_TOK8 + 2], c13 = acc[KA_TOK8 + 3];
+    __m256 c[2][4];
+    KA_UNROLL for (int r = 0; r < 2; r++) KA_UNROLL for (int t = 0; t < C; t++) c[r][t] = acc[r * KA_TOK8 + t];
     __attribute__((aligned(32))) float dd[8];
     for (int b = 0; b < nbk; b++) {
-        const block_q8_0 *x0 = (const block_q8_0 *)(const void *)w + b, *x1 = (const block_q8_0 *)(const void *)w1 + b;
-        const __m256i wv0 = _mm256_loadu_si256((const __m256i *)x0->qs), wv1 = _mm256_loadu_si256((const __m256i *)x1->qs);
-        const __m256i wa0 = _mm256_abs_epi8(wv0), wa1 = _mm256_abs_epi8(wv1);
+        const block_q8_0 *x0 = (const block_q8_0 *)(const void *)w + b;
+        const block_q8_0 *x1 = (const block_q8_0 *)(const void *)(w + ws) + b;
+        const __m256i wv[2] = { _mm256_loadu_si256((const __m256i *)x0->qs), _mm256_loadu_si256((const __m256i *)x1->qs) };
+        const __m256i wa[2] = { _mm256_abs_epi8(wv[0]), _mm256_abs_epi8(wv[1]) };
         const __m256 dx = _mm256_cvtph_ps(_mm_unpacklo_epi64(_mm_set1_epi16((short)x0->d), _mm_set1_epi16((short)x1->d)));
         const __m256 dy = _mm256_broadcast_ps((const __m128 *)(const void *)&pp->dy[b][t0]);
         _mm256_store_ps(dd, _mm256_mul_ps(dx, dy));   /* dd[4r + t] = dx_r * dy_t */
         __asm__("" : "+m"(dd));                        /* read back from memory, not shuffled */
-#define Q8_0_STEP(c0, c1, t)                                                                              \
-        do {                                                                                              \
-            const __m256i av = _mm256_load_si256(&pp->ax[t0 + (t)][b]);                                   \
-            const __m256i p0 = _mm256_maddubs_epi16(wa0, _mm256_sign_epi8(av, wv0));                      \
-            const __m256i p1 = _mm256_maddubs_epi16(wa1, _mm256_sign_epi8(av, wv1));                      \
-            c0 = _mm256_fmadd_ps(_mm256_broadcast_ss(&dd[t]), _mm256_cvtepi32_ps(_mm256_madd_epi16(p0, ones)), c0); \
-            c1 = _mm256_fmadd_ps(_mm256_broadcast_ss(&dd[4 + (t)]), _mm256_cvtepi32_ps(_mm256_madd_epi16(p1, ones)), c1); \
-        } while (0)
-        Q8_0_STEP(c00, c10, 0);
-        Q8_0_STEP(c01, c11, 1);
-        Q8_0_STEP(c02, c12, 2);
-        Q8_0_STEP(c03, c13, 3);
-#undef Q8_0_STEP
+        KA_UNROLL for (int t = 0; t < C; t++) {
+            const __m256i av = _mm256_load_si256(&pp->ax[t0 + t][b]);
+            KA_UNROLL for (int r = 0; r < 2; r++) {
+                const __m256i p = _mm256_maddubs_epi16(wa[r], _mm256_sign_epi8(av, wv[r]));
+                c[r][t] = _mm256_fmadd_ps(_mm256_broadcast_ss(&dd[4 * r + t]), _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones)), c[r][t]);
+            }
+        }
     }
-    acc[0] = c00, acc[1] = c01, acc[2] = c02, acc[3] = c03;
-    acc[KA_TOK8] = c10, acc[KA_TOK8 + 1] = c11, acc[KA_TOK8 + 2] = c12, acc[KA_TOK8 + 3] = c13;
+    KA_UNROLL for (int r = 0; r < 2; r++) KA_UNROLL for (int t = 0; t < C; t++) acc[r * KA_TOK8 + t] = c[r][t];
 }
 
 void q_avx2_gemm_q8_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws, const void *a, size_t as,
@@ -449,6 +508,11 @@ void q_avx2_gemm_q8_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *w, siz
     }
     q8_0_prep pp;
     __m256 acc[KA_ROWS + 1][KA_TOK8];   /* + 1: the partner of an odd last row */
+    /* A small batch (one token pass) streams W from memory as decode does, in 16 short
+     * row streams read a chunk at a time that the hardware prefetcher follows poorly:
+     * prefetch the tile after next as decode does, one step per row pair and chunk. */
+    const int64_t n_steps = (nr + 1) / 2 * ((nb + KA_KB8 - 1) / KA_KB8);
+    ka_pf pf = ka_pf_init(wb, nc <= KA_TOK8 ? (size_t)nr * ws : 0, (size_t)nr * ws, n_steps);
     for (int32_t c0 = 0; c0 < nc; c0 += KA_TOK8) {
         const int ncc = Q_MIN(KA_TOK8, nc - c0), nc4 = (ncc + 3) & ~3;
         for (int32_t r0 = 0; r0 < nr; r0 += KA_ROWS) {
@@ -467,8 +531,14 @@ void q_avx2_gemm_q8_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *w, siz
                 }
                 for (int r = 0; r < nrr; r += 2) {   /* an odd last row pairs with itself */
                     const uint8_t *wr = wb + (size_t)(r0 + r) * ws + ko;
-                    for (int t = 0; t < nc4; t += 4)
-                        q8_0_rows2_tok4(nbk, wr, r + 1 < nrr ? ws : 0, &pp, t, &acc[r][t]);
+                    const size_t w1 = r + 1 < nrr ? ws : 0;
+                    ka_pf_step(&pf);
+                    int t = 0;
+                    for (; t + 4 <= ncc; t += 4) q8_0_tile(4, nbk, wr, w1, &pp, t, &acc[r][t]);
+                    /* the last 1..3 tokens as one tile of that many: nothing padded is computed */
+                    if (ncc - t == 3) q8_0_tile(3, nbk, wr, w1, &pp, t, &acc[r][t]);
+                    if (ncc - t == 2) q8_0_tile(2, nbk, wr, w1, &pp, t, &acc[r][t]);
+                    if (ncc - t == 1) q8_0_tile(1, nbk, wr, w1, &pp, t, &acc[r][t]);
                 }
             }
             for (int r = 0; r < nrr; r++)
