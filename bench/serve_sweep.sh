@@ -8,6 +8,8 @@
 # THREADS (nproc), QUEUE (64: at 128 clients some are told 503, counted and retried),
 # REQUESTS (requests per step; default max(clients, MIN_REQUESTS), MIN_REQUESTS 8),
 # TIMEOUT (server --timeout, 3600 s).
+# LLAMA_SERVER=/path/to/llama-server runs the same sweep against llama.cpp's server instead
+# (same model, slots, context per slot and threads; MODE must be chat, LLAMA_PORT 18090).
 # Not a test; numbers depend on the machine.
 set -euo pipefail
 BUILD=${1:-build}
@@ -27,20 +29,35 @@ if [ ! -f "$MODEL" ]; then
   "$BUILD/quarrel" synth --shape tinyllama-1.1b --type Q4_K_M -o "$MODEL" >&2
 fi
 LOG=$(mktemp /tmp/serve-sweep.XXXXXX.log)
-"$BUILD/quarrel" serve -m "$MODEL" --port 0 --parallel "$PARALLEL" -c "$CTX" -t "$THREADS" \
-  --queue-size "$QUEUE" --timeout "$TIMEOUT" --log-level warn 2>"$LOG" &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -f "$LOG"' EXIT
-PORT=
-for _ in $(seq 600); do
-  PORT=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$LOG")
-  [ -n "$PORT" ] && break
-  kill -0 $SERVER 2>/dev/null || { cat "$LOG" >&2; exit 1; }
-  sleep 0.1
-done
+if [ -n "${LLAMA_SERVER:-}" ]; then
+  [ "$MODE" = chat ] || { echo "serve_sweep: llama-server speaks MODE=chat only" >&2; exit 2; }
+  PORT=${LLAMA_PORT:-18090}
+  "$LLAMA_SERVER" -m "$MODEL" --host 127.0.0.1 --port "$PORT" -np "$PARALLEL" -c $(( PARALLEL * CTX )) \
+    -t "$THREADS" 2>"$LOG" &
+  SERVER=$!
+  trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -f "$LOG"' EXIT
+  for _ in $(seq 600); do
+    curl -sf "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break
+    kill -0 $SERVER 2>/dev/null || { cat "$LOG" >&2; exit 1; }
+    sleep 0.1
+  done
+  curl -sf "http://127.0.0.1:$PORT/health" >/dev/null || { echo "serve_sweep: llama-server did not start" >&2; exit 1; }
+else
+  "$BUILD/quarrel" serve -m "$MODEL" --port 0 --parallel "$PARALLEL" -c "$CTX" -t "$THREADS" \
+    --queue-size "$QUEUE" --timeout "$TIMEOUT" --log-level warn 2>"$LOG" &
+  SERVER=$!
+  trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -f "$LOG"' EXIT
+  PORT=
+  for _ in $(seq 600); do
+    PORT=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$LOG")
+    [ -n "$PORT" ] && break
+    kill -0 $SERVER 2>/dev/null || { cat "$LOG" >&2; exit 1; }
+    sleep 0.1
+  done
+fi
 [ -n "$PORT" ] || { echo "serve_sweep: server did not start" >&2; exit 1; }
 
-echo "model $(basename "$MODEL"), mode $MODE, --parallel $PARALLEL -c $CTX -t $THREADS --queue-size $QUEUE," \
+echo "server ${LLAMA_SERVER:-quarrel}, model $(basename "$MODEL"), mode $MODE, --parallel $PARALLEL -c $CTX -t $THREADS --queue-size $QUEUE," \
      "prompt $PROMPT_WORDS words, $MAX_TOKENS output tokens (ignore_eos)"
 echo
 # one untimed request loads the weights into the page cache
