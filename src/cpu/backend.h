@@ -123,8 +123,11 @@ const q_matmul_traits *q_matmul_traits_get(q_type t);
 /* Row of weight type t in a given ISA's table (NULL if that ISA is not built here). */
 const q_matmul_traits *q_matmul_traits_isa(q_type t, q_cpu_isa isa);
 
-/* Converts an activation row to vec_dot_type vt as ggml's x86 CPU build does (cpu/act_quant.c). */
+/* Converts an activation row to vec_dot_type vt as ggml's x86 CPU build does (cpu/act_quant.c),
+ * with the best kernel set's converter (every set's output is bit-identical). */
 q_from_float_fn q_cpu_act_quantizer(q_type vt);
+/* The converter of a given kernel set (sets without their own get the scalar one). */
+q_from_float_fn q_cpu_act_quantizer_isa(q_type vt, q_cpu_isa isa);
 /* exp bit-identical to ggml's AVX-512 softmax / SiLU exp (cpu/act_quant.c). */
 float q_cpu_expf(float x);
 
