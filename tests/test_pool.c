@@ -234,6 +234,7 @@ static void phase1_task(void *vctx, int64_t i, int thr) {
     atomic_fetch_add(&c->hits1[i], 1);
     volatile uint64_t spin = 0;
     for (int k = 0; k < 2000 * (int)(i % 4); k++) spin += (uint64_t)k;
+    (void)spin;
     c->out1[i] = 3 * i + 1;
     atomic_fetch_add(&c->done1, 1);
 }
