@@ -82,7 +82,7 @@ const char *q_cpu_isa_name(q_cpu_isa isa) {
     return isa_names[isa];
 }
 
-static bool cpu_runs(q_cpu_isa isa) {
+static bool cpu_probe(q_cpu_isa isa) {
 #if defined(__x86_64__)
     __builtin_cpu_init();
     unsigned a, b, c, d;   /* F16C via CPUID: clang 14 lacks the builtin's "f16c" name */
@@ -94,6 +94,19 @@ static bool cpu_runs(q_cpu_isa isa) {
                __builtin_cpu_supports("avx512vl");
 #endif
     return isa == Q_CPU_ISA_SCALAR;
+}
+
+/* cpu_probe, once per set: CPUID is serializing and, in a VM, traps to the hypervisor
+ * (microseconds), and the matmul path asks per call (q_matmul_traits_get, the activation
+ * converter). Every thread computes the same answer, so a race only repeats the probe. */
+static bool cpu_runs(q_cpu_isa isa) {
+    static atomic_int known[Q_CPU_ISA_COUNT];   /* 0 = not probed, 1 = no, 2 = yes */
+    int k = atomic_load_explicit(&known[isa], memory_order_relaxed);
+    if (k == 0) {
+        k = cpu_probe(isa) ? 2 : 1;
+        atomic_store_explicit(&known[isa], k, memory_order_relaxed);
+    }
+    return k == 2;
 }
 
 bool q_cpu_isa_supported(q_cpu_isa isa) {
@@ -171,6 +184,7 @@ typedef struct matmul_job {
     int32_t         n_w;
     int32_t         rows;      /* output rows per tile task */
     q_type          vt;        /* the group's vec_dot_type */
+    q_from_float_fn quant;     /* its converter (NULL for F32) */
     int64_t         n_in;
     const float    *x;         /* input rows (stride ldx floats), for the conversion tasks */
     int64_t         ldx;
@@ -193,7 +207,7 @@ static void matmul_convert_rows(const matmul_job *j, int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; t++) {
         uint8_t *dst = (uint8_t *)j->act + (size_t)t * j->act_row;
         if (j->vt == Q_TYPE_F32) memcpy(dst, j->x + t * j->ldx, j->act_row);
-        else q_cpu_act_quantizer(j->vt)(j->x + t * j->ldx, dst, j->n_in);
+        else j->quant(j->x + t * j->ldx, dst, j->n_in);
     }
 }
 
@@ -238,6 +252,7 @@ static void matmul_group(q_exec *ex, int32_t n_w, const q_tensor *const *w, cons
     const int64_t n_in = w[0]->ne[0];
     matmul_job j = { .n_w = n_w, .vt = mt[0]->vec_dot_type, .n_in = n_in, .x = x, .ldx = ldx, .n_tok = n_tok,
                      .rows = n_tok == 1 ? MATMUL_ROWS_DECODE : MATMUL_ROWS_PER_TASK };
+    if (j.vt != Q_TYPE_F32) j.quant = q_cpu_act_quantizer(j.vt);
     for (int32_t i = 0; i < n_w; i++) {
         j.w[i] = w[i];
         j.mt[i] = mt[i];
