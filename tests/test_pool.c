@@ -1,7 +1,9 @@
 /* test_pool.c — src/core/pool.c: every task runs exactly once, on a valid thread index,
  * for many (threads, tasks) combinations, across repeated runs of one persistent pool,
- * including runs separated by pauses long enough for the workers to fall asleep; and a
- * pool whose threads cannot all be created (a process limit) runs with those it got. */
+ * including runs separated by pauses long enough for the workers to fall asleep; a
+ * two-phase run (pool_run_then) finishes every first-phase task before any second-phase
+ * task starts; and a pool whose threads cannot all be created (a process limit) runs
+ * with those it got. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -214,6 +216,72 @@ static void test_thread_limit(void **state) {
     assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+/* Phase 1 task i: out[i] = 3 i + 1, then a slow tail so that phase-2 tasks on other
+ * threads would see an unfinished slot if the pool did not wait. Phase 2 task j: reads
+ * every phase-1 output (all must be final) and records a checksum. */
+typedef struct phase_ctx {
+    int64_t       n1, n2;
+    _Atomic int64_t done1;       /* phase-1 tasks finished */
+    _Atomic int     early;       /* a phase-2 task started before phase 1 was done */
+    _Atomic int    *hits1, *hits2;
+    int64_t        *out1;
+    int64_t        *sum2;
+} phase_ctx;
+
+static void phase1_task(void *vctx, int64_t i, int thr) {
+    (void)thr;
+    phase_ctx *c = vctx;
+    atomic_fetch_add(&c->hits1[i], 1);
+    volatile uint64_t spin = 0;
+    for (int k = 0; k < 2000 * (int)(i % 4); k++) spin += (uint64_t)k;
+    (void)spin;
+    c->out1[i] = 3 * i + 1;
+    atomic_fetch_add(&c->done1, 1);
+}
+
+static void phase2_task(void *vctx, int64_t j, int thr) {
+    (void)thr;
+    phase_ctx *c = vctx;
+    if (atomic_load(&c->done1) != c->n1) atomic_store(&c->early, 1);
+    atomic_fetch_add(&c->hits2[j], 1);
+    int64_t s = 0;
+    for (int64_t i = 0; i < c->n1; i++) s += c->out1[i];
+    c->sum2[j] = s + j;
+}
+
+static void test_run_then(void **state) {
+    (void)state;
+    static const int threads[] = { 1, 2, 3, 4 };
+    static const int64_t n1s[] = { 0, 1, 2, 5, 33 }, n2s[] = { 0, 1, 3, 64, 129 };
+    for (size_t t = 0; t < sizeof threads / sizeof threads[0]; t++) {
+        pool *p = pool_create(threads[t]);
+        for (int rep = 0; rep < 3; rep++)
+            for (size_t a = 0; a < sizeof n1s / sizeof n1s[0]; a++)
+                for (size_t b = 0; b < sizeof n2s / sizeof n2s[0]; b++) {
+                    phase_ctx c = { .n1 = n1s[a], .n2 = n2s[b] };
+                    atomic_init(&c.done1, 0);
+                    atomic_init(&c.early, 0);
+                    c.hits1 = calloc((size_t)c.n1 + 1, sizeof *c.hits1);
+                    c.hits2 = calloc((size_t)c.n2 + 1, sizeof *c.hits2);
+                    c.out1 = calloc((size_t)c.n1 + 1, sizeof *c.out1);
+                    c.sum2 = calloc((size_t)c.n2 + 1, sizeof *c.sum2);
+                    pool_run_then(rep == 2 ? NULL : p, phase1_task, c.n1, phase2_task, c.n2, &c);
+                    const int64_t want = 3 * c.n1 * (c.n1 - 1) / 2 + c.n1;   /* sum of 3 i + 1 */
+                    assert_int_equal(atomic_load(&c.early), 0);
+                    for (int64_t i = 0; i < c.n1; i++) assert_int_equal(atomic_load(&c.hits1[i]), 1);
+                    for (int64_t j = 0; j < c.n2; j++) {
+                        assert_int_equal(atomic_load(&c.hits2[j]), 1);
+                        assert_int_equal(c.sum2[j], want + j);
+                    }
+                    free(c.hits1);
+                    free(c.hits2);
+                    free(c.out1);
+                    free(c.sum2);
+                }
+        pool_free(p);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_combinations),
@@ -221,6 +289,7 @@ int main(void) {
         cmocka_unit_test(test_runs_after_sleep),
         cmocka_unit_test(test_null_pool_runs_inline),
         cmocka_unit_test(test_result_independent_of_threads),
+        cmocka_unit_test(test_run_then),
         cmocka_unit_test(test_default_threads),
         cmocka_unit_test(test_count_cores_from_topology),
         cmocka_unit_test(test_thread_limit),

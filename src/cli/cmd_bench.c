@@ -59,6 +59,7 @@ typedef struct bench_prof {
     uint64_t   ns[Q_PROF_COUNT];   /* summed over windows */
     uint64_t   calls[Q_PROF_COUNT];
     uint64_t   mark_calls[Q_PROF_COUNT];
+    uint64_t   mark_disp, disp;    /* thread-pool dispatches: at the window start, summed */
     double     secs;               /* the windows' wall time */
     long       tokens;             /* tokens timed */
 } bench_prof;
@@ -155,6 +156,7 @@ static void prof_begin(bench_prof *bp) {
     if (!bp) return;
     memcpy(bp->mark, bp->p->ns, sizeof bp->mark);
     memcpy(bp->mark_calls, bp->p->calls, sizeof bp->mark_calls);
+    bp->mark_disp = bp->p->dispatches;
 }
 
 static void prof_end(bench_prof *bp, double secs, long tokens) {
@@ -163,6 +165,7 @@ static void prof_end(bench_prof *bp, double secs, long tokens) {
         bp->ns[i] += bp->p->ns[i] - bp->mark[i];
         bp->calls[i] += bp->p->calls[i] - bp->mark_calls[i];
     }
+    bp->disp += bp->p->dispatches - bp->mark_disp;
     bp->secs += secs;
     bp->tokens += tokens;
 }
@@ -302,6 +305,8 @@ static json_t *prof_json(const bench_prof *bp) {
     json_t *j = json_object(), *ops = json_object(), *groups = json_object();
     json_object_set_new(j, "tokens", json_integer(bp->tokens));
     json_object_set_new(j, "total_ms_per_token", json_real(rows[PROF_TOTAL].ms_per_token));
+    json_object_set_new(j, "dispatches_per_token",
+                        json_real(bp->tokens > 0 ? (double)bp->disp / (double)bp->tokens : 0.0));
     for (int i = 0; i <= PROF_UNACC; i++) json_object_set_new(ops, rows[i].name, prof_row_json(&rows[i]));
     for (int i = PROF_MATMUL; i <= PROF_REST; i++) json_object_set_new(groups, rows[i].name, prof_row_json(&rows[i]));
     json_object_set_new(j, "ops", ops);
@@ -334,6 +339,10 @@ static void prof_print(const bench_prof *pp, const char *pp_name, const bench_pr
         if (tg) printf(" %10.3f %6.1f%% |", rt[i].ms_per_token, rt[i].pct);
         printf("\n");
     }
+    printf("thread-pool dispatches per token:");
+    if (pp) printf(" %s %.1f", pp_name, pp->tokens > 0 ? (double)pp->disp / (double)pp->tokens : 0.0);
+    if (tg) printf(" %s %.1f", tg_name, tg->tokens > 0 ? (double)tg->disp / (double)tg->tokens : 0.0);
+    printf("\n");
 }
 
 int cmd_bench(int argc, char **argv) {

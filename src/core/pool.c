@@ -1,11 +1,19 @@
 /* pool.c — the persistent thread pool of pool.h.
  *
  * One run, as the caller sees it:
- *   1. store fn/ctx/n_tasks, reset the task counter, set n_busy = number of workers;
+ *   1. store the phases and ctx, give every thread its contiguous share of each phase's
+ *      tasks (an even split), set n_busy = number of workers;
  *   2. bump `generation` (the publication point: workers acquire it);
  *   3. if any worker is asleep on `generation`, wake them (one futex syscall);
- *   4. take tasks from the shared counter like any worker;
+ *   4. take tasks like any worker: its own share first, from a cursor on its own cache
+ *      line (no contention), then steal what is left of the others' shares one task at a
+ *      time (a descheduled or slower thread's work moves to the one that finished);
  *   5. wait for n_busy == 0: spin, then sleep on n_busy.
+ * A two-phase run (pool_run_then) separates its phases by counting the first phase's
+ * finished tasks: a thread that has no first-phase task left to take (its own or stolen)
+ * spins until that count is complete, then starts on the second phase. Every unfinished
+ * task is then held by a running thread, so the wait ends without any sleeping or late
+ * thread having to arrive.
  * A worker spins on `generation` for POOL_SPIN_NS after each run, so a run that
  * follows shortly (the next matmul) finds it awake and costs no syscall; only then does
  * it sleep. The sleep/wake handshakes are Dekker-style: each side does a seq_cst
@@ -51,13 +59,14 @@ struct pool {
     struct pool_worker *workers;  /* (n_threads - 1) thread arguments */
 
     /* The current run: written by the caller before the generation bump. */
-    pool_task_fn fn;
+    pool_task_fn fn[2];           /* phase 0, then phase 1 (NULL: a one-phase run) */
+    int64_t      n_tasks[2];
     void        *ctx;
-    int64_t      n_tasks;
+    struct pool_slot *slots;      /* n_threads task shares */
 
-    /* Each hot word on its own cache line: workers hammer `next` while the caller
-     * polls `n_busy`, and sleepers poll `generation`. */
-    _Alignas(POOL_CACHE_LINE) _Atomic int64_t next;          /* next task to hand out */
+    /* Each hot word on its own cache line: the caller polls `n_busy`, sleepers poll
+     * `generation`, threads finishing phase 0 add to `done0`. */
+    _Alignas(POOL_CACHE_LINE) _Atomic int64_t done0;         /* phase-0 tasks finished */
     _Alignas(POOL_CACHE_LINE) _Atomic uint32_t generation;   /* bumped once per run */
     _Atomic uint32_t n_sleepers;                             /* workers asleep on generation */
     _Atomic bool     stop;                                   /* set by pool_free */
@@ -74,6 +83,13 @@ typedef struct pool_worker {
     pool *p;
     int   i_thread;   /* 1 .. n_threads-1 */
 } pool_worker;
+
+/* One thread's share of a phase: tasks [cur, end), cur advanced by whoever takes one
+ * (by the owner, or by a thread that has finished its own share). */
+typedef struct pool_slot {
+    _Alignas(POOL_CACHE_LINE) _Atomic int64_t cur[2];
+    int64_t end[2];
+} pool_slot;
 
 /* ---- waiting primitives ------------------------------------------------------------ */
 
@@ -130,13 +146,39 @@ static bool pool_spin_step(uint32_t i, uint64_t t0) {
 
 /* ---- the run loop ----------------------------------------------------------------- */
 
-static void pool_take_tasks(pool *p, int i_thread) {
-    const int64_t n = p->n_tasks;
-    for (;;) {
-        int64_t i = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
-        if (i >= n) break;
-        p->fn(p->ctx, i, i_thread);
+/* Runs the tasks of phase ph that this thread can take: its own share, then the rest of
+ * every other share. Returns how many it ran. */
+static int64_t pool_take_phase(pool *p, int ph, int i_thread) {
+    const pool_task_fn fn = p->fn[ph];
+    void *ctx = p->ctx;
+    const int n = p->n_threads;
+    int64_t ran = 0;
+    for (int k = 0; k < n; k++) {
+        pool_slot *s = &p->slots[(i_thread + k) % n];
+        const int64_t end = s->end[ph];
+        if (atomic_load_explicit(&s->cur[ph], memory_order_relaxed) >= end) continue;
+        for (int64_t i; (i = atomic_fetch_add_explicit(&s->cur[ph], 1, memory_order_relaxed)) < end; ran++)
+            fn(ctx, i, i_thread);
     }
+    return ran;
+}
+
+static void pool_take_tasks(pool *p, int i_thread) {
+    if (p->fn[1]) {
+        const int64_t ran = pool_take_phase(p, 0, i_thread);
+        /* release: this thread's phase-0 outputs before the count; acquire: the others' */
+        atomic_fetch_add_explicit(&p->done0, ran, memory_order_acq_rel);
+        uint64_t t0 = 0;
+        for (uint32_t i = 1; atomic_load_explicit(&p->done0, memory_order_acquire) < p->n_tasks[0]; i++) {
+            if (i == 1) t0 = pool_now_ns();
+            pool_cpu_relax();
+            /* every unfinished task is running on some thread: only yield, never sleep */
+            if (i % POOL_SPIN_CHECK == 0 && pool_now_ns() - t0 > POOL_SPIN_YIELD_NS) sched_yield();
+        }
+        pool_take_phase(p, 1, i_thread);
+        return;
+    }
+    pool_take_phase(p, 0, i_thread);
 }
 
 /* Returns the first generation != seen: spins, then sleeps. */
@@ -180,6 +222,27 @@ static void pool_await_idle(pool *p) {
     atomic_store(&p->caller_sleeping, 0);
 }
 
+/* Publishes a run of fn0's n0 tasks, then fn1's n1 (fn1 NULL: one phase), and takes part. */
+static void pool_dispatch(pool *p, pool_task_fn fn0, int64_t n0, pool_task_fn fn1, int64_t n1, void *ctx) {
+    const int n = p->n_threads;
+    p->fn[0] = fn0;
+    p->fn[1] = fn1;
+    p->n_tasks[0] = n0;
+    p->n_tasks[1] = n1;
+    p->ctx = ctx;
+    for (int ph = 0; ph < 2; ph++)
+        for (int t = 0; t < n; t++) {   /* even split: thread t gets [N t / n, N (t+1) / n) */
+            atomic_store_explicit(&p->slots[t].cur[ph], p->n_tasks[ph] * t / n, memory_order_relaxed);
+            p->slots[t].end[ph] = p->n_tasks[ph] * (t + 1) / n;
+        }
+    atomic_store_explicit(&p->done0, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->n_busy, (uint32_t)(n - 1), memory_order_relaxed);
+    atomic_fetch_add(&p->generation, 1);   /* seq_cst: publishes the run */
+    if (atomic_load(&p->n_sleepers) > 0) pool_wake(p, &p->generation);
+    pool_take_tasks(p, 0);
+    pool_await_idle(p);
+}
+
 void pool_run(pool *p, pool_task_fn fn, void *ctx, int64_t n_tasks) {
     Q_ASSERT(fn != NULL);
     if (n_tasks <= 0) return;
@@ -188,15 +251,25 @@ void pool_run(pool *p, pool_task_fn fn, void *ctx, int64_t n_tasks) {
         for (int64_t i = 0; i < n_tasks; i++) fn(ctx, i, 0);
         return;
     }
-    p->fn = fn;
-    p->ctx = ctx;
-    p->n_tasks = n_tasks;
-    atomic_store_explicit(&p->next, 0, memory_order_relaxed);
-    atomic_store_explicit(&p->n_busy, (uint32_t)(p->n_threads - 1), memory_order_relaxed);
-    atomic_fetch_add(&p->generation, 1);   /* seq_cst: publishes the run */
-    if (atomic_load(&p->n_sleepers) > 0) pool_wake(p, &p->generation);
-    pool_take_tasks(p, 0);
-    pool_await_idle(p);
+    pool_dispatch(p, fn, n_tasks, NULL, 0, ctx);
+}
+
+void pool_run_then(pool *p, pool_task_fn first, int64_t n_first, pool_task_fn fn, int64_t n_tasks, void *ctx) {
+    Q_ASSERT(first != NULL && fn != NULL);
+    if (n_first <= 0) {
+        pool_run(p, fn, ctx, n_tasks);
+        return;
+    }
+    if (n_tasks <= 0) {
+        pool_run(p, first, ctx, n_first);
+        return;
+    }
+    if (!p || p->n_threads == 1) {
+        for (int64_t i = 0; i < n_first; i++) first(ctx, i, 0);
+        for (int64_t i = 0; i < n_tasks; i++) fn(ctx, i, 0);
+        return;
+    }
+    pool_dispatch(p, first, n_first, fn, n_tasks, ctx);
 }
 
 /* ---- lifetime --------------------------------------------------------------------- */
@@ -207,7 +280,7 @@ pool *pool_create(int n_threads) {
     if (!p) return NULL;
     memset(p, 0, sizeof *p);
     p->n_threads = n_threads;
-    atomic_init(&p->next, 0);
+    atomic_init(&p->done0, 0);
     atomic_init(&p->generation, 0);
     atomic_init(&p->n_sleepers, 0);
     atomic_init(&p->stop, false);
@@ -220,7 +293,9 @@ pool *pool_create(int n_threads) {
     int n_workers = n_threads - 1;
     p->threads = calloc((size_t)(n_workers > 0 ? n_workers : 1), sizeof *p->threads);
     p->workers = calloc((size_t)(n_workers > 0 ? n_workers : 1), sizeof *p->workers);
-    if (!p->threads || !p->workers) n_workers = 0;
+    p->slots = aligned_alloc(POOL_CACHE_LINE, sizeof(pool_slot) * (size_t)n_threads);
+    if (!p->threads || !p->workers || !p->slots) n_workers = 0;
+    else memset(p->slots, 0, sizeof(pool_slot) * (size_t)n_threads);
     for (int i = 0; i < n_workers; i++) {
         p->workers[i] = (pool_worker){ .p = p, .i_thread = i + 1 };
         /* A process or pids limit (containers) makes this fail: keep the workers we have.
@@ -231,7 +306,7 @@ pool *pool_create(int n_threads) {
         }
     }
     p->n_threads = n_workers + 1;
-    if (!p->threads || !p->workers) {
+    if (!p->threads || !p->workers || !p->slots) {
         pool_free(p);
         return NULL;
     }
@@ -250,6 +325,7 @@ void pool_free(pool *p) {
 #endif
     free(p->threads);
     free(p->workers);
+    free(p->slots);
     free(p);
 }
 

@@ -7,10 +7,12 @@
  * on an atomic generation word, then sleep on it (futex on Linux, a condvar elsewhere),
  * so back-to-back calls (one per matmul per token) cost a few microseconds.
  *
- * Tasks are handed out dynamically (an atomic counter), so which thread runs which task
- * is not fixed: tasks must write disjoint outputs, and then the result does not depend
- * on the thread count or on scheduling. i_thread (< pool_n_threads) is for per-thread
- * scratch memory.
+ * Each thread starts on its own contiguous, even share of the tasks (in index order, so a
+ * thread streams through adjacent memory and threads finish together), and a thread
+ * that runs out steals the rest of the others' shares one task at a time. So which
+ * thread runs which task is not fixed: tasks must write disjoint outputs, and then the
+ * result does not depend on the thread count or on scheduling. i_thread
+ * (< pool_n_threads) is for per-thread scratch memory.
  *
  * Not reentrant: one pool_run at a time per pool, and fn must not call pool_run on the
  * same pool. The pool owns its threads; pool_free joins them. */
@@ -35,6 +37,11 @@ int   pool_n_threads(const pool *p);
 /* Runs fn for every task in [0, n_tasks) and returns when all are done. n_tasks <= 0
  * returns at once. p may be NULL: then everything runs on the caller. */
 void pool_run(pool *p, pool_task_fn fn, void *ctx, int64_t n_tasks);
+
+/* One dispatch of two dependent loops: every first(ctx, i, thr), i < n_first, returns
+ * before any fn(ctx, i, thr), i < n_tasks, starts (e.g. convert a matmul's input, then
+ * multiply). Costs one hand-off instead of two. */
+void pool_run_then(pool *p, pool_task_fn first, int64_t n_first, pool_task_fn fn, int64_t n_tasks, void *ctx);
 
 /* Physical cores available to this process: distinct (package, core) pairs among the
  * CPUs of the affinity mask, from /sys/devices/system/cpu/cpuN/topology; falls back to

@@ -28,6 +28,7 @@ typedef struct q_exec {
     float       *att;         /* attention scratch: n_threads + 1 slots of att_stride floats
                                * (cpu/attention.h: q_cpu_attention_stride) */
     size_t       att_stride;  /* floats per slot */
+    uint64_t     n_dispatch;  /* q_exec_parallel calls so far (bench --profile counts them) */
 } q_exec;
 
 /* Attention of one layer for a ubatch whose K/V are already in the cache. */
@@ -48,6 +49,12 @@ typedef struct q_backend {
      * W's vec_dot_type, exactly as ggml does. */
     void (*matmul)(q_exec *ex, const q_tensor *w, const float *x, int64_t ldx,
                    float *y, int64_t ldy, int32_t n_tok);
+    /* matmul of one input by n_w weights (same ne[0]): y[i](t, r) = W[i](r, :) . x(t, :),
+     * y[i] rows stride ldy[i]. Results equal n_w matmul calls; the CPU backend converts
+     * x once and runs every weight's tiles in one pool dispatch. NULL = call matmul n_w
+     * times (q_backend_matmul_multi does the fallback). */
+    void (*matmul_multi)(q_exec *ex, int32_t n_w, const q_tensor *const *w, const float *x, int64_t ldx,
+                         float *const *y, const int64_t *ldy, int32_t n_tok);
     /* out(i, :) = dequantized row ids[i] of W (ne[0] floats each). */
     void (*get_rows)(const q_tensor *w, const q_token *ids, int32_t n, float *out);
     /* y(t, :) = x(t, :) / sqrt(mean(x(t,:)^2) + eps) * w; y may equal x. */
@@ -72,6 +79,17 @@ typedef struct q_backend {
 } q_backend;
 
 extern const q_backend q_backend_cpu;
+
+/* be->matmul_multi, or n_w be->matmul calls where the backend has none. */
+static inline void q_backend_matmul_multi(const q_backend *be, q_exec *ex, int32_t n_w, const q_tensor *const *w,
+                                          const float *x, int64_t ldx, float *const *y, const int64_t *ldy,
+                                          int32_t n_tok) {
+    if (be->matmul_multi) {
+        be->matmul_multi(ex, n_w, w, x, ldx, y, ldy, n_tok);
+        return;
+    }
+    for (int32_t i = 0; i < n_w; i++) be->matmul(ex, w[i], x, ldx, y[i], ldy[i], n_tok);
+}
 
 /* Runs fn(ctx, task, thread) for task in [0, n) on the exec's threads. */
 typedef void (*q_task_fn)(void *ctx, int64_t i_task, int i_thread);
@@ -123,8 +141,11 @@ const q_matmul_traits *q_matmul_traits_get(q_type t);
 /* Row of weight type t in a given ISA's table (NULL if that ISA is not built here). */
 const q_matmul_traits *q_matmul_traits_isa(q_type t, q_cpu_isa isa);
 
-/* Converts an activation row to vec_dot_type vt as ggml's x86 CPU build does (cpu/act_quant.c). */
+/* Converts an activation row to vec_dot_type vt as ggml's x86 CPU build does (cpu/act_quant.c),
+ * with the best kernel set's converter (every set's output is bit-identical). */
 q_from_float_fn q_cpu_act_quantizer(q_type vt);
+/* The converter of a given kernel set (sets without their own get the scalar one). */
+q_from_float_fn q_cpu_act_quantizer_isa(q_type vt, q_cpu_isa isa);
 /* exp bit-identical to ggml's AVX-512 softmax / SiLU exp (cpu/act_quant.c). */
 float q_cpu_expf(float x);
 

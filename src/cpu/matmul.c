@@ -11,7 +11,8 @@
  * Work split: the output is cut into tiles (rows x tokens) run on the pool; a tile runs
  * the type's gemm kernel, or its vec_dot per element. Every output element is one whole
  * dot product in a fixed order, so the result depends neither on the thread count nor on
- * the tiling. */
+ * the tiling. Weights that share an input (q/k/v, gate/up: q_cpu_matmul_multi) share
+ * one activation conversion and one pool dispatch. */
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -81,7 +82,7 @@ const char *q_cpu_isa_name(q_cpu_isa isa) {
     return isa_names[isa];
 }
 
-static bool cpu_runs(q_cpu_isa isa) {
+static bool cpu_probe(q_cpu_isa isa) {
 #if defined(__x86_64__)
     __builtin_cpu_init();
     unsigned a, b, c, d;   /* F16C via CPUID: clang 14 lacks the builtin's "f16c" name */
@@ -93,6 +94,19 @@ static bool cpu_runs(q_cpu_isa isa) {
                __builtin_cpu_supports("avx512vl");
 #endif
     return isa == Q_CPU_ISA_SCALAR;
+}
+
+/* cpu_probe, once per set: CPUID is serializing and, in a VM, traps to the hypervisor
+ * (microseconds), and the matmul path asks per call (q_matmul_traits_get, the activation
+ * converter). Every thread computes the same answer, so a race only repeats the probe. */
+static bool cpu_runs(q_cpu_isa isa) {
+    static atomic_int known[Q_CPU_ISA_COUNT];   /* 0 = not probed, 1 = no, 2 = yes */
+    int k = atomic_load_explicit(&known[isa], memory_order_relaxed);
+    if (k == 0) {
+        k = cpu_probe(isa) ? 2 : 1;
+        atomic_store_explicit(&known[isa], k, memory_order_relaxed);
+    }
+    return k == 2;
 }
 
 bool q_cpu_isa_supported(q_cpu_isa isa) {
@@ -154,76 +168,141 @@ size_t q_matmul_wsize(q_type wtype, int64_t n_in, int32_t n_tok) {
     return q_row_size(mt->vec_dot_type, n_in) * (size_t)n_tok;
 }
 
+/* One pool dispatch runs a whole matmul group (the weights that share an input: q/k/v,
+ * gate/up), with the activation conversion folded in as a first phase
+ * (pool_run_then): conversion tasks of MATMUL_CONV_ROWS activation rows each, then the
+ * output tiles, token tile major, then weight, then row tile. Decode (one token)
+ * converts its one row on the caller before the dispatch (n_conv = 0). */
+enum { MATMUL_MAX_W = 4, MATMUL_CONV_ROWS = 8 };
+
 typedef struct matmul_job {
-    const q_tensor *w;
-    const q_matmul_traits *mt;
+    const q_matmul_traits *mt[MATMUL_MAX_W];
+    const q_tensor *w[MATMUL_MAX_W];
+    float          *y[MATMUL_MAX_W];
+    int64_t         ldy[MATMUL_MAX_W];
+    int64_t         first[MATMUL_MAX_W + 1];   /* row-tile index where weight i starts; [n_w] = row tiles in all */
+    int32_t         n_w;
+    int32_t         rows;      /* output rows per tile task */
+    q_type          vt;        /* the group's vec_dot_type */
+    q_from_float_fn quant;     /* its converter (NULL for F32) */
+    int64_t         n_in;
     const float    *x;         /* input rows (stride ldx floats), for the conversion tasks */
     int64_t         ldx;
     const uint8_t  *act;       /* converted activations, n_tok rows of act_row bytes */
     size_t          act_row;
-    float          *y;
-    int64_t         ldy;
     int32_t         n_tok;
-    int64_t         n_row_tasks;
+    int64_t         n_conv;    /* conversion tasks, the dispatch's first phase */
 } matmul_job;
 
-/* A task is a tile of ROWS output rows by TOKS tokens. TOKS keeps a tile's activations
- * (64 Q8_0 rows of 2048 inputs = 136 KiB) in L2 while its weight rows stream past;
- * decode (one token) gets one tile column and threads split the rows. */
-enum { MATMUL_ROWS_PER_TASK = 16, MATMUL_TOKS_PER_TASK = 64 };
+/* A tile task is ROWS output rows by TOKS tokens. TOKS keeps a tile's activations
+ * (64 Q8_0 rows of 2048 inputs = 136 KiB) in L2 while its weight rows stream past.
+ * Prefill tiles are 32 rows (the gemm kernels share one activation prep over 32 rows:
+ * ~9% faster than two 16-row tiles). Decode (one token) gets one tile column and
+ * threads split the rows in tiles of MATMUL_ROWS_DECODE: small enough that the two
+ * threads of a 256-row K/V projection still get 8 tiles each, and that the last tile
+ * handed out is short (the threads finish within one tile of each other). */
+enum { MATMUL_ROWS_PER_TASK = 32, MATMUL_ROWS_DECODE = 16, MATMUL_TOKS_PER_TASK = 64 };
+
+static void matmul_convert_rows(const matmul_job *j, int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; t++) {
+        uint8_t *dst = (uint8_t *)j->act + (size_t)t * j->act_row;
+        if (j->vt == Q_TYPE_F32) memcpy(dst, j->x + t * j->ldx, j->act_row);
+        else j->quant(j->x + t * j->ldx, dst, j->n_in);
+    }
+}
+
+static void matmul_convert_task(void *ctx, int64_t task, int thread) {
+    (void)thread;
+    const matmul_job *j = ctx;
+    const int64_t t0 = task * MATMUL_CONV_ROWS;
+    matmul_convert_rows(j, t0, Q_MIN(j->n_tok, t0 + MATMUL_CONV_ROWS));
+}
 
 static void matmul_task(void *ctx, int64_t task, int thread) {
     (void)thread;
     const matmul_job *j = ctx;
-    const int64_t n_in = j->w->ne[0], n_out = j->w->ne[1];
-    const int64_t rt = task % j->n_row_tasks, ct = task / j->n_row_tasks;
-    const int64_t r0 = rt * MATMUL_ROWS_PER_TASK, r1 = Q_MIN(n_out, r0 + MATMUL_ROWS_PER_TASK);
+    const int64_t n_rt = j->first[j->n_w];
+    const int64_t ct = task / n_rt;
+    int64_t rt = task % n_rt;
+    int32_t wi = 0;
+    while (rt >= j->first[wi + 1]) wi++;
+    rt -= j->first[wi];
+    const q_tensor *w = j->w[wi];
+    const int64_t n_out = w->ne[1];
+    const int64_t r0 = rt * j->rows, r1 = Q_MIN(n_out, r0 + j->rows);
     const int64_t c0 = ct * MATMUL_TOKS_PER_TASK, c1 = Q_MIN(j->n_tok, c0 + MATMUL_TOKS_PER_TASK);
-    const uint8_t *wd = (const uint8_t *)j->w->data + (size_t)r0 * j->w->row_bytes;
+    const uint8_t *wd = (const uint8_t *)w->data + (size_t)r0 * w->row_bytes;
     const uint8_t *act = j->act + (size_t)c0 * j->act_row;
-    float *y = j->y + c0 * j->ldy + r0;
-    if (j->mt->gemm) {
-        j->mt->gemm(n_in, (int32_t)(r1 - r0), (int32_t)(c1 - c0), wd, j->w->row_bytes, act, j->act_row, y, j->ldy);
+    const int64_t ldy = j->ldy[wi];
+    float *y = j->y[wi] + c0 * ldy + r0;
+    const q_matmul_traits *mt = j->mt[wi];
+    if (mt->gemm) {
+        mt->gemm(j->n_in, (int32_t)(r1 - r0), (int32_t)(c1 - c0), wd, w->row_bytes, act, j->act_row, y, ldy);
         return;
     }
     for (int64_t r = 0; r < r1 - r0; r++)
         for (int64_t c = 0; c < c1 - c0; c++)
-            j->mt->vec_dot(n_in, &y[c * j->ldy + r], wd + (size_t)r * j->w->row_bytes, act + (size_t)c * j->act_row);
+            mt->vec_dot(j->n_in, &y[c * ldy + r], wd + (size_t)r * w->row_bytes, act + (size_t)c * j->act_row);
 }
 
-/* One activation row converted to vec_dot_type (or packed, for F32 with a stride). */
-static void convert_task(void *ctx, int64_t t, int thread) {
-    (void)thread;
-    const matmul_job *j = ctx;
-    uint8_t *dst = (uint8_t *)j->act + (size_t)t * j->act_row;
-    if (j->mt->vec_dot_type == Q_TYPE_F32)
-        memcpy(dst, j->x + t * j->ldx, j->act_row);
-    else
-        q_cpu_act_quantizer(j->mt->vec_dot_type)(j->x + t * j->ldx, dst, j->w->ne[0]);
+/* Runs the group w[0..n_w) (all with vec_dot_type vt and row length n_in) as one dispatch. */
+static void matmul_group(q_exec *ex, int32_t n_w, const q_tensor *const *w, const q_matmul_traits *const *mt,
+                         const float *x, int64_t ldx, float *const *y, const int64_t *ldy, int32_t n_tok) {
+    Q_ASSERT(n_w >= 1 && n_w <= MATMUL_MAX_W);
+    const int64_t n_in = w[0]->ne[0];
+    matmul_job j = { .n_w = n_w, .vt = mt[0]->vec_dot_type, .n_in = n_in, .x = x, .ldx = ldx, .n_tok = n_tok,
+                     .rows = n_tok == 1 ? MATMUL_ROWS_DECODE : MATMUL_ROWS_PER_TASK };
+    if (j.vt != Q_TYPE_F32) j.quant = q_cpu_act_quantizer(j.vt);
+    for (int32_t i = 0; i < n_w; i++) {
+        j.w[i] = w[i];
+        j.mt[i] = mt[i];
+        j.y[i] = y[i];
+        j.ldy[i] = ldy[i];
+        j.first[i + 1] = j.first[i] + (w[i]->ne[1] + j.rows - 1) / j.rows;
+    }
+    if (j.vt == Q_TYPE_F32 && ldx == n_in) {
+        j.act = (const uint8_t *)x;
+        j.act_row = (size_t)n_in * sizeof(float);
+    } else {
+        j.act_row = j.vt == Q_TYPE_F32 ? (size_t)n_in * sizeof(float) : q_row_size(j.vt, n_in);
+        Q_ASSERT(j.act_row * (size_t)n_tok <= ex->wdata_size);
+        j.act = ex->wdata;
+        if (n_tok == 1) matmul_convert_rows(&j, 0, 1);   /* decode: one row, on the caller */
+        else j.n_conv = (n_tok + MATMUL_CONV_ROWS - 1) / MATMUL_CONV_ROWS;
+    }
+    const int64_t n_col_tasks = (n_tok + MATMUL_TOKS_PER_TASK - 1) / MATMUL_TOKS_PER_TASK;
+    ex->n_dispatch++;
+    pool_run_then(ex->pool, matmul_convert_task, j.n_conv, matmul_task, j.first[n_w] * n_col_tasks, &j);
 }
 
 void q_cpu_matmul(q_exec *ex, const q_tensor *w, const float *x, int64_t ldx,
                   float *y, int64_t ldy, int32_t n_tok) {
     const q_matmul_traits *mt = q_matmul_traits_get(w->type);
     Q_ASSERT(mt);   /* checked at model load */
-    const int64_t n_in = w->ne[0];
-    matmul_job j = { .w = w, .mt = mt, .x = x, .ldx = ldx, .y = y, .ldy = ldy, .n_tok = n_tok,
-                     .n_row_tasks = (w->ne[1] + MATMUL_ROWS_PER_TASK - 1) / MATMUL_ROWS_PER_TASK };
-    if (mt->vec_dot_type == Q_TYPE_F32 && ldx == n_in) {
-        j.act = (const uint8_t *)x;
-        j.act_row = (size_t)n_in * sizeof(float);
-    } else {
-        j.act_row = mt->vec_dot_type == Q_TYPE_F32 ? (size_t)n_in * sizeof(float)
-                                                    : q_row_size(mt->vec_dot_type, n_in);
-        Q_ASSERT(j.act_row * (size_t)n_tok <= ex->wdata_size);
-        j.act = ex->wdata;
-        if (n_tok == 1) convert_task(&j, 0, 0);   /* decode: not worth waking the pool */
-        else q_exec_parallel(ex, convert_task, &j, n_tok);
+    matmul_group(ex, 1, &w, &mt, x, ldx, &y, &ldy, n_tok);
+}
+
+void q_cpu_matmul_multi(q_exec *ex, int32_t n_w, const q_tensor *const *w, const float *x, int64_t ldx,
+                        float *const *y, const int64_t *ldy, int32_t n_tok) {
+    /* Consecutive weights with the same activation type and row length share a conversion
+     * and a dispatch (a mixed group, e.g. F16 beside Q4_K, splits where the type changes). */
+    for (int32_t i0 = 0; i0 < n_w;) {
+        const q_matmul_traits *mt[MATMUL_MAX_W];
+        mt[0] = q_matmul_traits_get(w[i0]->type);
+        Q_ASSERT(mt[0]);
+        int32_t k = 1;
+        while (k < MATMUL_MAX_W && i0 + k < n_w && w[i0 + k]->ne[0] == w[i0]->ne[0]) {
+            mt[k] = q_matmul_traits_get(w[i0 + k]->type);
+            Q_ASSERT(mt[k]);
+            if (mt[k]->vec_dot_type != mt[0]->vec_dot_type) break;
+            k++;
+        }
+        matmul_group(ex, k, w + i0, mt, x, ldx, y + i0, ldy + i0, n_tok);
+        i0 += k;
     }
-    const int64_t n_col_tasks = (n_tok + MATMUL_TOKS_PER_TASK - 1) / MATMUL_TOKS_PER_TASK;
-    q_exec_parallel(ex, matmul_task, &j, j.n_row_tasks * n_col_tasks);
 }
 
 void q_exec_parallel(q_exec *ex, q_task_fn fn, void *ctx, int64_t n) {
+    ex->n_dispatch++;
     pool_run(ex->pool, fn, ctx, n);
 }

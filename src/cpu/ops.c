@@ -15,6 +15,8 @@
 
 void q_cpu_matmul(q_exec *ex, const q_tensor *w, const float *x, int64_t ldx,
                   float *y, int64_t ldy, int32_t n_tok);
+void q_cpu_matmul_multi(q_exec *ex, int32_t n_w, const q_tensor *const *w, const float *x, int64_t ldx,
+                        float *const *y, const int64_t *ldy, int32_t n_tok);
 void q_cpu_attention(q_exec *ex, const q_attn_args *a, const q_ubatch *ub,
                      const float *q, float *out);
 void q_cpu_kv_store(q_kv_cache *kv, int32_t il, const float *k, const float *v,
@@ -195,6 +197,7 @@ static void cpu_softmax(float *x, int32_t n_rows, int32_t n_cols) { row_ops()->s
 const q_backend q_backend_cpu = {
     .name       = "cpu-scalar",
     .matmul     = q_cpu_matmul,
+    .matmul_multi = q_cpu_matmul_multi,
     .get_rows   = cpu_get_rows,
     .rmsnorm    = cpu_rmsnorm,
     .rope       = cpu_rope,

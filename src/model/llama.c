@@ -245,9 +245,12 @@ static void llama_forward(const q_forward_ctx *f, const q_ubatch *ub) {
 
         /* attention: q, k, v projections of the normed stream */
         be->rmsnorm(xb, x, L->attn_norm.data, n, D, hp->norm_eps);
-        be->matmul(ex, &L->wq, xb, D, q, nq, n);
-        be->matmul(ex, &L->wk, xb, D, k, nkv, n);
-        be->matmul(ex, &L->wv, xb, D, v, nkv, n);
+        {   /* one input: one conversion, one dispatch */
+            const q_tensor *const w[3] = { &L->wq, &L->wk, &L->wv };
+            float *const y[3] = { q, k, v };
+            const int64_t ld[3] = { nq, nkv, nkv };
+            q_backend_matmul_multi(be, ex, 3, w, xb, D, y, ld, n);
+        }
         /* rotate q and k by position; K/V go into this ubatch's cells */
         be->rope(q, n, nq, L->n_head, hd, ub->pos, &hp->rope);
         be->rope(k, n, nkv, L->n_head_kv, hd, ub->pos, &hp->rope);
@@ -265,8 +268,10 @@ static void llama_forward(const q_forward_ctx *f, const q_ubatch *ub) {
         if (L->n_expert > 0) {
             moe_ffn(f, L, n, xb, tmp);
         } else {
-            be->matmul(ex, &L->ffn_gate, xb, D, hb, ff, n);
-            be->matmul(ex, &L->ffn_up, xb, D, hb2, ff, n);
+            const q_tensor *const w[2] = { &L->ffn_gate, &L->ffn_up };
+            float *const y[2] = { hb, hb2 };
+            const int64_t ld[2] = { ff, ff };
+            q_backend_matmul_multi(be, ex, 2, w, xb, D, y, ld, n);
             be->swiglu(hb, hb2, n, ff);
             be->matmul(ex, &L->ffn_down, hb, ff, tmp, D, n);
         }

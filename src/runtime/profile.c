@@ -94,8 +94,21 @@ static void prof_matmul(q_exec *ex, const q_tensor *w, const float *x, int64_t l
                         int32_t n_tok) {
     q_profile *p = prof_get();
     const uint64_t t0 = q_profile_now_ns();
+    const uint64_t d0 = ex->n_dispatch;
     p->inner->matmul(ex, w, x, ldx, y, ldy, n_tok);
     prof_add(p, matmul_role(p->model, w), t0);
+    p->dispatches += ex->n_dispatch - d0;
+}
+
+/* A fused group counts once, under its first weight's role (q/k/v: attn_qkv; gate/up: ffn). */
+static void prof_matmul_multi(q_exec *ex, int32_t n_w, const q_tensor *const *w, const float *x, int64_t ldx,
+                              float *const *y, const int64_t *ldy, int32_t n_tok) {
+    q_profile *p = prof_get();
+    const uint64_t t0 = q_profile_now_ns();
+    const uint64_t d0 = ex->n_dispatch;
+    q_backend_matmul_multi(p->inner, ex, n_w, w, x, ldx, y, ldy, n_tok);
+    prof_add(p, matmul_role(p->model, w[0]), t0);
+    p->dispatches += ex->n_dispatch - d0;
 }
 
 static void prof_get_rows(const q_tensor *w, const q_token *ids, int32_t n, float *out) {
@@ -159,13 +172,16 @@ static void prof_kv_store(struct q_kv_cache *kv, int32_t il, const float *k, con
 static void prof_attention(q_exec *ex, const q_attn_args *a, const q_ubatch *ub, const float *q, float *out) {
     q_profile *p = prof_get();
     const uint64_t t0 = q_profile_now_ns();
+    const uint64_t d0 = ex->n_dispatch;
     p->inner->attention(ex, a, ub, q, out);
     prof_add(p, Q_PROF_ATTENTION, t0);
+    p->dispatches += ex->n_dispatch - d0;
 }
 
 const q_backend q_backend_profiled = {
     .name       = "profiled",
     .matmul     = prof_matmul,
+    .matmul_multi = prof_matmul_multi,
     .get_rows   = prof_get_rows,
     .rmsnorm    = prof_rmsnorm,
     .rope       = prof_rope,

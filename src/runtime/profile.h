@@ -45,6 +45,7 @@ typedef enum q_prof_op {
 typedef struct q_profile {
     uint64_t ns[Q_PROF_COUNT];      /* wall time summed over calls */
     uint64_t calls[Q_PROF_COUNT];
+    uint64_t dispatches;            /* thread-pool dispatches (q_exec_parallel) inside the ops */
     /* set by q_context_profile_set */
     const q_model          *model;  /* to tell matmul roles apart */
     const struct q_backend *inner;  /* the backend that does the work */

@@ -11,7 +11,8 @@
 #   3. --profile: the table gains a profile section; the JSON's "profile" object has pp and
 #      tg parts, each with every op, "unaccounted" and the matmul / attention / rest groups;
 #      ops + unaccounted sum to the total, the groups too, and a decode runs each per-layer
-#      op the number of times the model's shape says (matmuls 7 per layer + 1, ...);
+#      op the number of times the model's shape says (matmul calls 4 per layer + 1: q/k/v
+#      and gate/up are fused, ...), and it reports thread-pool dispatches per token;
 #   4. a bad model path exits 1 with one line on stderr; bad flags exit 2.
 set -euo pipefail
 BIN=${QUARREL_BIN:-build/quarrel}
@@ -147,7 +148,8 @@ n_layer = 5   # stories260K
 OPS = ["matmul.attn_qkv", "matmul.attn_out", "matmul.ffn", "matmul.output", "matmul.other", "attention",
        "rmsnorm", "rope", "swiglu", "add", "scale", "softmax", "get_rows", "kv_store"]
 # calls per decoded token in tg (one token per decode); pp's 16 tokens share one forward pass
-TG_CALLS = {"matmul.attn_qkv": 3 * n_layer, "matmul.attn_out": n_layer, "matmul.ffn": 3 * n_layer,
+# (q/k/v are one fused call, gate/up another)
+TG_CALLS = {"matmul.attn_qkv": n_layer, "matmul.attn_out": n_layer, "matmul.ffn": 2 * n_layer,
             "matmul.output": 1, "attention": n_layer, "rmsnorm": 2 * n_layer + 1, "rope": 2 * n_layer,
             "swiglu": n_layer, "add": 2 * n_layer, "get_rows": 1, "kv_store": n_layer}
 errs = []
@@ -179,6 +181,8 @@ for test, tokens in (("pp", 16 * 2), ("tg", 8 * 2)):
         errs.append(f"{test}: matmul group {groups['matmul']} != sum of matmul ops {mm}")
     if ops["matmul.ffn"]["ms_per_token"] <= 0 or ops["attention"]["ms_per_token"] <= 0:
         errs.append(f"{test}: ffn matmul or attention took no time")
+    if not (isinstance(t.get("dispatches_per_token"), float) and t["dispatches_per_token"] >= 0):
+        errs.append(f"{test}: dispatches_per_token {t.get('dispatches_per_token')!r}")
     if test == "tg":
         for k in OPS:
             want = TG_CALLS.get(k, 0)
