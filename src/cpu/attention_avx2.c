@@ -282,6 +282,39 @@ QS_INLINE void flash_pv_tile(int NI, int NRV, const q_attn_flash *f, const float
         for (int v = 0; v < NRV; v++) _mm256_storeu_ps(ot + (size_t)(d + i) * FR + (size_t)(rv0 + v) * 8, acc[i][v]);
 }
 
+/* Cells ahead that the flash pass prefetches: every line of their K and V slices. */
+enum { FLASH_PF = ATT_PF };
+
+/* The K and V rows of list entries j0..j0+nb as floats (kb, vb: [nb][hd]) and their
+ * positions; the cache type is a constant of each instance (no test per load). */
+QS_INLINE void flash_convert(bool F16, const q_attn_flash *f, int32_t j0, int32_t nb, int32_t *pc, float *kb,
+                             float *vb) {
+    const int32_t hd = f->hd;
+    const size_t bytes = (size_t)hd * (F16 ? sizeof(uint16_t) : sizeof(float));
+    for (int32_t j = 0; j < nb; j++) {
+        const int32_t c = f->cells_list[j0 + j];
+        pc[j] = f->cells[c].pos;
+        const uint8_t *kr = f->k + (size_t)c * f->rb, *vr = f->v + (size_t)c * f->rb;
+        if (j0 + j + FLASH_PF < f->n) {
+            const size_t cn = (size_t)f->cells_list[j0 + j + FLASH_PF] * f->rb;
+            for (size_t o = 0; o < bytes; o += 64) {
+                _mm_prefetch((const char *)(f->k + cn + o), _MM_HINT_T0);
+                _mm_prefetch((const char *)(f->v + cn + o), _MM_HINT_T0);
+            }
+        }
+        float *kd = kb + (size_t)j * (size_t)hd, *vd = vb + (size_t)j * (size_t)hd;
+        int32_t d = 0;
+        for (; d + 8 <= hd; d += 8) {
+            _mm256_storeu_ps(kd + d, att_load8(F16, kr, d));
+            _mm256_storeu_ps(vd + d, att_load8(F16, vr, d));
+        }
+        for (; d < hd; d++) {
+            kd[d] = F16 ? _cvtsh_ss(((const uint16_t *)kr)[d]) : ((const float *)kr)[d];
+            vd[d] = F16 ? _cvtsh_ss(((const uint16_t *)vr)[d]) : ((const float *)vr)[d];
+        }
+    }
+}
+
 static void avx2_flash(const q_attn_flash *f) {
     const int32_t hd = f->hd, nr = f->n_rows, nrv = (nr + 7) / 8;
     float *sc = f->scratch, *ot = sc + FB * FR, *qt = ot + (size_t)hd * FR, *kb = qt + (size_t)hd * FR;
@@ -300,33 +333,13 @@ static void avx2_flash(const q_attn_flash *f) {
         l[v] = _mm256_setzero_ps();
     }
     for (int32_t d = 0; d < hd; d++)
-        for (int32_t r = 0; r < FR; r++) qt[(size_t)d * FR + r] = r < nr ? f->q[(size_t)r * hd + d] : 0.0f;
+        for (int32_t r = 0; r < nrv * 8; r++) qt[(size_t)d * FR + r] = r < nr ? f->q[(size_t)r * hd + d] : 0.0f;   /* registers in use */
     memset(ot, 0, sizeof(float) * (size_t)hd * FR);
     const __m256 ninf = _mm256_set1_ps(-INFINITY);
     for (int32_t j0 = 0; j0 < f->n; j0 += FB) {
         const int32_t nb = Q_MIN(FB, f->n - j0);
-        for (int32_t j = 0; j < nb; j++) {   /* the block's K and V rows as floats */
-            const int32_t c = f->cells_list[j0 + j];
-            pc[j] = f->cells[c].pos;
-            const uint8_t *kr = f->k + (size_t)c * f->rb, *vr = f->v + (size_t)c * f->rb;
-            if (j0 + j + ATT_PF < f->n) {
-                const char *nk = (const char *)(f->k + (size_t)f->cells_list[j0 + j + ATT_PF] * f->rb);
-                const char *nv = (const char *)(f->v + (size_t)f->cells_list[j0 + j + ATT_PF] * f->rb);
-                _mm_prefetch(nk, _MM_HINT_T0);
-                _mm_prefetch(nk + 64, _MM_HINT_T0);
-                _mm_prefetch(nv, _MM_HINT_T0);
-                _mm_prefetch(nv + 64, _MM_HINT_T0);
-            }
-            int32_t d = 0;
-            for (; d + 8 <= hd; d += 8) {
-                _mm256_storeu_ps(kb + (size_t)j * (size_t)hd + d, att_load8(f->f16, kr, d));
-                _mm256_storeu_ps(vb + (size_t)j * (size_t)hd + d, att_load8(f->f16, vr, d));
-            }
-            for (; d < hd; d++) {
-                kb[(size_t)j * (size_t)hd + d] = f->f16 ? _cvtsh_ss(((const uint16_t *)kr)[d]) : ((const float *)kr)[d];
-                vb[(size_t)j * (size_t)hd + d] = f->f16 ? _cvtsh_ss(((const uint16_t *)vr)[d]) : ((const float *)vr)[d];
-            }
-        }
+        if (f->f16) flash_convert(true, f, j0, nb, pc, kb, vb);   /* the block's K and V rows as floats */
+        else flash_convert(false, f, j0, nb, pc, kb, vb);
         if (nrv == 1) {
             for (int32_t j = 0; j < nb; j += 8) flash_scores_tile(8, 1, f, kb, qt, j, nb, 0, pc, posv, sc);
         } else {
