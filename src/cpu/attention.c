@@ -432,6 +432,7 @@ static void attn_flash_task(void *ctx, int64_t task, int thread) {
     if (j->part) {   /* one chunk: its state next to its O row */
         f.cells_list = list + j->bounds[k];
         f.n = j->bounds[k + 1] - j->bounds[k];
+        f.n_list = kv->seq_n[seq] - j->bounds[k];
         j->K->flash(&f);
         for (int32_t r = 0; r < nr; r++) {
             pop[r][hd] = pm[r];
@@ -447,6 +448,7 @@ static void attn_flash_task(void *ctx, int64_t task, int thread) {
         while (i1 < n && flash_chunk_of(kv->cells[list[i1]].pos) == cid) i1++;
         f.cells_list = list + i;
         f.n = i1 - i;
+        f.n_list = n - i;
         j->K->flash(&f);
         for (int32_t r = 0; r < nr; r++) flash_fold(&M[r], &Ls[r], O + (size_t)r * hd, pm[r], pl[r], pop[r], hd);
         i = i1;

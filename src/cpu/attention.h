@@ -75,7 +75,9 @@ typedef struct q_attn_work {
 typedef struct q_attn_flash {
     int32_t                 n_rows;   /* <= Q_ATT_FLASH_ROWS */
     int32_t                 hd;
-    int32_t                 n;        /* cells in the list */
+    int32_t                 n;        /* cells in the list (the chunk) */
+    int32_t                 n_list;   /* entries of cells_list readable, >= n: the AVX2 set
+                                       * prefetches past the chunk's end */
     bool                    f16;
     const int32_t          *cells_list;
     const struct q_kv_cell *cells;

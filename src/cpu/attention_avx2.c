@@ -285,6 +285,15 @@ QS_INLINE void flash_pv_tile(int NI, int NRV, const q_attn_flash *f, const float
 /* Cells ahead that the flash pass prefetches: every line of their K and V slices. */
 enum { FLASH_PF = ATT_PF };
 
+/* Every line of list entry j's K and V slices (bytes each). */
+QS_INLINE void flash_prefetch(const q_attn_flash *f, int32_t j, size_t bytes) {
+    const size_t cn = (size_t)f->cells_list[j] * f->rb;
+    for (size_t o = 0; o < bytes; o += 64) {
+        _mm_prefetch((const char *)(f->k + cn + o), _MM_HINT_T0);
+        _mm_prefetch((const char *)(f->v + cn + o), _MM_HINT_T0);
+    }
+}
+
 /* The K and V rows of list entries j0..j0+nb as floats (kb, vb: [nb][hd]) and their
  * positions; the cache type is a constant of each instance (no test per load). */
 QS_INLINE void flash_convert(bool F16, const q_attn_flash *f, int32_t j0, int32_t nb, int32_t *pc, float *kb,
@@ -295,13 +304,7 @@ QS_INLINE void flash_convert(bool F16, const q_attn_flash *f, int32_t j0, int32_
         const int32_t c = f->cells_list[j0 + j];
         pc[j] = f->cells[c].pos;
         const uint8_t *kr = f->k + (size_t)c * f->rb, *vr = f->v + (size_t)c * f->rb;
-        if (j0 + j + FLASH_PF < f->n) {
-            const size_t cn = (size_t)f->cells_list[j0 + j + FLASH_PF] * f->rb;
-            for (size_t o = 0; o < bytes; o += 64) {
-                _mm_prefetch((const char *)(f->k + cn + o), _MM_HINT_T0);
-                _mm_prefetch((const char *)(f->v + cn + o), _MM_HINT_T0);
-            }
-        }
+        if (j0 + j + FLASH_PF < f->n_list) flash_prefetch(f, j0 + j + FLASH_PF, bytes);
         float *kd = kb + (size_t)j * (size_t)hd, *vd = vb + (size_t)j * (size_t)hd;
         int32_t d = 0;
         for (; d + 8 <= hd; d += 8) {
@@ -335,6 +338,10 @@ static void avx2_flash(const q_attn_flash *f) {
     for (int32_t d = 0; d < hd; d++)
         for (int32_t r = 0; r < nrv * 8; r++) qt[(size_t)d * FR + r] = r < nr ? f->q[(size_t)r * hd + d] : 0.0f;   /* registers in use */
     memset(ot, 0, sizeof(float) * (size_t)hd * FR);
+    {   /* the chunk's first cells (the loop prefetches FLASH_PF ahead of itself) */
+        const size_t bytes = (size_t)hd * (f->f16 ? sizeof(uint16_t) : sizeof(float));
+        for (int32_t j = 0; j < FLASH_PF && j < f->n; j++) flash_prefetch(f, j, bytes);
+    }
     const __m256 ninf = _mm256_set1_ps(-INFINITY);
     for (int32_t j0 = 0; j0 < f->n; j0 += FB) {
         const int32_t nb = Q_MIN(FB, f->n - j0);
