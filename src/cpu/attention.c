@@ -24,8 +24,13 @@
  * instead (consecutive such tokens of one sequence share blocks); tasks are (block of
  * Q_ATT_FLASH_ROWS query rows of one KV head's heads, KV head). The choice depends only on
  * the token's position, so a sequence computes the same alone or next to others, in one
- * chunk or many. Flash order, per
- * query row r and block of cells:
+ * chunk or many. The list is cut into chunks of Q_ATT_FLASH_CHUNK positions (chunk =
+ * pos / CHUNK, so the cut never depends on threads or cell placement); each chunk runs
+ * the pass below from an empty state, and the chunks' states are folded in position order
+ * (flash_fold). A ubatch task folds its chunks itself; a decode token (one query row per
+ * head, only n_head_kv tasks otherwise: 4 for 2 threads on TinyLlama) runs one task per
+ * (chunk, KV head, subgroup) and the caller folds: the same bits. Flash order, per
+ * query row r and block of cells (blocks start at the chunk's first cell):
  *   s_j   = (fma chain over d of K_j[d] q[d], from 0) * scale, -inf if not visible
  *   m'    = max(m, max_j s_j);  a = exp(m - m') (0 while m = -inf)
  *   l     = l * a, then l += p_j in cell order, p_j = exp(s_j - m') (0 for -inf)
@@ -412,7 +417,16 @@ static void attn_flash_task(void *ctx, int64_t task, int thread) {
         for (int32_t s = 0; s < S; s++, nr++) {
             const float *src = j->q + ((int64_t)t * a->n_head + h0 + s) * hd;
             float *dst = qr + (size_t)nr * hd;
-            for (int32_t d = 0; d < hd; d++) dst[d] = f16 ? q_cpu_h2f(q_fp32_to_fp16(src[d])) : src[d];
+            if (f16) {   /* F16-rounded by the set's store (one vcvtps2ph per 8 in AVX2) */
+                uint16_t h[64];
+                for (int32_t d0 = 0; d0 < hd; d0 += 64) {
+                    const int32_t nd = Q_MIN(64, hd - d0);
+                    j->K->store_f16(h, src + d0, nd);
+                    for (int32_t d = 0; d < nd; d++) dst[d0 + d] = q_cpu_h2f(h[d]);
+                }
+            } else {
+                memcpy(dst, src, sizeof(float) * (size_t)hd);
+            }
             pos[nr] = j->ub->pos[t];
             if (pos[nr] > pos_hi) pos_hi = pos[nr];
             outp[nr] = j->out + ((int64_t)t * a->n_head + h0 + s) * hd;
