@@ -296,7 +296,7 @@ QS_INLINE void flash_prefetch(const q_attn_flash *f, int32_t j, size_t bytes) {
 
 /* The K and V rows of list entries j0..j0+nb as floats (kb, vb: [nb][hd]) and their
  * positions; the cache type is a constant of each instance (no test per load). */
-QS_INLINE void flash_convert(bool F16, const q_attn_flash *f, int32_t j0, int32_t nb, int32_t *pc, float *kb,
+QS_INLINE void flash_convert(bool F16, bool CV, const q_attn_flash *f, int32_t j0, int32_t nb, int32_t *pc, float *kb,
                              float *vb) {
     const int32_t hd = f->hd;
     const size_t bytes = (size_t)hd * (F16 ? sizeof(uint16_t) : sizeof(float));
@@ -309,12 +309,32 @@ QS_INLINE void flash_convert(bool F16, const q_attn_flash *f, int32_t j0, int32_
         int32_t d = 0;
         for (; d + 8 <= hd; d += 8) {
             _mm256_storeu_ps(kd + d, att_load8(F16, kr, d));
-            _mm256_storeu_ps(vd + d, att_load8(F16, vr, d));
+            if (CV) _mm256_storeu_ps(vd + d, att_load8(F16, vr, d));
         }
         for (; d < hd; d++) {
             kd[d] = F16 ? _cvtsh_ss(((const uint16_t *)kr)[d]) : ((const float *)kr)[d];
-            vd[d] = F16 ? _cvtsh_ss(((const uint16_t *)vr)[d]) : ((const float *)vr)[d];
+            if (CV) vd[d] = F16 ? _cvtsh_ss(((const uint16_t *)vr)[d]) : ((const float *)vr)[d];
         }
+    }
+}
+
+/* The decode p.V (rows in registers, 8 dims per register): O[r][d..d+8) = O * a_r, then
+ * fma(p_j[r], V_j[d..d+8), O) over the block's cells, V converted as it is loaded; the same
+ * per-element order as flash_pv_tile. ot holds O as [8][hd]. */
+QS_INLINE void flash_pv_direct(bool F16, const q_attn_flash *f, int32_t j0, const float *sc, int32_t nb, __m256 av,
+                               float *ot) {
+    const int32_t hd = f->hd;
+    float a8[8];
+    _mm256_storeu_ps(a8, av);
+    for (int32_t d = 0; d < hd; d += 8) {
+        __m256 acc[8];
+        for (int r = 0; r < 8; r++) acc[r] = _mm256_mul_ps(_mm256_loadu_ps(ot + (size_t)r * (size_t)hd + d), _mm256_set1_ps(a8[r]));
+        for (int32_t j = 0; j < nb; j++) {
+            const __m256 v = att_load8(F16, f->v + (size_t)f->cells_list[j0 + j] * f->rb, d);
+            const float *pj = sc + (size_t)j * FR;
+            for (int r = 0; r < 8; r++) acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(pj + r), v, acc[r]);
+        }
+        for (int r = 0; r < 8; r++) _mm256_storeu_ps(ot + (size_t)r * (size_t)hd + d, acc[r]);
     }
 }
 
@@ -326,6 +346,8 @@ static void avx2_flash(const q_attn_flash *f) {
         q_attn_flash_scalar(f);
         return;
     }
+    /* a decode task (<= 8 rows, dims in 8s): p.V reads V straight from the cache, O as rows */
+    const bool vdirect = nrv == 1 && hd % 8 == 0;
     int32_t pc[FB], posr[FR];
     for (int32_t r = 0; r < FR; r++) posr[r] = r < nr ? f->pos[r] : -1;   /* padding rows see nothing */
     __m256i posv[4];
@@ -345,8 +367,14 @@ static void avx2_flash(const q_attn_flash *f) {
     const __m256 ninf = _mm256_set1_ps(-INFINITY);
     for (int32_t j0 = 0; j0 < f->n; j0 += FB) {
         const int32_t nb = Q_MIN(FB, f->n - j0);
-        if (f->f16) flash_convert(true, f, j0, nb, pc, kb, vb);   /* the block's K and V rows as floats */
-        else flash_convert(false, f, j0, nb, pc, kb, vb);
+        /* the block's K (and, unless vdirect, V) rows as floats */
+        if (f->f16) {
+            if (vdirect) flash_convert(true, false, f, j0, nb, pc, kb, vb);
+            else flash_convert(true, true, f, j0, nb, pc, kb, vb);
+        } else {
+            if (vdirect) flash_convert(false, false, f, j0, nb, pc, kb, vb);
+            else flash_convert(false, true, f, j0, nb, pc, kb, vb);
+        }
         if (nrv == 1) {
             for (int32_t j = 0; j < nb; j += 8) flash_scores_tile(8, 1, f, kb, qt, j, nb, 0, pc, posv, sc);
         } else {
@@ -372,8 +400,9 @@ static void avx2_flash(const q_attn_flash *f) {
             l[rv] = lv;
             m[rv] = mn;
         }
-        if (nrv == 1 && hd % 8 == 0) {
-            for (int32_t d = 0; d < hd; d += 8) flash_pv_tile(8, 1, f, vb, sc, nb, d, 0, av, ot);
+        if (vdirect) {
+            if (f->f16) flash_pv_direct(true, f, j0, sc, nb, av[0], ot);
+            else flash_pv_direct(false, f, j0, sc, nb, av[0], ot);
         } else {
             for (int32_t d = 0; d < hd; d += 4)
                 for (int32_t rv = 0; rv < nrv; rv += 2) {
@@ -383,7 +412,12 @@ static void avx2_flash(const q_attn_flash *f) {
         }
     }
     float mo[FR], lo[FR];   /* the chunk's state (the op folds and divides) */
-    for (int32_t rv = 0; rv < nrv; rv++) {
+    if (vdirect) {   /* O rows [8][hd] */
+        _mm256_storeu_ps(mo, m[0]);
+        _mm256_storeu_ps(lo, l[0]);
+        for (int32_t r = 0; r < nr; r++) memcpy(f->out[r], ot + (size_t)r * (size_t)hd, sizeof(float) * (size_t)hd);
+    }
+    for (int32_t rv = 0; rv < nrv && !vdirect; rv++) {
         _mm256_storeu_ps(mo + rv * 8, m[rv]);
         _mm256_storeu_ps(lo + rv * 8, l[rv]);
         for (int32_t d = 0; d < hd; d++) {
