@@ -20,7 +20,8 @@
  * rounded values (bound: the F16 rounding of p, 2^-11 relative). The flash path (runs of
  * tokens of one sequence, here forced at any depth) likewise: every set against the
  * scalar one bit for bit, and against the double reference (float rounding only: p is
- * not rounded there). */
+ * not rounded there); sequences long enough for several chunks, and a decode token alone
+ * (chunks split across tasks) bit-identical to the same token inside the ubatch. */
 #include <float.h>
 #include <math.h>
 #include <stdarg.h>
@@ -455,6 +456,8 @@ static void test_attention_flash(void **state) {
         { Q_TYPE_F16, 64, 32, 4, 400, 9, 0 },  { Q_TYPE_F16, 64, 8, 4, 300, 7, 50 }, { Q_TYPE_F16, 80, 12, 1, 200, 5, 0 },
         { Q_TYPE_F16, 48, 6, 3, 170, 11, 0 },  { Q_TYPE_F16, 36, 3, 1, 90, 4, 0 },   { Q_TYPE_F32, 64, 16, 2, 260, 6, 0 },
         { Q_TYPE_F32, 40, 4, 4, 120, 10, 23 },
+        /* sequences of ~560 positions: three chunks of Q_ATT_FLASH_CHUNK, a window that hides the first */
+        { Q_TYPE_F16, 64, 8, 2, 1300, 6, 0 },  { Q_TYPE_F32, 48, 6, 3, 1300, 4, 300 },
     };
     pool *pl = pool_create(2);
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
@@ -494,6 +497,26 @@ static void test_attention_flash(void **state) {
                         fail_msg("flash case %zu (%s hd %d, %d/%d heads, %d tokens) %s %d threads [%zu]: scalar %.9g, got %.9g",
                                  ci, q_type_name(c->type), c->hd, c->n_head, c->n_head_kv, c->n_tok,
                                  q_cpu_isa_name((q_cpu_isa)isa), threads, i, want[i], got[i]);
+            }
+        }
+        /* each sequence's last token decoded alone (its chunks split across tasks, folded by
+         * the caller) gives the bits it had in the ubatch (one task folding them all) */
+        const size_t row = (size_t)c->n_head * c->hd;
+        for (int32_t which = 0; which < 2; which++) {
+            const int32_t t = which ? c->n_tok - 1 : n0 - 1;
+            const q_ubatch one = { .n = 1, .pos = &pos[t], .seq = &seq[t] };
+            for (int isa = 0; isa < Q_CPU_ISA_COUNT; isa++) {
+                if (!q_cpu_isa_supported((q_cpu_isa)isa) || !q_attn_kernels_isa((q_cpu_isa)isa)) continue;
+                for (int threads = 1; threads <= 2; threads++) {
+                    ex.pool = threads == 2 ? pl : NULL;
+                    ex.n_threads = threads == 2 ? pool_n_threads(pl) : 1;
+                    memset(got, 0xff, row * sizeof(float));
+                    q_cpu_attention_isa(&ex, &a, &one, q + (size_t)t * row, got, (q_cpu_isa)isa, 1);
+                    for (size_t i = 0; i < row; i++)
+                        if (memcmp(&want[(size_t)t * row + i], &got[i], sizeof(float)))
+                            fail_msg("flash case %zu decode of token %d, %s %d threads [%zu]: ubatch %.9g, alone %.9g", ci,
+                                     t, q_cpu_isa_name((q_cpu_isa)isa), threads, i, want[(size_t)t * row + i], got[i]);
+                }
             }
         }
         ex.pool = NULL;

@@ -24,8 +24,13 @@
  * instead (consecutive such tokens of one sequence share blocks); tasks are (block of
  * Q_ATT_FLASH_ROWS query rows of one KV head's heads, KV head). The choice depends only on
  * the token's position, so a sequence computes the same alone or next to others, in one
- * chunk or many. Flash order, per
- * query row r and block of cells:
+ * chunk or many. The list is cut into chunks of Q_ATT_FLASH_CHUNK positions (chunk =
+ * pos / CHUNK, so the cut never depends on threads or cell placement); each chunk runs
+ * the pass below from an empty state, and the chunks' states are folded in position order
+ * (flash_fold). A ubatch task folds its chunks itself; a decode token (one query row per
+ * head, only n_head_kv tasks otherwise: 4 for 2 threads on TinyLlama) runs one task per
+ * (chunk, KV head, subgroup) and the caller folds: the same bits. Flash order, per
+ * query row r and block of cells (blocks start at the chunk's first cell):
  *   s_j   = (fma chain over d of K_j[d] q[d], from 0) * scale, -inf if not visible
  *   m'    = max(m, max_j s_j);  a = exp(m - m') (0 while m = -inf)
  *   l     = l * a, then l += p_j in cell order, p_j = exp(s_j - m') (0 for -inf)
@@ -180,8 +185,11 @@ void q_attn_flash_scalar(const q_attn_flash *f) {
             m[r] = mn;
         }
     }
-    for (int32_t r = 0; r < nr; r++)
-        for (int32_t d = 0; d < hd; d++) f->out[r][d] = l[r] > 0.0f ? o[(size_t)r * hd + d] / l[r] : 0.0f;
+    for (int32_t r = 0; r < nr; r++) {
+        f->m_out[r] = m[r];
+        f->l_out[r] = l[r];
+        memcpy(f->out[r], o + (size_t)r * hd, sizeof(float) * (size_t)hd);
+    }
 }
 
 static const q_attn_kernels attn_kernels_scalar = {
@@ -252,8 +260,8 @@ static att_layout att_layout_of(int32_t n_ctx, int32_t hd) {
     L.acc = L.q16 + round16(((size_t)Q_ATT_S_MAX * (size_t)hd + 1) / 2);
     L.vtmp = L.acc + round16((size_t)Q_ATT_S_MAX * 16 * (size_t)hd);
     L.stride = L.vtmp + round16((size_t)Q_ATT_VBLOCK * ((size_t)hd + 8));
-    /* a flash task uses the slot from p on for its scratch and q rows */
-    const size_t flash = L.p + round16(q_attn_flash_scratch(hd)) + (size_t)Q_ATT_FLASH_ROWS * (size_t)hd;
+    /* a flash task uses the slot from p on for its scratch, q rows and two row states */
+    const size_t flash = L.p + round16(q_attn_flash_scratch(hd)) + 3 * (size_t)Q_ATT_FLASH_ROWS * (size_t)hd;
     if (flash > L.stride) L.stride = round16(flash);
     return L;
 }
@@ -280,6 +288,8 @@ typedef struct attn_job {
     const int32_t        *flash_t0;   /* flash: first token of each row block */
     const int32_t        *flash_nt;   /* flash: tokens in it */
     int32_t               flash_tok;  /* flash: tokens per row block (ROWS / s_per) */
+    const int32_t        *bounds;     /* decode split: chunk k is list[bounds[k]..bounds[k+1]) */
+    float                *part;       /* decode split: [chunk][n_head] states of hd + 2 (O, m, l) */
 } attn_job;
 
 /* The visible cells of token t into vis and their positions into vpos, in position order
@@ -346,15 +356,49 @@ static void attn_task(void *ctx, int64_t task, int thread) {
     j->K->mix(&w);
 }
 
+/* Folds a chunk's state (m, l, o) of one row into the running one (M, L, O), chunks in
+ * position order: Mn = max(M, m), L = L e^(M - Mn) + l e^(m - Mn), O[d] likewise (products
+ * rounded, then the sum); the first chunk the row sees is taken as is, and a chunk it sees
+ * nothing of (m = -inf) leaves the state untouched. Shared by every set. */
+static void flash_fold(float *M, float *L, float *O, float m, float l, const float *o, int32_t hd) {
+    if (m == -INFINITY) return;
+    if (*M == -INFINITY) {
+        *M = m;
+        *L = l;
+        memcpy(O, o, sizeof(float) * (size_t)hd);
+        return;
+    }
+    const float mn = *M > m ? *M : m, a = q_cpu_expf(*M - mn), b = q_cpu_expf(m - mn);
+    const float la = *L * a, lb = l * b;
+    *L = la + lb;
+    for (int32_t d = 0; d < hd; d++) {
+        const float oa = O[d] * a, ob = o[d] * b;
+        O[d] = oa + ob;
+    }
+    *M = mn;
+}
+
+/* out = O / L, 0 where the row saw nothing */
+static void flash_finish(float *out, float L, const float *O, int32_t hd) {
+    for (int32_t d = 0; d < hd; d++) out[d] = L > 0.0f ? O[d] / L : 0.0f;
+}
+
+/* Chunk of a position: floor division, positions are >= 0 */
+static int32_t flash_chunk_of(q_pos p) { return (int32_t)(p / Q_ATT_FLASH_CHUNK); }
+
 /* A flash task: row block b (flash_t0[b], flash_nt[b] tokens of one sequence), KV head g,
- * head subgroup sub; rows are (token, head) pairs, token-major. */
+ * head subgroup sub; rows are (token, head) pairs, token-major. With j->part (a decode
+ * token split by chunk), the task is chunk k of the row block 0 and leaves its state in
+ * j->part for the caller to fold; else it runs every chunk up to its rows' last position
+ * and folds them itself. */
 static void attn_flash_task(void *ctx, int64_t task, int thread) {
     const attn_job *j = ctx;
     const q_attn_args *a = j->a;
     const q_kv_cache *kv = a->kv;
     const int32_t hd = a->head_dim, n_kv = a->n_head_kv;
     const int32_t sub = (int32_t)(task % j->n_sub), g = (int32_t)(task / j->n_sub % n_kv);
-    const int32_t b = (int32_t)(task / j->n_sub / n_kv);
+    const int32_t b = j->part ? 0 : (int32_t)(task / j->n_sub / n_kv);
+    const int32_t k = j->part ? (int32_t)(task / j->n_sub / n_kv) : -1;
     const int32_t h0 = g * j->n_rep + sub * j->s_per;
     const int32_t S = Q_MIN(j->s_per, (g + 1) * j->n_rep - h0);
     if (S <= 0) return;
@@ -363,26 +407,108 @@ static void attn_flash_task(void *ctx, int64_t task, int thread) {
     const bool f16 = kv->type == Q_TYPE_F16;
     float *scr = j->ex->att + (size_t)(thread + 1) * j->L.stride + j->L.p;
     float *qr = scr + round16(q_attn_flash_scratch(hd));   /* [rows][hd] */
-    q_pos pos[Q_ATT_FLASH_ROWS];
-    float *outp[Q_ATT_FLASH_ROWS];
+    float *O = qr + (size_t)Q_ATT_FLASH_ROWS * (size_t)hd;   /* [rows][hd] running state */
+    float *po = O + (size_t)Q_ATT_FLASH_ROWS * (size_t)hd;   /* [rows][hd] a chunk's */
+    q_pos pos[Q_ATT_FLASH_ROWS], pos_hi = 0;
+    float *outp[Q_ATT_FLASH_ROWS], *pop[Q_ATT_FLASH_ROWS];
+    float M[Q_ATT_FLASH_ROWS], Ls[Q_ATT_FLASH_ROWS], pm[Q_ATT_FLASH_ROWS], pl[Q_ATT_FLASH_ROWS];
     int32_t nr = 0;
     for (int32_t t = t0; t < t0 + nt; t++)
         for (int32_t s = 0; s < S; s++, nr++) {
             const float *src = j->q + ((int64_t)t * a->n_head + h0 + s) * hd;
             float *dst = qr + (size_t)nr * hd;
-            for (int32_t d = 0; d < hd; d++) dst[d] = f16 ? q_cpu_h2f(q_fp32_to_fp16(src[d])) : src[d];
+            if (f16) {   /* F16-rounded by the set's store (one vcvtps2ph per 8 in AVX2) */
+                uint16_t h[64];
+                for (int32_t d0 = 0; d0 < hd; d0 += 64) {
+                    const int32_t nd = Q_MIN(64, hd - d0);
+                    j->K->store_f16(h, src + d0, nd);
+                    for (int32_t d = 0; d < nd; d++) dst[d0 + d] = q_cpu_h2f(h[d]);
+                }
+            } else {
+                memcpy(dst, src, sizeof(float) * (size_t)hd);
+            }
             pos[nr] = j->ub->pos[t];
+            if (pos[nr] > pos_hi) pos_hi = pos[nr];
             outp[nr] = j->out + ((int64_t)t * a->n_head + h0 + s) * hd;
+            pop[nr] = j->part ? j->part + ((size_t)k * (size_t)a->n_head + (size_t)(h0 + s)) * ((size_t)hd + 2)
+                              : po + (size_t)nr * hd;
+            M[nr] = -INFINITY;
+            Ls[nr] = 0.0f;
         }
     Q_ASSERT(kv->seq_indexed & (1ull << seq));
     const size_t off = (size_t)g * (size_t)hd * (f16 ? sizeof(uint16_t) : sizeof(float));
-    const q_attn_flash f = {
-        .n_rows = nr, .hd = hd, .n = kv->seq_n[seq], .f16 = f16,
-        .cells_list = kv->seq_cells + (size_t)seq * (size_t)kv->n_ctx, .cells = kv->cells, .swa = a->swa_window,
+    const int32_t *list = kv->seq_cells + (size_t)seq * (size_t)kv->n_ctx;
+    q_attn_flash f = {
+        .n_rows = nr, .hd = hd, .f16 = f16, .cells = kv->cells, .swa = a->swa_window,
         .k = kv->k[a->layer] + off, .v = kv->v[a->layer] + off, .rb = kv->row_bytes[a->layer], .scale = a->scale,
-        .q = qr, .pos = pos, .out = outp, .scratch = scr,
+        .q = qr, .pos = pos, .out = pop, .m_out = pm, .l_out = pl, .scratch = scr,
     };
-    j->K->flash(&f);
+    if (j->part) {   /* one chunk: its state next to its O row */
+        f.cells_list = list + j->bounds[k];
+        f.n = j->bounds[k + 1] - j->bounds[k];
+        f.n_list = kv->seq_n[seq] - j->bounds[k];
+        j->K->flash(&f);
+        for (int32_t r = 0; r < nr; r++) {
+            pop[r][hd] = pm[r];
+            pop[r][hd + 1] = pl[r];
+        }
+        return;
+    }
+    const int32_t n = kv->seq_n[seq];
+    for (int32_t i = 0; i < n;) {   /* chunks in position order; past pos_hi nobody sees a cell */
+        const int32_t cid = flash_chunk_of(kv->cells[list[i]].pos);
+        if ((q_pos)cid * Q_ATT_FLASH_CHUNK > pos_hi) break;
+        int32_t i1 = i + 1;
+        while (i1 < n && flash_chunk_of(kv->cells[list[i1]].pos) == cid) i1++;
+        f.cells_list = list + i;
+        f.n = i1 - i;
+        f.n_list = n - i;
+        j->K->flash(&f);
+        for (int32_t r = 0; r < nr; r++) flash_fold(&M[r], &Ls[r], O + (size_t)r * hd, pm[r], pl[r], pop[r], hd);
+        i = i1;
+    }
+    for (int32_t r = 0; r < nr; r++) flash_finish(outp[r], Ls[r], O + (size_t)r * hd, hd);
+}
+
+/* A decode token on the flash path with its chunks split across tasks (when the shared
+ * slot holds their states): chunk bounds into the shared slot's vis part, states after
+ * them; tasks (chunk, KV head, subgroup); then the caller folds each head's chunks in
+ * order. Returns false (nothing done) when the states do not fit. */
+static bool attn_flash_decode_split(attn_job *j) {
+    const q_attn_args *a = j->a;
+    const q_kv_cache *kv = a->kv;
+    const q_seq_id seq = j->ub->seq[0];
+    const q_pos pos = j->ub->pos[0];
+    const int32_t hd = a->head_dim;
+    Q_ASSERT(kv->seq_indexed & (1ull << seq));
+    const int32_t *list = kv->seq_cells + (size_t)seq * (size_t)kv->n_ctx;
+    const int32_t n = kv->seq_n[seq];
+    /* chunk bounds after the token lists (3 ints for one token), in the vis and vpos parts */
+    int32_t *bounds = (int32_t *)j->ex->att + 4;
+    if (4 + (size_t)n + 1 > j->L.p) return false;
+    int32_t nck = 0;
+    for (int32_t i = 0; i < n;) {
+        const int32_t cid = flash_chunk_of(kv->cells[list[i]].pos);
+        if ((q_pos)cid * Q_ATT_FLASH_CHUNK > pos) break;
+        bounds[nck++] = i;
+        while (i < n && flash_chunk_of(kv->cells[list[i]].pos) == cid) i++;
+        bounds[nck] = i;
+    }
+    const size_t need = (size_t)nck * (size_t)a->n_head * ((size_t)hd + 2);
+    if (nck == 0 || j->L.p + need + (size_t)hd > j->L.stride) return false;
+    j->bounds = bounds;
+    j->part = j->ex->att + j->L.p;
+    q_exec_parallel(j->ex, attn_flash_task, j, (int64_t)nck * a->n_head_kv * j->n_sub);
+    float *O = j->part + need;   /* hd floats: the running state (room: see att_layout_of) */
+    for (int32_t h = 0; h < a->n_head; h++) {
+        float M = -INFINITY, Ls = 0.0f;
+        for (int32_t k = 0; k < nck; k++) {
+            const float *rec = j->part + ((size_t)k * (size_t)a->n_head + (size_t)h) * ((size_t)hd + 2);
+            flash_fold(&M, &Ls, O, rec[hd], rec[hd + 1], rec, hd);
+        }
+        flash_finish(j->out + (size_t)h * hd, Ls, O, hd);
+    }
+    return true;
 }
 
 void q_cpu_attention_isa(q_exec *ex, const q_attn_args *a, const q_ubatch *ub, const float *q, float *out,
@@ -431,6 +557,7 @@ void q_cpu_attention_isa(q_exec *ex, const q_attn_args *a, const q_ubatch *ub, c
     j.tasks = exact;
     j.flash_t0 = ft0;
     j.flash_nt = fnt;
+    if (ub->n == 1 && n_fb == 1 && attn_flash_decode_split(&j)) return;
     if (n_exact) q_exec_parallel(ex, attn_task, &j, (int64_t)n_exact * a->n_head_kv * j.n_sub);
     if (n_fb) q_exec_parallel(ex, attn_flash_task, &j, (int64_t)n_fb * a->n_head_kv * j.n_sub);
 }

@@ -18,7 +18,10 @@
  * Tokens at positions Q_ATT_FLASH_MIN and later take a flash path instead: a task is up to Q_ATT_FLASH_ROWS query rows (tokens x heads of
  * one KV head) and one pass over the sequence's cells in blocks of Q_ATT_FLASH_BLOCK,
  * with an online softmax (running max and sum, the output rescaled when the max grows),
- * so each K and V block is read once for all its rows. It is not bit-identical to the
+ * so each K and V block is read once for all its rows. The pass restarts at every chunk of
+ * Q_ATT_FLASH_CHUNK positions and the chunks' states are folded in position order, so a
+ * decode token's chunks can run on different threads (attention.c) and still give the
+ * bits that one task running them all gives. It is not bit-identical to the
  * exact path (the softmax is normalized at the end, not before the V sum, and p is not
  * rounded to F16), which is why it runs only past the contexts the goldens use; its
  * sets are bit-identical to each other. */
@@ -37,6 +40,7 @@ enum {
     Q_ATT_FLASH_MIN   = 1024,   /* cells of the sequence from which a ubatch goes flash */
     Q_ATT_FLASH_ROWS  = 32,     /* query rows per flash task (4 registers of 8) */
     Q_ATT_FLASH_BLOCK = 64,     /* cells per flash block */
+    Q_ATT_FLASH_CHUNK = 256,    /* positions per flash chunk (a multiple of the block) */
 };
 
 typedef struct q_attn_work {
@@ -62,14 +66,18 @@ typedef struct q_attn_work {
     size_t          os;
 } q_attn_work;
 
-/* One flash task: rows r < n_rows, each a query vector q + r * hd (floats, F16-rounded for
- * an F16 cache) at position pos[r], output to out[r]; the cells are the sequence's whole
- * list (ascending), cell c visible to row r iff cells[c].pos <= pos[r] (and within the
- * window when swa > 0). */
+/* One flash kernel call: rows r < n_rows, each a query vector q + r * hd (floats, F16-rounded
+ * for an F16 cache) at position pos[r], over one chunk of the sequence's list (ascending),
+ * cell c visible to row r iff cells[c].pos <= pos[r] (and within the window when swa > 0).
+ * Output: the chunk's state per row, m_out[r] (running max, -inf if the row saw nothing),
+ * l_out[r] (sum of p) and out[r][d] = O (the unnormalized sum of p V); the op folds the
+ * chunks' states in position order (attention.c) and divides at the end. */
 typedef struct q_attn_flash {
     int32_t                 n_rows;   /* <= Q_ATT_FLASH_ROWS */
     int32_t                 hd;
-    int32_t                 n;        /* cells in the list */
+    int32_t                 n;        /* cells in the list (the chunk) */
+    int32_t                 n_list;   /* entries of cells_list readable, >= n: the AVX2 set
+                                       * prefetches past the chunk's end */
     bool                    f16;
     const int32_t          *cells_list;
     const struct q_kv_cell *cells;
@@ -79,7 +87,9 @@ typedef struct q_attn_flash {
     float                   scale;
     const float            *q;        /* [n_rows][hd] */
     const q_pos            *pos;      /* [n_rows] */
-    float                 **out;      /* [n_rows] */
+    float                 **out;      /* [n_rows] rows of hd floats: O */
+    float                  *m_out;    /* [n_rows] */
+    float                  *l_out;    /* [n_rows] */
     float                  *scratch;  /* q_attn_flash_scratch(hd) floats */
 } q_attn_flash;
 

@@ -226,26 +226,28 @@ static void avx2_mix(const q_attn_work *w) {
 
 enum { FB = Q_ATT_FLASH_BLOCK, FR = Q_ATT_FLASH_ROWS };
 
-/* Scores of 4 cells (block rows j..j+3, clamped to the block) x NRV row registers:
- * acc = fma(K_j[d], q^T[d], acc) over d from 0, times scale, -inf where not visible. */
-QS_INLINE void flash_scores_tile(int NRV, const q_attn_flash *f, const float *kb, const float *qt, int32_t j,
+/* Scores of NI cells (block rows j..j+NI-1, clamped to the block) x NRV row registers:
+ * acc = fma(K_j[d], q^T[d], acc) over d from 0, times scale, -inf where not visible. Each
+ * accumulator is one dependent FMA chain over d, so NI x NRV chains run together to hide
+ * the FMA latency (8 x 1 for a decode task of <= 8 rows, 4 x 2 otherwise). */
+QS_INLINE void flash_scores_tile(int NI, int NRV, const q_attn_flash *f, const float *kb, const float *qt, int32_t j,
                                  int32_t nb, int32_t rv0, const int32_t *pc, const __m256i *posv, float *sc) {
     const int32_t hd = f->hd;
-    int32_t jj[4];
-    for (int i = 0; i < 4; i++) jj[i] = j + i < nb ? j + i : nb - 1;
-    __m256 acc[4][2];
-    for (int i = 0; i < 4; i++)
+    int32_t jj[8];
+    for (int i = 0; i < NI; i++) jj[i] = j + i < nb ? j + i : nb - 1;
+    __m256 acc[8][2];
+    for (int i = 0; i < NI; i++)
         for (int v = 0; v < NRV; v++) acc[i][v] = _mm256_setzero_ps();
     for (int32_t d = 0; d < hd; d++) {
         __m256 q[2];
         for (int v = 0; v < NRV; v++) q[v] = _mm256_loadu_ps(qt + (size_t)d * FR + (size_t)(rv0 + v) * 8);
-        for (int i = 0; i < 4; i++) {
+        for (int i = 0; i < NI; i++) {
             const __m256 k = _mm256_broadcast_ss(kb + (size_t)jj[i] * (size_t)hd + d);
             for (int v = 0; v < NRV; v++) acc[i][v] = _mm256_fmadd_ps(k, q[v], acc[i][v]);
         }
     }
     const __m256 scale = _mm256_set1_ps(f->scale), ninf = _mm256_set1_ps(-INFINITY);
-    for (int i = 0; i < 4 && j + i < nb; i++) {
+    for (int i = 0; i < NI && j + i < nb; i++) {
         const __m256i pcv = _mm256_set1_epi32(pc[j + i]);
         for (int v = 0; v < NRV; v++) {
             /* invisible: cell pos > row pos, or outside the window (pos - pc >= swa) */
@@ -259,24 +261,81 @@ QS_INLINE void flash_scores_tile(int NRV, const q_attn_flash *f, const float *kb
     }
 }
 
-/* O^T[d..d+3][rv0..rv0+NRV) = O^T * a, then fma(V_j[d], p_j, O^T) over the block's cells. */
-QS_INLINE void flash_pv_tile(int NRV, const q_attn_flash *f, const float *vb, const float *sc, int32_t nb, int32_t d,
-                             int32_t rv0, const __m256 *av, float *ot) {
+/* O^T[d..d+NI)[rv0..rv0+NRV) = O^T * a, then fma(V_j[d], p_j, O^T) over the block's cells:
+ * NI x NRV independent chains (8 x 1 for a decode task, 4 x 2 otherwise). */
+QS_INLINE void flash_pv_tile(int NI, int NRV, const q_attn_flash *f, const float *vb, const float *sc, int32_t nb,
+                             int32_t d, int32_t rv0, const __m256 *av, float *ot) {
     const int32_t hd = f->hd;
-    __m256 acc[4][2];
-    for (int i = 0; i < 4; i++)
+    __m256 acc[8][2];
+    for (int i = 0; i < NI; i++)
         for (int v = 0; v < NRV; v++)
             acc[i][v] = _mm256_mul_ps(_mm256_loadu_ps(ot + (size_t)(d + i) * FR + (size_t)(rv0 + v) * 8), av[rv0 + v]);
     for (int32_t j = 0; j < nb; j++) {
         __m256 p[2];
         for (int v = 0; v < NRV; v++) p[v] = _mm256_loadu_ps(sc + (size_t)j * FR + (size_t)(rv0 + v) * 8);
-        for (int i = 0; i < 4; i++) {
+        for (int i = 0; i < NI; i++) {
             const __m256 vv = _mm256_broadcast_ss(vb + (size_t)j * (size_t)hd + d + i);
             for (int v = 0; v < NRV; v++) acc[i][v] = _mm256_fmadd_ps(vv, p[v], acc[i][v]);
         }
     }
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < NI; i++)
         for (int v = 0; v < NRV; v++) _mm256_storeu_ps(ot + (size_t)(d + i) * FR + (size_t)(rv0 + v) * 8, acc[i][v]);
+}
+
+/* Cells ahead that the flash pass prefetches: every line of their K and V slices. */
+enum { FLASH_PF = ATT_PF };
+
+/* Every line of list entry j's K and V slices (bytes each). */
+QS_INLINE void flash_prefetch(const q_attn_flash *f, int32_t j, size_t bytes) {
+    const size_t cn = (size_t)f->cells_list[j] * f->rb;
+    for (size_t o = 0; o < bytes; o += 64) {
+        _mm_prefetch((const char *)(f->k + cn + o), _MM_HINT_T0);
+        _mm_prefetch((const char *)(f->v + cn + o), _MM_HINT_T0);
+    }
+}
+
+/* The K and V rows of list entries j0..j0+nb as floats (kb, vb: [nb][hd]) and their
+ * positions; the cache type is a constant of each instance (no test per load). */
+QS_INLINE void flash_convert(bool F16, bool CV, const q_attn_flash *f, int32_t j0, int32_t nb, int32_t *pc, float *kb,
+                             float *vb) {
+    const int32_t hd = f->hd;
+    const size_t bytes = (size_t)hd * (F16 ? sizeof(uint16_t) : sizeof(float));
+    for (int32_t j = 0; j < nb; j++) {
+        const int32_t c = f->cells_list[j0 + j];
+        pc[j] = f->cells[c].pos;
+        const uint8_t *kr = f->k + (size_t)c * f->rb, *vr = f->v + (size_t)c * f->rb;
+        if (j0 + j + FLASH_PF < f->n_list) flash_prefetch(f, j0 + j + FLASH_PF, bytes);
+        float *kd = kb + (size_t)j * (size_t)hd, *vd = vb + (size_t)j * (size_t)hd;
+        int32_t d = 0;
+        for (; d + 8 <= hd; d += 8) {
+            _mm256_storeu_ps(kd + d, att_load8(F16, kr, d));
+            if (CV) _mm256_storeu_ps(vd + d, att_load8(F16, vr, d));
+        }
+        for (; d < hd; d++) {
+            kd[d] = F16 ? _cvtsh_ss(((const uint16_t *)kr)[d]) : ((const float *)kr)[d];
+            if (CV) vd[d] = F16 ? _cvtsh_ss(((const uint16_t *)vr)[d]) : ((const float *)vr)[d];
+        }
+    }
+}
+
+/* The decode p.V (rows in registers, 8 dims per register): O[r][d..d+8) = O * a_r, then
+ * fma(p_j[r], V_j[d..d+8), O) over the block's cells, V converted as it is loaded; the same
+ * per-element order as flash_pv_tile. ot holds O as [8][hd]. */
+QS_INLINE void flash_pv_direct(bool F16, const q_attn_flash *f, int32_t j0, const float *sc, int32_t nb, __m256 av,
+                               float *ot) {
+    const int32_t hd = f->hd;
+    float a8[8];
+    _mm256_storeu_ps(a8, av);
+    for (int32_t d = 0; d < hd; d += 8) {
+        __m256 acc[8];
+        for (int r = 0; r < 8; r++) acc[r] = _mm256_mul_ps(_mm256_loadu_ps(ot + (size_t)r * (size_t)hd + d), _mm256_set1_ps(a8[r]));
+        for (int32_t j = 0; j < nb; j++) {
+            const __m256 v = att_load8(F16, f->v + (size_t)f->cells_list[j0 + j] * f->rb, d);
+            const float *pj = sc + (size_t)j * FR;
+            for (int r = 0; r < 8; r++) acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(pj + r), v, acc[r]);
+        }
+        for (int r = 0; r < 8; r++) _mm256_storeu_ps(ot + (size_t)r * (size_t)hd + d, acc[r]);
+    }
 }
 
 static void avx2_flash(const q_attn_flash *f) {
@@ -287,6 +346,8 @@ static void avx2_flash(const q_attn_flash *f) {
         q_attn_flash_scalar(f);
         return;
     }
+    /* a decode task (<= 8 rows, dims in 8s): p.V reads V straight from the cache, O as rows */
+    const bool vdirect = nrv == 1 && hd % 8 == 0;
     int32_t pc[FB], posr[FR];
     for (int32_t r = 0; r < FR; r++) posr[r] = r < nr ? f->pos[r] : -1;   /* padding rows see nothing */
     __m256i posv[4];
@@ -297,38 +358,32 @@ static void avx2_flash(const q_attn_flash *f) {
         l[v] = _mm256_setzero_ps();
     }
     for (int32_t d = 0; d < hd; d++)
-        for (int32_t r = 0; r < FR; r++) qt[(size_t)d * FR + r] = r < nr ? f->q[(size_t)r * hd + d] : 0.0f;
+        for (int32_t r = 0; r < nrv * 8; r++) qt[(size_t)d * FR + r] = r < nr ? f->q[(size_t)r * hd + d] : 0.0f;   /* registers in use */
     memset(ot, 0, sizeof(float) * (size_t)hd * FR);
-    const __m256 ninf = _mm256_set1_ps(-INFINITY), zero = _mm256_setzero_ps();
+    {   /* the chunk's first cells (the loop prefetches FLASH_PF ahead of itself) */
+        const size_t bytes = (size_t)hd * (f->f16 ? sizeof(uint16_t) : sizeof(float));
+        for (int32_t j = 0; j < FLASH_PF && j < f->n; j++) flash_prefetch(f, j, bytes);
+    }
+    const __m256 ninf = _mm256_set1_ps(-INFINITY);
     for (int32_t j0 = 0; j0 < f->n; j0 += FB) {
         const int32_t nb = Q_MIN(FB, f->n - j0);
-        for (int32_t j = 0; j < nb; j++) {   /* the block's K and V rows as floats */
-            const int32_t c = f->cells_list[j0 + j];
-            pc[j] = f->cells[c].pos;
-            const uint8_t *kr = f->k + (size_t)c * f->rb, *vr = f->v + (size_t)c * f->rb;
-            if (j0 + j + ATT_PF < f->n) {
-                const char *nk = (const char *)(f->k + (size_t)f->cells_list[j0 + j + ATT_PF] * f->rb);
-                const char *nv = (const char *)(f->v + (size_t)f->cells_list[j0 + j + ATT_PF] * f->rb);
-                _mm_prefetch(nk, _MM_HINT_T0);
-                _mm_prefetch(nk + 64, _MM_HINT_T0);
-                _mm_prefetch(nv, _MM_HINT_T0);
-                _mm_prefetch(nv + 64, _MM_HINT_T0);
-            }
-            int32_t d = 0;
-            for (; d + 8 <= hd; d += 8) {
-                _mm256_storeu_ps(kb + (size_t)j * (size_t)hd + d, att_load8(f->f16, kr, d));
-                _mm256_storeu_ps(vb + (size_t)j * (size_t)hd + d, att_load8(f->f16, vr, d));
-            }
-            for (; d < hd; d++) {
-                kb[(size_t)j * (size_t)hd + d] = f->f16 ? _cvtsh_ss(((const uint16_t *)kr)[d]) : ((const float *)kr)[d];
-                vb[(size_t)j * (size_t)hd + d] = f->f16 ? _cvtsh_ss(((const uint16_t *)vr)[d]) : ((const float *)vr)[d];
-            }
+        /* the block's K (and, unless vdirect, V) rows as floats */
+        if (f->f16) {
+            if (vdirect) flash_convert(true, false, f, j0, nb, pc, kb, vb);
+            else flash_convert(true, true, f, j0, nb, pc, kb, vb);
+        } else {
+            if (vdirect) flash_convert(false, false, f, j0, nb, pc, kb, vb);
+            else flash_convert(false, true, f, j0, nb, pc, kb, vb);
         }
-        for (int32_t j = 0; j < nb; j += 4)
-            for (int32_t rv = 0; rv < nrv; rv += 2) {
-                if (nrv - rv >= 2) flash_scores_tile(2, f, kb, qt, j, nb, rv, pc, posv, sc);
-                else flash_scores_tile(1, f, kb, qt, j, nb, rv, pc, posv, sc);
-            }
+        if (nrv == 1) {
+            for (int32_t j = 0; j < nb; j += 8) flash_scores_tile(8, 1, f, kb, qt, j, nb, 0, pc, posv, sc);
+        } else {
+            for (int32_t j = 0; j < nb; j += 4)
+                for (int32_t rv = 0; rv < nrv; rv += 2) {
+                    if (nrv - rv >= 2) flash_scores_tile(4, 2, f, kb, qt, j, nb, rv, pc, posv, sc);
+                    else flash_scores_tile(4, 1, f, kb, qt, j, nb, rv, pc, posv, sc);
+                }
+        }
         for (int32_t rv = 0; rv < nrv; rv++) {   /* online softmax, 8 rows per register */
             __m256 mb = ninf;
             for (int32_t j = 0; j < nb; j++) mb = _mm256_max_ps(_mm256_loadu_ps(sc + (size_t)j * FR + (size_t)rv * 8), mb);
@@ -345,19 +400,35 @@ static void avx2_flash(const q_attn_flash *f) {
             l[rv] = lv;
             m[rv] = mn;
         }
-        for (int32_t d = 0; d < hd; d += 4)
-            for (int32_t rv = 0; rv < nrv; rv += 2) {
-                if (nrv - rv >= 2) flash_pv_tile(2, f, vb, sc, nb, d, rv, av, ot);
-                else flash_pv_tile(1, f, vb, sc, nb, d, rv, av, ot);
-            }
+        if (vdirect) {
+            if (f->f16) flash_pv_direct(true, f, j0, sc, nb, av[0], ot);
+            else flash_pv_direct(false, f, j0, sc, nb, av[0], ot);
+        } else {
+            for (int32_t d = 0; d < hd; d += 4)
+                for (int32_t rv = 0; rv < nrv; rv += 2) {
+                    if (nrv - rv >= 2) flash_pv_tile(4, 2, f, vb, sc, nb, d, rv, av, ot);
+                    else flash_pv_tile(4, 1, f, vb, sc, nb, d, rv, av, ot);
+                }
+        }
     }
-    for (int32_t rv = 0; rv < nrv; rv++) {   /* out = O / l, 0 where l = 0 */
-        const __m256 lv = l[rv], keep = _mm256_cmp_ps(lv, zero, _CMP_GT_OQ);
+    float mo[FR], lo[FR];   /* the chunk's state (the op folds and divides) */
+    if (vdirect) {   /* O rows [8][hd] */
+        _mm256_storeu_ps(mo, m[0]);
+        _mm256_storeu_ps(lo, l[0]);
+        for (int32_t r = 0; r < nr; r++) memcpy(f->out[r], ot + (size_t)r * (size_t)hd, sizeof(float) * (size_t)hd);
+    }
+    for (int32_t rv = 0; rv < nrv && !vdirect; rv++) {
+        _mm256_storeu_ps(mo + rv * 8, m[rv]);
+        _mm256_storeu_ps(lo + rv * 8, l[rv]);
         for (int32_t d = 0; d < hd; d++) {
             float o[8];
-            _mm256_storeu_ps(o, _mm256_and_ps(_mm256_div_ps(_mm256_loadu_ps(ot + (size_t)d * FR + (size_t)rv * 8), lv), keep));
+            _mm256_storeu_ps(o, _mm256_loadu_ps(ot + (size_t)d * FR + (size_t)rv * 8));
             for (int32_t i = 0; i < 8 && rv * 8 + i < nr; i++) f->out[rv * 8 + i][d] = o[i];
         }
+    }
+    for (int32_t r = 0; r < nr; r++) {
+        f->m_out[r] = mo[r];
+        f->l_out[r] = lo[r];
     }
 }
 
