@@ -141,6 +141,28 @@ static void test_isa_variants_bit_identical(void **state) {
     free(w); free(x); free(wq); free(xq);
 }
 
+/* One raw-block case: every (row, token) of an nr x nc tile through the kernel set's vec_dot
+ * and its gemm, each compared bit for bit with the scalar vec_dot. */
+static void raw_compare(const q_matmul_traits *ref, const q_matmul_traits *fast, q_cpu_isa isa, q_type t, int pat,
+                        int64_t N, int32_t nr, int32_t nc, const uint8_t *wq, size_t ws, const uint8_t *xq, size_t as,
+                        float *y, float *want) {
+    for (int c = 0; c < nc; c++)
+        for (int r = 0; r < nr; r++) {
+            ref->vec_dot(N, &want[c * nr + r], wq + r * ws, xq + c * as);
+            float v;
+            fast->vec_dot(N, &v, wq + r * ws, xq + c * as);
+            if (memcmp(&v, &want[c * nr + r], sizeof v))
+                fail_msg("%s %s vec_dot pattern %d: %.9g, scalar %.9g", q_cpu_isa_name(isa), q_type_name(t), pat, v,
+                         want[c * nr + r]);
+        }
+    if (!fast->gemm) return;
+    fast->gemm(N, nr, nc, wq, ws, xq, as, y, nr);
+    for (int i = 0; i < nr * nc; i++)
+        if (memcmp(&y[i], &want[i], sizeof(float)))
+            fail_msg("%s %s gemm %dx%d pattern %d: y[%d] = %.9g, scalar %.9g", q_cpu_isa_name(isa), q_type_name(t), nr,
+                     nc, pat, i, y[i], want[i]);
+}
+
 /* 32-element-block kernels of every ISA on raw blocks: random bytes and saturating
  * patterns (all-ones nibbles and fifth bits, Q8_0 weights of -128, activations of
  * +-127) that quantizing real data rarely produces, against the scalar vec_dot, bit for
@@ -192,24 +214,9 @@ static void test_q32_raw_blocks_bit_identical(void **state) {
                         for (int i = 0; i < 32; i++)
                             qs[i] = (int8_t)(pat == 1 || pat == 3 ? -127 : pat == 2 ? 127 : (int)(frand() * 127.5f));
                     }
-                for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
-                    const int32_t nr = shapes[si][0], nc = shapes[si][1];
-                    for (int c = 0; c < nc; c++)
-                        for (int r = 0; r < nr; r++) {
-                            ref->vec_dot(N, &want[c * nr + r], wq + r * ws, xq + c * as);
-                            float v;
-                            fast->vec_dot(N, &v, wq + r * ws, xq + c * as);
-                            if (memcmp(&v, &want[c * nr + r], sizeof v))
-                                fail_msg("%s %s vec_dot pattern %d: %.9g, scalar %.9g", q_cpu_isa_name((q_cpu_isa)isa),
-                                         q_type_name(q32[ki].t), pat, v, want[c * nr + r]);
-                        }
-                    if (!fast->gemm) continue;
-                    fast->gemm(N, nr, nc, wq, ws, xq, as, y, nr);
-                    for (int i = 0; i < nr * nc; i++)
-                        if (memcmp(&y[i], &want[i], sizeof(float)))
-                            fail_msg("%s %s gemm %dx%d pattern %d: y[%d] = %.9g, scalar %.9g", q_cpu_isa_name((q_cpu_isa)isa),
-                                     q_type_name(q32[ki].t), nr, nc, pat, i, y[i], want[i]);
-                }
+                for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+                    raw_compare(ref, fast, (q_cpu_isa)isa, q32[ki].t, pat, N, shapes[si][0], shapes[si][1], wq, ws, xq, as,
+                                y, want);
             }
         }
     }
@@ -328,24 +335,9 @@ static void test_kquant_raw_blocks_bit_identical(void **state) {
                             yb->bsums[g] = (int16_t)sum;
                         }
                     }
-                for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
-                    const int32_t nr = shapes[si][0], nc = shapes[si][1];
-                    for (int c = 0; c < nc; c++)
-                        for (int r = 0; r < nr; r++) {
-                            ref->vec_dot(N, &want[c * nr + r], wq + r * ws, xq + c * as);
-                            float v;
-                            fast->vec_dot(N, &v, wq + r * ws, xq + c * as);
-                            if (memcmp(&v, &want[c * nr + r], sizeof v))
-                                fail_msg("%s %s vec_dot pattern %d: %.9g, scalar %.9g", q_cpu_isa_name((q_cpu_isa)isa),
-                                         q_type_name(kq[ki].t), pat, v, want[c * nr + r]);
-                        }
-                    if (!fast->gemm) continue;
-                    fast->gemm(N, nr, nc, wq, ws, xq, as, y, nr);
-                    for (int i = 0; i < nr * nc; i++)
-                        if (memcmp(&y[i], &want[i], sizeof(float)))
-                            fail_msg("%s %s gemm %dx%d pattern %d: y[%d] = %.9g, scalar %.9g", q_cpu_isa_name((q_cpu_isa)isa),
-                                     q_type_name(kq[ki].t), nr, nc, pat, i, y[i], want[i]);
-                }
+                for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+                    raw_compare(ref, fast, (q_cpu_isa)isa, kq[ki].t, pat, N, shapes[si][0], shapes[si][1], wq, ws, xq, as,
+                                y, want);
             }
         }
     }

@@ -33,7 +33,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serve_util import BIN, MODEL, check, ws_frame, cleanup, keys_cli  # noqa: E402
+from serve_util import BIN, MODEL, check, ws_frame, cleanup, keys_cli, wait_until  # noqa: E402
 from serve_util import start as serve_start  # noqa: E402
 
 TMP = tempfile.mkdtemp(prefix="quarrel-auth-")
@@ -365,10 +365,7 @@ def main():
     check(st == 429 and int(hget(hd, "Retry-After") or 0) >= 1, f"3rd connection from one IP: {st} {data[:100]!r}")
     for s in held:
         s.close()
-    deadline = time.time() + 5
-    while req(B, "GET", "/healthz")[0] != 200:
-        check(time.time() < deadline, "connection slots not released")
-        time.sleep(0.1)
+    check(wait_until(lambda: req(B, "GET", "/healthz")[0] == 200, 5), "connection slots not released")
     check(metric(B, 'quarrel_rate_limited_total{limit="ip"}', bearer(k_all)) >= 1, "ip refusals not counted")
 
     # C: TLS with a self-signed certificate made here

@@ -18,7 +18,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serve_util import check, cleanup, start, keys_cli  # noqa: E402
+from serve_util import check, cleanup, start, keys_cli, wait_until  # noqa: E402
 import auth_client  # noqa: E402
 from auth_client import WS, req, hget, bearer, unauthorized_then_close  # noqa: E402
 
@@ -55,10 +55,8 @@ def max_conns():
     check(e["code"] == 503 and "connections" in e["message"], f"503 error shape {e}")
     for h in held:
         h.close()
-    deadline = time.time() + 5
-    while req(port, "GET", "/healthz")[0] != 200:
-        check(time.time() < deadline, "connections not released after the held ones closed")
-        time.sleep(0.1)
+    check(wait_until(lambda: req(port, "GET", "/healthz")[0] == 200, 5),
+          "connections not released after the held ones closed")
 
 
 def revoked_ws(proc, port):
