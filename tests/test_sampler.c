@@ -2,6 +2,7 @@
  * distributions: which candidates each stage keeps, the renormalized probabilities, the
  * penalty formula, greedy ties, seed determinism, and draw frequencies. */
 #include <math.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -66,6 +67,45 @@ static void test_top_k(void **state) {
     p.top_k = 3;
     const q_token want[3] = { 0, 1, 2 };
     expect_set(p, L4, 4, want, 3);
+}
+
+/* Reference order for the large-vocabulary check: logit descending, ties by id. */
+typedef struct ref_cand {
+    float   logit;
+    q_token id;
+} ref_cand;
+static int ref_cmp(const void *a, const void *b) {
+    const ref_cand *x = a, *y = b;
+    if (x->logit != y->logit) return x->logit < y->logit ? 1 : -1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/* Top-k over a realistic vocabulary (32000) keeps exactly the k first ids of a full sort,
+ * in order, with many tied logits (values on a coarse grid), for k from 1 past the
+ * vocabulary: the partial selection must not change which tokens survive or their order. */
+static void test_top_k_large_vocab(void **state) {
+    (void)state;
+    enum { NV = 32000 };
+    static float logits[NV];
+    static ref_cand ref[NV];
+    static q_token ids[NV];
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    for (int i = 0; i < NV; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        logits[i] = (float)(int)(x % 4001) * 0.005f - 10.0f;   /* ~8 ids share each value */
+        ref[i] = (ref_cand){ logits[i], i };
+    }
+    qsort(ref, NV, sizeof *ref, ref_cmp);
+    const int32_t ks[] = { 1, 2, 40, 100, NV / 4 - 1, NV / 4, NV - 1, NV, NV + 5 };
+    for (size_t t = 0; t < sizeof ks / sizeof *ks; t++) {
+        q_sampler_params p = neutral();
+        p.top_k = ks[t];
+        q_sampler *s = q_sampler_new(&p, NV);
+        const int32_t got = q_sampler_candidates(s, logits, ids, NULL, NV);
+        assert_int_equal(got, ks[t] < NV ? ks[t] : NV);
+        for (int32_t i = 0; i < got; i++) assert_int_equal(ids[i], ref[i].id);
+        q_sampler_free(s);
+    }
 }
 
 static void test_top_p(void **state) {
@@ -210,6 +250,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_neutral_keeps_all),
         cmocka_unit_test(test_top_k),
+        cmocka_unit_test(test_top_k_large_vocab),
         cmocka_unit_test(test_top_p),
         cmocka_unit_test(test_min_p),
         cmocka_unit_test(test_typical_p),
