@@ -143,6 +143,7 @@ static const struct { const char *name, *help; } model_event_metrics[SRV_MODEL_E
     [SRV_MODEL_EV_UNLOAD] = { "quarrel_model_unloads_total", "Models unloaded (admin unload or least-recently-used eviction)." },
     [SRV_MODEL_EV_SWAP] = { "quarrel_model_swaps_total", "Hot swaps: a new version became current while an old one existed." },
     [SRV_MODEL_EV_LOAD_FAILURE] = { "quarrel_model_load_failures_total", "Model loads that failed." },
+    [SRV_MODEL_EV_RESCAN] = { "quarrel_model_dir_scans_total", "Listings of --models-dir (start, SIGHUP, unknown names while it changed)." },
 };
 
 void srv_metrics_connections(int delta) { atomic_fetch_add(&n_conns, delta); }

@@ -24,7 +24,8 @@
  * failed load evicts nothing) the least recently used others are retired until N remain,
  * preferring ones without running requests (a busy one drains, never killed). Retired
  * (draining) versions are outside the bound but counted in every memory figure.
- * The directory is rescanned on SIGHUP and when a request names an unknown model: new
+ * The directory is rescanned on SIGHUP and when a request names an unknown model while
+ * the directory's mtime shows a change since the last listing (dir_unchanged): new
  * files become entries; an entry whose file is gone is dropped once nothing of it is
  * loaded or draining. A dropped entry is kept (unlisted) until srv_models_free, so
  * pointers to entries (instances, waiters, the default name) never dangle.
@@ -38,6 +39,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/base.h"
@@ -92,6 +95,9 @@ struct srv_models {
     pthread_cond_t    load_cv;    /* an entry wants loading, or closing */
     int               notify_fd;  /* eventfd written when a load ends; -1 = none */
     pthread_mutex_t   scan_mu;    /* one rescan at a time (an older listing never lands last) */
+    struct timespec   scan_mtime; /* under scan_mu: the directory's mtime before the last listing */
+    struct timespec   scan_time;  /* under scan_mu: when that listing began (CLOCK_REALTIME) */
+    bool              scanned;
 };
 
 typedef enum model_status {
@@ -406,16 +412,38 @@ static q_status dir_list(const char *dir, char ***out, size_t *n_out, q_error *e
     return Q_OK;
 }
 
+/* Under scan_mu: whether the directory cannot have changed since the last listing: same
+ * mtime, and that mtime at least a second older than the listing (a coarse file-system
+ * clock could give a later change the same stamp: such a "racily clean" listing is redone,
+ * as git treats index entries written in the same tick as the file). A request naming an
+ * unknown model lists the directory only when this is false, so a client spraying bogus
+ * names costs a stat, not a directory read, each. */
+static bool dir_unchanged(const srv_models *reg, const struct timespec *mtime) {
+    if (!reg->scanned || mtime->tv_sec != reg->scan_mtime.tv_sec || mtime->tv_nsec != reg->scan_mtime.tv_nsec)
+        return false;
+    return reg->scan_time.tv_sec - mtime->tv_sec >= 2;
+}
+
 /* Brings the listed directory entries in line with the directory: new names are added
  * (the directory's part of the list stays in name order), names whose file left are
  * marked gone (and unlisted once they hold nothing), names that came back are kept.
  * Takes mu. */
-static q_status registry_scan(srv_models *reg, const char *why, q_error *err) {
+static q_status registry_scan(srv_models *reg, const char *why, bool if_changed, q_error *err) {
     const char *dir = reg->cfg->models_dir;
     if (!dir) return Q_OK;
-    char **names;
-    size_t n;
+    char **names = NULL;
+    size_t n = 0;
     pthread_mutex_lock(&reg->scan_mu);
+    struct stat sd;
+    const bool have_mtime = stat(dir, &sd) == 0;
+    if (if_changed && have_mtime && dir_unchanged(reg, &sd.st_mtim)) {
+        pthread_mutex_unlock(&reg->scan_mu);
+        return Q_OK;
+    }
+    reg->scanned = have_mtime;
+    if (have_mtime) reg->scan_mtime = sd.st_mtim;
+    clock_gettime(CLOCK_REALTIME, &reg->scan_time);
+    srv_metrics_model_event(SRV_MODEL_EV_RESCAN);
     const q_status st = dir_list(dir, &names, &n, err);
     if (st != Q_OK) {
         pthread_mutex_unlock(&reg->scan_mu);
@@ -450,11 +478,13 @@ static q_status registry_scan(srv_models *reg, const char *why, q_error *err) {
     return Q_OK;
 }
 
-void srv_models_rescan(srv_models *reg, const char *why) {
+static void registry_rescan(srv_models *reg, const char *why, bool if_changed) {
     q_error err;
-    if (registry_scan(reg, why, &err) != Q_OK)   /* the directory went: keep what is listed */
+    if (registry_scan(reg, why, if_changed, &err) != Q_OK)   /* the directory went: keep what is listed */
         srv_log(SRV_LOG_WARN, "models_rescan_failed", NULL, json_pack("{s:s, s:s}", "why", why, "error", err.msg));
 }
+
+void srv_models_rescan(srv_models *reg, const char *why) { registry_rescan(reg, why, false); }
 
 /* The loader thread: loads the entries srv_models_try_acquire queued, one at a time. */
 static void *registry_loader(void *arg) {
@@ -495,7 +525,7 @@ q_status srv_models_new(const srv_config *cfg, srv_models **out, q_error *err) {
         free(abs);
     }
     if (cfg->models_dir) {
-        if ((st = registry_scan(reg, NULL, err)) != Q_OK) goto fail;
+        if ((st = registry_scan(reg, NULL, false, err)) != Q_OK) goto fail;
         reg->roots[1] = path_absolute(cfg->models_dir, NULL);
     }
     if (reg->n == 0) {
@@ -602,7 +632,7 @@ static entry *registry_find_rescan(srv_models *reg, const char *name) {
     entry *e = registry_find(reg, name);
     if (e || !reg->cfg->models_dir || reg->closing) return e;
     pthread_mutex_unlock(&reg->mu);
-    srv_models_rescan(reg, "unknown model");
+    registry_rescan(reg, "unknown model", true);
     pthread_mutex_lock(&reg->mu);
     return registry_find(reg, name);
 }

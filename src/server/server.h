@@ -105,7 +105,7 @@ void srv_metrics_ttft(double seconds);
 void srv_metrics_e2e(double seconds);
 /* The model registry's events for quarrel_model_{loads,unloads,swaps,load_failures}_total. */
 typedef enum srv_model_event {
-    SRV_MODEL_EV_LOAD, SRV_MODEL_EV_UNLOAD, SRV_MODEL_EV_SWAP, SRV_MODEL_EV_LOAD_FAILURE, SRV_MODEL_EV_COUNT
+    SRV_MODEL_EV_LOAD, SRV_MODEL_EV_UNLOAD, SRV_MODEL_EV_SWAP, SRV_MODEL_EV_LOAD_FAILURE, SRV_MODEL_EV_RESCAN, SRV_MODEL_EV_COUNT
 } srv_model_event;
 void srv_metrics_model_event(srv_model_event ev);
 void srv_metrics_models_loaded(int n);     /* quarrel_models_loaded */

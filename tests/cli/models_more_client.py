@@ -237,9 +237,19 @@ def test_rescan():
     d = model_dir("d", ["story"])
     p, port, log = mc.start("--models-dir", d)
     check(v1_ids(port) == ["story"], f"at start {v1_ids(port)}")
+    # bogus names list the directory only while its mtime shows a change (a listing within
+    # a second of the mtime counts as racy and is redone once)
+    time.sleep(2.1)
+    scans = metric(port, "quarrel_model_dir_scans_total")
+    for i in range(30):
+        st, o = mc.call(port, "POST", "/api/generate", {"prompt": "x", "model": f"nope-{i}"})
+        check(st == 404, f"bogus name {i}: {st} {o}")
+    more = metric(port, "quarrel_model_dir_scans_total") - scans
+    check(0 <= more <= 1, f"30 unknown names on an unchanged directory listed it {more} times")
     link(d, "tiny")
     o = mc.gen(port, "tiny", "Hello", 2)   # unknown -> rescan -> served
     check(o["tokens_generated"] == 2, f"tiny after it appeared {o}")
+    check(metric(port, "quarrel_model_dir_scans_total") > scans + more, "a changed directory is listed again")
     link(d, "gqa")
     p.send_signal(signal.SIGHUP)
     check(wait_until(lambda: v1_ids(port) == ["gqa", "story", "tiny"], 10), f"after SIGHUP {v1_ids(port)}")
