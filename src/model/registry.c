@@ -207,6 +207,8 @@ int32_t q_model_n_embd(const q_model *m) { return m->hp.n_embd; }
 int32_t q_model_n_layer(const q_model *m) { return m->hp.n_layer; }
 int32_t q_model_n_ctx_train(const q_model *m) { return m->hp.n_ctx_train; }
 uint64_t q_model_size(const q_model *m) { return m->gguf->size; }
+int32_t q_model_n_repacked(const q_model *m) { return m->n_repacked; }
+uint64_t q_model_repacked_bytes(const q_model *m) { return m->repack_size; }
 const struct gguf_file *q_model_gguf(const q_model *m) { return m->gguf; }
 const struct q_vocab *q_model_vocab(const q_model *m) { return m->vocab; }
 const char *q_model_vocab_error(const q_model *m) { return m->vocab ? "" : m->vocab_err; }
