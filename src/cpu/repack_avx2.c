@@ -33,6 +33,14 @@
 #include "cpu/avx2_begin.h"
 
 #define X8_INLINE static inline __attribute__((always_inline))
+#if defined(__clang__)
+#define X8_UNROLL _Pragma("clang loop unroll(full)")
+#else
+#define X8_UNROLL _Pragma("GCC unroll 8")
+#endif
+/* Empty asm that claims to change its operands: keeps a running int16 sum in a register
+ * chain instead of a reassociated tree (which spills). Generates no instruction. */
+#define X8_PIN4(a, b, c, d) __asm__("" : "+x"(a), "+x"(b), "+x"(c), "+x"(d))
 
 enum {
     X8_Q4_BLOCK = 144,   /* bytes of a Q4_0 group block: 8 scales + 128 bytes of nibbles */
@@ -101,34 +109,95 @@ X8_INLINE __m256i q4_0_dot(const __m256i lo[4], const __m256i hi[4], const int8_
     return _mm256_madd_epi16(s, _mm256_set1_epi16(1));
 }
 
-/* Decode: ng groups from w (group stride gs bytes) times one activation row y; out[8g + r]. */
-static void q4_0_x8_tok1(int64_t nb, const uint8_t *w, size_t gs, int ng, size_t tile, const block_q8_0 *y,
-                         float *out) {
-    x8_pf pf = { (uintptr_t)w + 2 * tile, (uintptr_t)w + 3 * tile };
-    for (int g = 0; g < ng; g++) {
-        const uint8_t *p = w + (size_t)g * gs;
-        __m256 acc = _mm256_setzero_ps();
-        for (int64_t b = 0; b < nb; b++, p += X8_Q4_BLOCK) {
-            x8_pf_to(&pf, (uintptr_t)p + 2 * tile + X8_Q4_BLOCK);
-            __m256i lo[4], hi[4];
-            q4_0_unpack(p, lo, hi);
-            const __m256i sumi = _mm256_sub_epi32(q4_0_dot(lo, hi, y[b].qs), q4_0_sum8(y[b].qs));
-            const __m256 d = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(y[b].d)), x8_scales(p));
-            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), d, acc);
-        }
-        x8_store(out + 8 * g, acc);
-    }
-}
-
 /* Per token and block of one K chunk: the scale dy and 8 * sum(a). */
 typedef struct q4_0_x8_prep {
     float   dy[X8_TOK][X8_KB];
     int32_t s8[X8_TOK][X8_KB];
 } q4_0_x8_prep;
 
+static void q4_0_x8_prep_rows(q4_0_x8_prep *pp, const uint8_t *a, size_t as, int nt, int64_t k0, int nbk) {
+    for (int t = 0; t < nt; t++) {
+        const block_q8_0 *yb = (const block_q8_0 *)(const void *)(a + (size_t)t * as) + k0;
+        for (int b = 0; b < nbk; b++) {
+            pp->dy[t][b] = _cvtsh_ss(yb[b].d);
+            pp->s8[t][b] = _mm256_cvtsi256_si32(q4_0_sum8(yb[b].qs));
+        }
+    }
+}
+
+/* Decode: ng groups from w (group stride gs bytes) times one activation row y; out[8g + r].
+ * Each group's chunk of blocks is one contiguous run; the token terms are shared. */
+static void q4_0_x8_tok1(int64_t nb, const uint8_t *w, size_t gs, int ng, size_t tile, const block_q8_0 *y,
+                         float *out) {
+    enum { KB = 256 };   /* blocks per chunk of token terms */
+    __m256 acc[X8_PG];
+    float dy[KB];
+    int32_t s8[KB];
+    x8_pf pf = { (uintptr_t)w + 2 * tile, (uintptr_t)w + 3 * tile };
+    for (int g0 = 0; g0 < ng; g0 += X8_PG) {
+        const int ngp = Q_MIN(X8_PG, ng - g0);
+        for (int g = 0; g < ngp; g++) acc[g] = _mm256_setzero_ps();
+        for (int64_t k0 = 0; k0 < nb; k0 += KB) {
+            const int nbk = (int)Q_MIN(KB, nb - k0);
+            for (int b = 0; b < nbk; b++) {
+                dy[b] = _cvtsh_ss(y[k0 + b].d);
+                s8[b] = _mm256_cvtsi256_si32(q4_0_sum8(y[k0 + b].qs));
+            }
+            for (int g = 0; g < ngp; g++) {
+                const uint8_t *p = w + (size_t)(g0 + g) * gs + (size_t)k0 * X8_Q4_BLOCK;
+                __m256 c = acc[g];
+                for (int b = 0; b < nbk; b++, p += X8_Q4_BLOCK) {
+                    x8_pf_to(&pf, (uintptr_t)p + 2 * tile + X8_Q4_BLOCK);
+                    __m256i lo[4], hi[4];
+                    q4_0_unpack(p, lo, hi);
+                    const __m256i sumi = _mm256_sub_epi32(q4_0_dot(lo, hi, y[k0 + b].qs), _mm256_set1_epi32(s8[b]));
+                    const __m256 d = _mm256_mul_ps(_mm256_set1_ps(dy[b]), x8_scales(p));
+                    c = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), d, c);
+                }
+                acc[g] = c;
+            }
+        }
+        for (int g = 0; g < ngp; g++) x8_store(out + 8 * (g0 + g), acc[g]);
+    }
+}
+
+/* One group's chunk of blocks unpacked for reuse by every token: u[b][j] = nibbles of
+ * elements 4j..4j+3 (j < 4) or 16+4(j-4).. (j >= 4) of the 8 rows; dx the scales. */
+typedef struct q4_0_x8_unp {
+    __m256i u[X8_KB][8];
+    __m256  dx[X8_KB];
+} q4_0_x8_unp;
+
+/* C <= 4 tokens (prep rows t..t+C-1, activation rows a[0..C)) x 8 rows over the chunk;
+ * acc[0..C). C is a constant at each call: the loops unroll and stay in registers. */
+X8_INLINE void q4_0_x8_tile(const int C, int nbk, const q4_0_x8_unp *up, const q4_0_x8_prep *pp, int t,
+                            const int8_t *const *a, __m256 *acc) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 c[4];
+    X8_UNROLL for (int i = 0; i < C; i++) c[i] = acc[i];
+    for (int b = 0; b < nbk; b++) {
+        __m256i s[4];
+        X8_UNROLL for (int i = 0; i < 4; i++) s[i] = _mm256_setzero_si256();
+        /* int16: 8 pairs of 0..15 x -128..127 per lane, |.| <= 30720 */
+        X8_UNROLL for (int j = 0; j < 8; j++) {
+            const __m256i wq = _mm256_load_si256(&up->u[b][j]);
+            const int off = 34 * b + 2 + (j < 4 ? 4 * j : 16 + 4 * (j - 4));   /* block b's quant 4j.. */
+            X8_UNROLL for (int i = 0; i < C; i++) s[i] = _mm256_add_epi16(s[i], _mm256_maddubs_epi16(wq, x8_bcast4(a[i] + off)));
+            X8_PIN4(s[0], s[1], s[2], s[3]);
+        }
+        const __m256 dx = up->dx[b];
+        X8_UNROLL for (int i = 0; i < C; i++) {
+            const __m256i sumi = _mm256_sub_epi32(_mm256_madd_epi16(s[i], ones), _mm256_set1_epi32(pp->s8[t + i][b]));
+            c[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_mul_ps(_mm256_set1_ps(pp->dy[t + i][b]), dx), c[i]);
+        }
+    }
+    X8_UNROLL for (int i = 0; i < C; i++) acc[i] = c[i];
+}
+
 void q_avx2_gemm_x8_q4_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *vw, size_t ws, const void *va,
                               size_t as, float *y, int64_t ldy) {
     Q_ASSERT(nr % 8 == 0);
+    _Static_assert(sizeof(block_q8_0) == 34, "activation block offsets below assume 34 bytes");
     const int64_t nb = n / QK4_0;
     const uint8_t *w = vw, *a = va;
     const size_t gs = 8 * ws;   /* bytes per row group */
@@ -137,6 +206,7 @@ void q_avx2_gemm_x8_q4_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *vw,
         return;
     }
     q4_0_x8_prep pp;
+    q4_0_x8_unp up;
     __m256 acc[X8_PG][X8_TOK];
     for (int32_t c0 = 0; c0 < nc; c0 += X8_TOK) {
         const int ncc = Q_MIN(X8_TOK, nc - c0);
@@ -146,26 +216,21 @@ void q_avx2_gemm_x8_q4_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *vw,
                 for (int t = 0; t < ncc; t++) acc[g][t] = _mm256_setzero_ps();
             for (int64_t k0 = 0; k0 < nb; k0 += X8_KB) {
                 const int nbk = (int)Q_MIN(X8_KB, nb - k0);
-                for (int t = 0; t < ncc; t++) {
-                    const block_q8_0 *yb = (const block_q8_0 *)(const void *)(a + (size_t)(c0 + t) * as) + k0;
-                    for (int b = 0; b < nbk; b++) {
-                        pp.dy[t][b] = _cvtsh_ss(yb[b].d);
-                        pp.s8[t][b] = _mm256_cvtsi256_si32(q4_0_sum8(yb[b].qs));
-                    }
-                }
+                q4_0_x8_prep_rows(&pp, a + (size_t)c0 * as, as, ncc, k0, nbk);
                 for (int g = 0; g < ng; g++) {
                     const uint8_t *p = w + (size_t)(g0 + g) * gs + (size_t)k0 * X8_Q4_BLOCK;
                     for (int b = 0; b < nbk; b++, p += X8_Q4_BLOCK) {
-                        __m256i lo[4], hi[4];
-                        q4_0_unpack(p, lo, hi);
-                        const __m256 dx = x8_scales(p);
-                        const int8_t *ab = ((const block_q8_0 *)(const void *)(a + (size_t)c0 * as) + k0 + b)->qs;
-                        for (int t = 0; t < ncc; t++, ab += as) {
-                            const __m256i sumi = _mm256_sub_epi32(q4_0_dot(lo, hi, ab), _mm256_set1_epi32(pp.s8[t][b]));
-                            const __m256 d = _mm256_mul_ps(_mm256_set1_ps(pp.dy[t][b]), dx);
-                            acc[g][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), d, acc[g][t]);
-                        }
+                        q4_0_unpack(p, up.u[b], up.u[b] + 4);
+                        up.dx[b] = x8_scales(p);
                     }
+                    const int8_t *ar[X8_TOK];
+                    for (int t = 0; t < ncc; t++) ar[t] = (const int8_t *)(a + (size_t)(c0 + t) * as) + k0 * 34;
+                    int t = 0;
+                    for (; t + 4 <= ncc; t += 4) q4_0_x8_tile(4, nbk, &up, &pp, t, ar + t, &acc[g][t]);
+                    /* the last 1..3 tokens as one tile of that many: nothing padded is computed */
+                    if (ncc - t == 3) q4_0_x8_tile(3, nbk, &up, &pp, t, ar + t, &acc[g][t]);
+                    if (ncc - t == 2) q4_0_x8_tile(2, nbk, &up, &pp, t, ar + t, &acc[g][t]);
+                    if (ncc - t == 1) q4_0_x8_tile(1, nbk, &up, &pp, t, ar + t, &acc[g][t]);
                 }
             }
             for (int g = 0; g < ng; g++)
