@@ -258,26 +258,77 @@ X8_INLINE __m256 q8_0_hsum(const __m256 acc[8]) {
     return _mm256_add_ps(_mm256_add_ps(r0, r2), _mm256_add_ps(r1, r3));
 }
 
+/* One group's chunk of blocks for reuse by every token: aw[b][q] = |w| of vector q, dx
+ * the scales. */
+typedef struct q8_0_x8_unp {
+    __m256i aw[X8_KB][8];
+    __m256  dx[X8_KB];
+} q8_0_x8_unp;
+
+/* One token (activation blocks yb[0..nbk)) x 8 rows over a chunk starting at group block
+ * p: acc[0..8) the 8 lane accumulators. */
+X8_INLINE void q8_0_x8_chunk_tok(int nbk, const uint8_t *p, const q8_0_x8_unp *up, const block_q8_0 *yb,
+                                 __m256 acc[8]) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 c[8];
+    X8_UNROLL for (int q = 0; q < 8; q++) c[q] = acc[q];
+    for (int b = 0; b < nbk; b++, p += X8_Q8_BLOCK) {
+        const __m256 d = _mm256_mul_ps(up->dx[b], _mm256_set1_ps(_cvtsh_ss(yb[b].d)));
+        X8_UNROLL for (int q = 0; q < 8; q++) {
+            const __m256i wv = _mm256_loadu_si256((const __m256i *)(p + 16 + 32 * q));
+            const __m256i pr = _mm256_maddubs_epi16(_mm256_load_si256(&up->aw[b][q]),
+                                                    _mm256_sign_epi8(x8_bcast4(yb[b].qs + 4 * q), wv));
+            c[q] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_madd_epi16(pr, ones)), c[q]);
+        }
+    }
+    X8_UNROLL for (int q = 0; q < 8; q++) acc[q] = c[q];
+}
+
 void q_avx2_gemm_x8_q8_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *vw, size_t ws, const void *va,
                               size_t as, float *y, int64_t ldy) {
     Q_ASSERT(nr % 8 == 0);
     const int64_t nb = n / QK8_0;
     const uint8_t *w = vw, *a = va;
     const size_t gs = 8 * ws, tile = (size_t)nr * ws;
-    x8_pf pf = { (uintptr_t)w + 2 * tile, (uintptr_t)w + 3 * tile };
-    for (int32_t g = 0; g < nr / 8; g++) {
-        const uint8_t *wg = w + (size_t)g * gs;
-        for (int32_t t = 0; t < nc; t++) {
-            const block_q8_0 *yt = (const block_q8_0 *)(const void *)(a + (size_t)t * as);
+    if (nc == 1) {   /* decode: each group's run streamed once, the 8 accumulators in registers */
+        const block_q8_0 *yt = va;
+        x8_pf pf = { (uintptr_t)w + 2 * tile, (uintptr_t)w + 3 * tile };
+        for (int32_t g = 0; g < nr / 8; g++) {
             __m256 acc[8];
             for (int q = 0; q < 8; q++) acc[q] = _mm256_setzero_ps();
-            const uint8_t *p = wg;
+            const uint8_t *p = w + (size_t)g * gs;
             for (int64_t b = 0; b < nb; b++, p += X8_Q8_BLOCK) {
-                if (t == 0) x8_pf_to(&pf, (uintptr_t)p + 2 * tile + X8_Q8_BLOCK);
+                x8_pf_to(&pf, (uintptr_t)p + 2 * tile + X8_Q8_BLOCK);
                 const __m256 d = _mm256_mul_ps(x8_scales(p), _mm256_set1_ps(_cvtsh_ss(yt[b].d)));
                 q8_0_block(p, yt[b].qs, d, acc);
             }
-            x8_store(y + t * ldy + 8 * g, q8_0_hsum(acc));
+            x8_store(y + 8 * g, q8_0_hsum(acc));
+        }
+        return;
+    }
+    /* Several tokens: per group and K chunk, |w| once, then each token's 8 accumulators
+     * run over the chunk in registers (a table keeps them between chunks). */
+    q8_0_x8_unp up;
+    __m256 acc[X8_TOK][8];
+    for (int32_t c0 = 0; c0 < nc; c0 += X8_TOK) {
+        const int ncc = Q_MIN(X8_TOK, nc - c0);
+        for (int32_t g = 0; g < nr / 8; g++) {
+            for (int t = 0; t < ncc; t++)
+                for (int q = 0; q < 8; q++) acc[t][q] = _mm256_setzero_ps();
+            for (int64_t k0 = 0; k0 < nb; k0 += X8_KB) {
+                const int nbk = (int)Q_MIN(X8_KB, nb - k0);
+                const uint8_t *p = w + (size_t)g * gs + (size_t)k0 * X8_Q8_BLOCK;
+                for (int b = 0; b < nbk; b++) {
+                    const uint8_t *pb = p + (size_t)b * X8_Q8_BLOCK;
+                    for (int q = 0; q < 8; q++)
+                        up.aw[b][q] = _mm256_abs_epi8(_mm256_loadu_si256((const __m256i *)(pb + 16 + 32 * q)));
+                    up.dx[b] = x8_scales(pb);
+                }
+                for (int t = 0; t < ncc; t++)
+                    q8_0_x8_chunk_tok(nbk, p, &up, (const block_q8_0 *)(const void *)(a + (size_t)(c0 + t) * as) + k0,
+                                      acc[t]);
+            }
+            for (int t = 0; t < ncc; t++) x8_store(y + (c0 + t) * ldy + 8 * g, q8_0_hsum(acc[t]));
         }
     }
 }
