@@ -47,7 +47,8 @@ enum {
     X8_Q8_BLOCK = 272,   /* bytes of a Q8_0 group block: 8 scales + 256 bytes of quants */
     X8_TOK = 64,         /* tokens per pass (the matmul op's tile width) */
     X8_PG = 4,           /* row groups per pass (32 rows: the matmul op's prefill tile) */
-    X8_KB = 32,          /* blocks per K chunk of the token prep */
+    X8_KB = 32,          /* Q8_0 batches: blocks per K chunk (|w| table 8 KiB) */
+    X8_KB4 = 16,         /* Q4_0 batches: blocks per K chunk (token table 64 x 16 x 32 B = 32 KiB) */
 };
 
 X8_INLINE int32_t x8_load_i32(const void *p) {
@@ -109,18 +110,20 @@ X8_INLINE __m256i q4_0_dot(const __m256i lo[4], const __m256i hi[4], const int8_
     return _mm256_madd_epi16(s, _mm256_set1_epi16(1));
 }
 
-/* Per token and block of one K chunk: the scale dy and 8 * sum(a). */
+/* Batches: per token and block of one K chunk, the quants + 128 (maddubs' unsigned
+ * operand) and the scale dy. */
 typedef struct q4_0_x8_prep {
-    float   dy[X8_TOK][X8_KB];
-    int32_t s8[X8_TOK][X8_KB];
+    __m256i ax[X8_TOK][X8_KB4];
+    float   dy[X8_TOK][X8_KB4];
 } q4_0_x8_prep;
 
 static void q4_0_x8_prep_rows(q4_0_x8_prep *pp, const uint8_t *a, size_t as, int nt, int64_t k0, int nbk) {
+    const __m256i bias = _mm256_set1_epi8((char)0x80);
     for (int t = 0; t < nt; t++) {
         const block_q8_0 *yb = (const block_q8_0 *)(const void *)(a + (size_t)t * as) + k0;
         for (int b = 0; b < nbk; b++) {
+            pp->ax[t][b] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)yb[b].qs), bias);
             pp->dy[t][b] = _cvtsh_ss(yb[b].d);
-            pp->s8[t][b] = _mm256_cvtsi256_si32(q4_0_sum8(yb[b].qs));
         }
     }
 }
@@ -161,33 +164,51 @@ static void q4_0_x8_tok1(int64_t nb, const uint8_t *w, size_t gs, int ng, size_t
     }
 }
 
-/* One group's chunk of blocks unpacked for reuse by every token: u[b][j] = nibbles of
- * elements 4j..4j+3 (j < 4) or 16+4(j-4).. (j >= 4) of the 8 rows; dx the scales. */
+/* One group's chunk of blocks unpacked for reuse by every token: u[b][j] = nibbles - 8
+ * (signed) of elements 4j..4j+3 (j < 4) or 16+4(j-4).. (j >= 4) of the 8 rows; corr[b]
+ * lane r = 128 * sum of row r's nibbles - 8 (what the + 128 on the activations adds);
+ * dx the scales. */
 typedef struct q4_0_x8_unp {
-    __m256i u[X8_KB][8];
-    __m256  dx[X8_KB];
+    __m256i u[X8_KB4][8];
+    __m256i corr[X8_KB4];
+    __m256  dx[X8_KB4];
 } q4_0_x8_unp;
 
-/* C <= 4 tokens (prep rows t..t+C-1, activation rows a[0..C)) x 8 rows over the chunk;
- * acc[0..C). C is a constant at each call: the loops unroll and stay in registers. */
-X8_INLINE void q4_0_x8_tile(const int C, int nbk, const q4_0_x8_unp *up, const q4_0_x8_prep *pp, int t,
-                            const int8_t *const *a, __m256 *acc) {
+X8_INLINE void q4_0_x8_unpack_chunk(q4_0_x8_unp *up, const uint8_t *p, int nbk) {
+    const __m256i eights = _mm256_set1_epi8(8), ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+    for (int b = 0; b < nbk; b++, p += X8_Q4_BLOCK) {
+        __m256i *u = up->u[b];
+        q4_0_unpack(p, u, u + 4);
+        for (int j = 0; j < 8; j++) u[j] = _mm256_sub_epi8(u[j], eights);
+        __m256i z = u[0];   /* int8 sums of 8 values in -8..7 stay in -64..56 */
+        for (int j = 1; j < 8; j++) z = _mm256_add_epi8(z, u[j]);
+        /* maddubs(1, z) adds signed bytes pairwise: exact */
+        up->corr[b] = _mm256_slli_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(ones8, z), ones16), 7);
+        up->dx[b] = x8_scales(p);
+    }
+}
+
+/* C <= 4 tokens (prep rows t..t+C-1) x 8 rows over the chunk; acc[0..C). C is a constant
+ * at each call: the loops unroll and the sums stay in registers. */
+X8_INLINE void q4_0_x8_tile(const int C, int nbk, const q4_0_x8_unp *up, const q4_0_x8_prep *pp, int t, __m256 *acc) {
     const __m256i ones = _mm256_set1_epi16(1);
     __m256 c[4];
     X8_UNROLL for (int i = 0; i < C; i++) c[i] = acc[i];
     for (int b = 0; b < nbk; b++) {
         __m256i s[4];
         X8_UNROLL for (int i = 0; i < 4; i++) s[i] = _mm256_setzero_si256();
-        /* int16: 8 pairs of 0..15 x -128..127 per lane, |.| <= 30720 */
+        /* int16: 8 pairs of 1..255 x -8..7 per lane, within -32640..28560 */
         X8_UNROLL for (int j = 0; j < 8; j++) {
             const __m256i wq = _mm256_load_si256(&up->u[b][j]);
-            const int off = 34 * b + 2 + (j < 4 ? 4 * j : 16 + 4 * (j - 4));   /* block b's quant 4j.. */
-            X8_UNROLL for (int i = 0; i < C; i++) s[i] = _mm256_add_epi16(s[i], _mm256_maddubs_epi16(wq, x8_bcast4(a[i] + off)));
+            const int off = j < 4 ? 4 * j : 16 + 4 * (j - 4);   /* quants 4j.. of the block */
+            X8_UNROLL for (int i = 0; i < C; i++)
+                s[i] = _mm256_add_epi16(s[i], _mm256_maddubs_epi16(x8_bcast4((const int8_t *)&pp->ax[t + i][b] + off), wq));
             X8_PIN4(s[0], s[1], s[2], s[3]);
         }
+        const __m256i corr = _mm256_load_si256(&up->corr[b]);
         const __m256 dx = up->dx[b];
         X8_UNROLL for (int i = 0; i < C; i++) {
-            const __m256i sumi = _mm256_sub_epi32(_mm256_madd_epi16(s[i], ones), _mm256_set1_epi32(pp->s8[t + i][b]));
+            const __m256i sumi = _mm256_sub_epi32(_mm256_madd_epi16(s[i], ones), corr);
             c[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_mul_ps(_mm256_set1_ps(pp->dy[t + i][b]), dx), c[i]);
         }
     }
@@ -197,7 +218,6 @@ X8_INLINE void q4_0_x8_tile(const int C, int nbk, const q4_0_x8_unp *up, const q
 void q_avx2_gemm_x8_q4_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *vw, size_t ws, const void *va,
                               size_t as, float *y, int64_t ldy) {
     Q_ASSERT(nr % 8 == 0);
-    _Static_assert(sizeof(block_q8_0) == 34, "activation block offsets below assume 34 bytes");
     const int64_t nb = n / QK4_0;
     const uint8_t *w = vw, *a = va;
     const size_t gs = 8 * ws;   /* bytes per row group */
@@ -214,23 +234,17 @@ void q_avx2_gemm_x8_q4_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *vw,
             const int ng = Q_MIN(X8_PG, nr / 8 - g0);
             for (int g = 0; g < ng; g++)
                 for (int t = 0; t < ncc; t++) acc[g][t] = _mm256_setzero_ps();
-            for (int64_t k0 = 0; k0 < nb; k0 += X8_KB) {
-                const int nbk = (int)Q_MIN(X8_KB, nb - k0);
+            for (int64_t k0 = 0; k0 < nb; k0 += X8_KB4) {
+                const int nbk = (int)Q_MIN(X8_KB4, nb - k0);
                 q4_0_x8_prep_rows(&pp, a + (size_t)c0 * as, as, ncc, k0, nbk);
                 for (int g = 0; g < ng; g++) {
-                    const uint8_t *p = w + (size_t)(g0 + g) * gs + (size_t)k0 * X8_Q4_BLOCK;
-                    for (int b = 0; b < nbk; b++, p += X8_Q4_BLOCK) {
-                        q4_0_unpack(p, up.u[b], up.u[b] + 4);
-                        up.dx[b] = x8_scales(p);
-                    }
-                    const int8_t *ar[X8_TOK];
-                    for (int t = 0; t < ncc; t++) ar[t] = (const int8_t *)(a + (size_t)(c0 + t) * as) + k0 * 34;
+                    q4_0_x8_unpack_chunk(&up, w + (size_t)(g0 + g) * gs + (size_t)k0 * X8_Q4_BLOCK, nbk);
                     int t = 0;
-                    for (; t + 4 <= ncc; t += 4) q4_0_x8_tile(4, nbk, &up, &pp, t, ar + t, &acc[g][t]);
+                    for (; t + 4 <= ncc; t += 4) q4_0_x8_tile(4, nbk, &up, &pp, t, &acc[g][t]);
                     /* the last 1..3 tokens as one tile of that many: nothing padded is computed */
-                    if (ncc - t == 3) q4_0_x8_tile(3, nbk, &up, &pp, t, ar + t, &acc[g][t]);
-                    if (ncc - t == 2) q4_0_x8_tile(2, nbk, &up, &pp, t, ar + t, &acc[g][t]);
-                    if (ncc - t == 1) q4_0_x8_tile(1, nbk, &up, &pp, t, ar + t, &acc[g][t]);
+                    if (ncc - t == 3) q4_0_x8_tile(3, nbk, &up, &pp, t, &acc[g][t]);
+                    if (ncc - t == 2) q4_0_x8_tile(2, nbk, &up, &pp, t, &acc[g][t]);
+                    if (ncc - t == 1) q4_0_x8_tile(1, nbk, &up, &pp, t, &acc[g][t]);
                 }
             }
             for (int g = 0; g < ng; g++)
