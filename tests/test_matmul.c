@@ -493,6 +493,23 @@ static void test_repack_matmul_op(void **state) {
             q_backend_cpu.matmul(&ex, &tx8, x, N, y1, NR, ntoks[k]);
             assert_memory_equal(y0, y1, sizeof(float) * (size_t)ntoks[k] * NR);
         }
+        /* 3-D experts: the same bytes seen as 3 experts of 16 rows, each slice packed on its
+         * own (as the load pass does); q_tensor_expert's view of the packed tensor must
+         * give the row-major expert's outputs */
+        q_tensor e3 = trow;
+        e3.ne[1] = NR / 3;
+        e3.ne[2] = 3;
+        for (int e = 0; e < 3; e++) rt->pack(N, NR / 3, wq + (size_t)e * (NR / 3) * ws, wp + (size_t)e * (NR / 3) * ws);
+        q_tensor e3x = e3;
+        e3x.layout = rt->layout;
+        e3x.data = wp;
+        assert_true(q_repack_eligible(&e3));
+        for (int e = 0; e < 3; e++) {
+            const q_tensor vr = q_tensor_expert(&e3, e), vx = q_tensor_expert(&e3x, e);
+            q_backend_cpu.matmul(&ex, &vr, x, N, y0, NR / 3, 1);
+            q_backend_cpu.matmul(&ex, &vx, x, N, y1, NR / 3, 1);
+            assert_memory_equal(y0, y1, sizeof(float) * NR / 3);
+        }
         free(wq); free(wp);
     }
     free(w); free(x); free(y0); free(y1); free(scratch);
