@@ -8,6 +8,7 @@
  * tensor): the mapping is private and read-only, so those pages are simply re-read
  * from the file if anything ever touches them, and the resident set does not hold the
  * weights twice. Owns: the region, through q_model (freed by q_model_free). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -134,9 +135,38 @@ static void repack_apply(void *ctx, q_tensor *t) {
     p->n++;
 }
 
-q_status q_cpu_repack_model(q_model *m, q_error *err) {
+static bool repack_disabled(void) {
     const char *env = getenv("QUARREL_REPACK");
-    if (env && !strcmp(env, "0")) return Q_OK;
+    return env && !strcmp(env, "0");
+}
+
+/* The layer matrices q_layer holds under their GGUF names (model/llama.c's spec). */
+static const char *const repack_names[] = { "attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up",
+                                            "ffn_down", "ffn_gate_exps", "ffn_up_exps", "ffn_down_exps" };
+
+int32_t q_repack_plan_file(const struct gguf_file *f, uint64_t *bytes) {
+    *bytes = 0;
+    if (repack_disabled()) return 0;
+    repack_pass plan = { 0 };
+    for (uint64_t i = 0; i < f->n_tensors; i++) {
+        const gguf_tensor_info *ti = &f->tensors[i];
+        char name[128], kind[32], tail[16];
+        snprintf(name, sizeof name, "%.*s", (int)Q_MIN(ti->name.len, sizeof name - 1), ti->name.ptr);
+        bool match = !strcmp(name, "output.weight");
+        int layer;
+        if (!match && sscanf(name, "blk.%d.%31[a-z_].%15s", &layer, kind, tail) == 3 && !strcmp(tail, "weight"))
+            for (size_t k = 0; k < Q_ARRAY_LEN(repack_names); k++) match |= !strcmp(kind, repack_names[k]);
+        if (!match || ti->n_dims < 2 || ti->n_dims > 3) continue;
+        q_tensor t = { .type = ti->type, .ne = { ti->ne[0], ti->ne[1], ti->ne[2], ti->ne[3] },
+                       .row_bytes = q_row_size(ti->type, ti->ne[0]), .data = ti->data };
+        repack_plan(&plan, &t);
+    }
+    *bytes = plan.size;
+    return plan.n;
+}
+
+q_status q_cpu_repack_model(q_model *m, q_error *err) {
+    if (repack_disabled()) return Q_OK;
     repack_pass plan = { 0 };
     repack_each(m, repack_plan, &plan);
     if (plan.n == 0) return Q_OK;

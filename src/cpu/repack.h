@@ -60,6 +60,11 @@ bool q_repack_eligible(const q_tensor *w);
  * off. Fails only when the memory cannot be mapped. */
 q_status q_cpu_repack_model(q_model *m, q_error *err);
 
+/* What q_cpu_repack_model would repack in file f, read from tensor names and shapes
+ * alone (no load: for `quarrel info`): the layer matrices and output.weight of the
+ * llama-family naming. Returns the tensor count; *bytes their (64-byte aligned) bytes. */
+int32_t q_repack_plan_file(const struct gguf_file *f, uint64_t *bytes);
+
 #if defined(__x86_64__)
 /* The AVX2 tiles over x8 weights (cpu/repack_avx2.c), q_repack_traits.gemm. */
 void q_avx2_gemm_x8_q4_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws,

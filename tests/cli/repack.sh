@@ -3,7 +3,8 @@
 # and Q8_0 models:
 #   1. `quarrel logits` writes byte-identical logits with QUARREL_REPACK=0 and with the
 #      default (repacked), batch and --single: the x8 kernels are bit-identical;
-#   2. `quarrel bench --json` reports as repacked exactly the matrices an independent
+#   2. `quarrel bench --json` (and `quarrel info --json`, from the file alone) report as
+#      repacked exactly the matrices an independent
 #      stdlib-Python reading of the file says are eligible (Q4_0 / Q8_0 layer matrices and
 #      a separate output, rows a multiple of 8; never token_embd), with their bytes, and
 #      none with QUARREL_REPACK=0 or QUARREL_CPU=scalar (the reference never repacks).
@@ -27,7 +28,9 @@ for model in llama-gqa-spm512-Q4_0 llama-gqa-spm512-Q8_0; do
   "$BIN" "${ARGS[@]}" > "$TMP/on.json"
   QUARREL_REPACK=0 "$BIN" "${ARGS[@]}" > "$TMP/off.json"
   QUARREL_CPU=scalar "$BIN" "${ARGS[@]}" > "$TMP/scalar.json"
-  python3 - "$M" "$TMP/on.json" "$TMP/off.json" "$TMP/scalar.json" <<'PY' || fail "$model: repack counts"
+  "$BIN" info "$M" --json > "$TMP/info.json"
+  QUARREL_REPACK=0 "$BIN" info "$M" --json > "$TMP/info0.json"
+  python3 - "$M" "$TMP/on.json" "$TMP/off.json" "$TMP/scalar.json" "$TMP/info.json" "$TMP/info0.json" <<'PY' || fail "$model: repack counts"
 import json, re, struct, sys
 SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
 def tensors(b):
@@ -60,11 +63,13 @@ for name, ne, t in tensors(open(sys.argv[1], "rb").read()):
     if matrix.fullmatch(name) and t in BLOCK and len(ne) == 2 and ne[1] % 8 == 0:
         n += 1
         size += (ne[0] // 32 * BLOCK[t] * ne[1] + 63) // 64 * 64   # 64-byte aligned slices
-on, off, sc = (json.load(open(p)) for p in sys.argv[2:5])
+on, off, sc, info, info0 = (json.load(open(p)) for p in sys.argv[2:7])
 assert n > 0, "the model has no eligible matrix"
 assert (on["repacked_tensors"], on["repacked_bytes"]) == (n, size), (on["repacked_tensors"], on["repacked_bytes"], n, size)
 assert (off["repacked_tensors"], off["repacked_bytes"]) == (0, 0), off
 assert (sc["repacked_tensors"], sc["repacked_bytes"]) == (0, 0), sc
+assert (info["repack"]["tensors"], info["repack"]["bytes"]) == (n, size), info["repack"]
+assert (info0["repack"]["tensors"], info0["repack"]["bytes"]) == (0, 0), info0["repack"]
 PY
 done
 echo "repack.sh: ok"
