@@ -78,6 +78,14 @@ X8_INLINE void x8_pf_to(x8_pf *f, uintptr_t upto) {
     for (; f->p < e; f->p += 64) _mm_prefetch((const char *)f->p, _MM_HINT_T1);
 }
 
+/* A small batch (up to 16 tokens) still streams W from memory much as decode does: the
+ * same prefetch, stepped where each block is first unpacked. Larger batches are
+ * compute-bound: an empty range. */
+X8_INLINE x8_pf x8_pf_small(const uint8_t *w, size_t tile, int32_t nc) {
+    const uintptr_t p = (uintptr_t)w + 2 * tile;
+    return (x8_pf){ p, nc <= 16 ? p + tile : p };
+}
+
 /* ---- Q4_0 ---- */
 
 /* 8 * sum of a block's 32 activations (exact), in every lane. */
@@ -174,9 +182,10 @@ typedef struct q4_0_x8_unp {
     __m256  dx[X8_KB4];
 } q4_0_x8_unp;
 
-X8_INLINE void q4_0_x8_unpack_chunk(q4_0_x8_unp *up, const uint8_t *p, int nbk) {
+X8_INLINE void q4_0_x8_unpack_chunk(q4_0_x8_unp *up, const uint8_t *p, int nbk, x8_pf *pf, size_t pf_ahead) {
     const __m256i eights = _mm256_set1_epi8(8), ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
     for (int b = 0; b < nbk; b++, p += X8_Q4_BLOCK) {
+        x8_pf_to(pf, (uintptr_t)p + pf_ahead + X8_Q4_BLOCK);
         __m256i *u = up->u[b];
         q4_0_unpack(p, u, u + 4);
         for (int j = 0; j < 8; j++) u[j] = _mm256_sub_epi8(u[j], eights);
@@ -228,6 +237,8 @@ void q_avx2_gemm_x8_q4_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *vw,
     q4_0_x8_prep pp;
     q4_0_x8_unp up;
     __m256 acc[X8_PG][X8_TOK];
+    const size_t tile = (size_t)nr * ws;
+    x8_pf pf = x8_pf_small(w, tile, nc);
     for (int32_t c0 = 0; c0 < nc; c0 += X8_TOK) {
         const int ncc = Q_MIN(X8_TOK, nc - c0);
         for (int32_t g0 = 0; g0 < nr / 8; g0 += X8_PG) {
@@ -238,7 +249,7 @@ void q_avx2_gemm_x8_q4_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *vw,
                 const int nbk = (int)Q_MIN(X8_KB4, nb - k0);
                 q4_0_x8_prep_rows(&pp, a + (size_t)c0 * as, as, ncc, k0, nbk);
                 for (int g = 0; g < ng; g++) {
-                    q4_0_x8_unpack_chunk(&up, w + (size_t)(g0 + g) * gs + (size_t)k0 * X8_Q4_BLOCK, nbk);
+                    q4_0_x8_unpack_chunk(&up, w + (size_t)(g0 + g) * gs + (size_t)k0 * X8_Q4_BLOCK, nbk, &pf, 2 * tile);
                     int t = 0;
                     for (; t + 4 <= ncc; t += 4) q4_0_x8_tile(4, nbk, &up, &pp, t, &acc[g][t]);
                     /* the last 1..3 tokens as one tile of that many: nothing padded is computed */
@@ -323,6 +334,7 @@ void q_avx2_gemm_x8_q8_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *vw,
     /* Several tokens: per group and K chunk, |w| once, then each token's 8 accumulators
      * run over the chunk in registers (a table keeps them between chunks). */
     q8_0_x8_unp up;
+    x8_pf pf = x8_pf_small(w, tile, nc);
     __m256 acc[X8_TOK][8];
     for (int32_t c0 = 0; c0 < nc; c0 += X8_TOK) {
         const int ncc = Q_MIN(X8_TOK, nc - c0);
@@ -334,6 +346,7 @@ void q_avx2_gemm_x8_q8_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *vw,
                 const uint8_t *p = w + (size_t)g * gs + (size_t)k0 * X8_Q8_BLOCK;
                 for (int b = 0; b < nbk; b++) {
                     const uint8_t *pb = p + (size_t)b * X8_Q8_BLOCK;
+                    x8_pf_to(&pf, (uintptr_t)pb + 2 * tile + X8_Q8_BLOCK);
                     for (int q = 0; q < 8; q++)
                         up.aw[b][q] = _mm256_abs_epi8(_mm256_loadu_si256((const __m256i *)(pb + 16 + 32 * q)));
                     up.dx[b] = x8_scales(pb);
