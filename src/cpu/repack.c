@@ -146,7 +146,11 @@ static const char *const repack_names[] = { "attn_q", "attn_k", "attn_v", "attn_
 
 int32_t q_repack_plan_file(const struct gguf_file *f, uint64_t *bytes) {
     *bytes = 0;
-    if (repack_disabled()) return 0;
+    gguf_str arch;
+    char archz[64];
+    if (repack_disabled() || !gguf_get_str(f, "general.architecture", &arch)) return 0;
+    snprintf(archz, sizeof archz, "%.*s", (int)Q_MIN(arch.len, sizeof archz - 1), arch.ptr);
+    if (!q_arch_find(archz)) return 0;   /* q_model_load would refuse the file */
     repack_pass plan = { 0 };
     for (uint64_t i = 0; i < f->n_tensors; i++) {
         const gguf_tensor_info *ti = &f->tensors[i];

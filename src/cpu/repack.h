@@ -62,7 +62,8 @@ q_status q_cpu_repack_model(q_model *m, q_error *err);
 
 /* What q_cpu_repack_model would repack in file f, read from tensor names and shapes
  * alone (no load: for `quarrel info`): the layer matrices and output.weight of the
- * llama-family naming. Returns the tensor count; *bytes their (64-byte aligned) bytes. */
+ * llama-family naming, in a file whose architecture the loader supports (else 0).
+ * Returns the tensor count; *bytes their (64-byte aligned) bytes. */
 int32_t q_repack_plan_file(const struct gguf_file *f, uint64_t *bytes);
 
 #if defined(__x86_64__)
