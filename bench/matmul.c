@@ -3,7 +3,9 @@
  * GOP/s (prefill is bound by it), next to the machine's read bandwidth. "cpu ms" is the
  * process CPU time of the fastest call (all threads, pool spinning included): on a
  * machine shared with other jobs, -t 1 with that column is the steadiest comparison.
- * Usage: bench_matmul [-t THREADS] [-n N_IN] [-m N_OUT] [-b TOKENS,..] [-r REPS] [TYPE ..]
+ * Usage: bench_matmul [-t THREADS] [-n N_IN] [-m N_OUT] [-b TOKENS,..] [-r REPS] [-x] [TYPE ..]
+ * -x: after each row-major line, the same call on the weights repacked to the kernel
+ * set's x8 layout (cpu/repack.h; "TYPE/x8"), for types that have one: a back-to-back A/B.
  * The kernel set is the best one, or QUARREL_CPU's. Weights are random; speed does not
  * depend on their values. Not a test. */
 #include <stdio.h>
@@ -13,6 +15,7 @@
 
 #include "core/pool.h"
 #include "cpu/backend.h"
+#include "cpu/repack.h"
 #include "runtime/membw.h"
 
 static double clock_s(clockid_t id) {
@@ -26,7 +29,7 @@ void q_cpu_matmul(q_exec *ex, const q_tensor *w, const float *x, int64_t ldx, fl
                   int32_t n_tok);
 
 int main(int argc, char **argv) {
-    int threads = 2, reps = 0;
+    int threads = 2, reps = 0, x8 = 0;
     int64_t n_in = 2048, n_out = 5632;
     int toks[8] = { 1, 64, 512 }, n_toks = 3;
     const char *types[32];
@@ -36,6 +39,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "-n") && i + 1 < argc) n_in = atoll(argv[++i]);
         else if (!strcmp(argv[i], "-m") && i + 1 < argc) n_out = atoll(argv[++i]);
         else if (!strcmp(argv[i], "-r") && i + 1 < argc) reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "-x")) x8 = 1;
         else if (!strcmp(argv[i], "-b") && i + 1 < argc) {
             n_toks = 0;
             for (char *s = strtok(argv[++i], ","); s && n_toks < 8; s = strtok(NULL, ",")) toks[n_toks++] = atoi(s);
@@ -74,8 +78,21 @@ int main(int argc, char **argv) {
             for (int64_t i = 0; i < n_in; i++) row[i] = (float)rand() / (float)RAND_MAX - 0.5f;
             tt->from_float(row, wd + r * rb, n_in);
         }
-        q_tensor w = { .type = t, .ne = { n_in, n_out, 1, 1 }, .row_bytes = rb, .data = wd };
-        for (int bi = 0; bi < n_toks; bi++) {
+        const q_tensor w0 = { .type = t, .ne = { n_in, n_out, 1, 1 }, .row_bytes = rb, .data = wd };
+        q_tensor wx = w0;
+        uint8_t *wpk = NULL;
+        const q_repack_traits *rt = x8 ? q_repack_traits_get(t) : NULL;
+        if (rt && q_repack_eligible(&w0)) {
+            wpk = malloc(rb * (size_t)n_out);
+            rt->pack(n_in, n_out, wd, wpk);
+            wx.layout = rt->layout;
+            wx.data = wpk;
+        }
+        for (int run = 0; run < (wpk ? 2 * n_toks : n_toks); run++) {
+            const int bi = wpk ? run / 2 : run;
+            const q_tensor w = run % 2 && wpk ? wx : w0;
+            char label[32];
+            snprintf(label, sizeof label, "%s%s", q_type_name(t), w.layout != Q_LAYOUT_ROWS ? "/x8" : "");
             const int nt = toks[bi];
             const int r = reps > 0 ? reps : (nt == 1 ? 50 : nt <= 64 ? 6 : 2);
             q_cpu_matmul(&ex, &w, x, n_in, y, n_out, nt);   /* warm-up */
@@ -87,10 +104,11 @@ int main(int argc, char **argv) {
                 best = dt < best ? dt : best;
                 best_cpu = dc < best_cpu ? dc : best_cpu;
             }
-            printf("%-7s %6d %11.3f %9.2f %9.1f %9.3f\n", q_type_name(t), nt, best * 1e3, (double)rb * n_out / best / 1e9,
+            printf("%-7s %6d %11.3f %9.2f %9.1f %9.3f\n", label, nt, best * 1e3, (double)rb * n_out / best / 1e9,
                    2.0 * (double)n_in * n_out * nt / best / 1e9, best_cpu * 1e3);
         }
         free(wd);
+        free(wpk);
     }
     pool_free(p);
     free(x); free(y); free(row); free(ex.wdata);

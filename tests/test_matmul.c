@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include "cpu/backend.h"
+#include "cpu/repack.h"
 #include "tensor/quants/blocks.h"
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
@@ -344,6 +345,176 @@ static void test_kquant_raw_blocks_bit_identical(void **state) {
     free(wq); free(xq); free(y); free(want);
 }
 
+/* The x8 layouts byte for byte as cpu/repack.h specifies them (an independent reading of
+ * the spec, not the pack code): group block (g, b) holds the 8 rows' scales, then dword
+ * r of vector j = dword j of row 8g + r's quants. */
+static void test_repack_x8_layout(void **state) {
+    (void)state;
+    static const struct { q_type t; size_t bs; int n_dw; } kinds[] = {
+        { Q_TYPE_Q4_0, sizeof(block_q4_0), 4 }, { Q_TYPE_Q8_0, sizeof(block_q8_0), 8 } };
+    enum { NR = 16, NB = 3 };
+    uint8_t src[NR * NB * sizeof(block_q8_0)], dst[sizeof src];
+    for (size_t i = 0; i < sizeof src; i++) src[i] = (uint8_t)(i * 131 + 7);
+    int n_sets = 0;
+    for (int isa = 0; isa < Q_CPU_ISA_COUNT; isa++) {
+        if (!q_cpu_isa_supported((q_cpu_isa)isa)) continue;
+        for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+            const q_repack_traits *rt = q_repack_traits_isa(kinds[k].t, (q_cpu_isa)isa);
+            if (!rt) continue;
+            n_sets++;
+            assert_int_equal(rt->layout, Q_LAYOUT_X8);
+            const size_t bs = kinds[k].bs, gb = 8 * bs, rb = NB * bs;
+            memset(dst, 0xEE, sizeof dst);
+            rt->pack(NB * 32, NR, src, dst);
+            for (int g = 0; g < NR / 8; g++)
+                for (int b = 0; b < NB; b++) {
+                    const uint8_t *p = dst + (size_t)(g * NB + b) * gb;
+                    for (int r = 0; r < 8; r++) {
+                        const uint8_t *blk = src + (size_t)(8 * g + r) * rb + (size_t)b * bs;
+                        assert_memory_equal(p + 2 * r, blk, 2);
+                        for (int j = 0; j < kinds[k].n_dw; j++) assert_memory_equal(p + 16 + 32 * j + 4 * r, blk + 2 + 4 * j, 4);
+                    }
+                }
+        }
+    }
+    /* the scalar reference set never repacks */
+    assert_null(q_repack_traits_isa(Q_TYPE_Q4_0, Q_CPU_ISA_SCALAR));
+    printf("%d repack entries checked\n", n_sets);
+}
+
+/* Every x8 tile kernel against the scalar vec_dot on the row-major rows, bit for bit:
+ * quantized random data and raw saturating patterns (all-0xFF nibbles, Q8_0 weights of
+ * -128, activations of +-127), K from one block to past several K chunks, 8..40 rows,
+ * 1 token (decode), 2..17 (small batches), 64 and 65 (a full pass, and a pass plus one). */
+static void test_repack_x8_gemm_bit_identical(void **state) {
+    (void)state;
+    static const q_type types[] = { Q_TYPE_Q4_0, Q_TYPE_Q8_0 };
+    static const int64_t lens[] = { 32, 96, 1056, 4160 };
+    static const int32_t rows[] = { 8, 16, 40 };
+    static const int32_t toks[] = { 1, 2, 3, 5, 8, 11, 16, 17, 64, 65 };
+    enum { MAXR = 40, MAXC = 65, MAXN = 4160 };
+    const size_t astride = MAXN / 32 * sizeof(block_q8_0) + 24;
+    float *w = malloc(MAXN * sizeof(float)), *x = malloc(MAXN * sizeof(float));
+    uint8_t *wq = malloc(MAXR * MAXN / 32 * sizeof(block_q8_0)), *wp = malloc(MAXR * MAXN / 32 * sizeof(block_q8_0));
+    uint8_t *xq = malloc(MAXC * astride);
+    float *y = malloc(sizeof(float) * MAXC * (MAXR + 3)), *want = malloc(sizeof(float) * MAXC * (MAXR + 3));
+    int n_cases = 0;
+    for (int isa = 0; isa < Q_CPU_ISA_COUNT; isa++) {
+        if (!q_cpu_isa_supported((q_cpu_isa)isa)) continue;
+        for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+            const q_repack_traits *rt = q_repack_traits_isa(types[ti], (q_cpu_isa)isa);
+            if (!rt) continue;
+            const q_matmul_traits *ref = q_matmul_traits_isa(types[ti], Q_CPU_ISA_SCALAR);
+            const q_type_traits *wt = q_type_get(types[ti]), *vt = q_type_get(ref->vec_dot_type);
+            for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+                const int64_t n = lens[li];
+                const size_t ws = q_row_size(types[ti], n);
+                for (int pat = 0; pat < 3; pat++) {   /* 0 quantized data, 1 all 0xFF / -127, 2 0x80 / +127 */
+                    for (int r = 0; r < MAXR; r++) {
+                        for (int64_t i = 0; i < n; i++) w[i] = frand() * (r % 3 ? 2.0f : 0.01f);
+                        wt->from_float(w, wq + r * ws, n);
+                        if (pat)   /* keep the (random) scales, saturate the quants */
+                            for (int64_t b = 0; b < n / 32; b++)
+                                memset(wq + r * ws + b * wt->type_size + 2, pat == 1 ? 0xFF : 0x80, wt->type_size - 2);
+                    }
+                    for (int c = 0; c < MAXC; c++) {
+                        for (int64_t i = 0; i < n; i++) x[i] = frand() * (float)(1 + c % 5);
+                        vt->from_float(x, xq + c * astride, n);
+                        if (pat)
+                            for (int64_t b = 0; b < n / 32; b++)
+                                memset(xq + c * astride + b * sizeof(block_q8_0) + 2, pat == 1 ? 0x81 : 0x7F, 32);
+                    }
+                    rt->pack(n, MAXR, wq, wp);
+                    for (size_t ri = 0; ri < sizeof rows / sizeof rows[0]; ri++)
+                        for (size_t ci = 0; ci < sizeof toks / sizeof toks[0]; ci++) {
+                            const int32_t nr = rows[ri], nc = toks[ci];
+                            if (pat && nc > 17) continue;
+                            const int64_t ldy = nr + 3;
+                            for (int64_t i = 0; i < MAXC * ldy; i++) y[i] = want[i] = -7.0f;
+                            for (int c = 0; c < nc; c++)
+                                for (int r = 0; r < nr; r++) ref->vec_dot(n, &want[c * ldy + r], wq + r * ws, xq + c * astride);
+                            /* a tile that starts at row group 1 when there is room: offsets as the matmul op's */
+                            const int32_t r0 = nr + 8 <= MAXR ? 8 : 0;
+                            if (r0)
+                                for (int c = 0; c < nc; c++)
+                                    for (int r = 0; r < nr; r++)
+                                        ref->vec_dot(n, &want[c * ldy + r], wq + (r0 + r) * ws, xq + c * astride);
+                            rt->gemm(n, nr, nc, wp + (size_t)r0 * ws, ws, xq, astride, y, ldy);
+                            n_cases++;
+                            for (int64_t i = 0; i < MAXC * ldy; i++)
+                                if (memcmp(&y[i], &want[i], sizeof(float)))
+                                    fail_msg("%s %s x8 gemm n=%lld %dx%d pattern %d: y[%lld] = %.9g, vec_dot %.9g",
+                                             q_cpu_isa_name((q_cpu_isa)isa), q_type_name(types[ti]), (long long)n, nr, nc,
+                                             pat, (long long)i, y[i], want[i]);
+                        }
+                }
+            }
+        }
+    }
+    printf("%d x8 tile cases checked\n", n_cases);
+    free(w); free(x); free(wq); free(wp); free(xq); free(y); free(want);
+}
+
+/* The matmul op routes a tensor with layout x8 to the x8 tiles: a repacked copy of a
+ * 48 x 1056 Q4_0 / Q8_0 matrix gives the row-major matrix's outputs bit for bit, for
+ * decode, a small batch and a prefill of two token passes, through the thread-less op. */
+static void test_repack_matmul_op(void **state) {
+    (void)state;
+    enum { NR = 48, N = 1056, NT = 70 };
+    float *w = malloc(N * sizeof(float)), *x = malloc((size_t)NT * N * sizeof(float));
+    float *y0 = malloc(sizeof(float) * NT * NR), *y1 = malloc(sizeof(float) * NT * NR);
+    const size_t wsz = q_matmul_wsize(Q_TYPE_Q8_0, N, NT);
+    void *scratch = malloc(wsz);
+    q_exec ex = { .be = &q_backend_cpu, .wdata = scratch, .wdata_size = wsz };
+    for (int64_t i = 0; i < (int64_t)NT * N; i++) x[i] = frand();
+    const q_type types[] = { Q_TYPE_Q4_0, Q_TYPE_Q8_0 };
+    for (size_t ti = 0; ti < 2; ti++) {
+        const q_repack_traits *rt = q_repack_traits_get(types[ti]);
+        if (!rt) {
+            printf("%s: no repack in the %s set\n", q_type_name(types[ti]), q_cpu_isa_name(q_cpu_isa_best()));
+            continue;
+        }
+        const size_t ws = q_row_size(types[ti], N);
+        uint8_t *wq = malloc(NR * ws), *wp = malloc(NR * ws);
+        for (int r = 0; r < NR; r++) {
+            for (int i = 0; i < N; i++) w[i] = frand();
+            q_type_get(types[ti])->from_float(w, wq + r * ws, N);
+        }
+        rt->pack(N, NR, wq, wp);
+        const q_tensor trow = { .type = types[ti], .ne = { N, NR, 1, 1 }, .row_bytes = ws, .data = wq };
+        q_tensor tx8 = trow;
+        tx8.layout = rt->layout;
+        tx8.data = wp;
+        assert_true(q_repack_eligible(&trow));
+        assert_false(q_repack_eligible(&tx8));   /* already repacked */
+        const int32_t ntoks[] = { 1, 5, NT };
+        for (int k = 0; k < 3; k++) {
+            q_backend_cpu.matmul(&ex, &trow, x, N, y0, NR, ntoks[k]);
+            q_backend_cpu.matmul(&ex, &tx8, x, N, y1, NR, ntoks[k]);
+            assert_memory_equal(y0, y1, sizeof(float) * (size_t)ntoks[k] * NR);
+        }
+        /* 3-D experts: the same bytes seen as 3 experts of 16 rows, each slice packed on its
+         * own (as the load pass does); q_tensor_expert's view of the packed tensor must
+         * give the row-major expert's outputs */
+        q_tensor e3 = trow;
+        e3.ne[1] = NR / 3;
+        e3.ne[2] = 3;
+        for (int e = 0; e < 3; e++) rt->pack(N, NR / 3, wq + (size_t)e * (NR / 3) * ws, wp + (size_t)e * (NR / 3) * ws);
+        q_tensor e3x = e3;
+        e3x.layout = rt->layout;
+        e3x.data = wp;
+        assert_true(q_repack_eligible(&e3));
+        for (int e = 0; e < 3; e++) {
+            const q_tensor vr = q_tensor_expert(&e3, e), vx = q_tensor_expert(&e3x, e);
+            q_backend_cpu.matmul(&ex, &vr, x, N, y0, NR / 3, 1);
+            q_backend_cpu.matmul(&ex, &vx, x, N, y1, NR / 3, 1);
+            assert_memory_equal(y0, y1, sizeof(float) * NR / 3);
+        }
+        free(wq); free(wp);
+    }
+    free(w); free(x); free(y0); free(y1); free(scratch);
+}
+
 /* y(t, r) = W(r, :) . x(t, :) for a 3x2 weight (2 inputs, 3 outputs) and 2 tokens. */
 static void test_matmul_layout(void **state) {
     (void)state;
@@ -366,6 +537,9 @@ int main(void) {
         cmocka_unit_test(test_gemm_tiles_bit_identical),
         cmocka_unit_test(test_kquant_raw_blocks_bit_identical),
         cmocka_unit_test(test_matmul_layout),
+        cmocka_unit_test(test_repack_x8_layout),
+        cmocka_unit_test(test_repack_x8_gemm_bit_identical),
+        cmocka_unit_test(test_repack_matmul_op),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

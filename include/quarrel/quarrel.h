@@ -47,6 +47,10 @@ int32_t     q_model_n_embd(const q_model *m);
 int32_t     q_model_n_layer(const q_model *m);
 int32_t     q_model_n_ctx_train(const q_model *m);
 uint64_t    q_model_size(const q_model *m);       /* bytes of the mapped file */
+/* Weights rewritten at load into a kernel-friendly layout (QUARREL_REPACK=0: none):
+ * how many tensors and their bytes (held in memory instead of the file's pages). */
+int32_t     q_model_n_repacked(const q_model *m);
+uint64_t    q_model_repacked_bytes(const q_model *m);
 /* Describes the model in one line ("llama, 3 layers, 256 embd, ..."), into buf. */
 void        q_model_desc(const q_model *m, char *buf, size_t size);
 /* The GGUF the model was loaded from (borrowed; for tokenizer and template setup). */

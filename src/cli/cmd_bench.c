@@ -415,6 +415,8 @@ int cmd_bench(int argc, char **argv) {
             json_object_set_new(j, "model_bytes", json_integer((json_int_t)mb.total));
             json_object_set_new(j, "model_params", json_integer((json_int_t)mb.params));
             json_object_set_new(j, "tied_embeddings", json_boolean(mb.tied));
+            json_object_set_new(j, "repacked_tensors", json_integer(q_model_n_repacked(m)));
+            json_object_set_new(j, "repacked_bytes", json_integer((json_int_t)q_model_repacked_bytes(m)));
             json_object_set_new(j, "threads", json_integer(o.n_threads));
             json_object_set_new(j, "n_prompt", json_integer(o.n_prompt));
             json_object_set_new(j, "n_gen", json_integer(o.n_gen));
@@ -464,6 +466,10 @@ int cmd_bench(int argc, char **argv) {
                        test, tg.mean, tg.std);
             }
             printf("\nmodel: %s\n", desc);
+            char rpk[32];
+            cli_human_bytes(q_model_repacked_bytes(m), rpk, sizeof rpk);
+            printf("repacked weights: %d tensors, %s (x8 layout; QUARREL_REPACK=0 keeps the file's)\n",
+                   (int)q_model_n_repacked(m), rpk);
             printf("bytes read per generated token: %" PRIu64 " (%s; %s)\n", mb.per_token, bpt,
                    mb.tied ? "tied embeddings: token_embd counted whole" : "one row of token_embd");
             if (have_eff) printf("effective bandwidth (tg): %.2f GB/s\n", eff);

@@ -14,6 +14,7 @@
 
 #include "cli/cli.h"
 #include "core/base.h"
+#include "cpu/repack.h"
 #include "quarrel/gguf.h"
 
 /* llama.cpp's general.file_type values (enum llama_ftype) and their names. */
@@ -173,6 +174,11 @@ static void print_text(FILE *out, const char *path, const gguf_file *f, const in
         fprintf(out, "  %-8s %6" PRIu64 " tensors  %12" PRIu64 " bytes (%s)\n", q_type_name((q_type)t), st->count[t],
                 st->bytes[t], h2);
     }
+    uint64_t rbytes;
+    const int32_t rn = q_repack_plan_file(f, &rbytes);
+    cli_human_bytes(rbytes, h2, sizeof h2);
+    fprintf(out, "repack at load:  %d tensors, %" PRIu64 " bytes (%s) to the %s x8 layout (QUARREL_REPACK=0: none)\n",
+            (int)rn, rbytes, h2, q_cpu_isa_name(q_cpu_isa_best()));
     text_keys(out, f, arch, KEY_ARCH, "hyperparameters");
 
     fprintf(out, "tokenizer:\n");
@@ -315,6 +321,10 @@ static json_t *build_json(const char *path, const gguf_file *f, const info_stats
     json_object_set_new(o, "alignment", json_integer((json_int_t)f->alignment));
     json_object_set_new(o, "n_kv", json_integer((json_int_t)f->n_kv));
     json_object_set_new(o, "n_tensors", json_integer((json_int_t)f->n_tensors));
+    uint64_t rbytes;
+    const int32_t rn = q_repack_plan_file(f, &rbytes);
+    json_object_set_new(o, "repack", json_pack("{s:i, s:I, s:s}", "tensors", (int)rn, "bytes", (json_int_t)rbytes,
+                                               "kernels", q_cpu_isa_name(q_cpu_isa_best())));
     json_t *types = json_object();
     for (int t = 0; t < Q_TYPE_COUNT; t++)
         if (st->count[t])

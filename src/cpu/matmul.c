@@ -26,6 +26,7 @@
 #include "cpu/backend.h"
 #include "cpu/kern_avx2.h"
 #include "cpu/kern_avx2_float.h"
+#include "cpu/repack.h"
 #include "cpu/vec_dot.h"
 
 static const q_matmul_traits matmul_table[Q_TYPE_COUNT] = {
@@ -177,6 +178,7 @@ enum { MATMUL_MAX_W = 4, MATMUL_CONV_ROWS = 8 };
 
 typedef struct matmul_job {
     const q_matmul_traits *mt[MATMUL_MAX_W];
+    q_gemm_fn       xgemm[MATMUL_MAX_W];   /* the x8 tile of a repacked weight, else NULL */
     const q_tensor *w[MATMUL_MAX_W];
     float          *y[MATMUL_MAX_W];
     int64_t         ldy[MATMUL_MAX_W];
@@ -200,8 +202,11 @@ typedef struct matmul_job {
  * ~9% faster than two 16-row tiles). Decode (one token) gets one tile column and
  * threads split the rows in tiles of MATMUL_ROWS_DECODE: small enough that the two
  * threads of a 256-row K/V projection still get 8 tiles each, and that the last tile
- * handed out is short (the threads finish within one tile of each other). */
+ * handed out is short (the threads finish within one tile of each other). Both row
+ * counts are multiples of 8, so a tile of a repacked (x8) weight is whole row groups. */
 enum { MATMUL_ROWS_PER_TASK = 32, MATMUL_ROWS_DECODE = 16, MATMUL_TOKS_PER_TASK = 64 };
+_Static_assert(MATMUL_ROWS_PER_TASK % Q_REPACK_ROWS == 0 && MATMUL_ROWS_DECODE % Q_REPACK_ROWS == 0,
+               "row tiles must be whole x8 row groups");
 
 static void matmul_convert_rows(const matmul_job *j, int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; t++) {
@@ -236,6 +241,10 @@ static void matmul_task(void *ctx, int64_t task, int thread) {
     const int64_t ldy = j->ldy[wi];
     float *y = j->y[wi] + c0 * ldy + r0;
     const q_matmul_traits *mt = j->mt[wi];
+    if (j->xgemm[wi]) {   /* x8: row r0 starts group r0 / 8 at the same byte offset */
+        j->xgemm[wi](j->n_in, (int32_t)(r1 - r0), (int32_t)(c1 - c0), wd, w->row_bytes, act, j->act_row, y, ldy);
+        return;
+    }
     if (mt->gemm) {
         mt->gemm(j->n_in, (int32_t)(r1 - r0), (int32_t)(c1 - c0), wd, w->row_bytes, act, j->act_row, y, ldy);
         return;
@@ -256,6 +265,11 @@ static void matmul_group(q_exec *ex, int32_t n_w, const q_tensor *const *w, cons
     for (int32_t i = 0; i < n_w; i++) {
         j.w[i] = w[i];
         j.mt[i] = mt[i];
+        if (w[i]->layout != Q_LAYOUT_ROWS) {
+            const q_repack_traits *rt = q_repack_traits_get(w[i]->type);
+            Q_ASSERT(rt && rt->layout == w[i]->layout);   /* repacked by this kernel set at load */
+            j.xgemm[i] = rt->gemm;
+        }
         j.y[i] = y[i];
         j.ldy[i] = ldy[i];
         j.first[i + 1] = j.first[i] + (w[i]->ne[1] + j.rows - 1) / j.rows;

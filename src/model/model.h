@@ -2,7 +2,8 @@
  * and the architecture registry that fills them. Internal (not the public API).
  *
  * A q_tensor is a view: its data points into the mapped file and is never freed. The
- * q_model owns the gguf_file (the mapping) and the per-layer array.
+ * q_model owns the gguf_file (the mapping), the per-layer array and the anonymous
+ * memory of weights repacked at load (repack_mem, unmapped by q_model_free).
  *
  * Hyperparameters that can differ per layer (head counts, FFN width, sliding window)
  * live in q_layer so that hybrid and MoE architectures fit the same structures. */
@@ -18,11 +19,21 @@
 
 #define Q_MAX_LAYERS 512
 
+/* How a matrix's rows are laid out in memory. Every layout takes ne[1] * row_bytes
+ * bytes per 2-D slice, so expert views (q_tensor_expert) are the same arithmetic. */
+typedef enum q_layout {
+    Q_LAYOUT_ROWS = 0,   /* ggml's: row after row of blocks (as in the file) */
+    Q_LAYOUT_X8,         /* rows in groups of 8, each block's 8 rows stored together
+                          * (cpu/repack.h); only matmul reads it */
+} q_layout;
+
 typedef struct q_tensor {
     q_type      type;
+    q_layout    layout;     /* Q_LAYOUT_ROWS unless repacked at load (cpu/repack.c) */
     int64_t     ne[4];      /* ne[0] = row length (input features), ne[1] = rows */
     size_t      row_bytes;  /* bytes of one ne[0] row */
-    const void *data;       /* into the mapping; NULL = tensor absent (optional ones) */
+    const void *data;       /* into the mapping, or into repack memory when layout != ROWS;
+                             * NULL = tensor absent (optional ones) */
 } q_tensor;
 
 typedef enum q_rope_mode {
@@ -98,6 +109,9 @@ struct q_model {
     q_tensor          rope_freqs;   /* (n_rot/2), optional */
     struct q_vocab   *vocab;        /* tokenizer, or NULL (vocab_err says why) */
     char              vocab_err[512];
+    void             *repack_mem;   /* anonymous mapping of the repacked weights, or NULL */
+    size_t            repack_size;  /* its bytes */
+    int32_t           n_repacked;   /* tensors repacked (3-D expert tensors count once) */
 };
 
 /* ---- what a forward pass sees ---- */

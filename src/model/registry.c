@@ -9,9 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "core/base.h"
 #include "cpu/backend.h"
+#include "cpu/repack.h"
 #include "model/model.h"
 #include "quarrel/tokenizer.h"
 
@@ -170,6 +172,8 @@ q_status q_model_load(const char *path, q_model **out, q_error *err) {
         }
     }
     if (m->arch->finish && (st = m->arch->finish(m, err)) != Q_OK) goto fail;
+    /* After finish: a tied output must already alias token_embd to be left row-major. */
+    if ((st = q_cpu_repack_model(m, err)) != Q_OK) goto fail;
     /* The tokenizer is optional for the engine (decoding takes ids): a vocab that fails
      * to load leaves vocab NULL and the reason for the CLI to report. */
     if (gguf_find(m->gguf, "tokenizer.ggml.model")) {
@@ -192,6 +196,7 @@ void q_model_free(q_model *m) {
     if (!m) return;
     q_vocab_free(m->vocab);
     gguf_close(m->gguf);
+    if (m->repack_mem) munmap(m->repack_mem, m->repack_size);
     free(m->layers);
     free(m);
 }
@@ -202,6 +207,8 @@ int32_t q_model_n_embd(const q_model *m) { return m->hp.n_embd; }
 int32_t q_model_n_layer(const q_model *m) { return m->hp.n_layer; }
 int32_t q_model_n_ctx_train(const q_model *m) { return m->hp.n_ctx_train; }
 uint64_t q_model_size(const q_model *m) { return m->gguf->size; }
+int32_t q_model_n_repacked(const q_model *m) { return m->n_repacked; }
+uint64_t q_model_repacked_bytes(const q_model *m) { return m->repack_size; }
 const struct gguf_file *q_model_gguf(const q_model *m) { return m->gguf; }
 const struct q_vocab *q_model_vocab(const q_model *m) { return m->vocab; }
 const char *q_model_vocab_error(const q_model *m) { return m->vocab ? "" : m->vocab_err; }
