@@ -2,7 +2,8 @@
  * times Q8_K activations: a vec_dot (one output) and a gemm tile (nr rows x nc tokens)
  * per type. Not the reference: every output is bit-identical to the scalar body of
  * cpu/vec_dot_impl.h, whose comments define the summation order (tests/test_matmul.c
- * checks). Owns no memory; reads weight and activation blocks in place.
+ * checks). Owns no memory; reads weight and activation blocks in place (Q6_K also keeps
+ * a 40 KiB stack scratch per call: prepared activations and carried float lanes).
  *
  * How the order is kept. Integer sums are exact, so their order is free: weights are
  * unpacked to unsigned bytes and multiplied with _mm256_maddubs_epi16 (pairs of
@@ -17,8 +18,8 @@
  * a weight block is unpacked once for C tokens, an activation block loaded once for R
  * rows (R x C integer accumulators in registers: prefill 2 x 4 for Q4_K, 1 x 8 for the
  * others, the faster of the two for each on this machine's Zen 3; a batch of fewer
- * tokens, or the last nc % C, one tile of that many; decode takes the rows one by one,
- * in memory order). Their speed limit is the multiplier ports: a 32-element product
+ * tokens, or the last nc % C, one tile of that many (Q6_K: near-equal groups of at most
+ * 8); decode takes the rows one by one, in memory order). Their speed limit is the multiplier ports: a 32-element product
  * costs one maddubs and one madd, and Zen 3 issues two of those (or FMAs) per cycle.
  *
  * Compiled for AVX2+FMA+F16C with a target pragma (as cpu/vec_dot_avx2.c), so the rest
