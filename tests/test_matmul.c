@@ -347,12 +347,13 @@ static void test_kquant_raw_blocks_bit_identical(void **state) {
 /* k-quant kernels of every ISA on rows longer than any kernel's K pass (Q6_K prepares
  * the activations of at most 128 super-blocks per pass: 128 at decode, 128 / C for a
  * C-token group), so the float lanes carried between passes are checked: 130
- * super-blocks, token groups of 1, 5, 5 + 4 and 8 + 8, bit for bit against the scalar
- * vec_dot (as raw_compare). */
+ * super-blocks, token groups of 1, 2, 3, 5, 5 + 4 and 8 + 8 (on rows this long, Q6_K's
+ * 2..4-token groups take its +128-activation path, which short rows do not), bit for
+ * bit against the scalar vec_dot (as raw_compare). */
 static void test_kquant_long_rows_bit_identical(void **state) {
     (void)state;
     static const q_type kt[] = { Q_TYPE_Q2_K, Q_TYPE_Q3_K, Q_TYPE_Q4_K, Q_TYPE_Q5_K, Q_TYPE_Q6_K };
-    static const int32_t shapes[][2] = { { 3, 1 }, { 2, 5 }, { 2, 9 }, { 1, 16 } };
+    static const int32_t shapes[][2] = { { 3, 1 }, { 2, 2 }, { 1, 3 }, { 2, 5 }, { 2, 9 }, { 1, 16 } };
     enum { N = 130 * QK_K, MAXR = 3, MAXC = 16 };
     const size_t as = q_row_size(Q_TYPE_Q8_K, N);
     float *f = malloc(N * sizeof(float));

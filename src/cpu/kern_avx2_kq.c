@@ -261,12 +261,12 @@ KQ_GEMM(q_avx2_gemm_q4_K_q8_K, q4k_tile, 2, 4)
 /* ---- Q6_K: element 128c + 32k + l = (4 bits of ql, 2 of qh) - 32; 16 int8 scales ----
  * maddubs needs one unsigned operand. Two exact ways, both keeping every int32 lane the
  * scalar's (integer sums are exact; only the operands' offsets move):
- *  - U (tiles of 1..KQ6_UMAX tokens, decode too): the weight u = quant + 32 (0..63) is the
+ *  - U (decode; tiles of 2..KQ6_UMAX tokens on short rows): the weight u = quant + 32 (0..63) is the
  *    unsigned operand (pairs within 63 * 128 * 2), and 32 * (a_2i + a_2i+1), prepared per
  *    call from the activations alone, comes off each int16 pair before the scale
  *    (|u a - 32 a| pairs <= 32 * 128 * 2). Per 32 elements and output: maddubs, sub,
  *    madd, add; per row: the unpack.
- *  - A (more tokens): the activation a + 128 (prepared per call) is the unsigned operand
+ *  - A (the other tiles): the activation a + 128 (prepared per call) is the unsigned operand
  *    and the signed quant s the other (pairs within 255 * 32 * 2); the 128 * (s_2i +
  *    s_2i+1) it adds depend on the row alone, so their scaled sum comes off each output's
  *    lanes once per super-block. Per 32 elements and output: maddubs, madd, add (as Q4_K);
@@ -277,13 +277,14 @@ enum {
     KQ6_PREP = 128,   /* prepared super-blocks per pass, all of its tokens together: 32 KiB */
     KQ6_ROWS = 32,    /* rows per pass (the matmul op's prefill tile) */
     KQ6_CP = 8,       /* tokens per tile */
-    KQ6_UMAX = 4,     /* tiles of up to this many tokens take U, larger ones A (fewer ops) */
+    KQ6_UMAX = 4,     /* tiles of up to this many tokens may take U, larger ones A (fewer ops) */
+    KQ6_UBLOCKS = 48, /* ... if tokens x super-blocks per pass <= this (24 KiB of the two streams) */
 };
 
 /* Elements 128c + 32k .. +31 of R rows x C tokens, added to the integer lanes (lanes
  * 0..3 take scale 8c + 2k, lanes 4..7 scale 8c + 2k + 1). pa[t]: token t's prepared
  * block; corr[r]: A's row correction. */
-KQ_INLINE void q6k_chunk(const int R, const int C, int c, int k, const block_q6_K *const *x,
+KQ_INLINE void q6k_chunk(const int R, const int C, const int A, int c, int k, const block_q6_K *const *x,
                          const block_q8_K *const *q8, const __m256i *const *pa, __m256i sc[][8],
                          __m256i sumi[][KQ_CMAX], __m256i *corr) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
@@ -297,7 +298,7 @@ KQ_INLINE void q6k_chunk(const int R, const int C, int c, int k, const block_q6_
                           : k == 1 ? _mm256_slli_epi16(qh, 2)
                           : k == 2 ? qh : _mm256_srli_epi16(qh, 2);   /* bits 2k, 2k+1 -> 4, 5 */
         u[r] = _mm256_or_si256(lo4, _mm256_and_si256(hi2, m30));
-        if (C > KQ6_UMAX) {   /* A: s = u - 32; corr += scale * 128 * (s_2i + s_2i+1) */
+        if (A) {   /* s = u - 32; corr += scale * 128 * (s_2i + s_2i+1) */
             u[r] = _mm256_sub_epi8(u[r], k32);
             corr[r] = _mm256_add_epi32(corr[r], _mm256_madd_epi16(_mm256_maddubs_epi16(k80, u[r]), sc[r][4 * c + k]));
             KQ_KEEP(corr[r]);
@@ -305,10 +306,10 @@ KQ_INLINE void q6k_chunk(const int R, const int C, int c, int k, const block_q6_
     }
     KQ_UNROLL for (int t = 0; t < C; t++) {
         const __m256i pv = _mm256_load_si256(pa[t] + 4 * c + k);
-        const __m256i q = C > KQ6_UMAX ? pv : _mm256_loadu_si256((const __m256i *)(q8[t]->qs + 128 * c + 32 * k));
+        const __m256i q = A ? pv : _mm256_loadu_si256((const __m256i *)(q8[t]->qs + 128 * c + 32 * k));
         KQ_UNROLL for (int r = 0; r < R; r++) {
-            const __m256i p = C > KQ6_UMAX ? _mm256_maddubs_epi16(pv, u[r])   /* A: (a + 128) s */
-                                           : _mm256_sub_epi16(_mm256_maddubs_epi16(u[r], q), pv);   /* U: u a - 32 a */
+            const __m256i p = A ? _mm256_maddubs_epi16(pv, u[r])                       /* (a + 128) s */
+                                : _mm256_sub_epi16(_mm256_maddubs_epi16(u[r], q), pv);   /* u a - 32 a */
             sumi[r][t] = _mm256_add_epi32(sumi[r][t], _mm256_madd_epi16(p, sc[r][4 * c + k]));
             KQ_KEEP(sumi[r][t]);
         }
@@ -318,7 +319,7 @@ KQ_INLINE void q6k_chunk(const int R, const int C, int c, int k, const block_q6_
 /* R rows x C tokens over nbk super-blocks; w and a at the pass's first block, pp the
  * pass's prepared blocks ([b * C + t][j]: token t's 32 elements 32j.. of block b),
  * acc[r][t] the running float lanes. */
-KQ_INLINE void q6k_tile(const int R, const int C, int64_t nbk, const uint8_t *w, size_t ws, const uint8_t *a,
+KQ_INLINE void q6k_tile(const int R, const int C, const int A, int64_t nbk, const uint8_t *w, size_t ws, const uint8_t *a,
                         size_t as, const __m256i (*pp)[8], __m256 acc[][KQ_CMAX]) {
     __m256 ac[KQ_RMAX][KQ_CMAX];
     KQ_UNROLL for (int r = 0; r < R; r++) KQ_UNROLL for (int t = 0; t < C; t++) ac[r][t] = acc[r][t];
@@ -340,15 +341,15 @@ KQ_INLINE void q6k_tile(const int R, const int C, int64_t nbk, const uint8_t *w,
         }
         if (C == 1) {   /* as in q4k_tile */
             KQ_UNROLL for (int c = 0; c < 2; c++) KQ_UNROLL for (int k = 0; k < 4; k++)
-                q6k_chunk(R, C, c, k, x, q8, pa, sc, sumi, corr);
+                q6k_chunk(R, C, A, c, k, x, q8, pa, sc, sumi, corr);
         } else {
             KQ_NO_UNROLL for (int c = 0; c < 2; c++) KQ_UNROLL for (int k = 0; k < 4; k++)
-                q6k_chunk(R, C, c, k, x, q8, pa, sc, sumi, corr);
+                q6k_chunk(R, C, A, c, k, x, q8, pa, sc, sumi, corr);
         }
         KQ_UNROLL for (int r = 0; r < R; r++) {
             const __m256 xd = _mm256_set1_ps(kq_h2f(x[r]->d));
             KQ_UNROLL for (int t = 0; t < C; t++) {   /* d = y.d * x.d */
-                const __m256i s = C > KQ6_UMAX ? _mm256_sub_epi32(sumi[r][t], corr[r]) : sumi[r][t];
+                const __m256i s = A ? _mm256_sub_epi32(sumi[r][t], corr[r]) : sumi[r][t];
                 ac[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_broadcast_ss(&q8[t]->d), xd), _mm256_cvtepi32_ps(s), ac[r][t]);
             }
         }
@@ -357,19 +358,23 @@ KQ_INLINE void q6k_tile(const int R, const int C, int64_t nbk, const uint8_t *w,
 }
 
 /* One pass of C tokens over nr rows, one by one in memory order (one stream for the
- * prefetcher): two rows per tile measured no faster, the multiplier pipes being the limit. */
-#define KQ6_PASS(C)                                                                                              \
-    static void q6k_pass_##C(int32_t nr, int64_t nbk, const uint8_t *w, size_t ws, const uint8_t *a, size_t as, \
-                             const __m256i (*pp)[8], __m256 acc[][KQ_CMAX]) {                                   \
-        for (int32_t r = 0; r < nr; r++) q6k_tile(1, C, nbk, w + (size_t)r * ws, ws, a, as, pp, acc + r);      \
+ * prefetcher): two rows per tile measured no faster, the multiplier pipes being the limit.
+ * Q6K_PASS[A][C]: U for 1..KQ6_UMAX tokens, A for 2..KQ6_CP. */
+#define KQ6_PASS(C, A, name)                                                                                  \
+    static void name(int32_t nr, int64_t nbk, const uint8_t *w, size_t ws, const uint8_t *a, size_t as,       \
+                     const __m256i (*pp)[8], __m256 acc[][KQ_CMAX]) {                                          \
+        for (int32_t r = 0; r < nr; r++) q6k_tile(1, C, A, nbk, w + (size_t)r * ws, ws, a, as, pp, acc + r);   \
     }
-KQ6_PASS(1) KQ6_PASS(2) KQ6_PASS(3) KQ6_PASS(4) KQ6_PASS(5) KQ6_PASS(6) KQ6_PASS(7) KQ6_PASS(8)
+KQ6_PASS(1, 0, q6k_pass_u1) KQ6_PASS(2, 0, q6k_pass_u2) KQ6_PASS(3, 0, q6k_pass_u3) KQ6_PASS(4, 0, q6k_pass_u4)
+KQ6_PASS(2, 1, q6k_pass_a2) KQ6_PASS(3, 1, q6k_pass_a3) KQ6_PASS(4, 1, q6k_pass_a4) KQ6_PASS(5, 1, q6k_pass_a5)
+KQ6_PASS(6, 1, q6k_pass_a6) KQ6_PASS(7, 1, q6k_pass_a7) KQ6_PASS(8, 1, q6k_pass_a8)
 #undef KQ6_PASS
 typedef void (*q6k_pass_fn)(int32_t nr, int64_t nbk, const uint8_t *w, size_t ws, const uint8_t *a, size_t as,
                             const __m256i (*pp)[8], __m256 acc[][KQ_CMAX]);
-static const q6k_pass_fn Q6K_PASS[KQ6_CP + 1] = {
-    [1] = q6k_pass_1, [2] = q6k_pass_2, [3] = q6k_pass_3, [4] = q6k_pass_4,
-    [5] = q6k_pass_5, [6] = q6k_pass_6, [7] = q6k_pass_7, [8] = q6k_pass_8,
+static const q6k_pass_fn Q6K_PASS[2][KQ6_CP + 1] = {
+    [0] = { [1] = q6k_pass_u1, [2] = q6k_pass_u2, [3] = q6k_pass_u3, [4] = q6k_pass_u4 },
+    [1] = { [2] = q6k_pass_a2, [3] = q6k_pass_a3, [4] = q6k_pass_a4, [5] = q6k_pass_a5,
+            [6] = q6k_pass_a6, [7] = q6k_pass_a7, [8] = q6k_pass_a8 },
 };
 
 /* Tokens in near-equal groups of at most KQ6_CP (a small batch reads each weight block
@@ -390,6 +395,9 @@ void q_avx2_gemm_q6_K_q8_K(int64_t n, int32_t nr, int32_t nc, const void *w, siz
         const int32_t left = nc - t0, groups = (left + KQ6_CP - 1) / KQ6_CP;
         C = (left + groups - 1) / groups;   /* near-equal groups: 12 tokens as 6 + 6, not 8 + 4 */
         const int64_t pass = KQ6_PREP / C;   /* super-blocks per pass */
+        /* U reads two activation streams (quants and pair sums): while they fit L1 it
+         * is the faster one; past that A, one stream (measured at 2048 / 5632 inputs). */
+        const int A = C > KQ6_UMAX || (C > 1 && C * (nb < pass ? nb : pass) > KQ6_UBLOCKS);
         const uint8_t *at = ab + (size_t)t0 * as;
         for (int32_t r0 = 0; r0 < nr; r0 += KQ6_ROWS) {
             const int32_t R = nr - r0 < KQ6_ROWS ? nr - r0 : KQ6_ROWS;
@@ -402,10 +410,10 @@ void q_avx2_gemm_q6_K_q8_K(int64_t n, int32_t nr, int32_t nc, const void *w, siz
                         const int8_t *qs = ((const block_q8_K *)(at + (size_t)t * as) + b0 + b)->qs;
                         for (int j = 0; j < 8; j++) {
                             const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
-                            pp[b * C + t][j] = C > KQ6_UMAX ? _mm256_xor_si256(q, k80) : _mm256_maddubs_epi16(k32, q);
+                            pp[b * C + t][j] = A ? _mm256_xor_si256(q, k80) : _mm256_maddubs_epi16(k32, q);
                         }
                     }
-                Q6K_PASS[C](R, nbk, wb + (size_t)r0 * ws + (size_t)b0 * sizeof(block_q6_K), ws,
+                Q6K_PASS[A][C](R, nbk, wb + (size_t)r0 * ws + (size_t)b0 * sizeof(block_q6_K), ws,
                             at + (size_t)b0 * sizeof(block_q8_K), as, (const __m256i (*)[8])pp, acc);
             }
             for (int32_t r = 0; r < R; r++)
