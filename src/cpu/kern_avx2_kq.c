@@ -394,10 +394,13 @@ void q_avx2_gemm_q6_K_q8_K(int64_t n, int32_t nr, int32_t nc, const void *w, siz
     for (int32_t t0 = 0, C; t0 < nc; t0 += C) {
         const int32_t left = nc - t0, groups = (left + KQ6_CP - 1) / KQ6_CP;
         C = (left + groups - 1) / groups;   /* near-equal groups: 12 tokens as 6 + 6, not 8 + 4 */
-        const int64_t pass = KQ6_PREP / C;   /* super-blocks per pass */
+        /* super-blocks per pass: near-equal passes of at most KQ6_PREP / C (22 blocks as
+         * 11 + 11 at 8 tokens, not 16 + 6: 22 KiB of prepared blocks, not 32, in L1) */
+        const int64_t most = KQ6_PREP / C, n_pass = (nb + most - 1) / most;
+        const int64_t pass = n_pass ? (nb + n_pass - 1) / n_pass : most;
         /* U reads two activation streams (quants and pair sums): while they fit L1 it
          * is the faster one; past that A, one stream (measured at 2048 / 5632 inputs). */
-        const int A = C > KQ6_UMAX || (C > 1 && C * (nb < pass ? nb : pass) > KQ6_UBLOCKS);
+        const int A = C > KQ6_UMAX || (C > 1 && C * pass > KQ6_UBLOCKS);
         const uint8_t *at = ab + (size_t)t0 * as;
         for (int32_t r0 = 0; r0 < nr; r0 += KQ6_ROWS) {
             const int32_t R = nr - r0 < KQ6_ROWS ? nr - r0 : KQ6_ROWS;
