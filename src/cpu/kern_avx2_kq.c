@@ -3,7 +3,7 @@
  * per type. Not the reference: every output is bit-identical to the scalar body of
  * cpu/vec_dot_impl.h, whose comments define the summation order (tests/test_matmul.c
  * checks). Owns no memory; reads weight and activation blocks in place (Q6_K also keeps
- * a 40 KiB stack scratch per call: prepared activations and carried float lanes).
+ * a 41 KiB stack scratch per call: prepared activations and carried float lanes).
  *
  * How the order is kept. Integer sums are exact, so their order is free: weights are
  * unpacked to unsigned bytes and multiplied with _mm256_maddubs_epi16 (pairs of
@@ -274,7 +274,7 @@ KQ_GEMM(q_avx2_gemm_q4_K_q8_K, q4k_tile, 2, 4)
  * Either replaces the sign trick (|s|, sign(a, s) per row and output), whose psignb runs
  * on the multiplier pipes with maddubs and madd (Zen 3 here: 2 of the three per cycle). */
 enum {
-    KQ6_PREP = 128,   /* prepared super-blocks per pass, all of its tokens together: 32 KiB */
+    KQ6_PREP = 128,   /* prepared super-blocks per pass, all of its tokens together: 32.5 KiB */
     KQ6_ROWS = 32,    /* rows per pass (the matmul op's prefill tile) */
     KQ6_CP = 8,       /* tokens per tile */
     KQ6_UMAX = 4,     /* tiles of up to this many tokens may take U, larger ones A (fewer ops) */
@@ -316,11 +316,18 @@ KQ_INLINE void q6k_chunk(const int R, const int C, const int A, int c, int k, co
     }
 }
 
+/* A pass's prepared activations, block-major (index b * C + t: token t of block b): v
+ * the 8 x 32 elements (U: 32 * pair sums, int16; A: a + 128), d the scale (so A reads no
+ * Q8_K line: 8 tokens' prepared blocks and scales stay within L1). */
+typedef struct q6k_prep {
+    __m256i v[KQ6_PREP][8];
+    float   d[KQ6_PREP];
+} q6k_prep;
+
 /* R rows x C tokens over nbk super-blocks; w and a at the pass's first block, pp the
- * pass's prepared blocks ([b * C + t][j]: token t's 32 elements 32j.. of block b),
- * acc[r][t] the running float lanes. */
+ * pass's prepared blocks, acc[r][t] the running float lanes. */
 KQ_INLINE void q6k_tile(const int R, const int C, const int A, int64_t nbk, const uint8_t *w, size_t ws, const uint8_t *a,
-                        size_t as, const __m256i (*pp)[8], __m256 acc[][KQ_CMAX]) {
+                        size_t as, const q6k_prep *pp, __m256 acc[][KQ_CMAX]) {
     __m256 ac[KQ_RMAX][KQ_CMAX];
     KQ_UNROLL for (int r = 0; r < R; r++) KQ_UNROLL for (int t = 0; t < C; t++) ac[r][t] = acc[r][t];
     for (int64_t b = 0; b < nbk; b++) {
@@ -337,7 +344,7 @@ KQ_INLINE void q6k_tile(const int R, const int C, const int A, int64_t nbk, cons
         }
         KQ_UNROLL for (int t = 0; t < C; t++) {
             q8[t] = (const block_q8_K *)(a + (size_t)t * as) + b;
-            pa[t] = pp[b * C + t];
+            pa[t] = pp->v[b * C + t];
         }
         if (C == 1) {   /* as in q4k_tile */
             KQ_UNROLL for (int c = 0; c < 2; c++) KQ_UNROLL for (int k = 0; k < 4; k++)
@@ -350,7 +357,7 @@ KQ_INLINE void q6k_tile(const int R, const int C, const int A, int64_t nbk, cons
             const __m256 xd = _mm256_set1_ps(kq_h2f(x[r]->d));
             KQ_UNROLL for (int t = 0; t < C; t++) {   /* d = y.d * x.d */
                 const __m256i s = A ? _mm256_sub_epi32(sumi[r][t], corr[r]) : sumi[r][t];
-                ac[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_broadcast_ss(&q8[t]->d), xd), _mm256_cvtepi32_ps(s), ac[r][t]);
+                ac[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_broadcast_ss(&pp->d[b * C + t]), xd), _mm256_cvtepi32_ps(s), ac[r][t]);
             }
         }
     }
@@ -362,7 +369,7 @@ KQ_INLINE void q6k_tile(const int R, const int C, const int A, int64_t nbk, cons
  * Q6K_PASS[A][C]: U for 1..KQ6_UMAX tokens, A for 2..KQ6_CP. */
 #define KQ6_PASS(C, A, name)                                                                                  \
     static void name(int32_t nr, int64_t nbk, const uint8_t *w, size_t ws, const uint8_t *a, size_t as,       \
-                     const __m256i (*pp)[8], __m256 acc[][KQ_CMAX]) {                                          \
+                     const q6k_prep *pp, __m256 acc[][KQ_CMAX]) {                                              \
         for (int32_t r = 0; r < nr; r++) q6k_tile(1, C, A, nbk, w + (size_t)r * ws, ws, a, as, pp, acc + r);   \
     }
 KQ6_PASS(1, 0, q6k_pass_u1) KQ6_PASS(2, 0, q6k_pass_u2) KQ6_PASS(3, 0, q6k_pass_u3) KQ6_PASS(4, 0, q6k_pass_u4)
@@ -370,7 +377,7 @@ KQ6_PASS(2, 1, q6k_pass_a2) KQ6_PASS(3, 1, q6k_pass_a3) KQ6_PASS(4, 1, q6k_pass_
 KQ6_PASS(6, 1, q6k_pass_a6) KQ6_PASS(7, 1, q6k_pass_a7) KQ6_PASS(8, 1, q6k_pass_a8)
 #undef KQ6_PASS
 typedef void (*q6k_pass_fn)(int32_t nr, int64_t nbk, const uint8_t *w, size_t ws, const uint8_t *a, size_t as,
-                            const __m256i (*pp)[8], __m256 acc[][KQ_CMAX]);
+                            const q6k_prep *pp, __m256 acc[][KQ_CMAX]);
 static const q6k_pass_fn Q6K_PASS[2][KQ6_CP + 1] = {
     [0] = { [1] = q6k_pass_u1, [2] = q6k_pass_u2, [3] = q6k_pass_u3, [4] = q6k_pass_u4 },
     [1] = { [2] = q6k_pass_a2, [3] = q6k_pass_a3, [4] = q6k_pass_a4, [5] = q6k_pass_a5,
@@ -388,7 +395,7 @@ void q_avx2_gemm_q6_K_q8_K(int64_t n, int32_t nr, int32_t nc, const void *w, siz
                            float *y, int64_t ldy) {
     const int64_t nb = n / QK_K;
     const uint8_t *wb = w, *ab = a;
-    __m256i pp[KQ6_PREP][8];
+    q6k_prep pp;
     __m256 acc[KQ6_ROWS][KQ_CMAX];
     const __m256i k32 = _mm256_set1_epi8(32), k80 = _mm256_set1_epi8((char)0x80);
     for (int32_t t0 = 0, C; t0 < nc; t0 += C) {
@@ -410,14 +417,15 @@ void q_avx2_gemm_q6_K_q8_K(int64_t n, int32_t nr, int32_t nc, const void *w, siz
                 const int64_t nbk = nb - b0 < pass ? nb - b0 : pass;
                 for (int64_t b = 0; b < nbk; b++)
                     for (int t = 0; t < C; t++) {
-                        const int8_t *qs = ((const block_q8_K *)(at + (size_t)t * as) + b0 + b)->qs;
+                        const block_q8_K *yb = (const block_q8_K *)(at + (size_t)t * as) + b0 + b;
+                        pp.d[b * C + t] = yb->d;
                         for (int j = 0; j < 8; j++) {
-                            const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
-                            pp[b * C + t][j] = A ? _mm256_xor_si256(q, k80) : _mm256_maddubs_epi16(k32, q);
+                            const __m256i q = _mm256_loadu_si256((const __m256i *)(yb->qs + 32 * j));
+                            pp.v[b * C + t][j] = A ? _mm256_xor_si256(q, k80) : _mm256_maddubs_epi16(k32, q);
                         }
                     }
                 Q6K_PASS[A][C](R, nbk, wb + (size_t)r0 * ws + (size_t)b0 * sizeof(block_q6_K), ws,
-                            at + (size_t)b0 * sizeof(block_q8_K), as, (const __m256i (*)[8])pp, acc);
+                            at + (size_t)b0 * sizeof(block_q8_K), as, &pp, acc);
             }
             for (int32_t r = 0; r < R; r++)
                 for (int t = 0; t < C; t++) y[(t0 + t) * ldy + r0 + r] = kq_hsum8(acc[r][t]);
