@@ -261,16 +261,17 @@ KQ_GEMM(q_avx2_gemm_q4_K_q8_K, q4k_tile, 2, 4)
 /* ---- Q6_K: element 128c + 32k + l = (4 bits of ql, 2 of qh) - 32; 16 int8 scales ----
  * maddubs needs one unsigned operand. Two exact ways, both keeping every int32 lane the
  * scalar's (integer sums are exact; only the operands' offsets move):
- *  - U (decode; tiles of 2..KQ6_UMAX tokens on short rows): the weight u = quant + 32 (0..63) is the
- *    unsigned operand (pairs within 63 * 128 * 2), and 32 * (a_2i + a_2i+1), prepared per
- *    call from the activations alone, comes off each int16 pair before the scale
- *    (|u a - 32 a| pairs <= 32 * 128 * 2). Per 32 elements and output: maddubs, sub,
- *    madd, add; per row: the unpack.
- *  - A (the other tiles): the activation a + 128 (prepared per call) is the unsigned operand
- *    and the signed quant s the other (pairs within 255 * 32 * 2); the 128 * (s_2i +
- *    s_2i+1) it adds depend on the row alone, so their scaled sum comes off each output's
- *    lanes once per super-block. Per 32 elements and output: maddubs, madd, add (as Q4_K);
- *    per row: the unpack and the correction's maddubs, madd, add.
+ *  - U (decode; tiles of 2..KQ6_UMAX tokens on short rows): the weight u = quant + 32
+ *    (0..63) is the unsigned operand (pairs within 63 * 128 * 2), and 32 * (a_2i +
+ *    a_2i+1), prepared per call from the activations alone, comes off each int16 pair
+ *    before the scale (|u a - 32 a| pairs <= 32 * 128 * 2). Per 32 elements and output:
+ *    maddubs, sub, madd, add; per row: the unpack.
+ *  - A (the other tiles): the activation a + 128 (prepared per call) is the unsigned
+ *    operand and the signed quant s the other (pairs within 255 * 32 * 2); the 128 *
+ *    (s_2i + s_2i+1) it adds (|.| <= 8192) depend on the row alone, so their scaled sum
+ *    comes off each output's lanes once per super-block. Per 32 elements and output:
+ *    maddubs, madd, add (as Q4_K); per row: the unpack and the correction's maddubs,
+ *    madd, add. Neither needs Q8_K's "never -128" (the sign trick did).
  * Either replaces the sign trick (|s|, sign(a, s) per row and output), whose psignb runs
  * on the multiplier pipes with maddubs and madd (Zen 3 here: 2 of the three per cycle). */
 enum {
