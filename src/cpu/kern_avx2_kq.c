@@ -18,9 +18,10 @@
  * a weight block is unpacked once for C tokens, an activation block loaded once for R
  * rows (R x C integer accumulators in registers: prefill 2 x 4 for Q4_K, 1 x 8 for the
  * others, the faster of the two for each on this machine's Zen 3; a batch of fewer
- * tokens, or the last nc % C, one tile of that many (Q6_K: near-equal groups of at most
- * 8); decode takes the rows one by one, in memory order). Their speed limit is the multiplier ports: a 32-element product
- * costs one maddubs and one madd, and Zen 3 issues two of those (or FMAs) per cycle.
+ * tokens, or the last nc % C, one tile of that many (Q6_K: near-equal groups of at
+ * most 8); decode takes the rows one by one, in memory order). Their speed limit is the
+ * multiplier ports: a 32-element product costs one maddubs and one madd, and Zen 3
+ * issues two of those (or FMAs) per cycle.
  *
  * Compiled for AVX2+FMA+F16C with a target pragma (as cpu/vec_dot_avx2.c), so the rest
  * of the build stays baseline x86-64; cpu/matmul.c uses these only on CPUs that have
@@ -327,8 +328,8 @@ typedef struct q6k_prep {
 
 /* R rows x C tokens over nbk super-blocks; w and a at the pass's first block, pp the
  * pass's prepared blocks, acc[r][t] the running float lanes. */
-KQ_INLINE void q6k_tile(const int R, const int C, const int A, int64_t nbk, const uint8_t *w, size_t ws, const uint8_t *a,
-                        size_t as, const q6k_prep *pp, __m256 acc[][KQ_CMAX]) {
+KQ_INLINE void q6k_tile(const int R, const int C, const int A, int64_t nbk, const uint8_t *w, size_t ws,
+                        const uint8_t *a, size_t as, const q6k_prep *pp, __m256 acc[][KQ_CMAX]) {
     __m256 ac[KQ_RMAX][KQ_CMAX];
     KQ_UNROLL for (int r = 0; r < R; r++) KQ_UNROLL for (int t = 0; t < C; t++) ac[r][t] = acc[r][t];
     for (int64_t b = 0; b < nbk; b++) {
@@ -358,7 +359,8 @@ KQ_INLINE void q6k_tile(const int R, const int C, const int A, int64_t nbk, cons
             const __m256 xd = _mm256_set1_ps(kq_h2f(x[r]->d));
             KQ_UNROLL for (int t = 0; t < C; t++) {   /* d = y.d * x.d */
                 const __m256i s = A ? _mm256_sub_epi32(sumi[r][t], corr[r]) : sumi[r][t];
-                ac[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_broadcast_ss(&pp->d[b * C + t]), xd), _mm256_cvtepi32_ps(s), ac[r][t]);
+                const __m256 d = _mm256_mul_ps(_mm256_broadcast_ss(&pp->d[b * C + t]), xd);
+                ac[r][t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), ac[r][t]);
             }
         }
     }
