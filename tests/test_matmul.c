@@ -513,6 +513,43 @@ static void test_repack_matmul_op(void **state) {
         free(wq); free(wp);
     }
     free(w); free(x); free(y0); free(y1); free(scratch);
+
+/* k-quant kernels of every ISA on rows longer than any kernel's K pass (Q6_K prepares
+ * the activations of at most 128 super-blocks per pass: 128 at decode, 128 / C for a
+ * C-token group), so the float lanes carried between passes are checked: 130
+ * super-blocks, token groups of 1, 2, 3, 5, 5 + 4 and 8 + 8 (on rows this long, Q6_K's
+ * 2..4-token groups take its +128-activation path, which short rows do not), bit for
+ * bit against the scalar vec_dot (as raw_compare). */
+static void test_kquant_long_rows_bit_identical(void **state) {
+    (void)state;
+    static const q_type kt[] = { Q_TYPE_Q2_K, Q_TYPE_Q3_K, Q_TYPE_Q4_K, Q_TYPE_Q5_K, Q_TYPE_Q6_K };
+    static const int32_t shapes[][2] = { { 3, 1 }, { 2, 2 }, { 1, 3 }, { 2, 5 }, { 2, 9 }, { 1, 16 } };
+    enum { N = 130 * QK_K, MAXR = 3, MAXC = 16 };
+    const size_t as = q_row_size(Q_TYPE_Q8_K, N);
+    float *f = malloc(N * sizeof(float));
+    uint8_t *xq = malloc(MAXC * as);
+    float *y = malloc(sizeof(float) * MAXR * MAXC), *want = malloc(sizeof(float) * MAXR * MAXC);
+    for (int c = 0; c < MAXC; c++) {
+        for (int64_t i = 0; i < N; i++) f[i] = frand() * (float)(1 + c % 3);
+        q_type_get(Q_TYPE_Q8_K)->from_float(f, xq + c * as, N);
+    }
+    for (int isa = 1; isa < Q_CPU_ISA_COUNT; isa++) {
+        if (!q_cpu_isa_supported((q_cpu_isa)isa)) continue;
+        for (size_t ki = 0; ki < sizeof kt / sizeof kt[0]; ki++) {
+            const size_t ws = q_row_size(kt[ki], N);
+            uint8_t *wq = malloc(MAXR * ws);
+            for (int r = 0; r < MAXR; r++) {
+                for (int64_t i = 0; i < N; i++) f[i] = frand();
+                q_type_get(kt[ki])->from_float(f, wq + r * ws, N);
+            }
+            const q_matmul_traits *ref = q_matmul_traits_isa(kt[ki], Q_CPU_ISA_SCALAR);
+            const q_matmul_traits *fast = q_matmul_traits_isa(kt[ki], (q_cpu_isa)isa);
+            for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+                raw_compare(ref, fast, (q_cpu_isa)isa, kt[ki], -1, N, shapes[si][0], shapes[si][1], wq, ws, xq, as, y, want);
+            free(wq);
+        }
+    }
+    free(f); free(xq); free(y); free(want);
 }
 
 /* y(t, r) = W(r, :) . x(t, :) for a 3x2 weight (2 inputs, 3 outputs) and 2 tokens. */
@@ -536,6 +573,7 @@ int main(void) {
         cmocka_unit_test(test_q32_raw_blocks_bit_identical),
         cmocka_unit_test(test_gemm_tiles_bit_identical),
         cmocka_unit_test(test_kquant_raw_blocks_bit_identical),
+        cmocka_unit_test(test_kquant_long_rows_bit_identical),
         cmocka_unit_test(test_matmul_layout),
         cmocka_unit_test(test_repack_x8_layout),
         cmocka_unit_test(test_repack_x8_gemm_bit_identical),

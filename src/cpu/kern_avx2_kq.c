@@ -2,7 +2,8 @@
  * times Q8_K activations: a vec_dot (one output) and a gemm tile (nr rows x nc tokens)
  * per type. Not the reference: every output is bit-identical to the scalar body of
  * cpu/vec_dot_impl.h, whose comments define the summation order (tests/test_matmul.c
- * checks). Owns no memory; reads weight and activation blocks in place.
+ * checks). Owns no memory; reads weight and activation blocks in place (Q6_K also keeps
+ * a 41 KiB stack scratch per call: prepared activations and carried float lanes).
  *
  * How the order is kept. Integer sums are exact, so their order is free: weights are
  * unpacked to unsigned bytes and multiplied with _mm256_maddubs_epi16 (pairs of
@@ -17,9 +18,10 @@
  * a weight block is unpacked once for C tokens, an activation block loaded once for R
  * rows (R x C integer accumulators in registers: prefill 2 x 4 for Q4_K, 1 x 8 for the
  * others, the faster of the two for each on this machine's Zen 3; a batch of fewer
- * tokens, or the last nc % C, one tile of that many; decode takes the rows one by one,
- * in memory order). Their speed limit is the multiplier ports: a 32-element product
- * costs one maddubs and one madd, and Zen 3 issues two of those (or FMAs) per cycle.
+ * tokens, or the last nc % C, one tile of that many (Q6_K: near-equal groups of at
+ * most 8); decode takes the rows one by one, in memory order). Their speed limit is the
+ * multiplier ports: a 32-element product costs one maddubs and one madd, and Zen 3
+ * issues two of those (or FMAs) per cycle.
  *
  * Compiled for AVX2+FMA+F16C with a target pragma (as cpu/vec_dot_avx2.c), so the rest
  * of the build stays baseline x86-64; cpu/matmul.c uses these only on CPUs that have
@@ -257,16 +259,39 @@ void q_avx2_vec_dot_q4_K_q8_K(int64_t n, float *s, const void *x, const void *y)
 
 KQ_GEMM(q_avx2_gemm_q4_K_q8_K, q4k_tile, 2, 4)
 
-/* ---- Q6_K: element 128c + 32k + l = (4 bits of ql, 2 of qh) - 32; 16 int8 scales ---- */
+/* ---- Q6_K: element 128c + 32k + l = (4 bits of ql, 2 of qh) - 32; 16 int8 scales ----
+ * maddubs needs one unsigned operand. Two exact ways, both keeping every int32 lane the
+ * scalar's (integer sums are exact; only the operands' offsets move):
+ *  - U (decode; tiles of 2..KQ6_UMAX tokens on short rows): the weight u = quant + 32
+ *    (0..63) is the unsigned operand (pairs within 63 * 128 * 2), and 32 * (a_2i +
+ *    a_2i+1), prepared per call from the activations alone, comes off each int16 pair
+ *    before the scale (|u a - 32 a| pairs <= 32 * 128 * 2). Per 32 elements and output:
+ *    maddubs, sub, madd, add; per row: the unpack.
+ *  - A (the other tiles): the activation a + 128 (prepared per call) is the unsigned
+ *    operand and the signed quant s the other (pairs within 255 * 32 * 2); the 128 *
+ *    (s_2i + s_2i+1) it adds (|.| <= 8192) depend on the row alone, so their scaled sum
+ *    comes off each output's lanes once per super-block. Per 32 elements and output:
+ *    maddubs, madd, add (as Q4_K); per row: the unpack and the correction's maddubs,
+ *    madd, add. Neither needs Q8_K's "never -128" (the sign trick did).
+ * Either replaces the sign trick (|s|, sign(a, s) per row and output), whose psignb runs
+ * on the multiplier pipes with maddubs and madd (Zen 3 here: 2 of the three per cycle). */
+enum {
+    KQ6_PREP = 128,   /* prepared super-blocks per pass, all of its tokens together: 32.5 KiB */
+    KQ6_ROWS = 32,    /* rows per pass (the matmul op's prefill tile) */
+    KQ6_CP = 8,       /* tokens per tile */
+    KQ6_UMAX = 4,     /* tiles of up to this many tokens may take U, larger ones A (fewer ops) */
+    KQ6_UBLOCKS = 48, /* ... if tokens x super-blocks per pass <= this (24 KiB of the two streams) */
+};
 
 /* Elements 128c + 32k .. +31 of R rows x C tokens, added to the integer lanes (lanes
- * 0..3 take scale 8c + 2k, lanes 4..7 scale 8c + 2k + 1). The quant s (-32..31) is
- * signed, so maddubs takes |s| and the activation with s's sign (pairs <= 8192). That
- * needs activations in [-127, 127] (-(-128) wraps): Q8_K's quantizer never writes -128. */
-KQ_INLINE void q6k_chunk(const int R, const int C, int c, int k, const block_q6_K *const *x,
-                         const block_q8_K *const *q8, __m256i sc[][8], __m256i sumi[][KQ_CMAX]) {
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30), k32 = _mm256_set1_epi8(32);
-    __m256i s[KQ_RMAX], sa[KQ_RMAX];
+ * 0..3 take scale 8c + 2k, lanes 4..7 scale 8c + 2k + 1). pa[t]: token t's prepared
+ * block; corr[r]: A's row correction. */
+KQ_INLINE void q6k_chunk(const int R, const int C, const int A, int c, int k, const block_q6_K *const *x,
+                         const block_q8_K *const *q8, const __m256i *const *pa, __m256i sc[][8],
+                         __m256i sumi[][KQ_CMAX], __m256i *corr) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+    const __m256i k32 = _mm256_set1_epi8(32), k80 = _mm256_set1_epi8((char)0x80);
+    __m256i u[KQ_RMAX];
     KQ_UNROLL for (int r = 0; r < R; r++) {
         const __m256i ql = _mm256_loadu_si256((const __m256i *)(x[r]->ql + 64 * c + 32 * (k & 1)));
         const __m256i qh = _mm256_loadu_si256((const __m256i *)(x[r]->qh + 32 * c));
@@ -274,55 +299,146 @@ KQ_INLINE void q6k_chunk(const int R, const int C, int c, int k, const block_q6_
         const __m256i hi2 = k == 0 ? _mm256_slli_epi16(qh, 4)
                           : k == 1 ? _mm256_slli_epi16(qh, 2)
                           : k == 2 ? qh : _mm256_srli_epi16(qh, 2);   /* bits 2k, 2k+1 -> 4, 5 */
-        s[r] = _mm256_sub_epi8(_mm256_or_si256(lo4, _mm256_and_si256(hi2, m30)), k32);
-        sa[r] = _mm256_sign_epi8(s[r], s[r]);
+        u[r] = _mm256_or_si256(lo4, _mm256_and_si256(hi2, m30));
+        if (A) {   /* s = u - 32; corr += scale * 128 * (s_2i + s_2i+1) */
+            u[r] = _mm256_sub_epi8(u[r], k32);
+            corr[r] = _mm256_add_epi32(corr[r], _mm256_madd_epi16(_mm256_maddubs_epi16(k80, u[r]), sc[r][4 * c + k]));
+            KQ_KEEP(corr[r]);
+        }
     }
     KQ_UNROLL for (int t = 0; t < C; t++) {
-        const __m256i q = _mm256_loadu_si256((const __m256i *)(q8[t]->qs + 128 * c + 32 * k));
+        const __m256i pv = _mm256_load_si256(pa[t] + 4 * c + k);
+        const __m256i q = A ? pv : _mm256_loadu_si256((const __m256i *)(q8[t]->qs + 128 * c + 32 * k));
         KQ_UNROLL for (int r = 0; r < R; r++) {
-            const __m256i p = _mm256_maddubs_epi16(sa[r], _mm256_sign_epi8(q, s[r]));
+            const __m256i p = A ? _mm256_maddubs_epi16(pv, u[r])                       /* (a + 128) s */
+                                : _mm256_sub_epi16(_mm256_maddubs_epi16(u[r], q), pv);   /* u a - 32 a */
             sumi[r][t] = _mm256_add_epi32(sumi[r][t], _mm256_madd_epi16(p, sc[r][4 * c + k]));
             KQ_KEEP(sumi[r][t]);
         }
     }
 }
 
-KQ_INLINE void q6k_tile(const int R, const int C, int64_t nb, const uint8_t *w, size_t ws, const uint8_t *a,
-                        size_t as, float *y, int64_t ldy) {
-    __m256 acc[KQ_RMAX][KQ_CMAX];
-    KQ_UNROLL for (int r = 0; r < R; r++) KQ_UNROLL for (int t = 0; t < C; t++) acc[r][t] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
+/* A pass's prepared activations, block-major (index b * C + t: token t of block b): v
+ * the 8 x 32 elements (U: 32 * pair sums, int16; A: a + 128), d the scale (so A reads no
+ * Q8_K line: 8 tokens' prepared blocks and scales stay within L1). */
+typedef struct q6k_prep {
+    __m256i v[KQ6_PREP][8];
+    float   d[KQ6_PREP];
+} q6k_prep;
+
+/* R rows x C tokens over nbk super-blocks; w and a at the pass's first block, pp the
+ * pass's prepared blocks, acc[r][t] the running float lanes. */
+KQ_INLINE void q6k_tile(const int R, const int C, const int A, int64_t nbk, const uint8_t *w, size_t ws,
+                        const uint8_t *a, size_t as, const q6k_prep *pp, __m256 acc[][KQ_CMAX]) {
+    __m256 ac[KQ_RMAX][KQ_CMAX];
+    KQ_UNROLL for (int r = 0; r < R; r++) KQ_UNROLL for (int t = 0; t < C; t++) ac[r][t] = acc[r][t];
+    for (int64_t b = 0; b < nbk; b++) {
         const block_q6_K *x[KQ_RMAX];
         const block_q8_K *q8[KQ_CMAX];
-        __m256i sc[KQ_RMAX][8], sumi[KQ_RMAX][KQ_CMAX];
+        const __m256i *pa[KQ_CMAX];
+        __m256i sc[KQ_RMAX][8], sumi[KQ_RMAX][KQ_CMAX], corr[KQ_RMAX];
         KQ_UNROLL for (int r = 0; r < R; r++) {
             x[r] = (const block_q6_K *)(w + (size_t)r * ws) + b;
             kq_prefetch((uintptr_t)x[r] + KQ_PF_BLOCKS * sizeof *x[r], sizeof *x[r]);
             kq_bcast16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[r]->scales)), sc[r]);
+            corr[r] = _mm256_setzero_si256();
             KQ_UNROLL for (int t = 0; t < C; t++) sumi[r][t] = _mm256_setzero_si256();
         }
-        KQ_UNROLL for (int t = 0; t < C; t++) q8[t] = (const block_q8_K *)(a + (size_t)t * as) + b;
+        KQ_UNROLL for (int t = 0; t < C; t++) {
+            q8[t] = (const block_q8_K *)(a + (size_t)t * as) + b;
+            pa[t] = pp->v[b * C + t];
+        }
         if (C == 1) {   /* as in q4k_tile */
-            KQ_UNROLL for (int c = 0; c < 2; c++) KQ_UNROLL for (int k = 0; k < 4; k++) q6k_chunk(R, C, c, k, x, q8, sc, sumi);
+            KQ_UNROLL for (int c = 0; c < 2; c++) KQ_UNROLL for (int k = 0; k < 4; k++)
+                q6k_chunk(R, C, A, c, k, x, q8, pa, sc, sumi, corr);
         } else {
             KQ_NO_UNROLL for (int c = 0; c < 2; c++) KQ_UNROLL for (int k = 0; k < 4; k++)
-                q6k_chunk(R, C, c, k, x, q8, sc, sumi);
+                q6k_chunk(R, C, A, c, k, x, q8, pa, sc, sumi, corr);
         }
         KQ_UNROLL for (int r = 0; r < R; r++) {
             const __m256 xd = _mm256_set1_ps(kq_h2f(x[r]->d));
-            KQ_UNROLL for (int t = 0; t < C; t++)   /* d = y.d * x.d */
-                acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_broadcast_ss(&q8[t]->d), xd),
-                                            _mm256_cvtepi32_ps(sumi[r][t]), acc[r][t]);
+            KQ_UNROLL for (int t = 0; t < C; t++) {   /* d = y.d * x.d */
+                const __m256i s = A ? _mm256_sub_epi32(sumi[r][t], corr[r]) : sumi[r][t];
+                const __m256 d = _mm256_mul_ps(_mm256_broadcast_ss(&pp->d[b * C + t]), xd);
+                ac[r][t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), ac[r][t]);
+            }
         }
     }
-    KQ_UNROLL for (int r = 0; r < R; r++) KQ_UNROLL for (int t = 0; t < C; t++) y[t * ldy + r] = kq_hsum8(acc[r][t]);
+    KQ_UNROLL for (int r = 0; r < R; r++) KQ_UNROLL for (int t = 0; t < C; t++) acc[r][t] = ac[r][t];
+}
+
+/* One pass of C tokens over nr rows, one by one in memory order (one stream for the
+ * prefetcher): two rows per tile measured no faster, the multiplier pipes being the limit.
+ * Q6K_PASS[A][C]: U for 1..KQ6_UMAX tokens, A for 2..KQ6_CP. */
+#define KQ6_PASS(C, A, name)                                                                                  \
+    static void name(int32_t nr, int64_t nbk, const uint8_t *w, size_t ws, const uint8_t *a, size_t as,       \
+                     const q6k_prep *pp, __m256 acc[][KQ_CMAX]) {                                              \
+        for (int32_t r = 0; r < nr; r++) q6k_tile(1, C, A, nbk, w + (size_t)r * ws, ws, a, as, pp, acc + r);   \
+    }
+KQ6_PASS(1, 0, q6k_pass_u1) KQ6_PASS(2, 0, q6k_pass_u2) KQ6_PASS(3, 0, q6k_pass_u3) KQ6_PASS(4, 0, q6k_pass_u4)
+KQ6_PASS(2, 1, q6k_pass_a2) KQ6_PASS(3, 1, q6k_pass_a3) KQ6_PASS(4, 1, q6k_pass_a4) KQ6_PASS(5, 1, q6k_pass_a5)
+KQ6_PASS(6, 1, q6k_pass_a6) KQ6_PASS(7, 1, q6k_pass_a7) KQ6_PASS(8, 1, q6k_pass_a8)
+#undef KQ6_PASS
+typedef void (*q6k_pass_fn)(int32_t nr, int64_t nbk, const uint8_t *w, size_t ws, const uint8_t *a, size_t as,
+                            const q6k_prep *pp, __m256 acc[][KQ_CMAX]);
+static const q6k_pass_fn Q6K_PASS[2][KQ6_CP + 1] = {
+    [0] = { [1] = q6k_pass_u1, [2] = q6k_pass_u2, [3] = q6k_pass_u3, [4] = q6k_pass_u4 },
+    [1] = { [2] = q6k_pass_a2, [3] = q6k_pass_a3, [4] = q6k_pass_a4, [5] = q6k_pass_a5,
+            [6] = q6k_pass_a6, [7] = q6k_pass_a7, [8] = q6k_pass_a8 },
+};
+
+/* Tokens in near-equal groups of at most KQ6_CP (a small batch reads each weight block
+ * once for all its tokens; the per-row work is shared by as many tokens as it can), rows in groups of KQ6_ROWS,
+ * super-blocks in passes of KQ6_PREP / C (decode: up to 32768 inputs in one pass). Per
+ * pass the tokens' blocks are prepared once (U: 32 * pair sums, int16; A: a + 128), then
+ * every row of the group runs; its float lanes wait in acc between passes (each
+ * output's order is unchanged). The prepared blocks sit block-major (all tokens of a
+ * block together): token-major at a 4 KiB stride measured ~10% slower (L1 set conflicts). */
+void q_avx2_gemm_q6_K_q8_K(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws, const void *a, size_t as,
+                           float *y, int64_t ldy) {
+    const int64_t nb = n / QK_K;
+    const uint8_t *wb = w, *ab = a;
+    q6k_prep pp;
+    __m256 acc[KQ6_ROWS][KQ_CMAX];
+    const __m256i k32 = _mm256_set1_epi8(32), k80 = _mm256_set1_epi8((char)0x80);
+    for (int32_t t0 = 0, C; t0 < nc; t0 += C) {
+        const int32_t left = nc - t0, groups = (left + KQ6_CP - 1) / KQ6_CP;
+        C = (left + groups - 1) / groups;   /* near-equal groups: 12 tokens as 6 + 6, not 8 + 4 */
+        /* super-blocks per pass: near-equal passes of at most KQ6_PREP / C (22 blocks as
+         * 11 + 11 at 8 tokens, not 16 + 6: 22 KiB of prepared blocks, not 32, in L1) */
+        const int64_t most = KQ6_PREP / C, n_pass = (nb + most - 1) / most;
+        const int64_t pass = n_pass ? (nb + n_pass - 1) / n_pass : most;
+        /* U reads two activation streams (quants and pair sums): while they fit L1 it
+         * is the faster one; past that A, one stream (measured at 2048 / 5632 inputs). */
+        const int A = C > KQ6_UMAX || (C > 1 && C * pass > KQ6_UBLOCKS);
+        const uint8_t *at = ab + (size_t)t0 * as;
+        for (int32_t r0 = 0; r0 < nr; r0 += KQ6_ROWS) {
+            const int32_t R = nr - r0 < KQ6_ROWS ? nr - r0 : KQ6_ROWS;
+            for (int32_t r = 0; r < R; r++)
+                for (int t = 0; t < C; t++) acc[r][t] = _mm256_setzero_ps();
+            for (int64_t b0 = 0; b0 < nb; b0 += pass) {
+                const int64_t nbk = nb - b0 < pass ? nb - b0 : pass;
+                for (int64_t b = 0; b < nbk; b++)
+                    for (int t = 0; t < C; t++) {
+                        const block_q8_K *yb = (const block_q8_K *)(at + (size_t)t * as) + b0 + b;
+                        pp.d[b * C + t] = yb->d;
+                        for (int j = 0; j < 8; j++) {
+                            const __m256i q = _mm256_loadu_si256((const __m256i *)(yb->qs + 32 * j));
+                            pp.v[b * C + t][j] = A ? _mm256_xor_si256(q, k80) : _mm256_maddubs_epi16(k32, q);
+                        }
+                    }
+                Q6K_PASS[A][C](R, nbk, wb + (size_t)r0 * ws + (size_t)b0 * sizeof(block_q6_K), ws,
+                            at + (size_t)b0 * sizeof(block_q8_K), as, &pp, acc);
+            }
+            for (int32_t r = 0; r < R; r++)
+                for (int t = 0; t < C; t++) y[(t0 + t) * ldy + r0 + r] = kq_hsum8(acc[r][t]);
+        }
+    }
 }
 
 void q_avx2_vec_dot_q6_K_q8_K(int64_t n, float *s, const void *x, const void *y) {
-    q6k_tile(1, 1, n / QK_K, x, 0, y, 0, s, 1);
+    q_avx2_gemm_q6_K_q8_K(n, 1, 1, x, 0, y, 0, s, 1);
 }
-
-KQ_GEMM(q_avx2_gemm_q6_K_q8_K, q6k_tile, 1, 8)
 
 /* ---- Q5_K, Q3_K, Q2_K: one float chain per output ----
  * Their scalar bodies sum each super-block's integers (isum, and the mins' summs) and
