@@ -513,6 +513,7 @@ static void test_repack_matmul_op(void **state) {
         free(wq); free(wp);
     }
     free(w); free(x); free(y0); free(y1); free(scratch);
+}
 
 /* k-quant kernels of every ISA on rows longer than any kernel's K pass (Q6_K prepares
  * the activations of at most 128 super-blocks per pass: 128 at decode, 128 / C for a
