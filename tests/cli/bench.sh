@@ -16,6 +16,7 @@
 #   4. a bad model path exits 1 with one line on stderr; bad flags exit 2.
 set -euo pipefail
 BIN=${QUARREL_BIN:-build/quarrel}
+TOOLS=$(cd "$(dirname "$0")/../tools" && pwd)   # gguf_tensors.py
 SHARED=${QUARREL_SHARED:-../shared}
 M=$SHARED/models/stories260K.gguf
 TMP=$(mktemp -d)
@@ -35,51 +36,13 @@ grep -q ' tg4 ' "$TMP/tg_only" || fail "-p 0 lost tg: $(cat "$TMP/tg_only")"
 # 2. JSON, and bytes per token from the file itself; granite-spm512-Q4_K_M has tied embeddings
 for model in "$M" "$SHARED/models/granite-spm512-Q4_K_M.gguf"; do
 "$BIN" bench -m "$model" "${ARGS[@]:2}" --json > "$TMP/json" 2> "$TMP/err" || fail "json exit $?: $(cat "$TMP/err")"
-python3 - "$TMP/json" "$model" <<'PY' || fail "json check on $model"
-import json, math, struct, sys
+PYTHONPATH="$TOOLS" python3 - "$TMP/json" "$model" <<'PY' || fail "json check on $model"
+import json, math, sys
 
-# ggml type -> (block elements, block bytes), for the types a test model may use
-TYPES = {0: (1, 4), 1: (1, 2), 30: (1, 2), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24),
-         8: (32, 34), 10: (256, 84), 11: (256, 110), 12: (256, 144), 13: (256, 176), 14: (256, 210)}
-SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
-
-def tensors(b):
-    """A minimal GGUF reader: [(name, ne, type)] after skipping every key/value."""
-    pos = 24
-    def skip_str():
-        nonlocal pos
-        pos += 8 + struct.unpack_from("<Q", b, pos)[0]
-    def skip(t):
-        nonlocal pos
-        if t == 8:
-            skip_str()
-        elif t == 9:
-            et, n = struct.unpack_from("<IQ", b, pos)
-            pos += 12
-            for _ in range(n):
-                skip(et)
-        else:
-            pos += SIZES[t]
-    n_tensors, n_kv = struct.unpack_from("<QQ", b, 8)
-    for _ in range(n_kv):
-        skip_str()
-        t = struct.unpack_from("<I", b, pos)[0]
-        pos += 4
-        skip(t)
-    out = []
-    for _ in range(n_tensors):
-        n = struct.unpack_from("<Q", b, pos)[0]
-        name = b[pos + 8:pos + 8 + n].decode()
-        pos += 8 + n
-        nd = struct.unpack_from("<I", b, pos)[0]
-        ne = list(struct.unpack_from("<%dQ" % nd, b, pos + 4))
-        t = struct.unpack_from("<I", b, pos + 4 + 8 * nd)[0]
-        pos += 4 + 8 * nd + 4 + 8
-        out.append((name, ne, t))
-    return out
+from gguf_tensors import TYPES, tensors
 
 j = json.load(open(sys.argv[1]))
-ts = tensors(open(sys.argv[2], "rb").read())
+ts = tensors(sys.argv[2])
 names = {n for n, _, _ in ts}
 want = total = 0
 for name, ne, t in ts:

@@ -14,6 +14,7 @@
 # Skips (exit 0) when the CPU has no AVX2 (no kernel set with repack entries).
 set -euo pipefail
 BIN=${QUARREL_BIN:-build/quarrel}
+TOOLS=$(cd "$(dirname "$0")/../tools" && pwd)   # gguf_tensors.py
 SHARED=${QUARREL_SHARED:-../shared}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
@@ -33,36 +34,13 @@ for model in llama-gqa-spm512-Q4_0 llama-gqa-spm512-Q8_0; do
   QUARREL_CPU=scalar "$BIN" "${ARGS[@]}" > "$TMP/scalar.json"
   "$BIN" info "$M" --json > "$TMP/info.json"
   QUARREL_REPACK=0 "$BIN" info "$M" --json > "$TMP/info0.json"
-  python3 - "$M" "$TMP/on.json" "$TMP/off.json" "$TMP/scalar.json" "$TMP/info.json" "$TMP/info0.json" <<'PY' || fail "$model: repack counts"
-import json, re, struct, sys
-SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
-def tensors(b):
-    pos = 24
-    def skip_str():
-        nonlocal pos
-        pos += 8 + struct.unpack_from("<Q", b, pos)[0]
-    def skip(t):
-        nonlocal pos
-        if t == 8: skip_str()
-        elif t == 9:
-            et, n = struct.unpack_from("<IQ", b, pos); pos += 12
-            for _ in range(n): skip(et)
-        else: pos += SIZES[t]
-    n_tensors, n_kv = struct.unpack_from("<QQ", b, 8)
-    for _ in range(n_kv):
-        skip_str(); t = struct.unpack_from("<I", b, pos)[0]; pos += 4; skip(t)
-    out = []
-    for _ in range(n_tensors):
-        n = struct.unpack_from("<Q", b, pos)[0]; name = b[pos + 8:pos + 8 + n].decode(); pos += 8 + n
-        nd = struct.unpack_from("<I", b, pos)[0]
-        ne = list(struct.unpack_from("<%dQ" % nd, b, pos + 4))
-        t = struct.unpack_from("<I", b, pos + 4 + 8 * nd)[0]; pos += 4 + 8 * nd + 4 + 8
-        out.append((name, ne, t))
-    return out
+  PYTHONPATH="$TOOLS" python3 - "$M" "$TMP/on.json" "$TMP/off.json" "$TMP/scalar.json" "$TMP/info.json" "$TMP/info0.json" <<'PY' || fail "$model: repack counts"
+import json, re, sys
+from gguf_tensors import tensors
 BLOCK = {2: 18, 8: 34}   # ggml types Q4_0, Q8_0: bytes per 32 elements
 matrix = re.compile(r"blk\.\d+\.(attn_[qkv]|attn_output|ffn_gate|ffn_up|ffn_down)\.weight|output\.weight")
 n = size = 0
-for name, ne, t in tensors(open(sys.argv[1], "rb").read()):
+for name, ne, t in tensors(sys.argv[1]):
     if matrix.fullmatch(name) and t in BLOCK and len(ne) == 2 and ne[1] % 8 == 0:
         n += 1
         size += (ne[0] // 32 * BLOCK[t] * ne[1] + 63) // 64 * 64   # 64-byte aligned slices
