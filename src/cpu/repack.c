@@ -7,7 +7,9 @@
  * and drops the file pages it read (MADV_DONTNEED on the whole pages inside the
  * tensor): the mapping is private and read-only, so those pages are simply re-read
  * from the file if anything ever touches them, and the resident set does not hold the
- * weights twice. Owns: the region, through q_model (freed by q_model_free). */
+ * weights twice. The packing runs on a short-lived thread pool (repack_unit_task).
+ * Owns: the region, through q_model (freed by q_model_free). */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/base.h"
+#include "core/pool.h"
 #include "cpu/repack.h"
 #include "tensor/quants/blocks.h"
 
@@ -100,10 +103,8 @@ static void repack_each(q_model *m, void (*fn)(void *ctx, q_tensor *t), void *ct
 }
 
 typedef struct repack_pass {
-    size_t   size;   /* bytes planned / placed so far */
-    int32_t  n;
-    uint8_t *mem;    /* NULL in the planning pass */
-    size_t   page;
+    size_t  size;   /* bytes planned so far */
+    int32_t n;
 } repack_pass;
 
 static size_t tensor_bytes(const q_tensor *t) {
@@ -117,22 +118,64 @@ static void repack_plan(void *ctx, q_tensor *t) {
     p->n++;
 }
 
-static void repack_apply(void *ctx, q_tensor *t) {
-    repack_pass *p = ctx;
+/* The pass that places the tensors: each eligible one gets the next aligned slice. */
+typedef struct repack_job {
+    q_tensor *t;
+    size_t    off;   /* into the region */
+} repack_job;
+
+typedef struct repack_place {
+    repack_job *jobs;
+    int32_t     n;
+    size_t      size;
+} repack_place;
+
+static void repack_collect(void *ctx, q_tensor *t) {
+    repack_place *p = ctx;
     if (!q_repack_eligible(t)) return;
-    const q_repack_traits *rt = q_repack_traits_get(t->type);
-    uint8_t *dst = p->mem + p->size;
-    const size_t slice = (size_t)t->ne[1] * t->row_bytes;
-    for (int64_t e = 0; e < t->ne[2]; e++)
-        rt->pack(t->ne[0], t->ne[1], (const uint8_t *)t->data + (size_t)e * slice, dst + (size_t)e * slice);
-    /* The whole pages inside the source: its first and last may hold a neighbour too. */
-    const uintptr_t lo = ((uintptr_t)t->data + p->page - 1) / p->page * p->page;
-    const uintptr_t hi = ((uintptr_t)t->data + tensor_bytes(t)) / p->page * p->page;
-    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
-    t->data = dst;
-    t->layout = rt->layout;
+    p->jobs[p->n++] = (repack_job){ t, p->size };
     p->size += (tensor_bytes(t) + REPACK_ALIGN - 1) / REPACK_ALIGN * REPACK_ALIGN;
-    p->n++;
+}
+
+/* Packing runs on a pool over units of up to REPACK_UNIT_ROWS rows of one expert slice:
+ * the first touch of fresh anonymous memory is most of the cost (on a VM the host backs
+ * each page on its first write: ~2.5 s per GiB on one thread here, ~0.4 s on two), and
+ * the faults of two threads overlap. A unit's rows are whole 8-row groups, and a group
+ * packs to the same bytes at the same offset, so units are independent. */
+enum { REPACK_UNIT_ROWS = 512 };
+
+typedef struct repack_unit {
+    int32_t job;
+    int32_t expert;
+    int64_t row0, nrows;
+} repack_unit;
+
+typedef struct repack_run {
+    const repack_job  *jobs;
+    const repack_unit *units;
+    atomic_int        *left;   /* [job] units not packed yet */
+    uint8_t           *mem;
+    size_t             page;
+} repack_run;
+
+/* Drops the file pages of t's source: the whole pages inside it (its first and last may
+ * hold a neighbour too). Done as soon as a tensor is packed, so the resident set never
+ * holds more than the tensors in flight twice. */
+static void repack_drop_source(const q_tensor *t, size_t page) {
+    const uintptr_t lo = ((uintptr_t)t->data + page - 1) / page * page;
+    const uintptr_t hi = ((uintptr_t)t->data + tensor_bytes(t)) / page * page;
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+static void repack_unit_task(void *ctx, int64_t i, int thread) {
+    (void)thread;
+    const repack_run *r = ctx;
+    const repack_unit *u = &r->units[i];
+    const q_tensor *t = r->jobs[u->job].t;
+    const q_repack_traits *rt = q_repack_traits_get(t->type);
+    const size_t at = (size_t)u->expert * (size_t)t->ne[1] * t->row_bytes + (size_t)u->row0 * t->row_bytes;
+    rt->pack(t->ne[0], u->nrows, (const uint8_t *)t->data + at, r->mem + r->jobs[u->job].off + at);
+    if (atomic_fetch_sub(&r->left[u->job], 1) == 1) repack_drop_source(t, r->page);
 }
 
 static bool repack_disabled(void) {
@@ -181,9 +224,38 @@ q_status q_cpu_repack_model(q_model *m, q_error *err) {
 #ifdef MADV_HUGEPAGE
     madvise(mem, plan.size, MADV_HUGEPAGE);   /* fewer TLB misses over the streamed weights */
 #endif
-    repack_pass apply = { .mem = mem, .page = (size_t)sysconf(_SC_PAGESIZE) };
-    repack_each(m, repack_apply, &apply);
-    Q_ASSERT(apply.n == plan.n && apply.size == plan.size);
+    repack_place place = { .jobs = q_xmalloc(sizeof(repack_job) * (size_t)plan.n) };
+    repack_each(m, repack_collect, &place);
+    Q_ASSERT(place.n == plan.n && place.size == plan.size);
+    int64_t n_units = 0;
+    for (int32_t k = 0; k < place.n; k++) {
+        const q_tensor *t = place.jobs[k].t;
+        n_units += t->ne[2] * ((t->ne[1] + REPACK_UNIT_ROWS - 1) / REPACK_UNIT_ROWS);
+    }
+    repack_unit *units = q_xmalloc(sizeof(repack_unit) * (size_t)n_units);
+    atomic_int *left = q_xmalloc(sizeof(atomic_int) * (size_t)place.n);
+    int64_t u = 0;
+    for (int32_t k = 0; k < place.n; k++) {
+        const q_tensor *t = place.jobs[k].t;
+        const int64_t u0 = u;
+        for (int32_t e = 0; e < (int32_t)t->ne[2]; e++)
+            for (int64_t r0 = 0; r0 < t->ne[1]; r0 += REPACK_UNIT_ROWS)
+                units[u++] = (repack_unit){ k, e, r0, Q_MIN(REPACK_UNIT_ROWS, t->ne[1] - r0) };
+        atomic_init(&left[k], (int)(u - u0));
+    }
+    pool *workers = pool_create(0);   /* NULL (out of memory) runs it all on this thread */
+    repack_run run = { place.jobs, units, left, mem, (size_t)sysconf(_SC_PAGESIZE) };
+    pool_run(workers, repack_unit_task, &run, n_units);
+    pool_free(workers);
+    for (int32_t k = 0; k < place.n; k++) {
+        Q_ASSERT(atomic_load(&left[k]) == 0);
+        q_tensor *t = place.jobs[k].t;
+        t->data = (uint8_t *)mem + place.jobs[k].off;
+        t->layout = q_repack_traits_get(t->type)->layout;
+    }
+    free(left);
+    free(units);
+    free(place.jobs);
     /* Only matmul reads these now: no writes after this point. */
     mprotect(mem, plan.size, PROT_READ);
     m->repack_mem = mem;
