@@ -230,7 +230,10 @@ static void sse_data(lg_req *r, lg_stats *st, lg_mode mode, const char *data, si
         return;
     }
     json_t *o = json_loadb(data, n, 0, NULL);
-    if (!o) { snprintf(r->err, sizeof r->err, "bad event JSON"); return; }
+    if (!o) {   /* quote the event, so a server's malformed one can be told apart */
+        snprintf(r->err, sizeof r->err, "bad event JSON: %.*s", (int)(n < 120 ? n : 120), data);
+        return;
+    }
     if (json_is_object(json_object_get(o, "error"))) {   /* OpenAI's error shape mid-stream */
         const char *m = json_string_value(json_object_get(json_object_get(o, "error"), "message"));
         snprintf(r->err, sizeof r->err, "stream error: %.120s", m ? m : "?");
