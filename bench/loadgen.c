@@ -229,7 +229,7 @@ static void sse_data(lg_req *r, lg_stats *st, lg_mode mode, const char *data, si
         r->done = true;
         return;
     }
-    json_t *o = json_loadb(data, n, 0, NULL);
+    json_t *o = json_loadb(data, n, JSON_ALLOW_NUL, NULL);   /* "\u0000" is valid JSON: a byte token 0x00 */
     if (!o) {   /* quote the event, so a server's malformed one can be told apart */
         snprintf(r->err, sizeof r->err, "bad event JSON: %.*s", (int)(n < 120 ? n : 120), data);
         return;
@@ -455,7 +455,7 @@ static void ws_request(const lg_opts *o, conn *c, lg_req *r, lg_stats *st, const
             conn_close(c);
             return;
         }
-        json_t *j = json_loadb(m, n, 0, NULL);
+        json_t *j = json_loadb(m, n, JSON_ALLOW_NUL, NULL);
         free(m);
         const char *type = json_string_value(json_object_get(j, "type"));
         const json_t *p = json_object_get(j, "payload");
