@@ -226,6 +226,13 @@ json_t *srv_req_json(srv_req *r, int *replied) {
     }
     json_error_t je;
     json_t *j = json_loadb(r->body, r->body_len, 0, &je);
+    if (!j && json_error_code(&je) == json_error_null_character) {
+        /* valid JSON, but text reaches the tokenizer as C strings: refuse it plainly */
+        *replied = srv_reply_error(r, 400, "invalid_request_error",
+                                   "strings may not contain NUL characters (\\u0000): line %d column %d", je.line,
+                                   je.column);
+        return NULL;
+    }
     if (!j) {
         *replied = srv_reply_error(r, 400, "invalid_request_error", "malformed JSON at line %d column %d: %s",
                                    je.line, je.column, je.text);

@@ -485,6 +485,8 @@ static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
     } else if (!c->authed) {
         srv_metrics_auth_failure();
         ws_unauthorized(c, ctx, "this server needs an API key: send {\"type\":\"auth\",\"payload\":{\"api_key\":KEY}} first");
+    } else if (!o && json_error_code(&je) == json_error_null_character) {
+        ws_error(ctx, WS_ERR_INVALID_REQUEST, NULL, "strings may not contain NUL characters (\\u0000)");
     } else if (!o || !json_is_object(o) || !type) {
         ws_error(ctx, WS_ERR_INVALID_REQUEST, NULL, "expected a JSON object {\"type\": ..., \"payload\": ...}");
     } else if (!strcmp(type, "inference")) {

@@ -151,6 +151,10 @@ def main():
     ws.send(b"not json")
     m = ws.recv()
     check(m["type"] == "error" and m["payload"]["code"] == "INVALID_REQUEST", f"ws: bad JSON must answer an error {m}")
+    ws.send(b'{"type":"inference","payload":{"prompt":"a\\u0000b"}}')
+    m = ws.recv()
+    check(m["type"] == "error" and m["payload"]["code"] == "INVALID_REQUEST" and "NUL" in m["payload"]["message"],
+          f"ws: a NUL in a string must answer a plain error {m}")
     ws.send({"type": "inference", "payload": {"prompt": "", "id": "e"}})
     m = ws.recv()
     check(m["type"] == "error" and m["payload"]["code"] == "INVALID_REQUEST" and m["payload"]["request_id"] == "e",
@@ -284,6 +288,7 @@ def main():
         ("/api/generate", json.dumps({"prompt": "x", "stop": 3}).encode(), 400),
         ("/api/generate", json.dumps({"prompt": "Once upon a time " * 600}).encode(), 400),
         ("/api/generate", b"[" * 100 + b"]" * 100, 400),
+        ("/api/generate", b'{"prompt":"Once\\u0000 upon"}', 400),   # valid JSON, but a NUL
         ("/api/generate", b"{\"prompt\":\"" + b"a" * (2 << 20) + b"\"}", 413),
         ("/v1/completions", json.dumps({"prompt": "x", "n": 2}).encode(), 400),
         ("/v1/chat/completions", json.dumps({"messages": "hi"}).encode(), 400),
@@ -295,6 +300,8 @@ def main():
         check(st == code, f"{path} {raw[:40]!r}: {st}, want {code}")
         e = json.loads(payload)["error"]
         check(e["code"] == code and e["message"] and e["type"], f"error shape {e}")
+        if b"\\u0000" in raw:
+            check("NUL" in e["message"] and "JSON_ALLOW_NUL" not in e["message"], f"NUL message {e}")
     check(req(port, "GET", "/api/generate")[0] == 405, "GET /api/generate must be 405")
     check(jreq(port, "GET", "/readyz")[0] == 200, "server unhealthy after bad requests")
     check(wait_until(lambda: err("bad_request") - bad_before == len(bad) + 1, 5),
