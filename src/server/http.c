@@ -227,7 +227,8 @@ json_t *srv_req_json(srv_req *r, int *replied) {
     json_error_t je;
     json_t *j = json_loadb(r->body, r->body_len, 0, &je);
     if (!j && json_error_code(&je) == json_error_null_character) {
-        /* valid JSON, but text reaches the tokenizer as C strings: refuse it plainly */
+        /* valid JSON, but templates, stop strings and names are C strings here, where a NUL
+         * would silently cut the text: refuse it in words a person can act on */
         *replied = srv_reply_error(r, 400, "invalid_request_error",
                                    "strings may not contain NUL characters (\\u0000): line %d column %d", je.line,
                                    je.column);
