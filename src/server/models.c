@@ -736,8 +736,8 @@ static void entry_wait_idle(srv_models *reg, entry *e) {
 
 static json_t *entry_json(const entry *e);
 
-int srv_models_admin(srv_models *reg, srv_model_op op, const char *name, const char *path, json_t **desc, char *msg,
-                     size_t n) {
+int srv_models_admin(srv_models *reg, srv_model_op op, const char *name, const char *path, json_t **desc,
+                     const char **label, char *msg, size_t n) {
     *desc = NULL;
     char *abs = NULL;
     if (path) {   /* relative to --models-dir, else to the -m file's directory */
@@ -757,6 +757,7 @@ int srv_models_admin(srv_models *reg, srv_model_op op, const char *name, const c
     }
     pthread_mutex_lock(&reg->mu);
     entry *e = registry_find_rescan(reg, name);
+    if (e) *label = e->name;   /* entries outlive every request (dropped ones are kept) */
     int status = 200;
     if (!e) {
         snprintf(msg, n, "model '%.200s' does not exist here (see GET /api/models)", name);

@@ -316,7 +316,7 @@ static int model_admin(srv_req *r, srv_model_op op) {
                       op == SRV_MODEL_LOAD ? "load" : op == SRV_MODEL_UNLOAD ? "unload" : "swap", "path", path, "key",
                       r->who.ok ? r->who.name : "(loopback)"));
     json_t *o = NULL;
-    const int st = srv_models_admin(srv_models_of(r->srv), op, name, path, &o, msg, sizeof msg);
+    const int st = srv_models_admin(srv_models_of(r->srv), op, name, path, &o, &r->model, msg, sizeof msg);
     json_decref(req);
     if (st != 200)
         return srv_reply_error(r, st, st == 403 ? "permission_error" : error_type(st), "%s", msg);

@@ -275,9 +275,11 @@ typedef enum srv_model_op { SRV_MODEL_LOAD, SRV_MODEL_UNLOAD, SRV_MODEL_SWAP, SR
 /* Load (if unloaded), unload (running requests finish on it), or swap (load path, or the
  * current path again, as the new current version). path (swap only, may be NULL) must lie
  * in --models-dir or the -m file's directory. Returns the HTTP status, msg set unless 200;
- * on 200 *desc is the model's /api/models object after the operation (caller owns). */
+ * on 200 *desc is the model's /api/models object after the operation (caller owns).
+ * *label is the listed name the request addressed (registry-owned, valid until
+ * srv_models_free: the request metrics' model label), left alone for an unknown name. */
 int         srv_models_admin(srv_models *reg, srv_model_op op, const char *name, const char *path, json_t **desc,
-                             char *msg, size_t n);
+                             const char **label, char *msg, size_t n);
 /* GET /api/models: one entry's object (NULL: unknown), or (name NULL) the array of all. */
 json_t     *srv_models_json(srv_models *reg, const char *name);
 json_t     *srv_models_names(srv_models *reg);     /* [name, ...] in registry order */

@@ -173,9 +173,13 @@ def test_metric_labels():
     check(s.status == 200, f"stream on tiny {s.status}")
     st, _ = mc.call(port, "POST", "/api/generate", {"prompt": "x", "model": "nope"})
     check(st == 404, f"unknown model {st}")
+    st, _ = mc.call(port, "POST", "/api/models/tiny/unload")   # admin routes carry the model too
+    check(st == 200, f"admin unload of tiny {st}")
+    st, _ = mc.call(port, "POST", "/api/models/nope/load")
+    check(st == 404, f"admin load of an unknown model {st}")
     want = {("story", "/api/generate", 200): 3, ("tiny", "/api/generate", 200): 1,
             ("tiny", "/v1/chat/completions", 200): 1, ("tiny", "/api/stream", 200): 1, ("", "/api/generate", 404): 1,
-            ("tiny", "/api/stream", 404): 0}
+            ("tiny", "/api/stream", 404): 0, ("tiny", "other", 200): 1, ("", "other", 404): 1}
     for (model, ep, status), n in want.items():
         got = labelled(port, "quarrel_webui_requests_total", model=model, endpoint=ep, status=status)
         check(got == n, f"quarrel_webui_requests_total{{model={model!r},endpoint={ep},status={status}}} = {got}, want {n}")
