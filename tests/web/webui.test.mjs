@@ -243,7 +243,10 @@ const tests = [
       await closeSettings(page);
       const third = await sendPrompt(page, 'Hello');
       await waitFor(() => sent.length === 2, 'the request after reset');
-      await page.click('#stop-button');   // 128 tokens by default: no need to wait for them
+      // 128 tokens by default: stop them if still running. The check and the click happen in
+      // one page task, because a tiny model may finish between a visibility check and a
+      // Playwright click (the stop button is then hidden and the click times out).
+      await page.evaluate(() => { const b = document.getElementById('stop-button'); if (!b.hidden) b.click(); });
       await waitReply(third, ['stopped', 'done']);
       const q = sent.at(-1);
       assert(!('temperature' in q) && !('top_k' in q) && !('max_tokens' in q), `reset fields still sent: ${JSON.stringify(q)}`);
