@@ -10,6 +10,7 @@ PKGS=(
   build-essential cmake ninja-build pkg-config   # toolchain
   clang libclang-rt-14-dev                       # libFuzzer + sanitizers for `make fuzz`
   libcmocka-dev                                  # unit tests
+  libsimde-dev                                   # unit tests: the AVX-512 kernels emulated on any CPU
   libpcre2-dev libutf8proc-dev                   # tokenizers: split regexes, normalization
   libjansson-dev                                 # JSON (templates, CLI --json, server)
   libmicrohttpd-dev libwslay-dev                 # quarrel serve: HTTP, WebSocket

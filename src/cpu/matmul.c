@@ -5,8 +5,9 @@
  * round the activations to F16 / BF16; the 32-element quants quantize activation rows to
  * Q8_0 (Q4_1 and Q5_1 to Q8_1, which also stores d*sum); k-quants quantize to Q8_K.
  * Adding a weight type or a SIMD kernel is one row here: each ISA has its own table
- * (the scalar reference, and on x86 the AVX2+FMA twin compiled from the same bodies),
- * picked once from what the CPU reports.
+ * (the scalar reference, and on x86 the AVX2+FMA twin compiled from the same bodies;
+ * the AVX-512 set shares AVX2's rows and adds its own repacked tiles), picked once from
+ * what the CPU reports.
  *
  * Work split: the output is cut into tiles (rows x tokens) run on the pool; a tile runs
  * the type's gemm kernel, or its vec_dot per element. Every output element is one whole
@@ -71,6 +72,10 @@ static const q_matmul_traits *const isa_tables[Q_CPU_ISA_COUNT] = {
     [Q_CPU_ISA_SCALAR] = matmul_table,
 #if defined(__x86_64__)
     [Q_CPU_ISA_AVX2]   = matmul_table_avx2,
+    /* AVX-512 F/BW/VL + VNNI: every such CPU runs AVX2, and the set's own kernels so far
+     * are the batched tiles over repacked Q4_0 / Q8_0 weights (cpu/repack.c's table),
+     * where VNNI halves the multiplies; its row-major kernels are the AVX2 ones. */
+    [Q_CPU_ISA_AVX512] = matmul_table_avx2,
 #endif
 };
 
@@ -90,9 +95,11 @@ static bool cpu_probe(q_cpu_isa isa) {
     const bool f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
     const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
     if (isa == Q_CPU_ISA_AVX2) return avx2;
+    /* The builtin also checks that the OS saves the ZMM state; VNNI by CPUID (leaf 7,
+     * ECX bit 11): clang 14's builtin lacks the name. Skylake-SP (no VNNI) stays on AVX2. */
     if (isa == Q_CPU_ISA_AVX512)
         return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vl");
+               __builtin_cpu_supports("avx512vl") && __get_cpuid_count(7, 0, &a, &b, &c, &d) && (c & (1u << 11));
 #endif
     return isa == Q_CPU_ISA_SCALAR;
 }

@@ -60,12 +60,18 @@ static const q_repack_traits repack_table_avx2[Q_TYPE_COUNT] = {
     [Q_TYPE_Q4_0] = { Q_LAYOUT_X8, repack_q4_0_x8, q_avx2_gemm_x8_q4_0_q8_0 },
     [Q_TYPE_Q8_0] = { Q_LAYOUT_X8, repack_q8_0_x8, q_avx2_gemm_x8_q8_0_q8_0 },
 };
+/* The same layouts: only the batched tiles differ (VNNI). */
+static const q_repack_traits repack_table_avx512[Q_TYPE_COUNT] = {
+    [Q_TYPE_Q4_0] = { Q_LAYOUT_X8, repack_q4_0_x8, q_avx512_gemm_x8_q4_0_q8_0 },
+    [Q_TYPE_Q8_0] = { Q_LAYOUT_X8, repack_q8_0_x8, q_avx512_gemm_x8_q8_0_q8_0 },
+};
 #endif
 
 /* NULL = the set repacks nothing (the scalar reference reads the file's layout). */
 static const q_repack_traits *const repack_tables[Q_CPU_ISA_COUNT] = {
 #if defined(__x86_64__)
-    [Q_CPU_ISA_AVX2] = repack_table_avx2,
+    [Q_CPU_ISA_AVX2]   = repack_table_avx2,
+    [Q_CPU_ISA_AVX512] = repack_table_avx512,
 #endif
 };
 

@@ -16,7 +16,7 @@
  *            [0, 16)    the 8 rows' fp16 scales
  *            [16, 272)  8 vectors of 32 bytes; vector q, dword r = quants 4q..4q+3 of row r
  *
- * Not here: the kernels over x8 weights (cpu/repack_avx2.c), the row-major ones
+ * Not here: the kernels over x8 weights (cpu/repack_avx2.c, cpu/repack_avx512.c), the row-major ones
  * (cpu/kern_avx2_*.c). The scalar kernel set has no repack entries: QUARREL_CPU=scalar
  * never repacks. Memory: q_cpu_repack_model maps one anonymous region per model and
  * stores it in q_model (repack_mem), which q_model_free unmaps; pack functions write
@@ -72,6 +72,11 @@ void q_avx2_gemm_x8_q4_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *w, 
                               const void *a, size_t as, float *y, int64_t ldy);
 void q_avx2_gemm_x8_q8_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws,
                               const void *a, size_t as, float *y, int64_t ldy);
+/* The AVX-512 (VNNI) tiles over the same layouts (cpu/repack_avx512.c). */
+void q_avx512_gemm_x8_q4_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws,
+                                const void *a, size_t as, float *y, int64_t ldy);
+void q_avx512_gemm_x8_q8_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws,
+                                const void *a, size_t as, float *y, int64_t ldy);
 #endif
 
 #endif

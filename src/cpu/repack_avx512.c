@@ -1,0 +1,288 @@
+/* repack_avx512.c — the AVX-512 set's tiles over x8 weights (layouts in cpu/repack.h)
+ * times Q8_0 activations, Q4_0 and Q8_0: batches multiply with VNNI's vpdpbusd (four
+ * unsigned x signed byte products added into an int32 lane by one instruction, where
+ * AVX2 needs maddubs + madd; 256-bit through AVX512VL, with its 32 vector registers).
+ * Decode (one token) reads each weight once and is bound by memory, not by multiplies:
+ * it runs the AVX2 tile. Each output is bit-identical to the scalar body in
+ * cpu/vec_dot_impl.h, float steps one for one as in cpu/repack_avx2.c:
+ * - Q4_0: sumi = sum(nibble * a) - 8 * sum(a) (nibbles are vpdpbusd's unsigned operand,
+ *   the activations its signed one; 8 * sum(a) once per token and block); acc =
+ *   fma(sumi, dy * dx, acc) per block, lane r = row r of the group.
+ * - Q8_0: lane q of a block (elements 4q..4q+3) = vpdpbusd(w + 128, a) - 128 * (a_4q +
+ *   .. + a_4q+3): the weights are biased to unsigned once per K chunk, the correction
+ *   (per token, block and lane, shared by every row) starts the accumulation; acc[q] =
+ *   fma(d, lane, acc[q]) per block, x86_hsum8 over q at the end (lane r = row r).
+ * Integer sums are exact (|lane| <= 4 x 255 x 128), so only the float order matters.
+ * Work order as the AVX2 tiles: per pass of 64 tokens and X8_PG row groups, K in chunks;
+ * a group's chunk is unpacked once and every token of the pass runs over it.
+ *
+ * Compiled for AVX-512 F/BW/VL + VNNI by cpu/avx512_begin.h's region; cpu/repack.c lists
+ * these only for the AVX-512 set, which cpu/matmul.c picks only on CPUs that have all of
+ * it. tests/test_avx512_emu.c compiles this file again over SIMDe (Q_AVX512_EMU) and
+ * checks it on any CPU. Memory: stack scratch only (< 112 KiB per call). */
+#include <stdint.h>
+#include <string.h>
+
+#include "core/base.h"
+#include "cpu/repack.h"
+#include "tensor/quants/blocks.h"
+
+#if defined(__x86_64__) || defined(Q_AVX512_EMU)
+#include "cpu/avx512_begin.h"
+
+#define V_INLINE static inline __attribute__((always_inline))
+#if defined(__clang__)
+#define V_UNROLL _Pragma("clang loop unroll(full)")
+#else
+#define V_UNROLL _Pragma("GCC unroll 8")
+#endif
+
+enum {
+    V_Q4_BLOCK = 144,   /* bytes of a Q4_0 group block: 8 scales + 128 bytes of nibbles */
+    V_Q8_BLOCK = 272,   /* bytes of a Q8_0 group block: 8 scales + 256 bytes of quants */
+    V_TOK = 64,         /* tokens per pass (the matmul op's tile width) */
+    V_PG = 4,           /* row groups per pass (32 rows: the matmul op's prefill tile) */
+    V_KB = 16,          /* blocks per K chunk (unpacked weights 4 KiB, token terms 8-36 KiB) */
+    V_C4 = 4,           /* Q4_0: tokens per register tile */
+    V_C8 = 2,           /* Q8_0: tokens per register tile (8 accumulators each) */
+};
+
+V_INLINE int32_t v_load_i32(const void *p) {
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* The 8 row scales at the start of a group block, as floats. */
+V_INLINE __m256 v_scales(const uint8_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
+
+V_INLINE float v_h2f(q_half h) {
+    return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128((int)h)));
+}
+
+/* Small batches stream the weights from memory as decode does: each unpacked block
+ * prefetches the one V_KB blocks ahead in the group's run (one chunk ahead). */
+V_INLINE void v_prefetch(const uint8_t *p, size_t size) {
+    for (size_t off = 0; off < size; off += 64) _mm_prefetch((const char *)(p + off), _MM_HINT_T0);
+}
+
+/* x86_hsum8 of each row: ((l0+l4) + (l2+l6)) + ((l1+l5) + (l3+l7)), lane r = row r. */
+V_INLINE __m256 v_hsum8(const __m256 acc[8]) {
+    const __m256 r0 = _mm256_add_ps(acc[4], acc[0]), r1 = _mm256_add_ps(acc[5], acc[1]);
+    const __m256 r2 = _mm256_add_ps(acc[6], acc[2]), r3 = _mm256_add_ps(acc[7], acc[3]);
+    return _mm256_add_ps(_mm256_add_ps(r0, r2), _mm256_add_ps(r1, r3));
+}
+
+/* ---- Q4_0 ---- */
+
+/* One group's chunk: u[b][j] = nibbles (0..15) of elements 4j..4j+3 (j < 4) or
+ * 16 + 4(j-4).. (j >= 4) of the 8 rows; dx the scales. */
+typedef struct v_q4_unp {
+    __m256i u[V_KB][8];
+    __m256  dx[V_KB];
+} v_q4_unp;
+
+/* Per token of the pass and block of the chunk: 8 * sum(a) and dy. */
+typedef struct v_q4_prep {
+    int32_t s8[V_TOK][V_KB];
+    float   dy[V_TOK][V_KB];
+} v_q4_prep;
+
+static void v_q4_unpack(v_q4_unp *up, const uint8_t *p, int nbk, bool pf) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int b = 0; b < nbk; b++, p += V_Q4_BLOCK) {
+        if (pf) v_prefetch(p + V_KB * V_Q4_BLOCK, V_Q4_BLOCK);
+        for (int j = 0; j < 4; j++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(p + 16 + 32 * j));
+            up->u[b][j] = _mm256_and_si256(v, m4);
+            up->u[b][4 + j] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        }
+        up->dx[b] = v_scales(p);
+    }
+}
+
+static void v_q4_prep_rows(v_q4_prep *pp, const uint8_t *a, size_t as, int nt, int64_t k0, int nbk) {
+    const __m256i ones = _mm256_set1_epi8(1);
+    for (int t = 0; t < nt; t++) {
+        const block_q8_0 *yb = (const block_q8_0 *)(const void *)(a + (size_t)t * as) + k0;
+        for (int b = 0; b < nbk; b++) {
+            /* lane q = a_4q + .. + a_4q+3; their total, exact in int32 */
+            const __m256i s4 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, _mm256_loadu_si256((const __m256i *)yb[b].qs));
+            const __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s4), _mm256_extracti128_si256(s4, 1));
+            const __m128i q = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
+            pp->s8[t][b] = 8 * _mm_cvtsi128_si32(_mm_add_epi32(q, _mm_shuffle_epi32(q, 0xB1)));
+            pp->dy[t][b] = v_h2f(yb[b].d);
+        }
+    }
+}
+
+/* C <= V_C4 tokens (rows t.. of the pass; activation blocks y[i] at the chunk) x 8 rows
+ * over the chunk; acc[0..C). Two integer chains per token (nibble vectors 0-3, 4-7) keep
+ * vpdpbusd's latency off the critical path. */
+V_INLINE void v_q4_tile(const int C, int nbk, const v_q4_unp *up, const v_q4_prep *pp, int t,
+                        const block_q8_0 *const *y, __m256 *acc) {
+    __m256 c[V_C4];
+    V_UNROLL for (int i = 0; i < C; i++) c[i] = acc[i];
+    for (int b = 0; b < nbk; b++) {
+        __m256i lo[V_C4], hi[V_C4];
+        V_UNROLL for (int i = 0; i < C; i++) lo[i] = hi[i] = _mm256_setzero_si256();
+        V_UNROLL for (int j = 0; j < 4; j++) {
+            const __m256i wl = _mm256_load_si256(&up->u[b][j]), wh = _mm256_load_si256(&up->u[b][4 + j]);
+            V_UNROLL for (int i = 0; i < C; i++) {
+                lo[i] = _mm256_dpbusd_epi32(lo[i], wl, _mm256_set1_epi32(v_load_i32(y[i][b].qs + 4 * j)));
+                hi[i] = _mm256_dpbusd_epi32(hi[i], wh, _mm256_set1_epi32(v_load_i32(y[i][b].qs + 16 + 4 * j)));
+            }
+        }
+        const __m256 dx = up->dx[b];
+        V_UNROLL for (int i = 0; i < C; i++) {
+            const __m256i sumi = _mm256_sub_epi32(_mm256_add_epi32(lo[i], hi[i]), _mm256_set1_epi32(pp->s8[t + i][b]));
+            c[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_mul_ps(_mm256_set1_ps(pp->dy[t + i][b]), dx), c[i]);
+        }
+    }
+    V_UNROLL for (int i = 0; i < C; i++) acc[i] = c[i];
+}
+
+void Q_AVX512_NAME(q_avx512_gemm_x8_q4_0_q8_0)(int64_t n, int32_t nr, int32_t nc, const void *vw, size_t ws,
+                                               const void *va, size_t as, float *y, int64_t ldy) {
+    Q_ASSERT(nr % 8 == 0);
+    if (nc == 1) {
+        q_avx2_gemm_x8_q4_0_q8_0(n, nr, nc, vw, ws, va, as, y, ldy);
+        return;
+    }
+    const int64_t nb = n / QK4_0;
+    const uint8_t *w = vw, *a = va;
+    const size_t gs = 8 * ws;   /* bytes per row group */
+    v_q4_prep pp;
+    v_q4_unp up;
+    __m256 acc[V_PG][V_TOK];
+    for (int32_t c0 = 0; c0 < nc; c0 += V_TOK) {
+        const int ncc = Q_MIN(V_TOK, nc - c0);
+        for (int32_t g0 = 0; g0 < nr / 8; g0 += V_PG) {
+            const int ng = Q_MIN(V_PG, nr / 8 - g0);
+            for (int g = 0; g < ng; g++)
+                for (int t = 0; t < ncc; t++) acc[g][t] = _mm256_setzero_ps();
+            for (int64_t k0 = 0; k0 < nb; k0 += V_KB) {
+                const int nbk = (int)Q_MIN(V_KB, nb - k0);
+                v_q4_prep_rows(&pp, a + (size_t)c0 * as, as, ncc, k0, nbk);
+                for (int g = 0; g < ng; g++) {
+                    v_q4_unpack(&up, w + (size_t)(g0 + g) * gs + (size_t)k0 * V_Q4_BLOCK, nbk, nc <= 16);
+                    int t = 0;
+                    for (; t < ncc; t += V_C4) {
+                        const block_q8_0 *yt[V_C4] = { 0 };
+                        for (int i = 0; i < V_C4 && t + i < ncc; i++)
+                            yt[i] = (const block_q8_0 *)(const void *)(a + (size_t)(c0 + t + i) * as) + k0;
+                        /* the last 1..3 tokens as one tile of that many: nothing padded is computed */
+                        const int left = ncc - t;
+                        if (left >= 4) v_q4_tile(4, nbk, &up, &pp, t, yt, &acc[g][t]);
+                        else if (left == 3) v_q4_tile(3, nbk, &up, &pp, t, yt, &acc[g][t]);
+                        else if (left == 2) v_q4_tile(2, nbk, &up, &pp, t, yt, &acc[g][t]);
+                        else v_q4_tile(1, nbk, &up, &pp, t, yt, &acc[g][t]);
+                    }
+                }
+            }
+            for (int g = 0; g < ng; g++)
+                for (int t = 0; t < ncc; t++) _mm256_storeu_ps(y + (c0 + t) * ldy + 8 * (g0 + g), acc[g][t]);
+        }
+    }
+}
+
+/* ---- Q8_0 ---- */
+
+/* One group's chunk: wu[b][q] = quants + 128 (unsigned) of vector q (elements 4q..4q+3
+ * of the 8 rows); dx the scales. */
+typedef struct v_q8_unp {
+    __m256i wu[V_KB][8];
+    __m256  dx[V_KB];
+} v_q8_unp;
+
+/* Per token of the pass and block of the chunk: corr[q] = -128 * (a_4q + .. + a_4q+3)
+ * (what the bias adds to lane q, negated) and dy. */
+typedef struct v_q8_prep {
+    int32_t corr[V_TOK][V_KB][8];
+    float   dy[V_TOK][V_KB];
+} v_q8_prep;
+
+static void v_q8_unpack(v_q8_unp *up, const uint8_t *p, int nbk, bool pf) {
+    const __m256i bias = _mm256_set1_epi8((char)0x80);
+    for (int b = 0; b < nbk; b++, p += V_Q8_BLOCK) {
+        if (pf) v_prefetch(p + V_KB * V_Q8_BLOCK, V_Q8_BLOCK);
+        for (int q = 0; q < 8; q++)
+            up->wu[b][q] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(p + 16 + 32 * q)), bias);
+        up->dx[b] = v_scales(p);
+    }
+}
+
+static void v_q8_prep_rows(v_q8_prep *pp, const uint8_t *a, size_t as, int nt, int64_t k0, int nbk) {
+    const __m256i ones = _mm256_set1_epi8(1);
+    for (int t = 0; t < nt; t++) {
+        const block_q8_0 *yb = (const block_q8_0 *)(const void *)(a + (size_t)t * as) + k0;
+        for (int b = 0; b < nbk; b++) {
+            const __m256i s4 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, _mm256_loadu_si256((const __m256i *)yb[b].qs));
+            _mm256_storeu_si256((__m256i *)pp->corr[t][b], _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(s4, 7)));
+            pp->dy[t][b] = v_h2f(yb[b].d);
+        }
+    }
+}
+
+/* C <= V_C8 tokens x 8 rows over the chunk; acc[i][0..8) token i's lane accumulators. */
+V_INLINE void v_q8_tile(const int C, int nbk, const v_q8_unp *up, const v_q8_prep *pp, int t,
+                        const block_q8_0 *const *y, __m256 (*acc)[8]) {
+    __m256 c[V_C8][8];
+    V_UNROLL for (int i = 0; i < C; i++) V_UNROLL for (int q = 0; q < 8; q++) c[i][q] = acc[i][q];
+    for (int b = 0; b < nbk; b++) {
+        __m256 d[V_C8];
+        V_UNROLL for (int i = 0; i < C; i++) d[i] = _mm256_mul_ps(up->dx[b], _mm256_set1_ps(pp->dy[t + i][b]));
+        V_UNROLL for (int q = 0; q < 8; q++) {
+            const __m256i wq = _mm256_load_si256(&up->wu[b][q]);
+            V_UNROLL for (int i = 0; i < C; i++) {
+                const __m256i s = _mm256_dpbusd_epi32(_mm256_set1_epi32(pp->corr[t + i][b][q]), wq,
+                                                      _mm256_set1_epi32(v_load_i32(y[i][b].qs + 4 * q)));
+                c[i][q] = _mm256_fmadd_ps(d[i], _mm256_cvtepi32_ps(s), c[i][q]);
+            }
+        }
+    }
+    V_UNROLL for (int i = 0; i < C; i++) V_UNROLL for (int q = 0; q < 8; q++) acc[i][q] = c[i][q];
+}
+
+void Q_AVX512_NAME(q_avx512_gemm_x8_q8_0_q8_0)(int64_t n, int32_t nr, int32_t nc, const void *vw, size_t ws,
+                                               const void *va, size_t as, float *y, int64_t ldy) {
+    Q_ASSERT(nr % 8 == 0);
+    if (nc == 1) {
+        q_avx2_gemm_x8_q8_0_q8_0(n, nr, nc, vw, ws, va, as, y, ldy);
+        return;
+    }
+    const int64_t nb = n / QK8_0;
+    const uint8_t *w = vw, *a = va;
+    const size_t gs = 8 * ws;
+    v_q8_prep pp;
+    v_q8_unp up;
+    __m256 acc[V_PG][V_TOK][8];   /* 64 KiB */
+    for (int32_t c0 = 0; c0 < nc; c0 += V_TOK) {
+        const int ncc = Q_MIN(V_TOK, nc - c0);
+        for (int32_t g0 = 0; g0 < nr / 8; g0 += V_PG) {
+            const int ng = Q_MIN(V_PG, nr / 8 - g0);
+            for (int g = 0; g < ng; g++)
+                for (int t = 0; t < ncc; t++)
+                    for (int q = 0; q < 8; q++) acc[g][t][q] = _mm256_setzero_ps();
+            for (int64_t k0 = 0; k0 < nb; k0 += V_KB) {
+                const int nbk = (int)Q_MIN(V_KB, nb - k0);
+                v_q8_prep_rows(&pp, a + (size_t)c0 * as, as, ncc, k0, nbk);
+                for (int g = 0; g < ng; g++) {
+                    v_q8_unpack(&up, w + (size_t)(g0 + g) * gs + (size_t)k0 * V_Q8_BLOCK, nbk, nc <= 16);
+                    for (int t = 0; t < ncc; t += V_C8) {
+                        const block_q8_0 *yt[V_C8] = { 0 };
+                        for (int i = 0; i < V_C8 && t + i < ncc; i++)
+                            yt[i] = (const block_q8_0 *)(const void *)(a + (size_t)(c0 + t + i) * as) + k0;
+                        if (ncc - t >= 2) v_q8_tile(2, nbk, &up, &pp, t, yt, &acc[g][t]);
+                        else v_q8_tile(1, nbk, &up, &pp, t, yt, &acc[g][t]);
+                    }
+                }
+            }
+            for (int g = 0; g < ng; g++)
+                for (int t = 0; t < ncc; t++) _mm256_storeu_ps(y + (c0 + t) * ldy + 8 * (g0 + g), v_hsum8(acc[g][t]));
+        }
+    }
+}
+
+#include "cpu/avx512_end.h"
+#endif
