@@ -66,16 +66,20 @@ static const q_matmul_traits matmul_table_avx2[Q_TYPE_COUNT] = {
     [Q_TYPE_Q5_K]   = { Q_TYPE_Q8_K, q_avx2_vec_dot_q5_K_q8_K, q_avx2_gemm_q5_K_q8_K },
     [Q_TYPE_Q6_K]   = { Q_TYPE_Q8_K, q_avx2_vec_dot_q6_K_q8_K, q_avx2_gemm_q6_K_q8_K },
 };
+
+/* AVX-512 F/BW/VL + VNNI: only the rows that differ from AVX2's (every such CPU runs
+ * AVX2; an empty row is read from the set below, see matmul_row). Its batched tiles over
+ * repacked Q4_0 / Q8_0 weights are in cpu/repack.c's table. */
+static const q_matmul_traits matmul_table_avx512[Q_TYPE_COUNT] = {
+    [Q_TYPE_F32] = { 0 },
+};
 #endif
 
 static const q_matmul_traits *const isa_tables[Q_CPU_ISA_COUNT] = {
     [Q_CPU_ISA_SCALAR] = matmul_table,
 #if defined(__x86_64__)
     [Q_CPU_ISA_AVX2]   = matmul_table_avx2,
-    /* AVX-512 F/BW/VL + VNNI: every such CPU runs AVX2, and the set's own kernels so far
-     * are the batched tiles over repacked Q4_0 / Q8_0 weights (cpu/repack.c's table),
-     * where VNNI halves the multiplies; its row-major kernels are the AVX2 ones. */
-    [Q_CPU_ISA_AVX512] = matmul_table_avx2,
+    [Q_CPU_ISA_AVX512] = matmul_table_avx512,
 #endif
 };
 
@@ -158,12 +162,22 @@ static const q_matmul_traits *isa_table(q_cpu_isa isa) {
     return (unsigned)isa < Q_CPU_ISA_COUNT ? isa_tables[isa] : NULL;
 }
 
+/* Type t's row in set isa: its own, or the nearest set below that has one (a set lists
+ * only the kernels it adds). NULL when no set has the type. */
+static const q_matmul_traits *matmul_row(q_type t, q_cpu_isa isa) {
+    for (int i = (int)isa; i >= 0; i--) {
+        const q_matmul_traits *tab = isa_table((q_cpu_isa)i);
+        if (tab && tab[t].vec_dot) return &tab[t];
+    }
+    return NULL;
+}
+
 const q_matmul_traits *q_matmul_traits_isa(q_type t, q_cpu_isa isa) {
-    const q_matmul_traits *tab = isa_table(isa);
-    if (!tab || (unsigned)t >= Q_TYPE_COUNT || !tab[t].vec_dot) return NULL;
+    if (!isa_table(isa) || (unsigned)t >= Q_TYPE_COUNT) return NULL;
+    const q_matmul_traits *row = matmul_row(t, isa);
     /* The activation conversion must exist too (F32 needs none). */
-    if (tab[t].vec_dot_type != Q_TYPE_F32 && !q_cpu_act_quantizer(tab[t].vec_dot_type)) return NULL;
-    return &tab[t];
+    if (!row || (row->vec_dot_type != Q_TYPE_F32 && !q_cpu_act_quantizer(row->vec_dot_type))) return NULL;
+    return row;
 }
 
 const q_matmul_traits *q_matmul_traits_get(q_type t) {

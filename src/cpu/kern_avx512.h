@@ -1,0 +1,23 @@
+/* kern_avx512.h — the AVX-512 set's row-major kernels, one section per source file;
+ * cpu/matmul.c's AVX-512 table points at them (the rows it leaves empty are AVX2's).
+ * Signatures are q_gemm_fn (cpu/backend.h); each is bit-identical to the scalar reference
+ * body in cpu/vec_dot_impl.h. Every name also exists with the suffix _emu: the same source
+ * compiled over SIMDe's emulation (cpu/avx512_begin.h), linked only into the
+ * tests/test_avx512*.c tests, which check it on CPUs without AVX-512. x86-64 only;
+ * callers check the CPU first. */
+#ifndef QUARREL_CPU_KERN_AVX512_H
+#define QUARREL_CPU_KERN_AVX512_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define Q_AVX512_GEMM_DECL(name)                                                                       \
+    void name(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws, const void *a, size_t as,  \
+              float *y, int64_t ldy);                                                                  \
+    void name##_emu(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws, const void *a,       \
+                    size_t as, float *y, int64_t ldy)
+
+/* k-quants (kern_avx512_q4k.c) */
+Q_AVX512_GEMM_DECL(q_avx512_gemm_q4_K_q8_K);
+
+#endif
