@@ -138,7 +138,8 @@ q_status q_cpu_check(q_error *err);
 
 /* Row of weight type t for the best ISA, or NULL when the CPU cannot multiply by t. */
 const q_matmul_traits *q_matmul_traits_get(q_type t);
-/* Row of weight type t in a given ISA's table (NULL if that ISA is not built here). */
+/* Row of weight type t in a given ISA's table, or the nearest set's below when the ISA
+ * lists no kernel of its own for t (NULL if that ISA is not built here). */
 const q_matmul_traits *q_matmul_traits_isa(q_type t, q_cpu_isa isa);
 
 /* Converts an activation row to vec_dot_type vt as ggml's x86 CPU build does (cpu/act_quant.c),
