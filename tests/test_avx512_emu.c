@@ -4,7 +4,7 @@
  * for bit, as tests/test_matmul.c asks of every native set (which also runs these kernels
  * natively on CPUs that have AVX-512). Shapes: quantized random data and raw saturating
  * patterns (all-0xFF nibbles, Q8_0 weights of -128 and +127, activations of +-127), K from
- * one block to past several K chunks, 8..40 rows (row-group passes and their remainder),
+ * one block to past several K chunks, 8..40 rows (group pairs, an odd group, passes),
  * 2..17 tokens (register tiles and their remainders) and 64 / 65 (a full token pass, and
  * a pass plus one). Decode (one token) runs the AVX2 tile, which needs an AVX2 CPU, as do
  * the x8 pack functions: without one the test is skipped. Also checks that the set is
@@ -47,7 +47,7 @@ static void test_emulated_tiles_bit_identical(void **state) {
     (void)state;
     if (!q_cpu_isa_supported(Q_CPU_ISA_AVX2)) skip();
     static const int64_t lens[] = { 32, 96, 1056 };
-    static const int32_t rows[] = { 8, 16, 40 };
+    static const int32_t rows[] = { 8, 16, 24, 40 };
     static const int32_t toks[] = { 1, 2, 3, 5, 8, 11, 17, 64, 65 };
     enum { MAXR = 40, MAXC = 65, MAXN = 1056 };
     const size_t astride = MAXN / 32 * sizeof(block_q8_0) + 24;

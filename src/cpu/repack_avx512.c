@@ -1,7 +1,7 @@
 /* repack_avx512.c — the AVX-512 set's tiles over x8 weights (layouts in cpu/repack.h)
  * times Q8_0 activations, Q4_0 and Q8_0: batches multiply with VNNI's vpdpbusd (four
  * unsigned x signed byte products added into an int32 lane by one instruction, where
- * AVX2 needs maddubs + madd; 256-bit through AVX512VL, with its 32 vector registers).
+ * AVX2 needs maddubs + madd; 512-bit, two row groups side by side, 16 rows per register).
  * Decode (one token) reads each weight once and is bound by memory, not by multiplies:
  * it runs the AVX2 tile. Each output is bit-identical to the scalar body in
  * cpu/vec_dot_impl.h, float steps one for one as in cpu/repack_avx2.c:
@@ -13,13 +13,15 @@
  *   (per token, block and lane, shared by every row) starts the accumulation; acc[q] =
  *   fma(d, lane, acc[q]) per block, x86_hsum8 over q at the end (lane r = row r).
  * Integer sums are exact (|lane| <= 4 x 255 x 128), so only the float order matters.
- * Work order as the AVX2 tiles: per pass of 64 tokens and X8_PG row groups, K in chunks;
- * a group's chunk is unpacked once and every token of the pass runs over it.
+ * Work order as the AVX2 tiles: per pass of 64 tokens and V_PG row groups, K in chunks;
+ * a group pair's chunk is unpacked once and every token of the pass runs over it (an odd
+ * last group is paired with itself: computed twice, stored once). The float steps run on
+ * 16 lanes, each lane's sequence that of its row.
  *
  * Compiled for AVX-512 F/BW/VL + VNNI by cpu/avx512_begin.h's region; cpu/repack.c lists
  * these only for the AVX-512 set, which cpu/matmul.c picks only on CPUs that have all of
  * it. tests/test_avx512_emu.c compiles this file again over SIMDe (Q_AVX512_EMU) and
- * checks it on any CPU. Memory: stack scratch only (< 112 KiB per call). */
+ * checks it on any CPU. Memory: stack scratch only (< 128 KiB per call). */
 #include <stdint.h>
 #include <string.h>
 
@@ -66,20 +68,26 @@ V_INLINE void v_prefetch(const uint8_t *p, size_t size) {
     for (size_t off = 0; off < size; off += 64) _mm_prefetch((const char *)(p + off), _MM_HINT_T0);
 }
 
-/* x86_hsum8 of each row: ((l0+l4) + (l2+l6)) + ((l1+l5) + (l3+l7)), lane r = row r. */
-V_INLINE __m256 v_hsum8(const __m256 acc[8]) {
-    const __m256 r0 = _mm256_add_ps(acc[4], acc[0]), r1 = _mm256_add_ps(acc[5], acc[1]);
-    const __m256 r2 = _mm256_add_ps(acc[6], acc[2]), r3 = _mm256_add_ps(acc[7], acc[3]);
-    return _mm256_add_ps(_mm256_add_ps(r0, r2), _mm256_add_ps(r1, r3));
+/* Two row groups side by side in one 512-bit register: lanes 0-7 group g, 8-15 group g1
+ * (g1 = g for the odd last group of a pass: computed twice, its second half never stored). */
+V_INLINE __m512 v_pair_ps(__m256 lo, __m256 hi) {
+    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(lo)), _mm256_castps_pd(hi), 1));
+}
+V_INLINE __m512i v_pair_si(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
+
+/* Stores the rows of a pair: lanes 0-7 to y[0..8), lanes 8-15 to y[8..16) when g1 is real. */
+V_INLINE void v_store_pair(float *y, __m512 v, bool both) {
+    _mm256_storeu_ps(y, _mm512_castps512_ps256(v));
+    if (both) _mm256_storeu_ps(y + 8, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
 }
 
 /* ---- Q4_0 ---- */
 
-/* One group's chunk: u[b][j] = nibbles (0..15) of elements 4j..4j+3 (j < 4) or
- * 16 + 4(j-4).. (j >= 4) of the 8 rows; dx the scales. */
+/* One group pair's chunk: u[b][j] = nibbles (0..15) of elements 4j..4j+3 (j < 4) or
+ * 16 + 4(j-4).. (j >= 4) of the 16 rows; dx the scales. */
 typedef struct v_q4_unp {
-    __m256i u[V_KB][8];
-    __m256  dx[V_KB];
+    __m512i u[V_KB][8];
+    __m512  dx[V_KB];
 } v_q4_unp;
 
 /* Per token of the pass and block of the chunk: 8 * sum(a) and dy. */
@@ -88,16 +96,20 @@ typedef struct v_q4_prep {
     float   dy[V_TOK][V_KB];
 } v_q4_prep;
 
-static void v_q4_unpack(v_q4_unp *up, const uint8_t *p, int nbk, bool pf) {
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    for (int b = 0; b < nbk; b++, p += V_Q4_BLOCK) {
-        if (pf) v_prefetch(p + V_KB * V_Q4_BLOCK, V_Q4_BLOCK);
-        for (int j = 0; j < 4; j++) {
-            const __m256i v = _mm256_loadu_si256((const __m256i *)(p + 16 + 32 * j));
-            up->u[b][j] = _mm256_and_si256(v, m4);
-            up->u[b][4 + j] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+static void v_q4_unpack(v_q4_unp *up, const uint8_t *p0, const uint8_t *p1, int nbk, bool pf) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    for (int b = 0; b < nbk; b++, p0 += V_Q4_BLOCK, p1 += V_Q4_BLOCK) {
+        if (pf) {
+            v_prefetch(p0 + V_KB * V_Q4_BLOCK, V_Q4_BLOCK);
+            v_prefetch(p1 + V_KB * V_Q4_BLOCK, V_Q4_BLOCK);
         }
-        up->dx[b] = v_scales(p);
+        for (int j = 0; j < 4; j++) {
+            const __m512i v = v_pair_si(_mm256_loadu_si256((const __m256i *)(p0 + 16 + 32 * j)),
+                                        _mm256_loadu_si256((const __m256i *)(p1 + 16 + 32 * j)));
+            up->u[b][j] = _mm512_and_si512(v, m4);
+            up->u[b][4 + j] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        }
+        up->dx[b] = v_pair_ps(v_scales(p0), v_scales(p1));
     }
 }
 
@@ -116,27 +128,27 @@ static void v_q4_prep_rows(v_q4_prep *pp, const uint8_t *a, size_t as, int nt, i
     }
 }
 
-/* C <= V_C4 tokens (rows t.. of the pass; activation blocks y[i] at the chunk) x 8 rows
+/* C <= V_C4 tokens (rows t.. of the pass; activation blocks y[i] at the chunk) x 16 rows
  * over the chunk; acc[0..C). Two integer chains per token (nibble vectors 0-3, 4-7) keep
  * vpdpbusd's latency off the critical path. */
 V_INLINE void v_q4_tile(const int C, int nbk, const v_q4_unp *up, const v_q4_prep *pp, int t,
-                        const block_q8_0 *const *y, __m256 *acc) {
-    __m256 c[V_C4];
+                        const block_q8_0 *const *y, __m512 *acc) {
+    __m512 c[V_C4];
     V_UNROLL for (int i = 0; i < C; i++) c[i] = acc[i];
     for (int b = 0; b < nbk; b++) {
-        __m256i lo[V_C4], hi[V_C4];
-        V_UNROLL for (int i = 0; i < C; i++) lo[i] = hi[i] = _mm256_setzero_si256();
+        __m512i lo[V_C4], hi[V_C4];
+        V_UNROLL for (int i = 0; i < C; i++) lo[i] = hi[i] = _mm512_setzero_si512();
         V_UNROLL for (int j = 0; j < 4; j++) {
-            const __m256i wl = _mm256_load_si256(&up->u[b][j]), wh = _mm256_load_si256(&up->u[b][4 + j]);
+            const __m512i wl = _mm512_load_si512((const void *)&up->u[b][j]), wh = _mm512_load_si512((const void *)&up->u[b][4 + j]);
             V_UNROLL for (int i = 0; i < C; i++) {
-                lo[i] = _mm256_dpbusd_epi32(lo[i], wl, _mm256_set1_epi32(v_load_i32(y[i][b].qs + 4 * j)));
-                hi[i] = _mm256_dpbusd_epi32(hi[i], wh, _mm256_set1_epi32(v_load_i32(y[i][b].qs + 16 + 4 * j)));
+                lo[i] = _mm512_dpbusd_epi32(lo[i], wl, _mm512_set1_epi32(v_load_i32(y[i][b].qs + 4 * j)));
+                hi[i] = _mm512_dpbusd_epi32(hi[i], wh, _mm512_set1_epi32(v_load_i32(y[i][b].qs + 16 + 4 * j)));
             }
         }
-        const __m256 dx = up->dx[b];
+        const __m512 dx = up->dx[b];
         V_UNROLL for (int i = 0; i < C; i++) {
-            const __m256i sumi = _mm256_sub_epi32(_mm256_add_epi32(lo[i], hi[i]), _mm256_set1_epi32(pp->s8[t + i][b]));
-            c[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_mul_ps(_mm256_set1_ps(pp->dy[t + i][b]), dx), c[i]);
+            const __m512i sumi = _mm512_sub_epi32(_mm512_add_epi32(lo[i], hi[i]), _mm512_set1_epi32(pp->s8[t + i][b]));
+            c[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_mul_ps(_mm512_set1_ps(pp->dy[t + i][b]), dx), c[i]);
         }
     }
     V_UNROLL for (int i = 0; i < C; i++) acc[i] = c[i];
@@ -154,45 +166,46 @@ void Q_AVX512_NAME(q_avx512_gemm_x8_q4_0_q8_0)(int64_t n, int32_t nr, int32_t nc
     const size_t gs = 8 * ws;   /* bytes per row group */
     v_q4_prep pp;
     v_q4_unp up;
-    __m256 acc[V_PG][V_TOK];
+    __m512 acc[V_PG / 2][V_TOK];
     for (int32_t c0 = 0; c0 < nc; c0 += V_TOK) {
         const int ncc = Q_MIN(V_TOK, nc - c0);
         for (int32_t g0 = 0; g0 < nr / 8; g0 += V_PG) {
-            const int ng = Q_MIN(V_PG, nr / 8 - g0);
-            for (int g = 0; g < ng; g++)
-                for (int t = 0; t < ncc; t++) acc[g][t] = _mm256_setzero_ps();
+            const int ng = Q_MIN(V_PG, nr / 8 - g0), npair = (ng + 1) / 2;
+            for (int h = 0; h < npair; h++)
+                for (int t = 0; t < ncc; t++) acc[h][t] = _mm512_setzero_ps();
             for (int64_t k0 = 0; k0 < nb; k0 += V_KB) {
                 const int nbk = (int)Q_MIN(V_KB, nb - k0);
                 v_q4_prep_rows(&pp, a + (size_t)c0 * as, as, ncc, k0, nbk);
-                for (int g = 0; g < ng; g++) {
-                    v_q4_unpack(&up, w + (size_t)(g0 + g) * gs + (size_t)k0 * V_Q4_BLOCK, nbk, nc <= 16);
-                    int t = 0;
-                    for (; t < ncc; t += V_C4) {
+                for (int h = 0; h < npair; h++) {
+                    const int g = g0 + 2 * h, g1 = 2 * h + 1 < ng ? g + 1 : g;
+                    v_q4_unpack(&up, w + (size_t)g * gs + (size_t)k0 * V_Q4_BLOCK,
+                                w + (size_t)g1 * gs + (size_t)k0 * V_Q4_BLOCK, nbk, nc <= 16);
+                    for (int t = 0; t < ncc; t += V_C4) {
                         const block_q8_0 *yt[V_C4] = { 0 };
                         for (int i = 0; i < V_C4 && t + i < ncc; i++)
                             yt[i] = (const block_q8_0 *)(const void *)(a + (size_t)(c0 + t + i) * as) + k0;
                         /* the last 1..3 tokens as one tile of that many: nothing padded is computed */
                         const int left = ncc - t;
-                        if (left >= 4) v_q4_tile(4, nbk, &up, &pp, t, yt, &acc[g][t]);
-                        else if (left == 3) v_q4_tile(3, nbk, &up, &pp, t, yt, &acc[g][t]);
-                        else if (left == 2) v_q4_tile(2, nbk, &up, &pp, t, yt, &acc[g][t]);
-                        else v_q4_tile(1, nbk, &up, &pp, t, yt, &acc[g][t]);
+                        if (left >= 4) v_q4_tile(4, nbk, &up, &pp, t, yt, &acc[h][t]);
+                        else if (left == 3) v_q4_tile(3, nbk, &up, &pp, t, yt, &acc[h][t]);
+                        else if (left == 2) v_q4_tile(2, nbk, &up, &pp, t, yt, &acc[h][t]);
+                        else v_q4_tile(1, nbk, &up, &pp, t, yt, &acc[h][t]);
                     }
                 }
             }
-            for (int g = 0; g < ng; g++)
-                for (int t = 0; t < ncc; t++) _mm256_storeu_ps(y + (c0 + t) * ldy + 8 * (g0 + g), acc[g][t]);
+            for (int h = 0; h < npair; h++)
+                for (int t = 0; t < ncc; t++) v_store_pair(y + (c0 + t) * ldy + 8 * (g0 + 2 * h), acc[h][t], 2 * h + 1 < ng);
         }
     }
 }
 
 /* ---- Q8_0 ---- */
 
-/* One group's chunk: wu[b][q] = quants + 128 (unsigned) of vector q (elements 4q..4q+3
- * of the 8 rows); dx the scales. */
+/* One group pair's chunk: wu[b][q] = quants + 128 (unsigned) of vector q (elements
+ * 4q..4q+3 of the 16 rows); dx the scales. */
 typedef struct v_q8_unp {
-    __m256i wu[V_KB][8];
-    __m256  dx[V_KB];
+    __m512i wu[V_KB][8];
+    __m512  dx[V_KB];
 } v_q8_unp;
 
 /* Per token of the pass and block of the chunk: corr[q] = -128 * (a_4q + .. + a_4q+3)
@@ -202,13 +215,17 @@ typedef struct v_q8_prep {
     float   dy[V_TOK][V_KB];
 } v_q8_prep;
 
-static void v_q8_unpack(v_q8_unp *up, const uint8_t *p, int nbk, bool pf) {
-    const __m256i bias = _mm256_set1_epi8((char)0x80);
-    for (int b = 0; b < nbk; b++, p += V_Q8_BLOCK) {
-        if (pf) v_prefetch(p + V_KB * V_Q8_BLOCK, V_Q8_BLOCK);
+static void v_q8_unpack(v_q8_unp *up, const uint8_t *p0, const uint8_t *p1, int nbk, bool pf) {
+    const __m512i bias = _mm512_set1_epi8((char)0x80);
+    for (int b = 0; b < nbk; b++, p0 += V_Q8_BLOCK, p1 += V_Q8_BLOCK) {
+        if (pf) {
+            v_prefetch(p0 + V_KB * V_Q8_BLOCK, V_Q8_BLOCK);
+            v_prefetch(p1 + V_KB * V_Q8_BLOCK, V_Q8_BLOCK);
+        }
         for (int q = 0; q < 8; q++)
-            up->wu[b][q] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(p + 16 + 32 * q)), bias);
-        up->dx[b] = v_scales(p);
+            up->wu[b][q] = _mm512_xor_si512(v_pair_si(_mm256_loadu_si256((const __m256i *)(p0 + 16 + 32 * q)),
+                                                      _mm256_loadu_si256((const __m256i *)(p1 + 16 + 32 * q))), bias);
+        up->dx[b] = v_pair_ps(v_scales(p0), v_scales(p1));
     }
 }
 
@@ -224,20 +241,27 @@ static void v_q8_prep_rows(v_q8_prep *pp, const uint8_t *a, size_t as, int nt, i
     }
 }
 
-/* C <= V_C8 tokens x 8 rows over the chunk; acc[i][0..8) token i's lane accumulators. */
+/* x86_hsum8 of each row: ((l0+l4) + (l2+l6)) + ((l1+l5) + (l3+l7)), lane r = row r. */
+V_INLINE __m512 v_hsum8(const __m512 acc[8]) {
+    const __m512 r0 = _mm512_add_ps(acc[4], acc[0]), r1 = _mm512_add_ps(acc[5], acc[1]);
+    const __m512 r2 = _mm512_add_ps(acc[6], acc[2]), r3 = _mm512_add_ps(acc[7], acc[3]);
+    return _mm512_add_ps(_mm512_add_ps(r0, r2), _mm512_add_ps(r1, r3));
+}
+
+/* C <= V_C8 tokens x 16 rows over the chunk; acc[i][0..8) token i's lane accumulators. */
 V_INLINE void v_q8_tile(const int C, int nbk, const v_q8_unp *up, const v_q8_prep *pp, int t,
-                        const block_q8_0 *const *y, __m256 (*acc)[8]) {
-    __m256 c[V_C8][8];
+                        const block_q8_0 *const *y, __m512 (*acc)[8]) {
+    __m512 c[V_C8][8];
     V_UNROLL for (int i = 0; i < C; i++) V_UNROLL for (int q = 0; q < 8; q++) c[i][q] = acc[i][q];
     for (int b = 0; b < nbk; b++) {
-        __m256 d[V_C8];
-        V_UNROLL for (int i = 0; i < C; i++) d[i] = _mm256_mul_ps(up->dx[b], _mm256_set1_ps(pp->dy[t + i][b]));
+        __m512 d[V_C8];
+        V_UNROLL for (int i = 0; i < C; i++) d[i] = _mm512_mul_ps(up->dx[b], _mm512_set1_ps(pp->dy[t + i][b]));
         V_UNROLL for (int q = 0; q < 8; q++) {
-            const __m256i wq = _mm256_load_si256(&up->wu[b][q]);
+            const __m512i wq = _mm512_load_si512((const void *)&up->wu[b][q]);
             V_UNROLL for (int i = 0; i < C; i++) {
-                const __m256i s = _mm256_dpbusd_epi32(_mm256_set1_epi32(pp->corr[t + i][b][q]), wq,
-                                                      _mm256_set1_epi32(v_load_i32(y[i][b].qs + 4 * q)));
-                c[i][q] = _mm256_fmadd_ps(d[i], _mm256_cvtepi32_ps(s), c[i][q]);
+                const __m512i s = _mm512_dpbusd_epi32(_mm512_set1_epi32(pp->corr[t + i][b][q]), wq,
+                                                      _mm512_set1_epi32(v_load_i32(y[i][b].qs + 4 * q)));
+                c[i][q] = _mm512_fmadd_ps(d[i], _mm512_cvtepi32_ps(s), c[i][q]);
             }
         }
     }
@@ -256,30 +280,33 @@ void Q_AVX512_NAME(q_avx512_gemm_x8_q8_0_q8_0)(int64_t n, int32_t nr, int32_t nc
     const size_t gs = 8 * ws;
     v_q8_prep pp;
     v_q8_unp up;
-    __m256 acc[V_PG][V_TOK][8];   /* 64 KiB */
+    __m512 acc[V_PG / 2][V_TOK][8];   /* 64 KiB */
     for (int32_t c0 = 0; c0 < nc; c0 += V_TOK) {
         const int ncc = Q_MIN(V_TOK, nc - c0);
         for (int32_t g0 = 0; g0 < nr / 8; g0 += V_PG) {
-            const int ng = Q_MIN(V_PG, nr / 8 - g0);
-            for (int g = 0; g < ng; g++)
+            const int ng = Q_MIN(V_PG, nr / 8 - g0), npair = (ng + 1) / 2;
+            for (int h = 0; h < npair; h++)
                 for (int t = 0; t < ncc; t++)
-                    for (int q = 0; q < 8; q++) acc[g][t][q] = _mm256_setzero_ps();
+                    for (int q = 0; q < 8; q++) acc[h][t][q] = _mm512_setzero_ps();
             for (int64_t k0 = 0; k0 < nb; k0 += V_KB) {
                 const int nbk = (int)Q_MIN(V_KB, nb - k0);
                 v_q8_prep_rows(&pp, a + (size_t)c0 * as, as, ncc, k0, nbk);
-                for (int g = 0; g < ng; g++) {
-                    v_q8_unpack(&up, w + (size_t)(g0 + g) * gs + (size_t)k0 * V_Q8_BLOCK, nbk, nc <= 16);
+                for (int h = 0; h < npair; h++) {
+                    const int g = g0 + 2 * h, g1 = 2 * h + 1 < ng ? g + 1 : g;
+                    v_q8_unpack(&up, w + (size_t)g * gs + (size_t)k0 * V_Q8_BLOCK,
+                                w + (size_t)g1 * gs + (size_t)k0 * V_Q8_BLOCK, nbk, nc <= 16);
                     for (int t = 0; t < ncc; t += V_C8) {
                         const block_q8_0 *yt[V_C8] = { 0 };
                         for (int i = 0; i < V_C8 && t + i < ncc; i++)
                             yt[i] = (const block_q8_0 *)(const void *)(a + (size_t)(c0 + t + i) * as) + k0;
-                        if (ncc - t >= 2) v_q8_tile(2, nbk, &up, &pp, t, yt, &acc[g][t]);
-                        else v_q8_tile(1, nbk, &up, &pp, t, yt, &acc[g][t]);
+                        if (ncc - t >= 2) v_q8_tile(2, nbk, &up, &pp, t, yt, &acc[h][t]);
+                        else v_q8_tile(1, nbk, &up, &pp, t, yt, &acc[h][t]);
                     }
                 }
             }
-            for (int g = 0; g < ng; g++)
-                for (int t = 0; t < ncc; t++) _mm256_storeu_ps(y + (c0 + t) * ldy + 8 * (g0 + g), v_hsum8(acc[g][t]));
+            for (int h = 0; h < npair; h++)
+                for (int t = 0; t < ncc; t++)
+                    v_store_pair(y + (c0 + t) * ldy + 8 * (g0 + 2 * h), v_hsum8(acc[h][t]), 2 * h + 1 < ng);
         }
     }
 }
