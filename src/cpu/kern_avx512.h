@@ -17,7 +17,8 @@
     void name##_emu(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws, const void *a,       \
                     size_t as, float *y, int64_t ldy)
 
-/* k-quants (kern_avx512_q4k.c) */
+/* k-quants (kern_avx512_kq.c) */
 Q_AVX512_GEMM_DECL(q_avx512_gemm_q4_K_q8_K);
+Q_AVX512_GEMM_DECL(q_avx512_gemm_q5_K_q8_K);
 
 #endif

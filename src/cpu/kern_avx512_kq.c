@@ -1,0 +1,224 @@
+/* kern_avx512_kq.c — the AVX-512 set's Q4_K and Q5_K x Q8_K gemm tiles (cpu/kern_avx512.h),
+ * for batches; decode (one token) is bound by memory and runs the AVX2 tile. Bit-identical
+ * to the scalar bodies in cpu/vec_dot_impl.h (tests/test_avx512_kq.c checks the emulated
+ * build, tests/test_matmul.c the native one on CPUs that have it).
+ *
+ * What changes from the AVX2 tiles (cpu/kern_avx2_kq.c) is the integer part only. A
+ * super-block's sub-blocks 2c and 2c+1 are the low and high nibbles of the same 32 bytes
+ * (Q5_K: plus bits 2c and 2c+1 of qh), and their activations are 64 consecutive bytes, so
+ * one 512-bit register holds both: maddubs makes the pair products (int16, |p| <= 2 x 31 x
+ * 127) and VNNI's vpdpwssd multiplies each pair by its sub-block's scale and adds it into
+ * the int32 lanes: two instructions per 64 products where AVX2 spends maddubs + madd + add
+ * per 32. Lanes 0-7 collect the even sub-blocks, 8-15 the odd ones; lane L of either is
+ * the scalar body's x86 lane L (scale x elements 4L..4L+3 of a 32-element group), so the
+ * two halves added give its lanes exactly (integer sums are exact). The float steps are
+ * the AVX2 tiles', one for one (cpu/kq_simd.h):
+ *   Q4_K: d = y.d * x.d, 8 float lanes with one fma per super-block, the 4 min lanes
+ *         summed (m0+m2)+(m1+m3), x86_hsum8;
+ *   Q5_K: one float chain per output, sum += d*isum - dmin*summs, each step rounded.
+ * Tile: 2 rows x 4 tokens (8 integer accumulators of 512 bits), the remainders as
+ * smaller instances of the same body.
+ *
+ * Compiled for AVX-512 F/BW/VL + VNNI by cpu/avx512_begin.h's region (or over SIMDe with
+ * Q_AVX512_EMU); cpu/matmul.c lists these only for the AVX-512 set. Owns no memory. */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "cpu/kern_avx2.h"
+#include "cpu/kern_avx512.h"
+#include "tensor/quants/blocks.h"
+
+#if defined(__x86_64__) || defined(Q_AVX512_EMU)
+#include "cpu/avx512_begin.h"
+
+#include "cpu/kq_simd.h"
+
+enum { K5_R = 2, K5_C = 4 };
+
+/* Keeps an accumulator in its register after each update (as kern_avx2_kq.c's KQ_KEEP):
+ * otherwise the compiler sums a super-block's products as a tree and spills them. */
+#if defined(Q_AVX512_EMU)
+#define K5_KEEP(v) ((void)0)   /* SIMDe's vectors are not registers */
+#else
+#define K5_KEEP(v) __asm__("" : "+v"(v))
+#endif
+
+/* vpermw indices: words 0-15 take scale 2c, words 16-31 scale 2c+1 (c = 0..3). */
+static const uint16_t K5_SC_IDX[4][32] __attribute__((aligned(64))) = {
+#define K5_I16(x) x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x
+    { K5_I16(0), K5_I16(1) }, { K5_I16(2), K5_I16(3) }, { K5_I16(4), K5_I16(5) }, { K5_I16(6), K5_I16(7) },
+#undef K5_I16
+};
+
+/* kq_scale_min8's scale bytes sc0..7 as int16 in words 0..7 (the rest unused). */
+#define K5_SC8(sm) _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm256_castsi256_si128(sm)))
+
+/* Sub-blocks 2c and 2c+1 of R rows x C tokens into the 512-bit integer lanes; q[r] the
+ * rows' quants of the pair (0..15 or 0..31), low sub-block in bits 0-255. */
+KQ_INLINE void k5_pair(const int R, const int C, int c, const __m512i *q, const block_q8_K *const *q8,
+                       const __m512i *sc8, __m512i sumi[][K5_C]) {
+    const __m512i idx = _mm512_load_si512((const void *)K5_SC_IDX[c]);
+    __m512i sc[K5_R];
+    KQ_UNROLL for (int r = 0; r < R; r++) sc[r] = _mm512_permutexvar_epi16(idx, sc8[r]);
+    KQ_UNROLL for (int t = 0; t < C; t++) {
+        const __m512i av = _mm512_loadu_si512((const void *)(q8[t]->qs + 64 * c));
+        KQ_UNROLL for (int r = 0; r < R; r++) {
+            sumi[r][t] = _mm512_dpwssd_epi32(sumi[r][t], _mm512_maddubs_epi16(q[r], av), sc[r]);
+            K5_KEEP(sumi[r][t]);
+        }
+    }
+}
+
+KQ_INLINE __m512i k5_join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
+
+/* Lane L of the even plus the odd sub-blocks: the scalar body's x86 lane L. */
+KQ_INLINE __m256i k5_fold(__m512i v) { return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1)); }
+
+/* ---- Q4_K ---- */
+
+KQ_INLINE void q4k_tile(const int R, const int C, int64_t nb, const uint8_t *w, size_t ws, const uint8_t *a,
+                        size_t as, float *y, int64_t ldy) {
+    enum { CP = (K5_C + 1) / 2 };
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc[K5_R][K5_C];
+    __m256 accm[K5_R][CP];   /* min lanes of tokens 2p and 2p+1 (kq_min_lanes2 order) */
+    KQ_UNROLL for (int r = 0; r < R; r++) {
+        KQ_UNROLL for (int t = 0; t < C; t++) acc[r][t] = _mm256_setzero_ps();
+        KQ_UNROLL for (int p = 0; p < (C + 1) / 2; p++) accm[r][p] = _mm256_setzero_ps();
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        const block_q4_K *x[K5_R];
+        const block_q8_K *q8[K5_C];
+        __m256i sm[K5_R];
+        __m512i sc8[K5_R], sumi[K5_R][K5_C];
+        KQ_UNROLL for (int r = 0; r < R; r++) {
+            x[r] = (const block_q4_K *)(w + (size_t)r * ws) + b;
+            kq_prefetch((uintptr_t)x[r] + KQ_PF_BLOCKS * sizeof *x[r], sizeof *x[r]);
+            sm[r] = kq_scale_min8(x[r]->scales);
+            sc8[r] = K5_SC8(sm[r]);
+            KQ_UNROLL for (int t = 0; t < C; t++) sumi[r][t] = _mm512_setzero_si512();
+        }
+        KQ_UNROLL for (int t = 0; t < C; t++) q8[t] = (const block_q8_K *)(a + (size_t)t * as) + b;
+        KQ_NO_UNROLL for (int c = 0; c < 4; c++) {
+            __m512i q[K5_R];
+            KQ_UNROLL for (int r = 0; r < R; r++) {
+                const __m256i raw = _mm256_loadu_si256((const __m256i *)(x[r]->qs + 32 * c));
+                q[r] = k5_join(_mm256_and_si256(raw, m4), _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4));
+            }
+            k5_pair(R, C, c, q, q8, sc8, sumi);
+        }
+        __m256 yd[K5_C];
+        KQ_UNROLL for (int t = 0; t < C; t++) yd[t] = _mm256_broadcast_ss(&q8[t]->d);
+        KQ_UNROLL for (int r = 0; r < R; r++) {
+            const __m256 xd = _mm256_set1_ps(kq_h2f(x[r]->d)), xdmin = _mm256_set1_ps(-kq_h2f(x[r]->dmin));
+            const __m256i mk = _mm256_shuffle_epi8(sm[r], _mm256_load_si256((const __m256i *)KQ_MIN4_MASK));
+            KQ_UNROLL for (int t = 0; t < C; t++)   /* d = y.d * x.d, one rounding, as the scalar */
+                acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(yd[t], xd), _mm256_cvtepi32_ps(k5_fold(sumi[r][t])), acc[r][t]);
+            KQ_UNROLL for (int p = 0; p < (C + 1) / 2; p++) {
+                const int t1 = 2 * p + 1 < C ? 2 * p + 1 : 2 * p;
+                const __m256 dmin = _mm256_mul_ps(_mm256_shuffle_ps(yd[2 * p], yd[t1], 0), xdmin);
+                const __m256i prod = kq_min_lanes2(q8[2 * p]->bsums, q8[t1]->bsums, mk);
+                accm[r][p] = _mm256_fmadd_ps(dmin, _mm256_cvtepi32_ps(prod), accm[r][p]);
+            }
+        }
+    }
+    KQ_UNROLL for (int r = 0; r < R; r++) KQ_UNROLL for (int t = 0; t < C; t++) {
+        /* token t's min lanes: [m0, m1] at 4(t%2)/2.., [m2, m3] 4 floats later */
+        const __m256 m = accm[r][t / 2];
+        const __m128 mlo = _mm256_castps256_ps128(m), mhi = _mm256_extractf128_ps(m, 1);
+        const __m128 ml = t % 2 ? _mm_movehl_ps(mlo, mlo) : mlo, mh = t % 2 ? _mm_movehl_ps(mhi, mhi) : mhi;
+        const __m128 s2 = _mm_add_ps(ml, mh);   /* m0+m2, m1+m3 */
+        const float msum = _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
+        y[t * ldy + r] = kq_hsum8(acc[r][t]) + msum;
+    }
+}
+
+/* ---- Q5_K: as Q4_K plus a fifth bit, bit j of qh[l] for element 32j + l ---- */
+
+KQ_INLINE void q5k_tile(const int R, const int C, int64_t nb, const uint8_t *w, size_t ws, const uint8_t *a,
+                        size_t as, float *y, int64_t ldy) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m10 = _mm256_set1_epi8(0x10);
+    __m256 sum = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const block_q5_K *x[K5_R];
+        const block_q8_K *q8[K5_C];
+        __m256i sm[K5_R], hb[K5_R], sumi8[K5_R][KQ_CMAX], mins[K5_R][KQ_CMAX];
+        __m512i sc8[K5_R], sumi[K5_R][K5_C];
+        float xd[K5_R], xdmin[K5_R], yd[K5_C];
+        KQ_UNROLL for (int r = 0; r < R; r++) {
+            x[r] = (const block_q5_K *)(w + (size_t)r * ws) + b;
+            kq_prefetch((uintptr_t)x[r] + KQ_PF_BLOCKS * sizeof *x[r], sizeof *x[r]);
+            sm[r] = kq_scale_min8(x[r]->scales);
+            sc8[r] = K5_SC8(sm[r]);
+            hb[r] = _mm256_loadu_si256((const __m256i *)x[r]->qh);   /* shifted right by 2c below */
+            xd[r] = kq_h2f(x[r]->d);
+            xdmin[r] = kq_h2f(x[r]->dmin);
+            KQ_UNROLL for (int t = 0; t < C; t++) sumi[r][t] = _mm512_setzero_si512();
+        }
+        KQ_UNROLL for (int t = 0; t < C; t++) {
+            q8[t] = (const block_q8_K *)(a + (size_t)t * as) + b;
+            yd[t] = q8[t]->d;
+        }
+        KQ_NO_UNROLL for (int c = 0; c < 4; c++) {
+            __m512i q[K5_R];
+            KQ_UNROLL for (int r = 0; r < R; r++) {
+                /* in 16-bit lanes, bits 0 and 1 of each byte of hb are bits 2c, 2c+1 of that qh byte */
+                const __m256i raw = _mm256_loadu_si256((const __m256i *)(x[r]->qs + 32 * c));
+                const __m256i lo = _mm256_or_si256(_mm256_and_si256(raw, m4), _mm256_and_si256(_mm256_slli_epi16(hb[r], 4), m10));
+                const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(raw, 4), m4),
+                                                   _mm256_and_si256(_mm256_slli_epi16(hb[r], 3), m10));
+                q[r] = k5_join(lo, hi);   /* 0..31 */
+                hb[r] = _mm256_srli_epi16(hb[r], 2);
+            }
+            k5_pair(R, C, c, q, q8, sc8, sumi);
+        }
+        KQ_UNROLL for (int r = 0; r < R; r++) {   /* summs: m_j * (bsums[2j] + bsums[2j+1]) */
+            const __m256i mdup = _mm256_shuffle_epi8(sm[r], _mm256_load_si256((const __m256i *)KQ_MIN_MASK));
+            KQ_UNROLL for (int t = 0; t < C; t++) {
+                mins[r][t] = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)q8[t]->bsums), mdup);
+                sumi8[r][t] = k5_fold(sumi[r][t]);
+            }
+        }
+        __m256i isum, summs;
+        kq_tile_totals(R, C, sumi8, mins, &isum, &summs);
+        sum = kq_chain(sum, kq_outer(R, C, xd, yd), isum, kq_outer(R, C, xdmin, yd), summs);
+    }
+    kq_store_lanes(R, C, sum, y, ldy);
+}
+
+/* A gemm of 2-row x 4-token tiles, tokens outer (a tile's activations stay in L1 while
+ * the task's rows cycle through L2); the last nr % 2 rows one by one, the last nc % 4
+ * tokens as one tile of that many. Decode (one token) is the AVX2 gemm's. */
+#define K5_ROWS(tile, C)                                                                             \
+    do {                                                                                             \
+        int32_t r = 0;                                                                               \
+        for (; r + K5_R <= nr; r += K5_R) tile(K5_R, C, nb, wb + (size_t)r * ws, ws, at, as, y + t * ldy + r, ldy); \
+        for (; r < nr; r++) tile(1, C, nb, wb + (size_t)r * ws, ws, at, as, y + t * ldy + r, ldy);  \
+    } while (0)
+#define K5_GEMM(name, tile, decode)                                                                  \
+    void Q_AVX512_NAME(name)(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws, const void *a, \
+                             size_t as, float *y, int64_t ldy) {                                    \
+        if (nc == 1) {                                                                               \
+            decode(n, nr, nc, w, ws, a, as, y, ldy);                                                 \
+            return;                                                                                  \
+        }                                                                                            \
+        const int64_t nb = n / QK_K;                                                                 \
+        const uint8_t *wb = w, *ab = a;                                                              \
+        int32_t t = 0;                                                                               \
+        for (; t + K5_C <= nc; t += K5_C) {                                                          \
+            const uint8_t *at = ab + (size_t)t * as;                                                 \
+            K5_ROWS(tile, K5_C);                                                                     \
+        }                                                                                            \
+        const uint8_t *at = ab + (size_t)t * as;                                                     \
+        const int rem = nc - t;                                                                      \
+        if (rem == 3) K5_ROWS(tile, 3);                                                              \
+        if (rem == 2) K5_ROWS(tile, 2);                                                              \
+        if (rem == 1) K5_ROWS(tile, 1);                                                              \
+    }
+
+K5_GEMM(q_avx512_gemm_q4_K_q8_K, q4k_tile, q_avx2_gemm_q4_K_q8_K)
+K5_GEMM(q_avx512_gemm_q5_K_q8_K, q5k_tile, q_avx2_gemm_q5_K_q8_K)
+
+#include "cpu/avx512_end.h"
+#endif
