@@ -1,11 +1,11 @@
-/* test_avx512_kq.c — the AVX-512 set's Q4_K and Q5_K gemm tiles (cpu/kern_avx512_kq.c)
+/* test_avx512_kq.c — the AVX-512 set's Q2_K..Q5_K gemm tiles (cpu/kern_avx512_kq.c)
  * checked on a CPU without AVX-512: their emulated build (SIMDe, names suffixed _emu; see
  * tests/test_avx512_emu.c) must equal the scalar reference vec_dot bit for bit. Data:
  * quantized random rows and activations, and raw extreme blocks (all quants at their
  * maximum, every six-bit scale and min 63, activations +127 / -127), K of 1, 2 and 9 super-blocks, rows
  * 1..5 and 17 (the 2-row tile and its remainder), tokens 1..9 and 17 (decode, the 4-token
  * tile and each remainder). Decode runs the AVX2 tile, as do the other helpers it calls:
- * without AVX2 the test is skipped. Also: the set's Q4_K and Q5_K rows name these tiles. */
+ * without AVX2 the test is skipped. Also: the set's Q2_K..Q5_K rows name these tiles. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -32,20 +32,32 @@ static const struct {
 } kernels[] = {
     { Q_TYPE_Q4_K, q_avx512_gemm_q4_K_q8_K_emu, q_avx512_gemm_q4_K_q8_K },
     { Q_TYPE_Q5_K, q_avx512_gemm_q5_K_q8_K_emu, q_avx512_gemm_q5_K_q8_K },
+    { Q_TYPE_Q2_K, q_avx512_gemm_q2_K_q8_K_emu, q_avx512_gemm_q2_K_q8_K },
+    { Q_TYPE_Q3_K, q_avx512_gemm_q3_K_q8_K_emu, q_avx512_gemm_q3_K_q8_K },
 };
 
-/* Sets every quant of a block to its maximum (Q4_K nibbles 15, Q5_K 31), and every scale
- * and min to 63; d and dmin stay. */
+/* Sets every quant of a block to its maximum (nibbles 15, fifth / third bits set, 2-bit
+ * quants 3) and every scale byte to 0xFF (six-bit scales and mins 63, Q2_K scale and min
+ * 15, Q3_K scales 31); d and dmin stay. */
 static void saturate(q_type t, uint8_t *blk) {
     if (t == Q_TYPE_Q4_K) {
         block_q4_K *b = (block_q4_K *)(void *)blk;
         memset(b->scales, 0xFF, sizeof b->scales);
         memset(b->qs, 0xFF, sizeof b->qs);
-    } else {
+    } else if (t == Q_TYPE_Q5_K) {
         block_q5_K *b = (block_q5_K *)(void *)blk;
         memset(b->scales, 0xFF, sizeof b->scales);
         memset(b->qs, 0xFF, sizeof b->qs);
         memset(b->qh, 0xFF, sizeof b->qh);
+    } else if (t == Q_TYPE_Q2_K) {
+        block_q2_K *b = (block_q2_K *)(void *)blk;
+        memset(b->scales, 0xFF, sizeof b->scales);
+        memset(b->qs, 0xFF, sizeof b->qs);
+    } else {
+        block_q3_K *b = (block_q3_K *)(void *)blk;
+        memset(b->scales, 0xFF, sizeof b->scales);
+        memset(b->qs, 0xFF, sizeof b->qs);
+        memset(b->hmask, 0xFF, sizeof b->hmask);
     }
 }
 
@@ -75,9 +87,12 @@ static void check_tile(size_t ki) {
             for (int c = 0; c < MAXC; c++) {
                 for (int64_t i = 0; i < n; i++) v[i] = frand() * (float)(1 + c % 5);
                 vt->from_float(v, xq + c * as, n);
-                if (pat)
-                    for (int64_t b = 0; b < nb; b++)
-                        memset(((block_q8_K *)(void *)(xq + c * as) + b)->qs, pat == 1 ? 0x7F : 0x81, QK_K);
+                if (pat)   /* bsums stay the sums of 16 quants, as every Q8_K row has them */
+                    for (int64_t b = 0; b < nb; b++) {
+                        block_q8_K *blk = (block_q8_K *)(void *)(xq + c * as) + b;
+                        memset(blk->qs, pat == 1 ? 0x7F : 0x81, QK_K);
+                        for (int g = 0; g < QK_K / 16; g++) blk->bsums[g] = (int16_t)(pat == 1 ? 16 * 127 : -16 * 127);
+                    }
             }
             for (size_t ri = 0; ri < sizeof rows / sizeof rows[0]; ri++)
                 for (size_t ci = 0; ci < sizeof toks / sizeof toks[0]; ci++) {
@@ -105,7 +120,7 @@ static void test_kq_emulated_tiles_bit_identical(void **state) {
     for (size_t ki = 0; ki < sizeof kernels / sizeof kernels[0]; ki++) check_tile(ki);
 }
 
-/* The AVX-512 set's Q4_K and Q5_K rows are these tiles (a table lookup: no AVX-512
+/* The AVX-512 set's Q2_K..Q5_K rows are these tiles (a table lookup: no AVX-512
  * needed); a row it does not list is AVX2's. */
 static void test_kq_row_wiring(void **state) {
     (void)state;

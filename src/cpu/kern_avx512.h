@@ -20,5 +20,7 @@
 /* k-quants (kern_avx512_kq.c) */
 Q_AVX512_GEMM_DECL(q_avx512_gemm_q4_K_q8_K);
 Q_AVX512_GEMM_DECL(q_avx512_gemm_q5_K_q8_K);
+Q_AVX512_GEMM_DECL(q_avx512_gemm_q2_K_q8_K);
+Q_AVX512_GEMM_DECL(q_avx512_gemm_q3_K_q8_K);
 
 #endif

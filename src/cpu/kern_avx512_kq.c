@@ -1,4 +1,4 @@
-/* kern_avx512_kq.c — the AVX-512 set's Q4_K and Q5_K x Q8_K gemm tiles (cpu/kern_avx512.h),
+/* kern_avx512_kq.c — the AVX-512 set's Q2_K..Q5_K x Q8_K gemm tiles (cpu/kern_avx512.h),
  * for batches; decode (one token) is bound by memory and runs the AVX2 tile. Bit-identical
  * to the scalar bodies in cpu/vec_dot_impl.h (tests/test_avx512_kq.c checks the emulated
  * build, tests/test_matmul.c the native one on CPUs that have it).
@@ -187,6 +187,143 @@ KQ_INLINE void q5k_tile(const int R, const int C, int64_t nb, const uint8_t *w, 
     kq_store_lanes(R, C, sum, y, ldy);
 }
 
+/* ---- Q2_K, Q3_K: 16-element groups with their own scales ----
+ * Element 128c + 32k + l has its 2 low bits at (qs[32c + l] >> 2k) & 3 (kq_2bit); the
+ * chunks k and k+1 (k even) share one 512-bit register, as their 64 activations are
+ * consecutive, with their scale vectors (kq_bcast16: [s_2i x 8 | s_2i+1 x 8]) side by
+ * side. Only the super-block's integer total matters here (kq_tile_totals), so the lanes
+ * may mix freely. */
+
+KQ_INLINE __m256i k5_2bit(const uint8_t *qs, int c, int k) {
+    const __m256i raw = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
+    const __m256i sh = k == 0 ? raw : k == 1 ? _mm256_srli_epi16(raw, 2) : k == 2 ? _mm256_srli_epi16(raw, 4)
+                                                                                  : _mm256_srli_epi16(raw, 6);
+    return _mm256_and_si256(sh, _mm256_set1_epi8(3));
+}
+
+/* Chunks k, k+1 of R rows x C tokens: q[r] the rows' quants (chunk k in bits 0-255),
+ * sc[r] their scales. */
+KQ_INLINE void k5_chunk2(const int R, const int C, int c, int k, const __m512i *q, const __m512i *sc,
+                         const block_q8_K *const *q8, __m512i sumi[][K5_C]) {
+    KQ_UNROLL for (int t = 0; t < C; t++) {
+        const __m512i av = _mm512_loadu_si512((const void *)(q8[t]->qs + 128 * c + 32 * k));
+        KQ_UNROLL for (int r = 0; r < R; r++) {
+            sumi[r][t] = _mm512_dpwssd_epi32(sumi[r][t], _mm512_maddubs_epi16(q[r], av), sc[r]);
+            K5_KEEP(sumi[r][t]);
+        }
+    }
+}
+
+/* Q2_K: scales[g] = scale (low nibble) | min (high nibble), all unsigned. */
+KQ_INLINE void q2k_tile(const int R, const int C, int64_t nb, const uint8_t *w, size_t ws, const uint8_t *a,
+                        size_t as, float *y, int64_t ldy) {
+    __m256 sum = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const block_q2_K *x[K5_R];
+        const block_q8_K *q8[K5_C];
+        __m256i sc[K5_R][8], mn[K5_R], sumi8[K5_R][KQ_CMAX], mins[K5_R][KQ_CMAX];
+        __m512i sumi[K5_R][K5_C];
+        float xd[K5_R], xdmin[K5_R], yd[K5_C];
+        KQ_UNROLL for (int r = 0; r < R; r++) {
+            x[r] = (const block_q2_K *)(w + (size_t)r * ws) + b;
+            kq_prefetch((uintptr_t)x[r] + KQ_PF_BLOCKS * sizeof *x[r], sizeof *x[r]);
+            const __m256i s16 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)x[r]->scales));
+            kq_bcast16(_mm256_and_si256(s16, _mm256_set1_epi16(0x0F)), sc[r]);
+            mn[r] = _mm256_srli_epi16(s16, 4);
+            xd[r] = kq_h2f(x[r]->d);
+            xdmin[r] = kq_h2f(x[r]->dmin);
+            KQ_UNROLL for (int t = 0; t < C; t++) sumi[r][t] = _mm512_setzero_si512();
+        }
+        KQ_UNROLL for (int t = 0; t < C; t++) {
+            q8[t] = (const block_q8_K *)(a + (size_t)t * as) + b;
+            yd[t] = q8[t]->d;
+        }
+        KQ_NO_UNROLL for (int c = 0; c < 2; c++) KQ_UNROLL for (int k = 0; k < 4; k += 2) {
+            __m512i q[K5_R], s[K5_R];
+            KQ_UNROLL for (int r = 0; r < R; r++) {
+                q[r] = k5_join(k5_2bit(x[r]->qs, c, k), k5_2bit(x[r]->qs, c, k + 1));
+                s[r] = k5_join(sc[r][4 * c + k], sc[r][4 * c + k + 1]);
+            }
+            k5_chunk2(R, C, c, k, q, s, q8, sumi);
+        }
+        KQ_UNROLL for (int r = 0; r < R; r++) KQ_UNROLL for (int t = 0; t < C; t++) {   /* summs: bsums[g] * min[g] */
+            mins[r][t] = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)q8[t]->bsums), mn[r]);
+            sumi8[r][t] = k5_fold(sumi[r][t]);
+        }
+        __m256i isum, summs;
+        kq_tile_totals(R, C, sumi8, mins, &isum, &summs);
+        sum = kq_chain(sum, kq_outer(R, C, xd, yd), isum, kq_outer(R, C, xdmin, yd), summs);
+    }
+    kq_store_lanes(R, C, sum, y, ldy);
+}
+
+/* Q3_K: 16 six-bit scales - 32 (q3k_scales in kern_avx2_kq.c's words), quants u - 4 with
+ * u = the 2 low bits | the hmask bit << 2 (0..7: maddubs' unsigned operand); the 4 comes
+ * off once per super-block as 4 * scale * bsums. */
+KQ_INLINE __m256i k5_q3_scales(const uint8_t *q) {
+    uint32_t u[3];
+    memcpy(u, q, 12);   /* the block ends 2 bytes after: no 16-byte load */
+    const __m128i v = _mm_setr_epi32((int)u[0], (int)u[1], (int)u[2], 0);
+    const __m128i lo = _mm_and_si128(_mm_srlv_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(1, 0, 1, 0)), _mm_setr_epi32(0, 0, 4, 4)),
+                                     _mm_set1_epi8(0x0F));
+    const __m128i hi = _mm_and_si128(_mm_srlv_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(2, 2, 2, 2)), _mm_setr_epi32(0, 2, 4, 6)),
+                                     _mm_set1_epi8(3));
+    return _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_or_si128(lo, _mm_slli_epi32(hi, 4))), _mm256_set1_epi16(32));
+}
+
+/* u of chunk k: hb holds hmask shifted right by 4c (bits 0..3 of each byte its own). */
+KQ_INLINE __m256i k5_q3_u(const uint8_t *qs, __m256i hb, int c, int k) {
+    const __m256i h = k == 0 ? _mm256_slli_epi16(hb, 2) : k == 1 ? _mm256_slli_epi16(hb, 1)
+                    : k == 2 ? hb : _mm256_srli_epi16(hb, 1);   /* bit k -> bit 2 */
+    return _mm256_or_si256(k5_2bit(qs, c, k), _mm256_and_si256(h, _mm256_set1_epi8(4)));
+}
+
+KQ_INLINE void q3k_tile(const int R, const int C, int64_t nb, const uint8_t *w, size_t ws, const uint8_t *a,
+                        size_t as, float *y, int64_t ldy) {
+    __m256 sum = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const block_q3_K *x[K5_R];
+        const block_q8_K *q8[K5_C];
+        __m256i sc[K5_R][8], s16[K5_R], hb[K5_R], sumi8[K5_R][KQ_CMAX];
+        __m512i sumi[K5_R][K5_C];
+        float xd[K5_R], yd[K5_C];
+        KQ_UNROLL for (int r = 0; r < R; r++) {
+            x[r] = (const block_q3_K *)(w + (size_t)r * ws) + b;
+            kq_prefetch((uintptr_t)x[r] + KQ_PF_BLOCKS * sizeof *x[r], sizeof *x[r]);
+            s16[r] = k5_q3_scales(x[r]->scales);
+            kq_bcast16(s16[r], sc[r]);
+            hb[r] = _mm256_loadu_si256((const __m256i *)x[r]->hmask);
+            xd[r] = kq_h2f(x[r]->d);
+            KQ_UNROLL for (int t = 0; t < C; t++) sumi[r][t] = _mm512_setzero_si512();
+        }
+        KQ_UNROLL for (int t = 0; t < C; t++) {
+            q8[t] = (const block_q8_K *)(a + (size_t)t * as) + b;
+            yd[t] = q8[t]->d;
+        }
+        KQ_NO_UNROLL for (int c = 0; c < 2; c++) {
+            KQ_UNROLL for (int k = 0; k < 4; k += 2) {
+                __m512i q[K5_R], s[K5_R];
+                KQ_UNROLL for (int r = 0; r < R; r++) {
+                    q[r] = k5_join(k5_q3_u(x[r]->qs, hb[r], c, k), k5_q3_u(x[r]->qs, hb[r], c, k + 1));
+                    s[r] = k5_join(sc[r][4 * c + k], sc[r][4 * c + k + 1]);
+                }
+                k5_chunk2(R, C, c, k, q, s, q8, sumi);
+            }
+            KQ_UNROLL for (int r = 0; r < R; r++) hb[r] = _mm256_srli_epi16(hb[r], 4);
+        }
+        KQ_UNROLL for (int t = 0; t < C; t++) {   /* the -4 of every quant: -4 * sum of scale * bsums */
+            const __m256i bs = _mm256_loadu_si256((const __m256i *)q8[t]->bsums);
+            KQ_UNROLL for (int r = 0; r < R; r++)
+                sumi8[r][t] = _mm256_sub_epi32(k5_fold(sumi[r][t]), _mm256_slli_epi32(_mm256_madd_epi16(bs, s16[r]), 2));
+        }
+        __m256i isum, none;
+        kq_tile_totals(R, C, sumi8, NULL, &isum, &none);
+        /* sum += (x.d * y.d) * isum */
+        sum = _mm256_add_ps(sum, _mm256_mul_ps(kq_outer(R, C, xd, yd), _mm256_cvtepi32_ps(isum)));
+    }
+    kq_store_lanes(R, C, sum, y, ldy);
+}
+
 /* A gemm of 2-row x 4-token tiles, tokens outer (a tile's activations stay in L1 while
  * the task's rows cycle through L2); the last nr % 2 rows one by one, the last nc % 4
  * tokens as one tile of that many. Decode (one token) is the AVX2 gemm's. */
@@ -219,6 +356,8 @@ KQ_INLINE void q5k_tile(const int R, const int C, int64_t nb, const uint8_t *w, 
 
 K5_GEMM(q_avx512_gemm_q4_K_q8_K, q4k_tile, q_avx2_gemm_q4_K_q8_K)
 K5_GEMM(q_avx512_gemm_q5_K_q8_K, q5k_tile, q_avx2_gemm_q5_K_q8_K)
+K5_GEMM(q_avx512_gemm_q2_K_q8_K, q2k_tile, q_avx2_gemm_q2_K_q8_K)
+K5_GEMM(q_avx512_gemm_q3_K_q8_K, q3k_tile, q_avx2_gemm_q3_K_q8_K)
 
 #include "cpu/avx512_end.h"
 #endif

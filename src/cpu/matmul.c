@@ -74,6 +74,8 @@ static const q_matmul_traits matmul_table_avx2[Q_TYPE_COUNT] = {
 static const q_matmul_traits matmul_table_avx512[Q_TYPE_COUNT] = {
     [Q_TYPE_Q4_K] = { Q_TYPE_Q8_K, q_avx2_vec_dot_q4_K_q8_K, q_avx512_gemm_q4_K_q8_K },
     [Q_TYPE_Q5_K] = { Q_TYPE_Q8_K, q_avx2_vec_dot_q5_K_q8_K, q_avx512_gemm_q5_K_q8_K },
+    [Q_TYPE_Q2_K] = { Q_TYPE_Q8_K, q_avx2_vec_dot_q2_K_q8_K, q_avx512_gemm_q2_K_q8_K },
+    [Q_TYPE_Q3_K] = { Q_TYPE_Q8_K, q_avx2_vec_dot_q3_K_q8_K, q_avx512_gemm_q3_K_q8_K },
 };
 #endif
 
