@@ -17,6 +17,14 @@
     void name##_emu(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws, const void *a,       \
                     size_t as, float *y, int64_t ldy)
 
+/* 32-element blocks, one float accumulator per output (kern_avx512_q32.c) */
+Q_AVX512_GEMM_DECL(q_avx512_gemm_q4_0_q8_0);
+Q_AVX512_GEMM_DECL(q_avx512_gemm_q4_1_q8_1);
+Q_AVX512_GEMM_DECL(q_avx512_gemm_q5_0_q8_0);
+Q_AVX512_GEMM_DECL(q_avx512_gemm_q5_1_q8_1);
+Q_AVX512_GEMM_DECL(q_avx512_gemm_iq4_nl_q8_0);
+Q_AVX512_GEMM_DECL(q_avx512_gemm_mxfp4_q8_0);
+
 /* k-quants (kern_avx512_kq.c) */
 Q_AVX512_GEMM_DECL(q_avx512_gemm_q4_K_q8_K);
 Q_AVX512_GEMM_DECL(q_avx512_gemm_q5_K_q8_K);
