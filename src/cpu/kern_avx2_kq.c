@@ -276,7 +276,7 @@ enum {
     KQ4_ROWS = 32,   /* rows per pass (the matmul op's prefill tile) */
     KQ4_R = 1,       /* rows per tile */
     KQ4_CP = 8,      /* tokens per tile */
-    KQ4_PSTR = 8 * KQ4_CP + KQ4_CP / 2,   /* prepared vectors per super-block: A, B per pair and token, then bsums pairs */
+    KQ4_PSTR = 9 * KQ4_CP + KQ4_CP,   /* prepared vectors per super-block: A, B per pair and token, bsums pairs, y.d pairs, y.d */
     KQ4_ST = 8 * (KQ4_CP + KQ4_CP / 2),   /* carried floats per row: acc lanes per token, then min lanes per pair */
 };
 
@@ -305,7 +305,10 @@ static void q4kp_prep(int C, const uint8_t *a, size_t as, int64_t k0, int64_t kn
             const block_q8_K *q1 = (const block_q8_K *)(a + (size_t)t1 * as) + k0 + b;
             pa[8 * C + p] = _mm256_hadd_epi16(_mm256_loadu_si256((const __m256i *)q0->bsums),
                                               _mm256_loadu_si256((const __m256i *)q1->bsums));
+            pa[8 * C + (C + 1) / 2 + p] = _mm256_castps_si256(_mm256_setr_ps(q0->d, q0->d, q1->d, q1->d, q0->d, q0->d, q1->d, q1->d));
         }
+        for (int t = 0; t < C; t++)
+            pa[8 * C + 2 * ((C + 1) / 2) + t] = _mm256_castps_si256(_mm256_set1_ps(((const block_q8_K *)(a + (size_t)t * as) + k0 + b)->d));
     }
 }
 
@@ -328,7 +331,7 @@ KQ_INLINE void q4kp_tile(const int R, const int C, int64_t k0, int64_t kn, const
         __m256i sm[KQ_RMAX], sumi[KQ_RMAX][KQ_CMAX];
         KQ_UNROLL for (int r = 0; r < R; r++) {
             x[r] = (const block_q4_K *)(w + (size_t)r * ws) + k0 + b;
-            kq_prefetch((uintptr_t)x[r] + KQ_PF_BLOCKS * sizeof *x[r], sizeof *x[r]);
+            kq_prefetch((uintptr_t)x[r] + 2 * R * ws, sizeof *x[r]);
             sm[r] = kq_scale_min8(x[r]->scales);
             KQ_UNROLL for (int t = 0; t < C; t++) sumi[r][t] = _mm256_setzero_si256();
         }
@@ -349,16 +352,15 @@ KQ_INLINE void q4kp_tile(const int R, const int C, int64_t k0, int64_t kn, const
                 }
             }
         }
-        __m256 yd[KQ_CMAX];
-        KQ_UNROLL for (int t = 0; t < C; t++) yd[t] = _mm256_broadcast_ss(&((const block_q8_K *)(a + (size_t)t * as) + k0 + b)->d);
+        const __m256 *yd = (const __m256 *)(pa + 8 * C + 2 * ((C + 1) / 2));   /* y.d by token */
+        const __m256 *ydp = (const __m256 *)(pa + 8 * C + (C + 1) / 2);      /* y.d of 2p, 2p, 2p+1, 2p+1 in each half */
         KQ_UNROLL for (int r = 0; r < R; r++) {
             const __m256 xd = _mm256_set1_ps(kq_h2f(x[r]->d)), xdmin = _mm256_set1_ps(-kq_h2f(x[r]->dmin));
             const __m256i mm = _mm256_shuffle_epi8(sm[r], _mm256_load_si256((const __m256i *)KQ_MIN4_MASK));
             KQ_UNROLL for (int t = 0; t < C; t++)   /* d = y.d * x.d, one rounding, as the scalar */
                 acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(yd[t], xd), _mm256_cvtepi32_ps(sumi[r][t]), acc[r][t]);
             KQ_UNROLL for (int p = 0; p < (C + 1) / 2; p++) {
-                const int t1 = 2 * p + 1 < C ? 2 * p + 1 : 2 * p;
-                const __m256 dmin = _mm256_mul_ps(_mm256_shuffle_ps(yd[2 * p], yd[t1], 0), xdmin);
+                const __m256 dmin = _mm256_mul_ps(ydp[p], xdmin);
                 const __m256i prod = _mm256_madd_epi16(pa[8 * C + p], mm);
                 accm[r][p] = _mm256_fmadd_ps(dmin, _mm256_cvtepi32_ps(prod), accm[r][p]);
             }
