@@ -3,7 +3,8 @@
  * per type. Not the reference: every output is bit-identical to the scalar body of
  * cpu/vec_dot_impl.h, whose comments define the summation order (tests/test_matmul.c
  * checks). Owns no memory; reads weight and activation blocks in place (Q6_K also keeps
- * a 41 KiB stack scratch per call: prepared activations and carried float lanes).
+ * a 41 KiB stack scratch per call, the Q4_K gemm 32 KiB: prepared activations and carried
+ * float lanes).
  *
  * How the order is kept. Integer sums are exact, so their order is free: weights are
  * unpacked to unsigned bytes and multiplied with _mm256_maddubs_epi16 (pairs of
@@ -16,12 +17,15 @@
  *               products, difference and sum each rounded (never fused).
  * The gemm tile shares work between outputs without touching any one output's order:
  * a weight block is unpacked once for C tokens, an activation block loaded once for R
- * rows (R x C integer accumulators in registers: prefill 2 x 4 for Q4_K, 1 x 8 for the
- * others, the faster of the two for each on this machine's Zen 3; a batch of fewer
+ * rows (R x C integer accumulators in registers: prefill 1 x 8, the faster shape on
+ * this machine's Zen 3 (2 x 4 was, for Q4_K before its paired path); a batch of fewer
  * tokens, or the last nc % C, one tile of that many (Q6_K: near-equal groups of at
  * most 8); decode takes the rows one by one, in memory order). Their speed limit is the
  * multiplier ports: a 32-element product costs one maddubs and one madd, and Zen 3
- * issues two of those (or FMAs) per cycle.
+ * issues two of those (or FMAs) per cycle. The Q4_K gemm (2+ tokens) pairs two
+ * sub-blocks per madd on rearranged operands: 3 multiplies per 64 elements, not 4
+ * (see "Q4_K gemm" below; 1 x 8 tiles: with 2 x 4 the second row's rearranged weights
+ * leave too few registers).
  *
  * Compiled for AVX2+FMA+F16C with a target pragma (as cpu/vec_dot_avx2.c), so the rest
  * of the build stays baseline x86-64; cpu/matmul.c uses these only on CPUs that have
@@ -272,8 +276,8 @@ void q_avx2_vec_dot_q4_K_q8_K(int64_t n, float *s, const void *x, const void *y)
  * into a stack buffer (q4kp_prep, with the min lanes' bsums pair sums), shared by the
  * rows. The float steps are q4k_tile's, one for one. */
 enum {
-    KQ4_PREP = 8,    /* super-blocks per prepared pass: 17 KiB of the stack buffer at 8 tokens */
-    KQ4_ROWS = 32,   /* rows per pass (the matmul op's prefill tile) */
+    KQ4_PREP = 8,    /* super-blocks per prepared pass: 20 KiB of the stack buffer, with 16 KiB of L1 left */
+    KQ4_ROWS = 32,   /* rows per pass (the matmul op's prefill tile); st carries their float lanes */
     KQ4_R = 1,       /* rows per tile */
     KQ4_CP = 8,      /* tokens per tile */
     KQ4_PSTR = 9 * KQ4_CP + KQ4_CP,   /* prepared vectors per super-block: A, B per pair and token, bsums pairs, y.d pairs, y.d */
@@ -286,8 +290,10 @@ enum {
 static const uint8_t KQ_SCP_MASK[4][32] __attribute__((aligned(32))) = { { KQ_P32(0) }, { KQ_P32(1) }, { KQ_P32(2) }, { KQ_P32(3) } };
 
 /* Tokens t0.. (C of them) of super-blocks k0..k0+kn-1, prepared: per super-block, token t's
- * A, B of pair c at 8t + 2c, 8t + 2c + 1, then per token pair p the bsums pair sums (as
- * kq_min_lanes2) at 8C + p. */
+ * A, B of pair c at 8t + 2c, 8t + 2c + 1; per token pair p (t0 = 2p, t1 = 2p+1, or 2p
+ * again past C) the bsums pair sums as kq_min_lanes2 gives them at 8C + p, and y.d in that
+ * order ([t0, t0, t1, t1] in each half) at 8C + (C+1)/2 + p; token t's y.d in all lanes at
+ * 8C + 2((C+1)/2) + t. Per call, so every row of the pass shares it. */
 static void q4kp_prep(int C, const uint8_t *a, size_t as, int64_t k0, int64_t kn, __m256i *pa) {
     for (int64_t b = 0; b < kn; b++, pa += KQ4_PSTR) {
         for (int t = 0; t < C; t++) {
@@ -331,6 +337,9 @@ KQ_INLINE void q4kp_tile(const int R, const int C, int64_t k0, int64_t kn, const
         __m256i sm[KQ_RMAX], sumi[KQ_RMAX][KQ_CMAX];
         KQ_UNROLL for (int r = 0; r < R; r++) {
             x[r] = (const block_q4_K *)(w + (size_t)r * ws) + k0 + b;
+            /* the same block two tiles of rows on: a pass reads each row's kn blocks, then
+             * jumps a row stride, which the hardware prefetcher does not follow (measured at
+             * 5632 inputs: +5-10 % over KQ_PF_BLOCKS ahead in the row); past the end a no-op */
             kq_prefetch((uintptr_t)x[r] + 2 * R * ws, sizeof *x[r]);
             sm[r] = kq_scale_min8(x[r]->scales);
             KQ_UNROLL for (int t = 0; t < C; t++) sumi[r][t] = _mm256_setzero_si256();
