@@ -553,6 +553,49 @@ static void test_kquant_long_rows_bit_identical(void **state) {
     free(f); free(xq); free(y); free(want);
 }
 
+/* The Q4_K gemm's passes (cpu/kern_avx2_kq.c: 32-row groups, 8-token tiles, prepared
+ * activations of 8 super-blocks per pass): 37 rows (a second, short row group), 9
+ * super-blocks (float lanes carried into a second pass), every token count 1..9 and 17 (each
+ * tile instance, and remainders after whole tiles), on raw blocks: random bytes, and all
+ * nibbles 15 with all six-bit scales and mins 63 against activations of -127 or +127 (the
+ * paired int16 sums at their largest). Bit for bit against the scalar vec_dot. */
+static void test_q4k_gemm_passes_bit_identical(void **state) {
+    (void)state;
+    enum { NB = 9, N = NB * QK_K, NR = 37, MAXC = 17 };
+    const size_t ws = NB * sizeof(block_q4_K), as = NB * sizeof(block_q8_K);
+    uint8_t *wq = malloc(NR * ws), *xq = malloc(MAXC * as);
+    float *y = malloc(sizeof(float) * NR * MAXC), *want = malloc(sizeof(float) * NR * MAXC);
+    for (int isa = 1; isa < Q_CPU_ISA_COUNT; isa++) {
+        if (!q_cpu_isa_supported((q_cpu_isa)isa)) continue;
+        const q_matmul_traits *ref = q_matmul_traits_isa(Q_TYPE_Q4_K, Q_CPU_ISA_SCALAR);
+        const q_matmul_traits *fast = q_matmul_traits_isa(Q_TYPE_Q4_K, (q_cpu_isa)isa);
+        for (int pat = 0; pat < 3; pat++) {   /* 0 random; 1, 2 saturating with activations -127, +127 */
+            for (size_t i = 0; i < NR * ws; i++) wq[i] = pat ? 0xFF : (uint8_t)((int)((frand() + 1.0f) * 128.0f) & 0xFF);
+            for (int r = 0; r < NR; r++)
+                for (int b = 0; b < NB; b++) {
+                    block_q4_K *blk = (block_q4_K *)(wq + r * ws) + b;
+                    blk->d = q_fp32_to_fp16(frand() * 0.01f);
+                    blk->dmin = q_fp32_to_fp16(frand() * 0.01f);
+                }
+            for (int c = 0; c < MAXC; c++)
+                for (int b = 0; b < NB; b++) {
+                    block_q8_K *yb = (block_q8_K *)(xq + c * as) + b;
+                    yb->d = frand() * 0.1f;
+                    for (int i = 0; i < QK_K; i++)
+                        yb->qs[i] = (int8_t)(pat == 1 ? -127 : pat == 2 ? 127 : (int)(frand() * 127.5f));
+                    for (int g = 0; g < QK_K / 16; g++) {
+                        int sum = 0;
+                        for (int i = 0; i < 16; i++) sum += yb->qs[16 * g + i];
+                        yb->bsums[g] = (int16_t)sum;
+                    }
+                }
+            for (int32_t nc = 1; nc <= MAXC; nc = nc == 9 ? MAXC : nc + 1)
+                raw_compare(ref, fast, (q_cpu_isa)isa, Q_TYPE_Q4_K, pat, N, NR, nc, wq, ws, xq, as, y, want);
+        }
+    }
+    free(wq); free(xq); free(y); free(want);
+}
+
 /* y(t, r) = W(r, :) . x(t, :) for a 3x2 weight (2 inputs, 3 outputs) and 2 tokens. */
 static void test_matmul_layout(void **state) {
     (void)state;
@@ -575,6 +618,7 @@ int main(void) {
         cmocka_unit_test(test_gemm_tiles_bit_identical),
         cmocka_unit_test(test_kquant_raw_blocks_bit_identical),
         cmocka_unit_test(test_kquant_long_rows_bit_identical),
+        cmocka_unit_test(test_q4k_gemm_passes_bit_identical),
         cmocka_unit_test(test_matmul_layout),
         cmocka_unit_test(test_repack_x8_layout),
         cmocka_unit_test(test_repack_x8_gemm_bit_identical),
