@@ -20,4 +20,7 @@
 /* k-quants (kern_avx512_q4k.c) */
 Q_AVX512_GEMM_DECL(q_avx512_gemm_q4_K_q8_K);
 
+/* (kern_avx512_q6k.c) */
+Q_AVX512_GEMM_DECL(q_avx512_gemm_q6_K_q8_K);
+
 #endif

@@ -27,6 +27,7 @@
 #include "cpu/backend.h"
 #include "cpu/kern_avx2.h"
 #include "cpu/kern_avx2_float.h"
+#include "cpu/kern_avx512.h"
 #include "cpu/repack.h"
 #include "cpu/vec_dot.h"
 
@@ -71,7 +72,7 @@ static const q_matmul_traits matmul_table_avx2[Q_TYPE_COUNT] = {
  * AVX2; an empty row is read from the set below, see matmul_row). Its batched tiles over
  * repacked Q4_0 / Q8_0 weights are in cpu/repack.c's table. */
 static const q_matmul_traits matmul_table_avx512[Q_TYPE_COUNT] = {
-    [Q_TYPE_F32] = { 0 },
+    [Q_TYPE_Q6_K] = { Q_TYPE_Q8_K, q_avx2_vec_dot_q6_K_q8_K, q_avx512_gemm_q6_K_q8_K },
 };
 #endif
 
