@@ -68,19 +68,23 @@ enum {
  * partner; the copy's outputs are dropped): w[p][b][j] the signed quants (-32..31) of
  * elements 32j..32j+31, [row 2p | row 2p+1]; s[p][b][j] their scales as int16, one per
  * maddubs pair (words 0-7 of a half: scale 2j, 8-15: scale 2j+1); ncorr[p][b] minus the
- * bias correction per int32 lane; dx the rows' x.d. */
+ * bias correction per int32 lane; dx[p][b][h] row 2p+h's x.d in 8 lanes (a vector, so
+ * that d = y.d * x.d is one vmulps with y.d broadcast from memory: from two broadcasts
+ * gcc multiplies the scalars and broadcasts the product, two instructions). */
 typedef struct v_unp {
     __m512i w[V_RP][V_KB][8];
     __m512i s[V_RP][V_KB][8];
     __m512i ncorr[V_RP][V_KB];
-    float   dx[V_RP][V_KB][2];
+    __m256  dx[V_RP][V_KB][2];
 } v_unp;
 
-/* The pass's activations of the chunk: a[t][b][j] = elements 32j.. of token t's block
- * b, + 128 (unsigned); dy its y.d. */
+/* The pass's activations of the chunk: a[b][t][j] = elements 32j.. of token t's block
+ * b, + 128 (unsigned); dy its y.d. Block-major: token-major would put a[t + 1][b] at
+ * a[t][b + V_KB], and gcc -O3's predictive commoning then carries a tile's loads from
+ * one block to a later one in registers (spilling them) instead of reloading. */
 typedef struct v_prep {
-    __m256i a[V_TOK][V_KB][8];
-    float   dy[V_TOK][V_KB];
+    __m256i a[V_KB][V_TOK][8];
+    float   dy[V_KB][V_TOK];
 } v_prep;
 
 V_INLINE float v_h2f(q_half h) { return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128((int)h))); }
@@ -108,7 +112,7 @@ V_INLINE void v_prefetch(uintptr_t p) {
  * + l (j = 4c + k): low 4 bits ql[64c + 32(k&1) + l] (high nibble for k >= 2), high 2
  * bits (qh[32c + l] >> 2k) & 3. */
 static void v_unpack_pair(const block_q6_K *xa, const block_q6_K *xb, __m512i w[8], __m512i s[8], __m512i *ncorr,
-                          float dx[2]) {
+                          __m256 dx[2]) {
     const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
     const __m512i k32 = _mm512_set1_epi8(32), k80 = _mm512_set1_epi8((char)0x80);
     /* the 16 + 16 scales as int16; word p of s[j] takes scale 16 (p / 16) + 2j + (p % 16) / 8 */
@@ -136,8 +140,8 @@ static void v_unpack_pair(const block_q6_K *xa, const block_q6_K *xb, __m512i w[
         }
     }
     *ncorr = _mm512_sub_epi32(_mm512_setzero_si512(), corr);
-    dx[0] = v_h2f(xa->d);
-    dx[1] = v_h2f(xb->d);
+    dx[0] = _mm256_set1_ps(v_h2f(xa->d));
+    dx[1] = _mm256_set1_ps(v_h2f(xb->d));
 }
 
 /* Rows w (row-major, stride ws) of the quad, nq of them, super-blocks b0..b0+nbk. */
@@ -162,8 +166,8 @@ static void v_prep_rows(v_prep *pp, const uint8_t *a, size_t as, int nt, int64_t
         const block_q8_K *yb = (const block_q8_K *)(const void *)(a + (size_t)t * as) + b0;
         for (int b = 0; b < nbk; b++) {
             for (int q = 0; q < 4; q++)
-                _mm512_storeu_si512(&pp->a[t][b][2 * q], _mm512_xor_si512(_mm512_loadu_si512(yb[b].qs + 64 * q), k80));
-            pp->dy[t][b] = yb[b].d;
+                _mm512_storeu_si512(&pp->a[b][t][2 * q], _mm512_xor_si512(_mm512_loadu_si512(yb[b].qs + 64 * q), k80));
+            pp->dy[b][t] = yb[b].d;
         }
     }
 }
@@ -180,15 +184,15 @@ V_INLINE void v_tile(const int RP, const int C, int nbk, const v_unp *up, const 
         V_UNROLL for (int p = 0; p < RP; p++) V_UNROLL for (int i = 0; i < C; i++) s[p][i] = up->ncorr[p][b];
         V_UNROLL for (int j = 0; j < 8; j++) {
             V_UNROLL for (int i = 0; i < C; i++) {
-                const __m512i a = _mm512_broadcast_i64x4(_mm256_load_si256(&pp->a[t0 + i][b][j]));
+                const __m512i a = _mm512_broadcast_i64x4(_mm256_load_si256(&pp->a[b][t0 + i][j]));
                 V_UNROLL for (int p = 0; p < RP; p++)
                     s[p][i] = _mm512_dpwssd_epi32(s[p][i], _mm512_maddubs_epi16(a, up->w[p][b][j]), up->s[p][b][j]);
             }
         }
         V_UNROLL for (int p = 0; p < RP; p++) {
-            const __m256 xd0 = _mm256_set1_ps(up->dx[p][b][0]), xd1 = _mm256_set1_ps(up->dx[p][b][1]);
+            const __m256 xd0 = up->dx[p][b][0], xd1 = up->dx[p][b][1];
             V_UNROLL for (int i = 0; i < C; i++) {   /* d = y.d * x.d, then one fma per lane */
-                const __m256 yd = _mm256_set1_ps(pp->dy[t0 + i][b]);
+                const __m256 yd = _mm256_set1_ps(pp->dy[b][t0 + i]);
                 const __m256 l0 = _mm256_cvtepi32_ps(_mm512_castsi512_si256(s[p][i]));
                 const __m256 l1 = _mm256_cvtepi32_ps(_mm512_extracti64x4_epi64(s[p][i], 1));
                 f[p][0][i] = _mm256_fmadd_ps(_mm256_mul_ps(yd, xd0), l0, f[p][0][i]);
