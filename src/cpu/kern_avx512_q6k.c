@@ -26,10 +26,15 @@
  * the pass's activations of the chunk are prepared once (a + 128, and y.d) for all its
  * rows; each quad of rows (two pairs) is unpacked once (signed quants, per-lane scale
  * words, correction, x.d) for all the pass's tokens; then tiles of V_RP pairs x V_C
- * tokens run over it. Tile shape: 2 pairs x 3 tokens = 6 zmm integer accumulators and
- * 12 ymm float lanes live in registers over the chunk (with the pairs' scale vectors
- * and an activation, under 32 registers); one activation broadcast feeds 2 pairs, one
- * weight and scale vector 3 tokens. The float lanes wait in acc between chunks.
+ * tokens run over it; the float lanes wait in acc between chunks.
+ * Why 2 pairs (4 rows) x 3 tokens: its 6 zmm integer accumulators and 12 ymm float
+ * lanes stay in registers over a chunk with an activation and temporaries (of 32); one
+ * activation broadcast feeds 2 pairs, each weight and scale vector (memory operands) 3
+ * tokens. A larger tile spills or moves the float lanes to memory. V_KB = 2 keeps the
+ * prepared activations (32 KiB) in L1 and costs one float-lane load and store per
+ * output and 2 super-blocks. Chosen by instruction count (the asm: per output and 256
+ * MACs ~15.5 instructions in the tile's loop, ~18 with unpack, prep and the lanes'
+ * reload at 32 rows x 64 tokens; AVX2's tile ~53); no AVX-512 CPU measured it.
  *
  * Compiled for AVX-512 F/BW/VL + VNNI by cpu/avx512_begin.h's region; cpu/matmul.c
  * lists it only in the AVX-512 table, which it picks only on CPUs that have all of it.
