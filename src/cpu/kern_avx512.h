@@ -31,4 +31,7 @@ Q_AVX512_GEMM_DECL(q_avx512_gemm_q5_K_q8_K);
 Q_AVX512_GEMM_DECL(q_avx512_gemm_q2_K_q8_K);
 Q_AVX512_GEMM_DECL(q_avx512_gemm_q3_K_q8_K);
 
+/* Q6_K (kern_avx512_q6k.c) */
+Q_AVX512_GEMM_DECL(q_avx512_gemm_q6_K_q8_K);
+
 #endif

@@ -78,10 +78,11 @@ static const q_matmul_traits matmul_table_avx512[Q_TYPE_COUNT] = {
     [Q_TYPE_Q5_1]   = { Q_TYPE_Q8_1, q_avx2_vec_dot_q5_1_q8_1, q_avx512_gemm_q5_1_q8_1 },
     [Q_TYPE_IQ4_NL] = { Q_TYPE_Q8_0, q_avx2_vec_dot_iq4_nl_q8_0, q_avx512_gemm_iq4_nl_q8_0 },
     [Q_TYPE_MXFP4]  = { Q_TYPE_Q8_0, q_avx2_vec_dot_mxfp4_q8_0, q_avx512_gemm_mxfp4_q8_0 },
-    [Q_TYPE_Q4_K] = { Q_TYPE_Q8_K, q_avx2_vec_dot_q4_K_q8_K, q_avx512_gemm_q4_K_q8_K },
-    [Q_TYPE_Q5_K] = { Q_TYPE_Q8_K, q_avx2_vec_dot_q5_K_q8_K, q_avx512_gemm_q5_K_q8_K },
-    [Q_TYPE_Q2_K] = { Q_TYPE_Q8_K, q_avx2_vec_dot_q2_K_q8_K, q_avx512_gemm_q2_K_q8_K },
-    [Q_TYPE_Q3_K] = { Q_TYPE_Q8_K, q_avx2_vec_dot_q3_K_q8_K, q_avx512_gemm_q3_K_q8_K },
+    [Q_TYPE_Q2_K]   = { Q_TYPE_Q8_K, q_avx2_vec_dot_q2_K_q8_K, q_avx512_gemm_q2_K_q8_K },
+    [Q_TYPE_Q3_K]   = { Q_TYPE_Q8_K, q_avx2_vec_dot_q3_K_q8_K, q_avx512_gemm_q3_K_q8_K },
+    [Q_TYPE_Q4_K]   = { Q_TYPE_Q8_K, q_avx2_vec_dot_q4_K_q8_K, q_avx512_gemm_q4_K_q8_K },
+    [Q_TYPE_Q5_K]   = { Q_TYPE_Q8_K, q_avx2_vec_dot_q5_K_q8_K, q_avx512_gemm_q5_K_q8_K },
+    [Q_TYPE_Q6_K]   = { Q_TYPE_Q8_K, q_avx2_vec_dot_q6_K_q8_K, q_avx512_gemm_q6_K_q8_K },
 };
 #endif
 
