@@ -194,13 +194,6 @@ KQ_INLINE void q5k_tile(const int R, const int C, int64_t nb, const uint8_t *w, 
  * side. Only the super-block's integer total matters here (kq_tile_totals), so the lanes
  * may mix freely. */
 
-KQ_INLINE __m256i k5_2bit(const uint8_t *qs, int c, int k) {
-    const __m256i raw = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
-    const __m256i sh = k == 0 ? raw : k == 1 ? _mm256_srli_epi16(raw, 2) : k == 2 ? _mm256_srli_epi16(raw, 4)
-                                                                                  : _mm256_srli_epi16(raw, 6);
-    return _mm256_and_si256(sh, _mm256_set1_epi8(3));
-}
-
 /* Chunks k, k+1 of R rows x C tokens: q[r] the rows' quants (chunk k in bits 0-255),
  * sc[r] their scales. */
 KQ_INLINE void k5_chunk2(const int R, const int C, int c, int k, const __m512i *q, const __m512i *sc,
@@ -241,7 +234,7 @@ KQ_INLINE void q2k_tile(const int R, const int C, int64_t nb, const uint8_t *w, 
         KQ_NO_UNROLL for (int c = 0; c < 2; c++) KQ_UNROLL for (int k = 0; k < 4; k += 2) {
             __m512i q[K5_R], s[K5_R];
             KQ_UNROLL for (int r = 0; r < R; r++) {
-                q[r] = k5_join(k5_2bit(x[r]->qs, c, k), k5_2bit(x[r]->qs, c, k + 1));
+                q[r] = k5_join(kq_2bit(x[r]->qs, c, k), kq_2bit(x[r]->qs, c, k + 1));
                 s[r] = k5_join(sc[r][4 * c + k], sc[r][4 * c + k + 1]);
             }
             k5_chunk2(R, C, c, k, q, s, q8, sumi);
@@ -257,25 +250,14 @@ KQ_INLINE void q2k_tile(const int R, const int C, int64_t nb, const uint8_t *w, 
     kq_store_lanes(R, C, sum, y, ldy);
 }
 
-/* Q3_K: 16 six-bit scales - 32 (q3k_scales in kern_avx2_kq.c's words), quants u - 4 with
- * u = the 2 low bits | the hmask bit << 2 (0..7: maddubs' unsigned operand); the 4 comes
- * off once per super-block as 4 * scale * bsums. */
-KQ_INLINE __m256i k5_q3_scales(const uint8_t *q) {
-    uint32_t u[3];
-    memcpy(u, q, 12);   /* the block ends 2 bytes after: no 16-byte load */
-    const __m128i v = _mm_setr_epi32((int)u[0], (int)u[1], (int)u[2], 0);
-    const __m128i lo = _mm_and_si128(_mm_srlv_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(1, 0, 1, 0)), _mm_setr_epi32(0, 0, 4, 4)),
-                                     _mm_set1_epi8(0x0F));
-    const __m128i hi = _mm_and_si128(_mm_srlv_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(2, 2, 2, 2)), _mm_setr_epi32(0, 2, 4, 6)),
-                                     _mm_set1_epi8(3));
-    return _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_or_si128(lo, _mm_slli_epi32(hi, 4))), _mm256_set1_epi16(32));
-}
-
+/* Q3_K: 16 six-bit scales - 32 (q3k_scales), quants u - 4 with u = the 2 low bits | the
+ * hmask bit << 2 (0..7: maddubs' unsigned operand); the 4 comes off once per super-block
+ * as 4 * scale * bsums. */
 /* u of chunk k: hb holds hmask shifted right by 4c (bits 0..3 of each byte its own). */
 KQ_INLINE __m256i k5_q3_u(const uint8_t *qs, __m256i hb, int c, int k) {
     const __m256i h = k == 0 ? _mm256_slli_epi16(hb, 2) : k == 1 ? _mm256_slli_epi16(hb, 1)
                     : k == 2 ? hb : _mm256_srli_epi16(hb, 1);   /* bit k -> bit 2 */
-    return _mm256_or_si256(k5_2bit(qs, c, k), _mm256_and_si256(h, _mm256_set1_epi8(4)));
+    return _mm256_or_si256(kq_2bit(qs, c, k), _mm256_and_si256(h, _mm256_set1_epi8(4)));
 }
 
 KQ_INLINE void q3k_tile(const int R, const int C, int64_t nb, const uint8_t *w, size_t ws, const uint8_t *a,
@@ -290,7 +272,7 @@ KQ_INLINE void q3k_tile(const int R, const int C, int64_t nb, const uint8_t *w, 
         KQ_UNROLL for (int r = 0; r < R; r++) {
             x[r] = (const block_q3_K *)(w + (size_t)r * ws) + b;
             kq_prefetch((uintptr_t)x[r] + KQ_PF_BLOCKS * sizeof *x[r], sizeof *x[r]);
-            s16[r] = k5_q3_scales(x[r]->scales);
+            s16[r] = q3k_scales(x[r]->scales);
             kq_bcast16(s16[r], sc[r]);
             hb[r] = _mm256_loadu_si256((const __m256i *)x[r]->hmask);
             xd[r] = kq_h2f(x[r]->d);

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "tensor/quants/blocks.h"
 
@@ -169,6 +170,29 @@ KQ_INLINE void kq_store_lanes(const int R, const int C, __m256 sum, float *y, in
     float v[8];
     _mm256_storeu_ps(v, sum);
     KQ_UNROLL for (int r = 0; r < R; r++) KQ_UNROLL for (int t = 0; t < C; t++) y[t * ldy + r] = v[r * C + t];
+}
+
+/* Q2_K / Q3_K quants: element 128c + 32k + l has its 2 low bits at (qs[32c + l] >> 2k)
+ * & 3; 16-element group g = 8c + 2k + l/16 has its own scale (kq_bcast16 index 4c + k). */
+KQ_INLINE __m256i kq_2bit(const uint8_t *qs, int c, int k) {
+    const __m256i raw = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
+    const __m256i sh = k == 0 ? raw : k == 1 ? _mm256_srli_epi16(raw, 2) : k == 2 ? _mm256_srli_epi16(raw, 4)
+                                                                                  : _mm256_srli_epi16(raw, 6);
+    return _mm256_and_si256(sh, _mm256_set1_epi8(3));
+}
+
+/* Q3_K: 16 six-bit scales - 32, packed in 12 bytes (words w0, w1, w2): low 4 bits of
+ * s0..3 = w0 & 0x0f.., s4..7 = w1 & 0x0f.., s8..11 = (w0 >> 4) & 0x0f.., s12..15 =
+ * (w1 >> 4) & 0x0f..; high 2 bits of s(4i..4i+3) = (w2 >> 2i) & 0x03... Returns int16. */
+KQ_INLINE __m256i q3k_scales(const uint8_t *q) {
+    uint32_t u[3];
+    memcpy(u, q, 12);   /* the block ends 2 bytes after: no 16-byte load */
+    const __m128i v = _mm_setr_epi32((int)u[0], (int)u[1], (int)u[2], 0);
+    const __m128i lo = _mm_and_si128(_mm_srlv_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(1, 0, 1, 0)), _mm_setr_epi32(0, 0, 4, 4)),
+                                     _mm_set1_epi8(0x0F));
+    const __m128i hi = _mm_and_si128(_mm_srlv_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(2, 2, 2, 2)), _mm_setr_epi32(0, 2, 4, 6)),
+                                     _mm_set1_epi8(3));
+    return _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_or_si128(lo, _mm_slli_epi32(hi, 4))), _mm256_set1_epi16(32));
 }
 
 #endif
