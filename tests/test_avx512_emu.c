@@ -20,19 +20,13 @@
 #include "cpu/backend.h"
 #include "cpu/repack.h"
 #include "tensor/quants/blocks.h"
+#include "test_util.h"
 
 void q_avx512_gemm_x8_q4_0_q8_0_emu(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws, const void *a,
                                     size_t as, float *y, int64_t ldy);
 void q_avx512_gemm_x8_q8_0_q8_0_emu(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws, const void *a,
                                     size_t as, float *y, int64_t ldy);
 
-static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
-static float frand(void) {   /* uniform in [-1, 1) */
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (float)((rng_state >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
-}
 
 static const struct {
     q_type    type;
@@ -67,7 +61,7 @@ static void test_emulated_tiles_bit_identical(void **state) {
             const size_t ws = q_row_size(t, n);
             for (int pat = 0; pat < 3; pat++) {   /* 0 quantized data, 1 all 0xFF / -127, 2 0x80 / +127 */
                 for (int r = 0; r < MAXR; r++) {
-                    for (int64_t i = 0; i < n; i++) w[i] = frand() * (r % 3 ? 2.0f : 0.01f);
+                    for (int64_t i = 0; i < n; i++) w[i] = test_frand() * (r % 3 ? 2.0f : 0.01f);
                     wt->from_float(w, wq + r * ws, n);
                     if (pat)
                         for (int64_t b = 0; b < n / 32; b++)
@@ -75,7 +69,7 @@ static void test_emulated_tiles_bit_identical(void **state) {
                                    wt->type_size - 2);
                 }
                 for (int c = 0; c < MAXC; c++) {
-                    for (int64_t i = 0; i < n; i++) x[i] = frand() * (float)(1 + c % 5);
+                    for (int64_t i = 0; i < n; i++) x[i] = test_frand() * (float)(1 + c % 5);
                     vt->from_float(x, xq + c * astride, n);
                     if (pat)
                         for (int64_t b = 0; b < n / 32; b++)

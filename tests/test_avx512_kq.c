@@ -17,14 +17,8 @@
 #include "cpu/backend.h"
 #include "cpu/kern_avx512.h"
 #include "tensor/quants/blocks.h"
+#include "test_util.h"
 
-static uint64_t rng_state = 0x853C49E6748FEA9Bull;
-static float frand(void) {   /* uniform in [-1, 1) */
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (float)((rng_state >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
-}
 
 static const struct {
     q_type    type;
@@ -79,13 +73,13 @@ static void check_tile(size_t ki) {
         const size_t ws = q_row_size(kt, n);
         for (int pat = 0; pat < 3; pat++) {   /* 0 random, 1 extremes with +127, 2 extremes with -127 */
             for (int r = 0; r < MAXR; r++) {
-                for (int64_t i = 0; i < n; i++) v[i] = frand() * (r % 3 ? 2.0f : 0.01f) + (r % 4 == 1 ? 0.5f : 0.0f);
+                for (int64_t i = 0; i < n; i++) v[i] = test_frand() * (r % 3 ? 2.0f : 0.01f) + (r % 4 == 1 ? 0.5f : 0.0f);
                 wt->from_float(v, wq + r * ws, n);
                 if (pat)
                     for (int64_t b = 0; b < nb; b++) saturate(kt, wq + r * ws + (size_t)b * wt->type_size);
             }
             for (int c = 0; c < MAXC; c++) {
-                for (int64_t i = 0; i < n; i++) v[i] = frand() * (float)(1 + c % 5);
+                for (int64_t i = 0; i < n; i++) v[i] = test_frand() * (float)(1 + c % 5);
                 vt->from_float(v, xq + c * as, n);
                 if (pat)   /* bsums stay the sums of 16 quants, as every Q8_K row has them */
                     for (int64_t b = 0; b < nb; b++) {

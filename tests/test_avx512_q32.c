@@ -19,14 +19,8 @@
 #include "cpu/backend.h"
 #include "cpu/kern_avx512.h"
 #include "tensor/quants/blocks.h"
+#include "test_util.h"
 
-static uint64_t rng_state = 0xD1B54A32D192ED03ull;
-static float frand(void) {   /* uniform in [-1, 1) */
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (float)((rng_state >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
-}
 
 static const struct {
     q_type    type;
@@ -59,7 +53,7 @@ static void check_tile(size_t ki) {
         const size_t ws = q_row_size(kt, n);
         for (int pat = 0; pat < 3; pat++) {   /* 0 random, 1 quants 0xFF / a +127, 2 quants 0x00 (fifth bits set) / a -127 */
             for (int r = 0; r < MAXR; r++) {
-                for (int64_t i = 0; i < n; i++) v[i] = frand() * (r % 3 ? 2.0f : 0.01f) + (r % 4 == 1 ? 0.5f : 0.0f);
+                for (int64_t i = 0; i < n; i++) v[i] = test_frand() * (r % 3 ? 2.0f : 0.01f) + (r % 4 == 1 ? 0.5f : 0.0f);
                 wt->from_float(v, wq + r * ws, n);
                 if (pat)
                     for (int64_t b = 0; b < n / 32; b++) {
@@ -71,7 +65,7 @@ static void check_tile(size_t ki) {
             }
             const size_t vq = (ref->vec_dot_type == Q_TYPE_Q8_1) ? 4 : 2, vb = q_type_get(ref->vec_dot_type)->type_size;
             for (int c = 0; c < MAXC; c++) {
-                for (int64_t i = 0; i < n; i++) v[i] = frand() * (float)(1 + c % 5);
+                for (int64_t i = 0; i < n; i++) v[i] = test_frand() * (float)(1 + c % 5);
                 vt->from_float(v, xq + c * as, n);
                 if (pat)
                     for (int64_t b = 0; b < n / 32; b++) memset(xq + c * as + (size_t)b * vb + vq, pat == 1 ? 0x7F : 0x81, 32);

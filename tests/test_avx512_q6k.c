@@ -25,17 +25,8 @@
 #include "cpu/kern_avx2.h"
 #include "cpu/kern_avx512.h"
 #include "tensor/quants/blocks.h"
+#include "test_util.h"
 
-static uint64_t rng_state = 0x6A09E667F3BCC909ull;
-static uint64_t rng_next(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
-static float frand(void) {   /* uniform in [-1, 1) */
-    return (float)((rng_next() >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
-}
 
 /* Sets element e (0..255) of a Q6_K block to the 6-bit quant q (0..63), as the layout
  * says (tensor/quants): e = 128c + 32k + l keeps its low 4 bits in ql[64c + 32(k & 1) +
@@ -55,15 +46,15 @@ static void q6_set(block_q6_K *x, int e, int q) {
  * (d) stay the quantizer's. */
 static void raw_weights(block_q6_K *x, int64_t nb, int r, int pat) {
     for (int64_t b = 0; b < nb; b++) {
-        for (int e = 0; e < QK_K; e++) q6_set(&x[b], e, (pat == 1 ? r % 2 : (int)(rng_next() >> 63)) ? 63 : 0);
+        for (int e = 0; e < QK_K; e++) q6_set(&x[b], e, (pat == 1 ? r % 2 : (int)(test_rng_next() >> 63)) ? 63 : 0);
         for (int i = 0; i < QK_K / 16; i++)
-            x[b].scales[i] = (int8_t)((pat == 1 ? r / 2 % 2 : (int)(rng_next() >> 63)) ? 127 : -128);
+            x[b].scales[i] = (int8_t)((pat == 1 ? r / 2 % 2 : (int)(test_rng_next() >> 63)) ? 127 : -128);
     }
 }
 
 static void raw_acts(block_q8_K *y, int64_t nb, int c, int pat) {
     for (int64_t b = 0; b < nb; b++) {
-        for (int e = 0; e < QK_K; e++) y[b].qs[e] = (int8_t)((pat == 1 ? c % 2 : (int)(rng_next() >> 63)) ? 127 : -127);
+        for (int e = 0; e < QK_K; e++) y[b].qs[e] = (int8_t)((pat == 1 ? c % 2 : (int)(test_rng_next() >> 63)) ? 127 : -127);
         for (int i = 0; i < QK_K / 16; i++) {   /* true sums, as the quantizer writes them */
             int s = 0;
             for (int e = 0; e < 16; e++) s += y[b].qs[16 * i + e];
@@ -100,12 +91,12 @@ static void test_q6k_tile_bit_identical(void **state) {
         const size_t n_toks = full ? sizeof toks_all / sizeof toks_all[0] : sizeof toks_long / sizeof toks_long[0];
         for (int pat = 0; pat < 3; pat++) {   /* 0 quantized data, 1 uniform extremes, 2 mixed extremes */
             for (int r = 0; r < MAXR; r++) {
-                for (int64_t i = 0; i < n; i++) buf[i] = frand() * (r % 3 ? 2.0f : 0.01f) * (float)(1 + i % 5);
+                for (int64_t i = 0; i < n; i++) buf[i] = test_frand() * (r % 3 ? 2.0f : 0.01f) * (float)(1 + i % 5);
                 wt->from_float(buf, wq + r * ws, n);
                 if (pat) raw_weights((block_q6_K *)(void *)(wq + r * ws), nb, r, pat);
             }
             for (int c = 0; c < MAXC; c++) {
-                for (int64_t i = 0; i < n; i++) buf[i] = frand() * (float)(1 + c % 5);
+                for (int64_t i = 0; i < n; i++) buf[i] = test_frand() * (float)(1 + c % 5);
                 vt->from_float(buf, xq + c * as, n);
                 if (pat) raw_acts((block_q8_K *)(void *)(xq + c * as), nb, c, pat);
             }

@@ -4,6 +4,7 @@
 #ifndef QUARREL_TESTS_TEST_UTIL_H
 #define QUARREL_TESTS_TEST_UTIL_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -26,6 +27,24 @@ static inline int test_tmpdir_teardown(void) {
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", test_tmp_dir);
     return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Test data: xorshift64, reproducible; a file seeds it once (test_rng_seed) or keeps the
+ * default. */
+static uint64_t test_rng_state = 0x9E3779B97F4A7C15ull;
+
+static inline void test_rng_seed(uint64_t seed) { test_rng_state = seed ? seed : 0x9E3779B97F4A7C15ull; }
+
+static inline uint64_t test_rng_next(void) {
+    test_rng_state ^= test_rng_state << 13;
+    test_rng_state ^= test_rng_state >> 7;
+    test_rng_state ^= test_rng_state << 17;
+    return test_rng_state;
+}
+
+/* Uniform in [-1, 1). */
+static inline float test_frand(void) {
+    return (float)((test_rng_next() >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
 }
 
 #endif
