@@ -12,18 +12,33 @@
 #include <simde/x86/avx512.h>
 #include <simde/x86/f16c.h>
 #define Q_AVX512_NAME(name) name##_emu
-/* SIMDe 0.7.4 has no vcvtdq2ps zmm: its two 256-bit halves (each conversion exact). */
+/* SIMDe 0.7.4 lacks vcvtdq2ps, vcvtph2ps and vpmovzxwd on zmm: their two 256-bit halves
+ * (each conversion exact). */
 #ifndef Q_AVX512_EMU_SHIMS
 #define Q_AVX512_EMU_SHIMS
-static inline simde__m512 q_emu_mm512_cvtepi32_ps(simde__m512i a) {
-    const simde__m256 lo = simde_mm256_cvtepi32_ps(simde_mm512_castsi512_si256(a));
-    const simde__m256 hi = simde_mm256_cvtepi32_ps(simde_mm512_extracti64x4_epi64(a, 1));
+static inline simde__m512 q_emu_join_ps(simde__m256 lo, simde__m256 hi) {
     return simde_mm512_castpd_ps(simde_mm512_insertf64x4(simde_mm512_castps_pd(simde_mm512_castps256_ps512(lo)),
                                                          simde_mm256_castps_pd(hi), 1));
+}
+static inline simde__m512 q_emu_mm512_cvtepi32_ps(simde__m512i a) {
+    return q_emu_join_ps(simde_mm256_cvtepi32_ps(simde_mm512_castsi512_si256(a)),
+                         simde_mm256_cvtepi32_ps(simde_mm512_extracti64x4_epi64(a, 1)));
+}
+static inline simde__m512 q_emu_mm512_cvtph_ps(simde__m256i h) {   /* exact */
+    return q_emu_join_ps(simde_mm256_cvtph_ps(simde_mm256_castsi256_si128(h)),
+                         simde_mm256_cvtph_ps(simde_mm256_extracti128_si256(h, 1)));
+}
+static inline simde__m512i q_emu_mm512_cvtepu16_epi32(simde__m256i a) {
+    return simde_mm512_inserti64x4(simde_mm512_castsi256_si512(simde_mm256_cvtepu16_epi32(simde_mm256_castsi256_si128(a))),
+                                   simde_mm256_cvtepu16_epi32(simde_mm256_extracti128_si256(a, 1)), 1);
 }
 #endif
 #undef _mm512_cvtepi32_ps
 #define _mm512_cvtepi32_ps(a) q_emu_mm512_cvtepi32_ps(a)
+#undef _mm512_cvtph_ps
+#define _mm512_cvtph_ps(a) q_emu_mm512_cvtph_ps(a)
+#undef _mm512_cvtepu16_epi32
+#define _mm512_cvtepu16_epi32(a) q_emu_mm512_cvtepu16_epi32(a)
 #else
 #include <immintrin.h>
 #define Q_AVX512_NAME(name) name

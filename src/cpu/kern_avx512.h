@@ -17,6 +17,11 @@
     void name##_emu(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws, const void *a,       \
                     size_t as, float *y, int64_t ldy)
 
+/* F32, F16, BF16 (kern_avx512_float.c) */
+Q_AVX512_GEMM_DECL(q_avx512_gemm_f32);
+Q_AVX512_GEMM_DECL(q_avx512_gemm_f16);
+Q_AVX512_GEMM_DECL(q_avx512_gemm_bf16);
+
 /* 32-element blocks, one float accumulator per output (kern_avx512_q32.c) */
 Q_AVX512_GEMM_DECL(q_avx512_gemm_q4_0_q8_0);
 Q_AVX512_GEMM_DECL(q_avx512_gemm_q4_1_q8_1);

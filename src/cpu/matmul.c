@@ -72,6 +72,9 @@ static const q_matmul_traits matmul_table_avx2[Q_TYPE_COUNT] = {
  * AVX2; an empty row is read from the set below, see matmul_row). Its batched tiles over
  * repacked Q4_0 / Q8_0 weights are in cpu/repack.c's table. */
 static const q_matmul_traits matmul_table_avx512[Q_TYPE_COUNT] = {
+    [Q_TYPE_F32]    = { Q_TYPE_F32,  q_avx2_vec_dot_f32,  q_avx512_gemm_f32 },
+    [Q_TYPE_F16]    = { Q_TYPE_F16,  q_avx2_vec_dot_f16,  q_avx512_gemm_f16 },
+    [Q_TYPE_BF16]   = { Q_TYPE_BF16, q_avx2_vec_dot_bf16, q_avx512_gemm_bf16 },
     [Q_TYPE_Q4_0]   = { Q_TYPE_Q8_0, q_avx2_vec_dot_q4_0_q8_0, q_avx512_gemm_q4_0_q8_0 },
     [Q_TYPE_Q4_1]   = { Q_TYPE_Q8_1, q_avx2_vec_dot_q4_1_q8_1, q_avx512_gemm_q4_1_q8_1 },
     [Q_TYPE_Q5_0]   = { Q_TYPE_Q8_0, q_avx2_vec_dot_q5_0_q8_0, q_avx512_gemm_q5_0_q8_0 },
