@@ -20,6 +20,7 @@
 #include "cpu/backend.h"
 #include "cpu/repack.h"
 #include "tensor/quants/blocks.h"
+#include "avx512_check.h"
 #include "test_util.h"
 
 void q_avx512_gemm_x8_q4_0_q8_0_emu(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws, const void *a,
@@ -80,19 +81,12 @@ static void test_emulated_tiles_bit_identical(void **state) {
                     for (size_t ci = 0; ci < sizeof toks / sizeof toks[0]; ci++) {
                         const int32_t nr = rows[ri], nc = toks[ci];
                         if (pat && nc > 17) continue;
-                        const int64_t ldy = nr + 3;
-                        for (int64_t i = 0; i < MAXC * ldy; i++) y[i] = want[i] = -7.0f;
                         /* a tile that starts at row group 1 when there is room, as the matmul op's */
                         const int32_t r0 = nr + 8 <= MAXR ? 8 : 0;
-                        for (int c = 0; c < nc; c++)
-                            for (int r = 0; r < nr; r++)
-                                ref->vec_dot(n, &want[c * ldy + r], wq + (r0 + r) * ws, xq + c * astride);
-                        kernels[ki].emu(n, nr, nc, wp + (size_t)r0 * ws, ws, xq, astride, y, ldy);
+                        const avx512_case k = { q_type_name(t), kernels[ki].emu, ref->vec_dot, wp + (size_t)r0 * ws,
+                                                wq + (size_t)r0 * ws, xq, ws, astride, n, nr + 3, MAXC * (nr + 3), nr, nc, pat };
+                        avx512_check(&k, y, want);
                         n_cases++;
-                        for (int64_t i = 0; i < MAXC * ldy; i++)
-                            if (memcmp(&y[i], &want[i], sizeof(float)))
-                                fail_msg("emulated avx512 %s x8 gemm n=%lld %dx%d pattern %d: y[%lld] = %.9g, vec_dot %.9g",
-                                         q_type_name(t), (long long)n, nr, nc, pat, (long long)i, y[i], want[i]);
                     }
             }
         }

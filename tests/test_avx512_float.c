@@ -18,6 +18,7 @@
 
 #include "cpu/backend.h"
 #include "cpu/kern_avx512.h"
+#include "avx512_check.h"
 #include "test_util.h"
 
 static const struct {
@@ -57,16 +58,10 @@ static void check_tile(size_t ki) {
         for (size_t ri = 0; ri < sizeof rows / sizeof rows[0]; ri++)
             for (size_t ci = 0; ci < sizeof toks / sizeof toks[0]; ci++) {
                 const int32_t nr = rows[ri], nc = toks[ci];
-                const int64_t ldy = nr + 2;
-                for (int64_t i = 0; i < MAXC * ldy; i++) y[i] = want[i] = -7.0f;
-                for (int c = 0; c < nc; c++)
-                    for (int r = 0; r < nr; r++) ref->vec_dot(n, &want[c * ldy + r], wq + r * ws, xq + c * as);
-                kernels[ki].emu(n, nr, nc, wq, ws, xq, as, y, ldy);
+                const avx512_case k = { q_type_name(kt), kernels[ki].emu, ref->vec_dot, wq, wq, xq, ws, as, n,
+                                        nr + 2, MAXC * (nr + 2), nr, nc, 0 };
+                avx512_check(&k, y, want);
                 n_cases++;
-                for (int64_t i = 0; i < MAXC * ldy; i++)
-                    if (memcmp(&y[i], &want[i], sizeof(float)))
-                        fail_msg("emulated avx512 %s gemm n=%lld %dx%d: y[%lld] = %.9g, vec_dot %.9g", q_type_name(kt),
-                                 (long long)n, nr, nc, (long long)i, y[i], want[i]);
             }
     }
     printf("%d emulated AVX-512 %s tile cases checked\n", n_cases, q_type_name(kt));
