@@ -69,8 +69,9 @@ static const q_matmul_traits matmul_table_avx2[Q_TYPE_COUNT] = {
 };
 
 /* AVX-512 F/BW/VL + VNNI: only the rows that differ from AVX2's (every such CPU runs
- * AVX2; an empty row is read from the set below, see matmul_row). Its batched tiles over
- * repacked Q4_0 / Q8_0 weights are in cpu/repack.c's table. */
+ * AVX2; an empty row, row-major Q8_0, is read from the set below, see matmul_row). Its
+ * gemm tiles are for batches (decode runs AVX2's inside them), and its vec_dots AVX2's;
+ * its tiles over repacked Q4_0 / Q8_0 weights are in cpu/repack.c's table. */
 static const q_matmul_traits matmul_table_avx512[Q_TYPE_COUNT] = {
     [Q_TYPE_F32]    = { Q_TYPE_F32,  q_avx2_vec_dot_f32,  q_avx512_gemm_f32 },
     [Q_TYPE_F16]    = { Q_TYPE_F16,  q_avx2_vec_dot_f16,  q_avx512_gemm_f16 },
