@@ -1,9 +1,9 @@
 /* test_avx512_q32.c — the AVX-512 set's row-major 32-element-block tiles
- * (cpu/kern_avx512_q32.c: Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, MXFP4) checked on a CPU without
+ * (cpu/kern_avx512_q32.c: Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, MXFP4, Q8_0) checked on a CPU without
  * AVX-512: their emulated build (SIMDe, names suffixed _emu; see tests/test_avx512_emu.c)
  * must equal the scalar reference vec_dot bit for bit. Data: quantized random rows and
  * activations, and raw extreme blocks (every quant byte 0xFF, then 0x00, with every fifth
- * bit set; activations +127 / -127), K of 1, 3 and 33 blocks (past two K chunks), rows 1,
+ * bit set; Q8_0: +127, then -128; activations +127 / -127), K of 1, 3 and 33 blocks (past two K chunks), rows 1,
  * 5, 16, 17 and 33 (a partial 16-row group, whole groups, both), tokens 1..5, 8, 17, 64
  * and 65 (decode, every register-tile remainder, a full pass, a pass plus one). Decode
  * runs the AVX2 tile: without AVX2 the test is skipped. Also: the set's rows for these
@@ -27,13 +27,15 @@ static const struct {
     q_type    type;
     q_gemm_fn emu, native;
     size_t    quant_at;   /* first quant byte (qh and qs) of a block: after the scales */
+    uint8_t   top, bottom;   /* the quant bytes of the two extreme patterns */
 } kernels[] = {
-    { Q_TYPE_Q4_0, q_avx512_gemm_q4_0_q8_0_emu, q_avx512_gemm_q4_0_q8_0, 2 },
-    { Q_TYPE_Q4_1, q_avx512_gemm_q4_1_q8_1_emu, q_avx512_gemm_q4_1_q8_1, 4 },
-    { Q_TYPE_Q5_0, q_avx512_gemm_q5_0_q8_0_emu, q_avx512_gemm_q5_0_q8_0, 2 },
-    { Q_TYPE_Q5_1, q_avx512_gemm_q5_1_q8_1_emu, q_avx512_gemm_q5_1_q8_1, 4 },
-    { Q_TYPE_IQ4_NL, q_avx512_gemm_iq4_nl_q8_0_emu, q_avx512_gemm_iq4_nl_q8_0, 2 },
-    { Q_TYPE_MXFP4, q_avx512_gemm_mxfp4_q8_0_emu, q_avx512_gemm_mxfp4_q8_0, 1 },
+    { Q_TYPE_Q4_0, q_avx512_gemm_q4_0_q8_0_emu, q_avx512_gemm_q4_0_q8_0, 2, 0xFF, 0x00 },
+    { Q_TYPE_Q4_1, q_avx512_gemm_q4_1_q8_1_emu, q_avx512_gemm_q4_1_q8_1, 4, 0xFF, 0x00 },
+    { Q_TYPE_Q5_0, q_avx512_gemm_q5_0_q8_0_emu, q_avx512_gemm_q5_0_q8_0, 2, 0xFF, 0x00 },
+    { Q_TYPE_Q5_1, q_avx512_gemm_q5_1_q8_1_emu, q_avx512_gemm_q5_1_q8_1, 4, 0xFF, 0x00 },
+    { Q_TYPE_IQ4_NL, q_avx512_gemm_iq4_nl_q8_0_emu, q_avx512_gemm_iq4_nl_q8_0, 2, 0xFF, 0x00 },
+    { Q_TYPE_MXFP4, q_avx512_gemm_mxfp4_q8_0_emu, q_avx512_gemm_mxfp4_q8_0, 1, 0xFF, 0x00 },
+    { Q_TYPE_Q8_0, q_avx512_gemm_q8_0_q8_0_emu, q_avx512_gemm_q8_0_q8_0, 2, 0x7F, 0x80 },
 };
 
 static void check_tile(size_t ki) {
@@ -59,7 +61,8 @@ static void check_tile(size_t ki) {
                 if (pat)
                     for (int64_t b = 0; b < n / 32; b++) {
                         uint8_t *blk = wq + r * ws + (size_t)b * wt->type_size;
-                        memset(blk + kernels[ki].quant_at, pat == 1 ? 0xFF : 0x00, wt->type_size - kernels[ki].quant_at);
+                        memset(blk + kernels[ki].quant_at, pat == 1 ? kernels[ki].top : kernels[ki].bottom,
+                               wt->type_size - kernels[ki].quant_at);
                         if (pat == 2 && (kt == Q_TYPE_Q5_0 || kt == Q_TYPE_Q5_1))
                             memset(blk + kernels[ki].quant_at, 0xFF, 4);   /* qh: every fifth bit */
                     }

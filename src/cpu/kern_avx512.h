@@ -29,6 +29,7 @@ Q_AVX512_GEMM_DECL(q_avx512_gemm_q5_0_q8_0);
 Q_AVX512_GEMM_DECL(q_avx512_gemm_q5_1_q8_1);
 Q_AVX512_GEMM_DECL(q_avx512_gemm_iq4_nl_q8_0);
 Q_AVX512_GEMM_DECL(q_avx512_gemm_mxfp4_q8_0);
+Q_AVX512_GEMM_DECL(q_avx512_gemm_q8_0_q8_0);   /* 8 lanes per output, rows not repacked */
 
 /* k-quants (kern_avx512_kq.c) */
 Q_AVX512_GEMM_DECL(q_avx512_gemm_q4_K_q8_K);

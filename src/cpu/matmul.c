@@ -69,7 +69,7 @@ static const q_matmul_traits matmul_table_avx2[Q_TYPE_COUNT] = {
 };
 
 /* AVX-512 F/BW/VL + VNNI: only the rows that differ from AVX2's (every such CPU runs
- * AVX2; an empty row, row-major Q8_0, is read from the set below, see matmul_row). Its
+ * AVX2; an empty row would be read from the set below, see matmul_row). Its
  * gemm tiles are for batches (decode runs AVX2's inside them), and its vec_dots AVX2's;
  * its tiles over repacked Q4_0 / Q8_0 weights are in cpu/repack.c's table. */
 static const q_matmul_traits matmul_table_avx512[Q_TYPE_COUNT] = {
@@ -80,6 +80,7 @@ static const q_matmul_traits matmul_table_avx512[Q_TYPE_COUNT] = {
     [Q_TYPE_Q4_1]   = { Q_TYPE_Q8_1, q_avx2_vec_dot_q4_1_q8_1, q_avx512_gemm_q4_1_q8_1 },
     [Q_TYPE_Q5_0]   = { Q_TYPE_Q8_0, q_avx2_vec_dot_q5_0_q8_0, q_avx512_gemm_q5_0_q8_0 },
     [Q_TYPE_Q5_1]   = { Q_TYPE_Q8_1, q_avx2_vec_dot_q5_1_q8_1, q_avx512_gemm_q5_1_q8_1 },
+    [Q_TYPE_Q8_0]   = { Q_TYPE_Q8_0, q_avx2_vec_dot_q8_0_q8_0, q_avx512_gemm_q8_0_q8_0 },
     [Q_TYPE_IQ4_NL] = { Q_TYPE_Q8_0, q_avx2_vec_dot_iq4_nl_q8_0, q_avx512_gemm_iq4_nl_q8_0 },
     [Q_TYPE_MXFP4]  = { Q_TYPE_Q8_0, q_avx2_vec_dot_mxfp4_q8_0, q_avx512_gemm_mxfp4_q8_0 },
     [Q_TYPE_Q2_K]   = { Q_TYPE_Q8_K, q_avx2_vec_dot_q2_K_q8_K, q_avx512_gemm_q2_K_q8_K },
