@@ -38,6 +38,7 @@
 #include "cli/cli.h"
 #include "cli/gen_common.h"
 #include "core/pool.h"
+#include "cpu/backend.h"
 #include "quarrel/gguf.h"
 #include "quarrel/quarrel.h"
 #include "runtime/membw.h"
@@ -418,6 +419,7 @@ int cmd_bench(int argc, char **argv) {
             json_object_set_new(j, "repacked_tensors", json_integer(q_model_n_repacked(m)));
             json_object_set_new(j, "repacked_bytes", json_integer((json_int_t)q_model_repacked_bytes(m)));
             json_object_set_new(j, "threads", json_integer(o.n_threads));
+            json_object_set_new(j, "kernels", json_string(q_cpu_isa_name(q_cpu_isa_best())));
             json_object_set_new(j, "n_prompt", json_integer(o.n_prompt));
             json_object_set_new(j, "n_gen", json_integer(o.n_gen));
             json_object_set_new(j, "n_batch", json_integer(o.n_batch));
@@ -466,6 +468,7 @@ int cmd_bench(int argc, char **argv) {
                        test, tg.mean, tg.std);
             }
             printf("\nmodel: %s\n", desc);
+            printf("kernels: %s (QUARREL_CPU=scalar|avx2|avx512 forces a set)\n", q_cpu_isa_name(q_cpu_isa_best()));
             char rpk[32];
             cli_human_bytes(q_model_repacked_bytes(m), rpk, sizeof rpk);
             printf("repacked weights: %d tensors, %s (x8 layout; QUARREL_REPACK=0 keeps the file's)\n",

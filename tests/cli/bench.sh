@@ -80,6 +80,8 @@ if abs(j["decode_efficiency"] - j["effective_gbps"] / j["probe_gbps"]) > 1e-9:
     errs.append("decode_efficiency != effective_gbps / probe_gbps")
 if not j.get("model_desc") or j.get("probe_isa") not in ("scalar", "avx2", "avx512"):
     errs.append(f"model_desc / probe_isa: {j.get('model_desc')!r} {j.get('probe_isa')!r}")
+if j.get("kernels") not in ("scalar", "avx2", "avx512"):
+    errs.append(f"kernels: {j.get('kernels')!r}")
 for e in errs:
     print("  " + e)
 sys.exit(1 if errs else 0)

@@ -5,7 +5,8 @@
 #      never a silent fallback to another set;
 #   3. every set the CPU runs gives the same greedy text on Q4_K_M, Q4_0, Q8_0 and F16
 #      models (all sets are bit-identical to the scalar reference), with a prompt long
-#      enough that prefill runs the batched tiles.
+#      enough that prefill runs the batched tiles;
+#   4. `quarrel bench --json` names the set that ran ("kernels").
 set -euo pipefail
 BIN=${QUARREL_BIN:-build/quarrel}
 SHARED=${QUARREL_SHARED:-../shared}
@@ -41,5 +42,11 @@ for model in llama-gqa-spm512-Q4_K_M llama-gqa-spm512-Q4_0 llama-gqa-spm512-Q8_0
     [ -s "$TMP/$model.$s" ] || fail "$model: no text with QUARREL_CPU=$s"
     cmp -s "$TMP/$model.$s" "$TMP/$model.scalar" || fail "$model: QUARREL_CPU=$s text differs from scalar"
   done
+done
+# 4. `quarrel bench` names the set that ran
+for s in "${sets[@]}"; do
+  got=$(QUARREL_CPU=$s "$BIN" bench -m "$M" -p 8 -n 2 -r 1 --probe-mib 0 --json 2> /dev/null \
+        | python3 -c 'import json, sys; print(json.load(sys.stdin)["kernels"])') || fail "bench with QUARREL_CPU=$s"
+  [ "$got" = "$s" ] || fail "bench reports kernels $got under QUARREL_CPU=$s"
 done
 echo "kernel sets run here: ${sets[*]}"
