@@ -26,6 +26,9 @@
 #include "golden_util.h"
 #include "quarrel/quarrel.h"
 #include "cpu/backend.h"
+#if defined(__x86_64__)
+#include "avx512_emu_tables.h"
+#endif
 
 typedef struct tol {
     double bound;       /* every position */
@@ -173,6 +176,12 @@ static int cmp_str(const void *a, const void *b) {
  * cmocka test on any violation and when fewer than min_models models ran. */
 static void golden_run_all(bool (*want)(const char *dir), int min_models) {
     q_error cerr;
+#if defined(__x86_64__)
+    /* QUARREL_AVX512_EMULATE=1 (with QUARREL_CPU=avx512): the AVX-512 set's emulated
+     * kernels on a CPU without AVX-512 (tests/avx512_emu_tables.h) */
+    const char *emu = getenv("QUARREL_AVX512_EMULATE");
+    if (emu && !strcmp(emu, "1") && avx512_emu_install()) printf("AVX-512 set: emulated kernels\n");
+#endif
     if (q_cpu_check(&cerr) != Q_OK) {   /* a forced kernel set this machine lacks */
         printf("skip: %s\n", cerr.msg);
         skip();

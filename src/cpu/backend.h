@@ -136,6 +136,10 @@ q_cpu_isa q_cpu_isa_best(void);
  * calls it: a benchmark that silently ran another set would lie). */
 q_status q_cpu_check(q_error *err);
 
+/* Tests only: on a CPU that runs AVX2 but not AVX-512, the AVX-512 set becomes available
+ * and runs table (tests/avx512_emu_tables.h: its kernels' emulated build) instead of its
+ * own; call before any kernel set is asked for. */
+void q_cpu_emulate_avx512(const q_matmul_traits *table);
 /* Row of weight type t for the best ISA, or NULL when the CPU cannot multiply by t. */
 const q_matmul_traits *q_matmul_traits_get(q_type t);
 /* Row of weight type t in a given ISA's table, or the nearest set's below when the ISA

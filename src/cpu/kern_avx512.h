@@ -40,4 +40,25 @@ Q_AVX512_GEMM_DECL(q_avx512_gemm_q3_K_q8_K);
 /* Q6_K (kern_avx512_q6k.c) */
 Q_AVX512_GEMM_DECL(q_avx512_gemm_q6_K_q8_K);
 
+/* Every row of the AVX-512 matmul table, X(type, vec_dot_type, vec_dot, gemm): the
+ * set's one-output kernel is AVX2's (decode is bound by memory), the gemm its own.
+ * cpu/matmul.c builds the set's table from it, tests/avx512_emu_tables.h the emulated
+ * twin's (gemm##_emu). */
+#define Q_AVX512_MATMUL_ROWS(X)                                                        \
+    X(Q_TYPE_F32, Q_TYPE_F32, q_avx2_vec_dot_f32, q_avx512_gemm_f32)                   \
+    X(Q_TYPE_F16, Q_TYPE_F16, q_avx2_vec_dot_f16, q_avx512_gemm_f16)                   \
+    X(Q_TYPE_BF16, Q_TYPE_BF16, q_avx2_vec_dot_bf16, q_avx512_gemm_bf16)               \
+    X(Q_TYPE_Q4_0, Q_TYPE_Q8_0, q_avx2_vec_dot_q4_0_q8_0, q_avx512_gemm_q4_0_q8_0)     \
+    X(Q_TYPE_Q4_1, Q_TYPE_Q8_1, q_avx2_vec_dot_q4_1_q8_1, q_avx512_gemm_q4_1_q8_1)     \
+    X(Q_TYPE_Q5_0, Q_TYPE_Q8_0, q_avx2_vec_dot_q5_0_q8_0, q_avx512_gemm_q5_0_q8_0)     \
+    X(Q_TYPE_Q5_1, Q_TYPE_Q8_1, q_avx2_vec_dot_q5_1_q8_1, q_avx512_gemm_q5_1_q8_1)     \
+    X(Q_TYPE_Q8_0, Q_TYPE_Q8_0, q_avx2_vec_dot_q8_0_q8_0, q_avx512_gemm_q8_0_q8_0)     \
+    X(Q_TYPE_IQ4_NL, Q_TYPE_Q8_0, q_avx2_vec_dot_iq4_nl_q8_0, q_avx512_gemm_iq4_nl_q8_0) \
+    X(Q_TYPE_MXFP4, Q_TYPE_Q8_0, q_avx2_vec_dot_mxfp4_q8_0, q_avx512_gemm_mxfp4_q8_0)  \
+    X(Q_TYPE_Q2_K, Q_TYPE_Q8_K, q_avx2_vec_dot_q2_K_q8_K, q_avx512_gemm_q2_K_q8_K)     \
+    X(Q_TYPE_Q3_K, Q_TYPE_Q8_K, q_avx2_vec_dot_q3_K_q8_K, q_avx512_gemm_q3_K_q8_K)     \
+    X(Q_TYPE_Q4_K, Q_TYPE_Q8_K, q_avx2_vec_dot_q4_K_q8_K, q_avx512_gemm_q4_K_q8_K)     \
+    X(Q_TYPE_Q5_K, Q_TYPE_Q8_K, q_avx2_vec_dot_q5_K_q8_K, q_avx512_gemm_q5_K_q8_K)     \
+    X(Q_TYPE_Q6_K, Q_TYPE_Q8_K, q_avx2_vec_dot_q6_K_q8_K, q_avx512_gemm_q6_K_q8_K)
+
 #endif

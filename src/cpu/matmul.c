@@ -73,21 +73,9 @@ static const q_matmul_traits matmul_table_avx2[Q_TYPE_COUNT] = {
  * gemm tiles are for batches (decode runs AVX2's inside them), and its vec_dots AVX2's;
  * its tiles over repacked Q4_0 / Q8_0 weights are in cpu/repack.c's table. */
 static const q_matmul_traits matmul_table_avx512[Q_TYPE_COUNT] = {
-    [Q_TYPE_F32]    = { Q_TYPE_F32,  q_avx2_vec_dot_f32,  q_avx512_gemm_f32 },
-    [Q_TYPE_F16]    = { Q_TYPE_F16,  q_avx2_vec_dot_f16,  q_avx512_gemm_f16 },
-    [Q_TYPE_BF16]   = { Q_TYPE_BF16, q_avx2_vec_dot_bf16, q_avx512_gemm_bf16 },
-    [Q_TYPE_Q4_0]   = { Q_TYPE_Q8_0, q_avx2_vec_dot_q4_0_q8_0, q_avx512_gemm_q4_0_q8_0 },
-    [Q_TYPE_Q4_1]   = { Q_TYPE_Q8_1, q_avx2_vec_dot_q4_1_q8_1, q_avx512_gemm_q4_1_q8_1 },
-    [Q_TYPE_Q5_0]   = { Q_TYPE_Q8_0, q_avx2_vec_dot_q5_0_q8_0, q_avx512_gemm_q5_0_q8_0 },
-    [Q_TYPE_Q5_1]   = { Q_TYPE_Q8_1, q_avx2_vec_dot_q5_1_q8_1, q_avx512_gemm_q5_1_q8_1 },
-    [Q_TYPE_Q8_0]   = { Q_TYPE_Q8_0, q_avx2_vec_dot_q8_0_q8_0, q_avx512_gemm_q8_0_q8_0 },
-    [Q_TYPE_IQ4_NL] = { Q_TYPE_Q8_0, q_avx2_vec_dot_iq4_nl_q8_0, q_avx512_gemm_iq4_nl_q8_0 },
-    [Q_TYPE_MXFP4]  = { Q_TYPE_Q8_0, q_avx2_vec_dot_mxfp4_q8_0, q_avx512_gemm_mxfp4_q8_0 },
-    [Q_TYPE_Q2_K]   = { Q_TYPE_Q8_K, q_avx2_vec_dot_q2_K_q8_K, q_avx512_gemm_q2_K_q8_K },
-    [Q_TYPE_Q3_K]   = { Q_TYPE_Q8_K, q_avx2_vec_dot_q3_K_q8_K, q_avx512_gemm_q3_K_q8_K },
-    [Q_TYPE_Q4_K]   = { Q_TYPE_Q8_K, q_avx2_vec_dot_q4_K_q8_K, q_avx512_gemm_q4_K_q8_K },
-    [Q_TYPE_Q5_K]   = { Q_TYPE_Q8_K, q_avx2_vec_dot_q5_K_q8_K, q_avx512_gemm_q5_K_q8_K },
-    [Q_TYPE_Q6_K]   = { Q_TYPE_Q8_K, q_avx2_vec_dot_q6_K_q8_K, q_avx512_gemm_q6_K_q8_K },
+#define MATMUL_AVX512_ROW(t, vt, dot, gemm) [t] = { vt, dot, gemm },
+    Q_AVX512_MATMUL_ROWS(MATMUL_AVX512_ROW)
+#undef MATMUL_AVX512_ROW
 };
 #endif
 
@@ -106,6 +94,15 @@ static const char *const isa_names[Q_CPU_ISA_COUNT] = {
 const char *q_cpu_isa_name(q_cpu_isa isa) {
     Q_ASSERT((unsigned)isa < Q_CPU_ISA_COUNT);
     return isa_names[isa];
+}
+
+/* Tests only (q_cpu_emulate_avx512): the table the AVX-512 set runs instead of its own on a
+ * CPU without AVX-512. Written once before any kernel set is asked for. */
+static const q_matmul_traits *avx512_emulated;
+
+void q_cpu_emulate_avx512(const q_matmul_traits *table) {
+    Q_ASSERT(table != NULL);
+    avx512_emulated = table;
 }
 
 static bool cpu_probe(q_cpu_isa isa) {
@@ -128,6 +125,7 @@ static bool cpu_probe(q_cpu_isa isa) {
  * (microseconds), and the matmul path asks per call (q_matmul_traits_get, the activation
  * converter). Every thread computes the same answer, so a race only repeats the probe. */
 static bool cpu_runs(q_cpu_isa isa) {
+    if (isa == Q_CPU_ISA_AVX512 && avx512_emulated) return cpu_runs(Q_CPU_ISA_AVX2);   /* emulated over AVX2 */
     static atomic_int known[Q_CPU_ISA_COUNT];   /* 0 = not probed, 1 = no, 2 = yes */
     int k = atomic_load_explicit(&known[isa], memory_order_relaxed);
     if (k == 0) {
@@ -175,6 +173,7 @@ q_cpu_isa q_cpu_isa_best(void) {
 }
 
 static const q_matmul_traits *isa_table(q_cpu_isa isa) {
+    if (isa == Q_CPU_ISA_AVX512 && avx512_emulated) return avx512_emulated;
     return (unsigned)isa < Q_CPU_ISA_COUNT ? isa_tables[isa] : NULL;
 }
 

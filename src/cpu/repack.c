@@ -75,10 +75,19 @@ static const q_repack_traits *const repack_tables[Q_CPU_ISA_COUNT] = {
 #endif
 };
 
+/* Tests only (q_repack_emulate_avx512): the AVX-512 set's table when it is emulated. */
+static const q_repack_traits *avx512_emulated;
+
+void q_repack_emulate_avx512(const q_repack_traits *table) {
+    Q_ASSERT(table != NULL);
+    avx512_emulated = table;
+}
+
 const q_repack_traits *q_repack_traits_isa(q_type t, q_cpu_isa isa) {
-    if ((unsigned)isa >= Q_CPU_ISA_COUNT || (unsigned)t >= Q_TYPE_COUNT || !repack_tables[isa]) return NULL;
-    if (!q_cpu_isa_supported(isa)) return NULL;
-    const q_repack_traits *rt = &repack_tables[isa][t];
+    if ((unsigned)isa >= Q_CPU_ISA_COUNT || (unsigned)t >= Q_TYPE_COUNT) return NULL;
+    const q_repack_traits *tab = isa == Q_CPU_ISA_AVX512 && avx512_emulated ? avx512_emulated : repack_tables[isa];
+    if (!tab || !q_cpu_isa_supported(isa)) return NULL;
+    const q_repack_traits *rt = &tab[t];
     return rt->pack ? rt : NULL;
 }
 

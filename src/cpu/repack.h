@@ -48,6 +48,9 @@ typedef struct q_repack_traits {
 
 /* The repack entry of type t in a kernel set, or NULL (none: the type stays row-major). */
 const q_repack_traits *q_repack_traits_isa(q_type t, q_cpu_isa isa);
+/* Tests only: the AVX-512 set repacks through table (tests/avx512_emu_tables.h: the
+ * emulated tiles) instead of its own; with q_cpu_emulate_avx512, before any set is used. */
+void q_repack_emulate_avx512(const q_repack_traits *table);
 /* The entry in the kernel set every matmul uses (q_cpu_isa_best). */
 const q_repack_traits *q_repack_traits_get(q_type t);
 
