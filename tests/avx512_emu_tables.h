@@ -15,11 +15,6 @@
 #include "cpu/kern_avx512.h"
 #include "cpu/repack.h"
 
-void q_avx512_gemm_x8_q4_0_q8_0_emu(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws, const void *a,
-                                    size_t as, float *y, int64_t ldy);
-void q_avx512_gemm_x8_q8_0_q8_0_emu(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws, const void *a,
-                                    size_t as, float *y, int64_t ldy);
-
 static const q_matmul_traits avx512_emu_matmul[Q_TYPE_COUNT] = {
 #define AVX512_EMU_ROW(t, vt, dot, gemm) [t] = { vt, dot, gemm##_emu },
     Q_AVX512_MATMUL_ROWS(AVX512_EMU_ROW)

@@ -18,16 +18,11 @@
 #include <cmocka.h>
 
 #include "cpu/backend.h"
+#include "cpu/kern_avx512.h"
 #include "cpu/repack.h"
 #include "tensor/quants/blocks.h"
 #include "avx512_check.h"
 #include "test_util.h"
-
-void q_avx512_gemm_x8_q4_0_q8_0_emu(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws, const void *a,
-                                    size_t as, float *y, int64_t ldy);
-void q_avx512_gemm_x8_q8_0_q8_0_emu(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws, const void *a,
-                                    size_t as, float *y, int64_t ldy);
-
 
 static const struct {
     q_type    type;

@@ -17,6 +17,10 @@
     void name##_emu(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws, const void *a,       \
                     size_t as, float *y, int64_t ldy)
 
+/* Batches over x8-repacked weights (repack_avx512.c; layouts in cpu/repack.h) */
+Q_AVX512_GEMM_DECL(q_avx512_gemm_x8_q4_0_q8_0);
+Q_AVX512_GEMM_DECL(q_avx512_gemm_x8_q8_0_q8_0);
+
 /* F32, F16, BF16 (kern_avx512_float.c) */
 Q_AVX512_GEMM_DECL(q_avx512_gemm_f32);
 Q_AVX512_GEMM_DECL(q_avx512_gemm_f16);

@@ -18,6 +18,7 @@
 
 #include "core/base.h"
 #include "core/pool.h"
+#include "cpu/kern_avx512.h"
 #include "cpu/repack.h"
 #include "tensor/quants/blocks.h"
 

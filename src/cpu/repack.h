@@ -75,11 +75,6 @@ void q_avx2_gemm_x8_q4_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *w, 
                               const void *a, size_t as, float *y, int64_t ldy);
 void q_avx2_gemm_x8_q8_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws,
                               const void *a, size_t as, float *y, int64_t ldy);
-/* The AVX-512 (VNNI) tiles over the same layouts (cpu/repack_avx512.c). */
-void q_avx512_gemm_x8_q4_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws,
-                                const void *a, size_t as, float *y, int64_t ldy);
-void q_avx512_gemm_x8_q8_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws,
-                                const void *a, size_t as, float *y, int64_t ldy);
 #endif
 
 #endif

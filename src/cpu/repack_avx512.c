@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "core/base.h"
+#include "cpu/kern_avx512.h"
 #include "cpu/repack.h"
 #include "tensor/quants/blocks.h"
 
