@@ -7,31 +7,29 @@
  * loads are shared and which outputs share a register. Integer block sums are exact, so
  * their order is free.
  *
- * Two shapes of work:
- * - Types whose scalar order is one float accumulator per output fed block after block
- *   (all but Q8_0): 8 weight rows at once, one row per float lane, so one vector
- *   multiply-add per block serves 8 outputs.
- *   Decode (one token): rows k and k+4 share a vector (low nibbles against activation
+ * Every type's scalar order is one float accumulator per output fed block after block,
+ * so the kernels work on 8 weight rows at once, one row per float lane: one vector
+ * multiply-add (or multiply, add) per block serves 8 outputs.
+ * - Decode (one token): rows k and k+4 share a vector (low nibbles against activation
  *   elements 0..15 duplicated in both halves, high nibbles against 16..31); maddubs +
  *   madd give 4 int32 partial sums per row, and a 4x4 transpose-add per 128-bit half
  *   turns 8 rows' partials into one vector of 8 row sums.
- *   Prefill (several tokens): the tile's 8 rows are first repacked (unpacked to bytes,
+ * - Prefill (several tokens): the tile's 8 rows are first repacked (unpacked to bytes,
  *   interleaved 4 bytes per row) so that one maddubs of a repacked vector against a
  *   broadcast 4-byte group of one token's activations yields int16 partial sums for all
  *   8 rows; a repacked block is reused by every token of the tile.
- *   Small batches (Q4_0, 2..8 tokens, the server's batched decode): the decode layout,
+ * - Small batches (Q4_0, 2..8 tokens, the server's batched decode): the decode layout,
  *   each block of the tile's rows unpacked once and used for every token; the repack
  *   would cost more than it saves at a few tokens.
- * - Q8_0, whose scalar order is 8 float lanes per output (lane L holds elements 4L..4L+3
- *   of each block, x86_hsum8 at the end): a register block of 2 rows x 4 tokens (the
- *   last 1..3 tokens: a block of that many), each output an 8-lane accumulator.
+ * (Q4_0 and Q8_0 matrices are normally repacked at load into cpu/repack.h's x8 layout
+ * and multiplied by cpu/repack_avx2.c; these row-major kernels serve the rest.)
  *
  * maddubs multiplies unsigned by signed bytes and saturates its int16 pair sums, so
  * each kind picks which operand is unsigned and how many pairs an int16 lane may hold
  * (bounds at each use). Offsets (Q4_0's -8, Q5_0's -16, MXFP4 as grid + 12) are taken
  * off as offset * sum(activations) in decode; in prefill the activations get + 128
- * (unsigned) and the signed codes' 128 * sum comes off per row and block. Q8_0 x Q8_0
- * and IQ4_NL multiply |w| by sign(a, w): exact while activations avoid -128, which the
+ * (unsigned) and the signed codes' 128 * sum comes off per row and block. Q8_0 and
+ * IQ4_NL multiply |w| by sign(a, w): exact while activations avoid -128, which the
  * activation quantizer never produces.
  *
  * Memory: scratch tables live on the stack (< 64 KiB per call); nothing is allocated or
@@ -63,9 +61,7 @@ enum {
     KA_PROWS = 32,   /* prefill of the one-accumulator kinds: rows sharing one activation prep
                       * (a 32-row tile runs ~9% faster than two 16-row ones) */
     KA_KB = 16,      /* blocks per K chunk of Q4_0 prefill: activation tables 64 tokens x 16 blocks = 34 KiB */
-    KA_TOK8 = 16,    /* Q8_0 prefill: tokens per pass */
     KA_SMALL = 8,    /* Q4_0: batches up to this many tokens take the small-batch path */
-    KA_KB8 = 32,     /* Q8_0 prefill: blocks per K chunk (activation tables 16 x 32 x 36 bytes) */
 };
 
 /* Empty asm that claims to change its operands: keeps each in a register at this point,
@@ -94,13 +90,6 @@ KA_INLINE int32_t hsum_i32(__m256i v) {
     s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
     s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
     return _mm_cvtsi128_si32(s);
-}
-
-/* x86_hsum8: ((l0+l4) + (l2+l6)) + ((l1+l5) + (l3+l7)). */
-KA_INLINE float hsum8_ps(__m256 v) {
-    const __m128 s = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
-    const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    return _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)));
 }
 
 /* 4x4 transposes of int32 lanes in each 128-bit half: v[k] = [4 dwords of row k | 4 of
@@ -423,136 +412,13 @@ void q_avx2_gemm_q4_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *w, siz
                       (const block_q8_0 *)(const void *)((const uint8_t *)a + (size_t)c * as), y + c * ldy + r);
 }
 
-/* ---- Q8_0 x Q8_0: 8 lanes per output, lane += (dx * dy) * lane sum per block, x86_hsum8 ---- */
-
-void q_avx2_vec_dot_q8_0_q8_0(int64_t n, float *s, const void *vx, const void *vy) {
-    const block_q8_0 *x = vx;
-    const block_q8_0 *y = vy;
-    const __m256i ones = _mm256_set1_epi16(1);
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / QK8_0; b++) {
-        const __m256i wv = _mm256_loadu_si256((const __m256i *)x[b].qs);
-        const __m256i av = _mm256_loadu_si256((const __m256i *)y[b].qs);
-        const __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(wv), _mm256_sign_epi8(av, wv));
-        const __m256 d = _mm256_set1_ps(h2f(x[b].d) * h2f(y[b].d));
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones)), acc);
-    }
-    *s = hsum8_ps(acc);
-}
-
-/* Decode: 4 rows x one activation row y over nb blocks; out[r] = row r's dot. */
-static void q8_0_rows4_tok1(int64_t nb, const uint8_t *w, size_t ws, size_t tile, const block_q8_0 *y, float *out) {
-    const __m256i ones = _mm256_set1_epi16(1);
-    __m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
-    ka_pf pf = ka_pf_init(w, 4 * ws, tile, nb);
-    for (int64_t b = 0; b < nb; b++) {
-        ka_pf_step(&pf);
-        const __m256i av = _mm256_loadu_si256((const __m256i *)y[b].qs);
-        const __m256 dy = _mm256_set1_ps(h2f(y[b].d));
-        for (int r = 0; r < 4; r++) {
-            const block_q8_0 *x = (const block_q8_0 *)(const void *)(w + (size_t)r * ws) + b;
-            const __m256i wv = _mm256_loadu_si256((const __m256i *)x->qs);
-            const __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(wv), _mm256_sign_epi8(av, wv));
-            const __m256 d = _mm256_mul_ps(_mm256_set1_ps(h2f(x->d)), dy);
-            acc[r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones)), acc[r]);
-        }
-    }
-    for (int r = 0; r < 4; r++) out[r] = hsum8_ps(acc[r]);
-}
-
-/* Prefill: the activations of one K chunk per token, 32-byte aligned, and their scales. */
-typedef struct q8_0_prep {
-    __m256i ax[KA_TOK8][KA_KB8];
-    float   dy[KA_KB8][KA_TOK8];   /* block-major: 4 tokens' scales are one 16-byte load */
-} q8_0_prep;
-
-/* 2 rows (w, w + ws) x C <= 4 tokens (prep rows t0..t0+C-1) over nbk blocks;
- * acc[r * KA_TOK8 + t] the 8-lane accumulators. The 8 scale products dx * dy of a
- * block are one vector multiply, stored and broadcast back from memory (broadcast loads
- * cost no ALU slot; an in-lane permute per output instead measured no faster). C is a
- * constant: a batch of 1..3 tokens computes no padded token. */
-KA_INLINE void q8_0_tile(const int C, int nbk, const uint8_t *w, size_t ws, const q8_0_prep *pp, int t0, __m256 *acc) {
-    const __m256i ones = _mm256_set1_epi16(1);
-    __m256 c[2][4];
-    KA_UNROLL for (int r = 0; r < 2; r++) KA_UNROLL for (int t = 0; t < C; t++) c[r][t] = acc[r * KA_TOK8 + t];
-    __attribute__((aligned(32))) float dd[8];
-    for (int b = 0; b < nbk; b++) {
-        const block_q8_0 *x0 = (const block_q8_0 *)(const void *)w + b;
-        const block_q8_0 *x1 = (const block_q8_0 *)(const void *)(w + ws) + b;
-        const __m256i wv[2] = { _mm256_loadu_si256((const __m256i *)x0->qs), _mm256_loadu_si256((const __m256i *)x1->qs) };
-        const __m256i wa[2] = { _mm256_abs_epi8(wv[0]), _mm256_abs_epi8(wv[1]) };
-        const __m256 dx = _mm256_cvtph_ps(_mm_unpacklo_epi64(_mm_set1_epi16((short)x0->d), _mm_set1_epi16((short)x1->d)));
-        const __m256 dy = _mm256_broadcast_ps((const __m128 *)(const void *)&pp->dy[b][t0]);
-        _mm256_store_ps(dd, _mm256_mul_ps(dx, dy));   /* dd[4r + t] = dx_r * dy_t */
-        __asm__("" : "+m"(dd));                        /* read back from memory, not shuffled */
-        KA_UNROLL for (int t = 0; t < C; t++) {
-            const __m256i av = _mm256_load_si256(&pp->ax[t0 + t][b]);
-            KA_UNROLL for (int r = 0; r < 2; r++) {
-                const __m256i p = _mm256_maddubs_epi16(wa[r], _mm256_sign_epi8(av, wv[r]));
-                c[r][t] = _mm256_fmadd_ps(_mm256_broadcast_ss(&dd[4 * r + t]), _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones)), c[r][t]);
-            }
-        }
-    }
-    KA_UNROLL for (int r = 0; r < 2; r++) KA_UNROLL for (int t = 0; t < C; t++) acc[r * KA_TOK8 + t] = c[r][t];
-}
-
-void q_avx2_gemm_q8_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws, const void *a, size_t as,
-                           float *y, int64_t ldy) {
-    const int64_t nb = n / QK8_0;
-    const uint8_t *wb = w, *ab = a;
-    if (nc == 1) {
-        int32_t r = 0;
-        for (; r + 4 <= nr; r += 4) q8_0_rows4_tok1(nb, wb + (size_t)r * ws, ws, (size_t)nr * ws, a, y + r);
-        for (; r < nr; r++) q_avx2_vec_dot_q8_0_q8_0(n, y + r, wb + (size_t)r * ws, a);
-        return;
-    }
-    q8_0_prep pp;
-    __m256 acc[KA_ROWS + 1][KA_TOK8];   /* + 1: the partner of an odd last row */
-    /* A small batch (one token pass) streams W from memory as decode does, in 16 short
-     * row streams read a chunk at a time that the hardware prefetcher follows poorly:
-     * prefetch the tile after next as decode does, one step per row pair and chunk. */
-    const int64_t n_steps = (nr + 1) / 2 * ((nb + KA_KB8 - 1) / KA_KB8);
-    ka_pf pf = ka_pf_init(wb, nc <= KA_TOK8 ? (size_t)nr * ws : 0, (size_t)nr * ws, n_steps);
-    for (int32_t c0 = 0; c0 < nc; c0 += KA_TOK8) {
-        const int ncc = Q_MIN(KA_TOK8, nc - c0), nc4 = (ncc + 3) & ~3;
-        for (int32_t r0 = 0; r0 < nr; r0 += KA_ROWS) {
-            const int nrr = Q_MIN(KA_ROWS, nr - r0);
-            for (int r = 0; r < nrr + (nrr & 1); r++)
-                for (int t = 0; t < nc4; t++) acc[r][t] = _mm256_setzero_ps();
-            for (int64_t k0 = 0; k0 < nb; k0 += KA_KB8) {
-                const int nbk = (int)Q_MIN(KA_KB8, nb - k0);
-                const size_t ko = (size_t)k0 * sizeof(block_q8_0);
-                for (int t = 0; t < nc4; t++) {   /* tokens past ncc repeat the last one */
-                    const block_q8_0 *yb = (const block_q8_0 *)(const void *)(ab + (size_t)(c0 + Q_MIN(t, ncc - 1)) * as + ko);
-                    for (int b = 0; b < nbk; b++) {
-                        pp.ax[t][b] = _mm256_loadu_si256((const __m256i *)yb[b].qs);
-                        pp.dy[b][t] = h2f(yb[b].d);
-                    }
-                }
-                for (int r = 0; r < nrr; r += 2) {   /* an odd last row pairs with itself */
-                    const uint8_t *wr = wb + (size_t)(r0 + r) * ws + ko;
-                    const size_t w1 = r + 1 < nrr ? ws : 0;
-                    ka_pf_step(&pf);
-                    int t = 0;
-                    for (; t + 4 <= ncc; t += 4) q8_0_tile(4, nbk, wr, w1, &pp, t, &acc[r][t]);
-                    /* the last 1..3 tokens as one tile of that many: nothing padded is computed */
-                    if (ncc - t == 3) q8_0_tile(3, nbk, wr, w1, &pp, t, &acc[r][t]);
-                    if (ncc - t == 2) q8_0_tile(2, nbk, wr, w1, &pp, t, &acc[r][t]);
-                    if (ncc - t == 1) q8_0_tile(1, nbk, wr, w1, &pp, t, &acc[r][t]);
-                }
-            }
-            for (int r = 0; r < nrr; r++)
-                for (int t = 0; t < ncc; t++) y[(c0 + t) * ldy + r0 + r] = hsum8_ps(acc[r][t]);
-        }
-    }
-}
-
-/* ---- Q4_1, Q5_0, Q5_1, IQ4_NL, MXFP4: sum += sumi * (dx * dy) [+ m * s] per block ----
+/* ---- Q8_0, Q4_1, Q5_0, Q5_1, IQ4_NL, MXFP4: sum += sumi * (dx * dy) [+ m * s] per block ----
  *
  * One float accumulator per output fed block after block with a separate multiply and
- * add (no FMA), as the scalar bodies. One code path for the five, specialized by a
+ * add (no FMA), as the scalar bodies. One code path for the six, specialized by a
  * constant kind (every switch below folds away):
  *   kind    block  weight code for maddubs          activations  int16 sums per block
+ *   Q8_0    34 B   int8 -127..127: |w| x sign(a, w)  Q8_0         1 pair (madd each)
  *   Q4_1    20 B   nibble 0..15 (unsigned)           Q8_1 as is   8 pairs <= 30720
  *   Q5_1    24 B   5-bit 0..31 (unsigned)            Q8_1 as is   4 pairs <= 31744
  *   Q5_0    22 B   decode: 0..31, -16 sum(a) after;  Q8_0         4 pairs
@@ -560,11 +426,13 @@ void q_avx2_gemm_q8_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *w, siz
  *   MXFP4   17 B   decode: grid + 12 in 0..24, -12 sum(a) after; prefill: grid -12..12
  *                  x (a + 128), - 128 sum(w) after  Q8_0         4 pairs
  *   IQ4_NL  18 B   grid -127..113: |w| x sign(a, w)  Q8_0         1 pair (madd each)
- * (IQ4_NL's sign trick is exact while activations avoid -128, as Q8_0 x Q8_0's.) */
-typedef enum q32_kind { Q32_Q4_1, Q32_Q5_0, Q32_Q5_1, Q32_IQ4_NL, Q32_MXFP4 } q32_kind;
+ * (The sign trick is exact while activations avoid -128, which the activation quantizer
+ * never produces.) */
+typedef enum q32_kind { Q32_Q8_0, Q32_Q4_1, Q32_Q5_0, Q32_Q5_1, Q32_IQ4_NL, Q32_MXFP4 } q32_kind;
 
 KA_INLINE size_t q32_bsize(q32_kind k) {
     switch (k) {
+    case Q32_Q8_0: return sizeof(block_q8_0);
     case Q32_Q4_1: return sizeof(block_q4_1);
     case Q32_Q5_0: return sizeof(block_q5_0);
     case Q32_Q5_1: return sizeof(block_q5_1);
@@ -572,9 +440,10 @@ KA_INLINE size_t q32_bsize(q32_kind k) {
     default: return sizeof(block_mxfp4);
     }
 }
-KA_INLINE int q32_qs(q32_kind k) {   /* byte offset of the nibbles */
-    return k == Q32_Q4_1 ? 4 : k == Q32_Q5_0 ? 6 : k == Q32_Q5_1 ? 8 : k == Q32_IQ4_NL ? 2 : 1;
+KA_INLINE int q32_qs(q32_kind k) {   /* byte offset of the codes */
+    return k == Q32_Q4_1 ? 4 : k == Q32_Q5_0 ? 6 : k == Q32_Q5_1 ? 8 : k == Q32_IQ4_NL || k == Q32_Q8_0 ? 2 : 1;
 }
+KA_INLINE int q32_signed(q32_kind k) { return k == Q32_IQ4_NL || k == Q32_Q8_0; }   /* |w| x sign(a, w) */
 KA_INLINE int q32_is_q5(q32_kind k) { return k == Q32_Q5_0 || k == Q32_Q5_1; }
 KA_INLINE int q32_has_m(q32_kind k) { return k == Q32_Q4_1 || k == Q32_Q5_1; }    /* Q8_1 activations */
 KA_INLINE int q32_offset(q32_kind k) { return k == Q32_Q5_0 ? 16 : k == Q32_MXFP4 ? 12 : 0; }
@@ -602,6 +471,11 @@ KA_INLINE __m256i q32_bit5(__m256i q, __m256i ctrl) {
 /* Weight codes of rows p0 (low 128 bits) and p1 (high 128) at block start: *lo = elements
  * 0..15, *hi = elements 16..31 of each row, in the decode form of the table above. */
 KA_INLINE void q32_unpack2(q32_kind k, const uint8_t *p0, const uint8_t *p1, __m256i *lo, __m256i *hi) {
+    if (k == Q32_Q8_0) {   /* bytes in element order */
+        *lo = load_2x128(p0 + 2, p1 + 2);
+        *hi = load_2x128(p0 + 18, p1 + 18);
+        return;
+    }
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     const __m256i v = load_2x128(p0 + q32_qs(k), p1 + q32_qs(k));
     __m256i l = _mm256_and_si256(v, m4), h = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
@@ -672,7 +546,7 @@ KA_INLINE void q32_tok1(q32_kind k, int64_t nb, const uint8_t *w, size_t ws, int
             for (int i = 0; i < 4; i++) {
                 __m256i lo, hi;
                 q32_unpack2(k, rg[i] + bo, rg[i + 4] + bo, &lo, &hi);
-                if (k == Q32_IQ4_NL) {
+                if (q32_signed(k)) {
                     const __m256i pl = _mm256_maddubs_epi16(_mm256_abs_epi8(lo), _mm256_sign_epi8(alo, lo));
                     const __m256i ph = _mm256_maddubs_epi16(_mm256_abs_epi8(hi), _mm256_sign_epi8(ahi, hi));
                     s[i] = _mm256_add_epi32(_mm256_madd_epi16(pl, ones), _mm256_madd_epi16(ph, ones));
@@ -699,7 +573,7 @@ typedef struct q32_prep {
 } q32_prep;
 
 /* 8 rows of one K chunk, repacked as q4_0_pack: q[b][g] = codes 4g..4g+3 of rows 0..7
- * (prefill form), aq = |q| (IQ4_NL), corr[b] = 128 * sum of each row's codes (offset
+ * (prefill form), aq = |q| (Q8_0, IQ4_NL), corr[b] = 128 * sum of each row's codes (offset
  * kinds), dx / mx the row scales. */
 typedef struct q32_pack {
     __m256i q[KA_KB][8];
@@ -726,7 +600,7 @@ KA_INLINE void q32_repack(q32_kind k, q32_pack *pk, const uint8_t *w, size_t ws,
         }
         transpose4x2_epi32(lo, pk->q[b]);
         transpose4x2_epi32(hi, pk->q[b] + 4);
-        if (k == Q32_IQ4_NL)
+        if (q32_signed(k))
             for (int g = 0; g < 8; g++) pk->aq[b][g] = _mm256_abs_epi8(pk->q[b][g]);
         if (q32_offset(k)) {   /* int8 sums of 8 codes in -16..15 stay in -128..120 */
             __m256i z = pk->q[b][0];
@@ -744,7 +618,7 @@ KA_INLINE void q32_block3(q32_kind k, const q32_pack *pk, int b, const uint8_t *
                           const uint8_t *a2, __m256i *s0, __m256i *s1, __m256i *s2) {
     const __m256i ones = _mm256_set1_epi16(1);
     __m256i i0 = _mm256_setzero_si256(), i1 = i0, i2 = i0;
-    if (k == Q32_IQ4_NL) {
+    if (q32_signed(k)) {
         for (int g = 0; g < 8; g++) {
             const __m256i wq = _mm256_load_si256(&pk->q[b][g]), wa = _mm256_load_si256(&pk->aq[b][g]);
             const int o = 32 * b + 4 * g;
@@ -853,6 +727,7 @@ KA_INLINE void q32_gemm(q32_kind k, int64_t n, int32_t nr, int32_t nc, const uin
     void q_avx2_vec_dot_##name(int64_t n, float *s, const void *x, const void *y) {                           \
         q32_tok1(kind, n / 32, x, 0, 1, 0, y, s);                                                                 \
     }
+Q32_EXPORT(q8_0_q8_0, Q32_Q8_0)
 Q32_EXPORT(q4_1_q8_1, Q32_Q4_1)
 Q32_EXPORT(q5_0_q8_0, Q32_Q5_0)
 Q32_EXPORT(q5_1_q8_1, Q32_Q5_1)

@@ -7,18 +7,20 @@
  *   first operand against 4 broadcast activation bytes; the 8 maddubs of a block add up
  *   in int16 (8 pairs of 15 x 128 <= 30720, no saturation); 8 * sum(a) is computed once
  *   per token and block, shared by every row.
- * - Q8_0: 8 float lanes per output (lane L = elements 4L..4L+3 of each block), fma(d,
- *   lane, acc[L]) per block, x86_hsum8 at the end. Vector q of a group block holds lane
- *   q of 8 rows, so acc[q] lane r is row r's lane q: 8 accumulators per 8 outputs, and
- *   x86_hsum8 becomes 7 vector adds over them. |w| x sign(a, w): exact while activations
- *   avoid -128, which the activation quantizer never produces.
+ * - Q8_0: the same one accumulator per output, sum += sumi * (dx * dy) (a multiply, then
+ *   an add) block after block. Decode: |w| x sign(a, w) with maddubs, exact while
+ *   activations avoid -128, which the activation quantizer never produces. Batches:
+ *   weights and activations widened to int16 and multiplied in pairs with vpmaddwd (one
+ *   multiply per 16 products, where the sign trick needs three per 32: sign, maddubs and
+ *   madd); the weights once per group and K chunk, the activations once per K chunk.
  * Work order: decode (one token) streams each group's contiguous run once; several
  * tokens take each block of weights once and run every token over it (accumulators in
  * a stack table), the tokens' per-block terms prepared per K chunk.
  *
- * Memory: stack scratch only (< 48 KiB per call); nothing allocated or owned. Compiled
- * for AVX2+FMA+F16C by the target region; cpu/repack.c lists these only for the AVX2
- * set, which cpu/matmul.c picks only when the CPU has it. Empty on other architectures. */
+ * Memory: stack scratch only (< 96 KiB per call: Q8_0's int16 activation table is 64
+ * KiB); nothing allocated or owned. Compiled for AVX2+FMA+F16C by the target region;
+ * cpu/repack.c lists these only for the AVX2 set, which cpu/matmul.c picks only when
+ * the CPU has it. Empty on other architectures. */
 #include <stdint.h>
 #include <string.h>
 #if defined(__x86_64__)
@@ -47,7 +49,7 @@ enum {
     X8_Q8_BLOCK = 272,   /* bytes of a Q8_0 group block: 8 scales + 256 bytes of quants */
     X8_TOK = 64,         /* tokens per pass (the matmul op's tile width) */
     X8_PG = 4,           /* row groups per pass (32 rows: the matmul op's prefill tile) */
-    X8_KB = 32,          /* Q8_0 batches: blocks per K chunk (|w| table 8 KiB) */
+    X8_Q8_KB = 16,       /* Q8_0 batches: blocks per K chunk (int16 weights 8 KiB per group) */
     X8_KB4 = 16,         /* Q4_0 batches: blocks per K chunk (token table 64 x 16 x 32 B = 32 KiB) */
 };
 
@@ -266,47 +268,123 @@ void q_avx2_gemm_x8_q4_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *vw,
 
 /* ---- Q8_0 ---- */
 
-/* acc[q] += d * (lane q of 8 rows) over one group block p with activation quants qs. */
-X8_INLINE void q8_0_block(const uint8_t *p, const int8_t *qs, __m256 d, __m256 acc[8]) {
+/* Integer sums of 8 rows over one group block p (lane r = row r) with activation quants
+ * qs: lane r of vector q is row r's elements 4q..4q+3, against qs[4q..4q+3] broadcast. */
+X8_INLINE __m256i q8_0_sumi(const uint8_t *p, const int8_t *qs) {
     const __m256i ones = _mm256_set1_epi16(1);
+    __m256i s = _mm256_setzero_si256();
     for (int q = 0; q < 8; q++) {
         const __m256i wv = _mm256_loadu_si256((const __m256i *)(p + 16 + 32 * q));
         const __m256i pr = _mm256_maddubs_epi16(_mm256_abs_epi8(wv), _mm256_sign_epi8(x8_bcast4(qs + 4 * q), wv));
-        acc[q] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_madd_epi16(pr, ones)), acc[q]);
+        s = _mm256_add_epi32(s, _mm256_madd_epi16(pr, ones));
     }
+    return s;
 }
 
-/* x86_hsum8 of each row: ((l0+l4) + (l2+l6)) + ((l1+l5) + (l3+l7)), lane r = row r. */
-X8_INLINE __m256 q8_0_hsum(const __m256 acc[8]) {
-    const __m256 r0 = _mm256_add_ps(acc[4], acc[0]), r1 = _mm256_add_ps(acc[5], acc[1]);
-    const __m256 r2 = _mm256_add_ps(acc[6], acc[2]), r3 = _mm256_add_ps(acc[7], acc[3]);
-    return _mm256_add_ps(_mm256_add_ps(r0, r2), _mm256_add_ps(r1, r3));
+/* sum += sumi * (dx * dy), the scalar body's two roundings, lane by lane. */
+X8_INLINE __m256 q8_0_fin(__m256 sum, __m256i sumi, __m256 dx, float dy) {
+    return _mm256_add_ps(sum, _mm256_mul_ps(_mm256_cvtepi32_ps(sumi), _mm256_mul_ps(dx, _mm256_set1_ps(dy))));
 }
 
-/* One group's chunk of blocks for reuse by every token: aw[b][q] = |w| of vector q, dx
- * the scales. */
-typedef struct q8_0_x8_unp {
-    __m256i aw[X8_KB][8];
-    __m256  dx[X8_KB];
-} q8_0_x8_unp;
+/* Batches multiply int16 pairs (vpmaddwd): no sign trick, no second multiply per 32
+ * products. One group's K chunk, unpacked once for every token: p[b][k] lane r = row r's
+ * elements 2k, 2k+1 (int16); dx the scales. */
+typedef struct q8_0_x8_w16 {
+    __m256i p[X8_Q8_KB][16];
+    __m256  dx[X8_Q8_KB];
+} q8_0_x8_w16;
 
-/* One token (activation blocks yb[0..nbk)) x 8 rows over a chunk starting at group block
- * p: acc[0..8) the 8 lane accumulators. */
-X8_INLINE void q8_0_x8_chunk_tok(int nbk, const uint8_t *p, const q8_0_x8_unp *up, const block_q8_0 *yb,
-                                 __m256 acc[8]) {
-    const __m256i ones = _mm256_set1_epi16(1);
-    __m256 c[8];
-    X8_UNROLL for (int q = 0; q < 8; q++) c[q] = acc[q];
-    for (int b = 0; b < nbk; b++, p += X8_Q8_BLOCK) {
-        const __m256 d = _mm256_mul_ps(up->dx[b], _mm256_set1_ps(_cvtsh_ss(yb[b].d)));
-        X8_UNROLL for (int q = 0; q < 8; q++) {
-            const __m256i wv = _mm256_loadu_si256((const __m256i *)(p + 16 + 32 * q));
-            const __m256i pr = _mm256_maddubs_epi16(_mm256_load_si256(&up->aw[b][q]),
-                                                    _mm256_sign_epi8(x8_bcast4(yb[b].qs + 4 * q), wv));
-            c[q] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_madd_epi16(pr, ones)), c[q]);
+/* Every token's K chunk: a[t][b][k] = activation elements 2k, 2k+1 of block b (int16
+ * pair, broadcast by one load), dy the scales. 64 KiB: an L2 table read by every group. */
+typedef struct q8_0_x8_a16 {
+    int32_t a[X8_TOK][X8_Q8_KB][16];
+    float   dy[X8_TOK][X8_Q8_KB];
+} q8_0_x8_a16;
+
+static void q8_0_x8_prep16(q8_0_x8_a16 *pa, const uint8_t *a, size_t as, int nt, int64_t k0, int nbk) {
+    for (int t = 0; t < nt; t++) {
+        const block_q8_0 *yb = (const block_q8_0 *)(const void *)(a + (size_t)t * as) + k0;
+        for (int b = 0; b < nbk; b++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)yb[b].qs);
+            _mm256_storeu_si256((__m256i *)pa->a[t][b], _mm256_cvtepi8_epi16(_mm256_castsi256_si128(v)));
+            _mm256_storeu_si256((__m256i *)(pa->a[t][b] + 8), _mm256_cvtepi8_epi16(_mm256_extracti128_si256(v, 1)));
+            pa->dy[t][b] = _cvtsh_ss(yb[b].d);
         }
     }
-    X8_UNROLL for (int q = 0; q < 8; q++) acc[q] = c[q];
+}
+
+/* Vector q of a group block (rows 0..3 | rows 4..7, 4 bytes each) -> pairs 2q and 2q+1. */
+X8_INLINE void q8_0_x8_unpack16(const uint8_t *p, int nbk, q8_0_x8_w16 *uw, x8_pf *pf, size_t pf_ahead) {
+    const __m256i even_odd = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+    for (int b = 0; b < nbk; b++, p += X8_Q8_BLOCK) {
+        x8_pf_to(pf, (uintptr_t)p + pf_ahead + X8_Q8_BLOCK);
+        for (int q = 0; q < 8; q++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(p + 16 + 32 * q));
+            /* dwords [r0 2q, r0 2q+1, r1 .., ..] -> [r0..r3 pair 2q | r0..r3 pair 2q+1] */
+            const __m256i lo = _mm256_permutevar8x32_epi32(_mm256_cvtepi8_epi16(_mm256_castsi256_si128(v)), even_odd);
+            const __m256i hi = _mm256_permutevar8x32_epi32(_mm256_cvtepi8_epi16(_mm256_extracti128_si256(v, 1)), even_odd);
+            uw->p[b][2 * q] = _mm256_permute2x128_si256(lo, hi, 0x20);
+            uw->p[b][2 * q + 1] = _mm256_permute2x128_si256(lo, hi, 0x31);
+        }
+        uw->dx[b] = x8_scales(p);
+    }
+}
+
+/* C <= 4 tokens (t..t+C-1) x 8 rows over the chunk; acc[0..C). int32 sums: 16 pairs of
+ * |.| <= 127 * 127 * 2 per block, far inside. */
+X8_INLINE void q8_0_x8_tile(const int C, int nbk, const q8_0_x8_w16 *uw, const q8_0_x8_a16 *pa, int t, __m256 *acc) {
+    __m256 c[4];
+    X8_UNROLL for (int i = 0; i < C; i++) c[i] = acc[i];
+    const int32_t *a0 = pa->a[t][0], *a1 = pa->a[t + (C > 1)][0], *a2 = pa->a[t + 2 * (C > 2)][0], *a3 = pa->a[t + 3 * (C > 3)][0];
+    for (int b = 0; b < nbk; b++, a0 += 16, a1 += 16, a2 += 16, a3 += 16) {
+        const __m256i *wp = uw->p[b];
+        __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+#pragma GCC unroll 16
+        for (int k = 0; k < 16; k++) {
+            const __m256i wk = _mm256_load_si256(wp + k);
+            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(wk, _mm256_set1_epi32(a0[k])));
+            __asm__("" : "+x"(s0));
+            if (C > 1) s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(wk, _mm256_set1_epi32(a1[k])));
+            __asm__("" : "+x"(s1));
+            if (C > 2) s2 = _mm256_add_epi32(s2, _mm256_madd_epi16(wk, _mm256_set1_epi32(a2[k])));
+            __asm__("" : "+x"(s2));
+            if (C > 3) s3 = _mm256_add_epi32(s3, _mm256_madd_epi16(wk, _mm256_set1_epi32(a3[k])));
+            __asm__("" : "+x"(s3));
+        }
+        const __m256i s[4] = { s0, s1, s2, s3 };
+        X8_UNROLL for (int i = 0; i < C; i++) c[i] = q8_0_fin(c[i], s[i], uw->dx[b], pa->dy[t + i][b]);
+    }
+    X8_UNROLL for (int i = 0; i < C; i++) acc[i] = c[i];
+}
+
+/* Two groups (uw[0], uw[1]) x 4 tokens: one broadcast serves both groups. */
+X8_INLINE void q8_0_x8_tile2(int nbk, const q8_0_x8_w16 *uw, const q8_0_x8_a16 *pa, int t, __m256 *acc0, __m256 *acc1) {
+    __m256 c0[4], c1[4];
+    X8_UNROLL for (int i = 0; i < 4; i++) c0[i] = acc0[i], c1[i] = acc1[i];
+    const int32_t *a0 = pa->a[t][0], *a1 = pa->a[t + 1][0], *a2 = pa->a[t + 2][0], *a3 = pa->a[t + 3][0];
+    for (int b = 0; b < nbk; b++, a0 += 16, a1 += 16, a2 += 16, a3 += 16) {
+        const __m256i *wp = uw[0].p[b], *wq = uw[1].p[b];
+        __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0, u0 = s0, u1 = s0, u2 = s0, u3 = s0;
+#pragma GCC unroll 16
+        for (int k = 0; k < 16; k++) {
+            const __m256i wk = _mm256_load_si256(wp + k), vk = _mm256_load_si256(wq + k);
+#define X8_Q8_STEP(s, u, ap)                                                   \
+            {                                                                  \
+                const __m256i ak = _mm256_set1_epi32(ap[k]);                   \
+                s = _mm256_add_epi32(s, _mm256_madd_epi16(wk, ak));            \
+                u = _mm256_add_epi32(u, _mm256_madd_epi16(vk, ak));            \
+                __asm__("" : "+x"(s), "+x"(u));                                \
+            }
+            X8_Q8_STEP(s0, u0, a0) X8_Q8_STEP(s1, u1, a1) X8_Q8_STEP(s2, u2, a2) X8_Q8_STEP(s3, u3, a3)
+#undef X8_Q8_STEP
+        }
+        const __m256i s[4] = { s0, s1, s2, s3 }, u[4] = { u0, u1, u2, u3 };
+        X8_UNROLL for (int i = 0; i < 4; i++) {
+            c0[i] = q8_0_fin(c0[i], s[i], uw[0].dx[b], pa->dy[t + i][b]);
+            c1[i] = q8_0_fin(c1[i], u[i], uw[1].dx[b], pa->dy[t + i][b]);
+        }
+    }
+    X8_UNROLL for (int i = 0; i < 4; i++) acc0[i] = c0[i], acc1[i] = c1[i];
 }
 
 void q_avx2_gemm_x8_q8_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *vw, size_t ws, const void *va,
@@ -315,47 +393,54 @@ void q_avx2_gemm_x8_q8_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *vw,
     const int64_t nb = n / QK8_0;
     const uint8_t *w = vw, *a = va;
     const size_t gs = 8 * ws, tile = (size_t)nr * ws;
-    if (nc == 1) {   /* decode: each group's run streamed once, the 8 accumulators in registers */
+    if (nc == 1) {   /* decode: each group's run streamed once */
         const block_q8_0 *yt = va;
         x8_pf pf = { (uintptr_t)w + 2 * tile, (uintptr_t)w + 3 * tile };
         for (int32_t g = 0; g < nr / 8; g++) {
-            __m256 acc[8];
-            for (int q = 0; q < 8; q++) acc[q] = _mm256_setzero_ps();
+            __m256 acc = _mm256_setzero_ps();
             const uint8_t *p = w + (size_t)g * gs;
             for (int64_t b = 0; b < nb; b++, p += X8_Q8_BLOCK) {
                 x8_pf_to(&pf, (uintptr_t)p + 2 * tile + X8_Q8_BLOCK);
-                const __m256 d = _mm256_mul_ps(x8_scales(p), _mm256_set1_ps(_cvtsh_ss(yt[b].d)));
-                q8_0_block(p, yt[b].qs, d, acc);
+                acc = q8_0_fin(acc, q8_0_sumi(p, yt[b].qs), x8_scales(p), _cvtsh_ss(yt[b].d));
             }
-            x8_store(y + 8 * g, q8_0_hsum(acc));
+            x8_store(y + 8 * g, acc);
         }
         return;
     }
-    /* Several tokens: per group and K chunk, |w| once, then each token's 8 accumulators
-     * run over the chunk in registers (a table keeps them between chunks). */
-    q8_0_x8_unp up;
+    /* Several tokens: per K chunk, every token's activations as int16 pairs once; per
+     * group, its weights unpacked once, then every token's tile over them. */
+    q8_0_x8_a16 pa;
+    q8_0_x8_w16 uw[2];
+    __m256 acc[X8_PG][X8_TOK];
     x8_pf pf = x8_pf_small(w, tile, nc);
-    __m256 acc[X8_TOK][8];
     for (int32_t c0 = 0; c0 < nc; c0 += X8_TOK) {
         const int ncc = Q_MIN(X8_TOK, nc - c0);
-        for (int32_t g = 0; g < nr / 8; g++) {
-            for (int t = 0; t < ncc; t++)
-                for (int q = 0; q < 8; q++) acc[t][q] = _mm256_setzero_ps();
-            for (int64_t k0 = 0; k0 < nb; k0 += X8_KB) {
-                const int nbk = (int)Q_MIN(X8_KB, nb - k0);
-                const uint8_t *p = w + (size_t)g * gs + (size_t)k0 * X8_Q8_BLOCK;
-                for (int b = 0; b < nbk; b++) {
-                    const uint8_t *pb = p + (size_t)b * X8_Q8_BLOCK;
-                    x8_pf_to(&pf, (uintptr_t)pb + 2 * tile + X8_Q8_BLOCK);
-                    for (int q = 0; q < 8; q++)
-                        up.aw[b][q] = _mm256_abs_epi8(_mm256_loadu_si256((const __m256i *)(pb + 16 + 32 * q)));
-                    up.dx[b] = x8_scales(pb);
+        for (int32_t g0 = 0; g0 < nr / 8; g0 += X8_PG) {
+            const int ng = Q_MIN(X8_PG, nr / 8 - g0);
+            for (int g = 0; g < ng; g++)
+                for (int t = 0; t < ncc; t++) acc[g][t] = _mm256_setzero_ps();
+            for (int64_t k0 = 0; k0 < nb; k0 += X8_Q8_KB) {
+                const int nbk = (int)Q_MIN(X8_Q8_KB, nb - k0);
+                q8_0_x8_prep16(&pa, a + (size_t)c0 * as, as, ncc, k0, nbk);
+                for (int g = 0; g < ng; g += 2) {   /* groups in pairs, an odd last one alone */
+                    const int gn = Q_MIN(2, ng - g);
+                    for (int h = 0; h < gn; h++)
+                        q8_0_x8_unpack16(w + (size_t)(g0 + g + h) * gs + (size_t)k0 * X8_Q8_BLOCK, nbk, &uw[h], &pf, 2 * tile);
+                    int t = 0;
+                    if (gn == 2)
+                        for (; t + 4 <= ncc; t += 4) q8_0_x8_tile2(nbk, uw, &pa, t, &acc[g][t], &acc[g + 1][t]);
+                    for (int h = 0; h < gn; h++) {
+                        int u = t;
+                        for (; u + 4 <= ncc; u += 4) q8_0_x8_tile(4, nbk, &uw[h], &pa, u, &acc[g + h][u]);
+                        /* the last 1..3 tokens as one tile of that many: nothing padded is computed */
+                        if (ncc - u == 3) q8_0_x8_tile(3, nbk, &uw[h], &pa, u, &acc[g + h][u]);
+                        if (ncc - u == 2) q8_0_x8_tile(2, nbk, &uw[h], &pa, u, &acc[g + h][u]);
+                        if (ncc - u == 1) q8_0_x8_tile(1, nbk, &uw[h], &pa, u, &acc[g + h][u]);
+                    }
                 }
-                for (int t = 0; t < ncc; t++)
-                    q8_0_x8_chunk_tok(nbk, p, &up, (const block_q8_0 *)(const void *)(a + (size_t)(c0 + t) * as) + k0,
-                                      acc[t]);
             }
-            for (int t = 0; t < ncc; t++) x8_store(y + (c0 + t) * ldy + 8 * g, q8_0_hsum(acc[t]));
+            for (int g = 0; g < ng; g++)
+                for (int t = 0; t < ncc; t++) x8_store(y + (c0 + t) * ldy + 8 * (g0 + g), acc[g][t]);
         }
     }
 }

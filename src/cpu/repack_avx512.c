@@ -8,10 +8,10 @@
  * - Q4_0: sumi = sum(nibble * a) - 8 * sum(a) (nibbles are vpdpbusd's unsigned operand,
  *   the activations its signed one; 8 * sum(a) once per token and block); acc =
  *   fma(sumi, dy * dx, acc) per block, lane r = row r of the group.
- * - Q8_0: lane q of a block (elements 4q..4q+3) = vpdpbusd(w + 128, a) - 128 * (a_4q +
- *   .. + a_4q+3): the weights are biased to unsigned once per K chunk, the correction
- *   (per token, block and lane, shared by every row) starts the accumulation; acc[q] =
- *   fma(d, lane, acc[q]) per block, x86_hsum8 over q at the end (lane r = row r).
+ * - Q8_0: sumi = sum((w + 128) * a) - 128 * sum(a): the weights are biased to unsigned
+ *   once per K chunk, the correction (per token and block, shared by every row) starts
+ *   the accumulation of a block's 8 vpdpbusd; acc = acc + sumi * (dx * dy) per block
+ *   (lane r = row r).
  * Integer sums are exact (|lane| <= 4 x 255 x 128), so only the float order matters.
  * Work order as the AVX2 tiles: per pass of 64 tokens and V_PG row groups, K in chunks;
  * a group pair's chunk is unpacked once and every token of the pass runs over it (an odd
@@ -47,7 +47,7 @@ enum {
     V_PG = 4,           /* row groups per pass (32 rows: the matmul op's prefill tile) */
     V_KB = 16,          /* blocks per K chunk (unpacked weights 4 KiB, token terms 8-36 KiB) */
     V_C4 = 4,           /* Q4_0: tokens per register tile */
-    V_C8 = 2,           /* Q8_0: tokens per register tile (8 accumulators each) */
+    V_C8 = 4,           /* Q8_0: tokens per register tile */
 };
 
 V_INLINE int32_t v_load_i32(const void *p) {
@@ -209,10 +209,10 @@ typedef struct v_q8_unp {
     __m512  dx[V_KB];
 } v_q8_unp;
 
-/* Per token of the pass and block of the chunk: corr[q] = -128 * (a_4q + .. + a_4q+3)
- * (what the bias adds to lane q, negated) and dy. */
+/* Per token of the pass and block of the chunk: corr = -128 * sum(a) (what the bias adds,
+ * negated) and dy. */
 typedef struct v_q8_prep {
-    int32_t corr[V_TOK][V_KB][8];
+    int32_t corr[V_TOK][V_KB];
     float   dy[V_TOK][V_KB];
 } v_q8_prep;
 
@@ -236,37 +236,33 @@ static void v_q8_prep_rows(v_q8_prep *pp, const uint8_t *a, size_t as, int nt, i
         const block_q8_0 *yb = (const block_q8_0 *)(const void *)(a + (size_t)t * as) + k0;
         for (int b = 0; b < nbk; b++) {
             const __m256i s4 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, _mm256_loadu_si256((const __m256i *)yb[b].qs));
-            _mm256_storeu_si256((__m256i *)pp->corr[t][b], _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(s4, 7)));
+            const __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s4), _mm256_extracti128_si256(s4, 1));
+            const __m128i q = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
+            pp->corr[t][b] = -128 * _mm_cvtsi128_si32(_mm_add_epi32(q, _mm_shuffle_epi32(q, 0xB1)));
             pp->dy[t][b] = v_h2f(yb[b].d);
         }
     }
 }
 
-/* x86_hsum8 of each row: ((l0+l4) + (l2+l6)) + ((l1+l5) + (l3+l7)), lane r = row r. */
-V_INLINE __m512 v_hsum8(const __m512 acc[8]) {
-    const __m512 r0 = _mm512_add_ps(acc[4], acc[0]), r1 = _mm512_add_ps(acc[5], acc[1]);
-    const __m512 r2 = _mm512_add_ps(acc[6], acc[2]), r3 = _mm512_add_ps(acc[7], acc[3]);
-    return _mm512_add_ps(_mm512_add_ps(r0, r2), _mm512_add_ps(r1, r3));
-}
-
-/* C <= V_C8 tokens x 16 rows over the chunk; acc[i][0..8) token i's lane accumulators. */
+/* C <= V_C8 tokens x 16 rows over the chunk; acc[0..C). Lane r of every vector is row r:
+ * the 8 vpdpbusd of a block add up to row r's whole sum, then one multiply and add. */
 V_INLINE void v_q8_tile(const int C, int nbk, const v_q8_unp *up, const v_q8_prep *pp, int t,
-                        const block_q8_0 *const *y, __m512 (*acc)[8]) {
-    __m512 c[V_C8][8];
-    V_UNROLL for (int i = 0; i < C; i++) V_UNROLL for (int q = 0; q < 8; q++) c[i][q] = acc[i][q];
+                        const block_q8_0 *const *y, __m512 *acc) {
+    __m512 c[V_C8];
+    V_UNROLL for (int i = 0; i < C; i++) c[i] = acc[i];
     for (int b = 0; b < nbk; b++) {
-        __m512 d[V_C8];
-        V_UNROLL for (int i = 0; i < C; i++) d[i] = _mm512_mul_ps(up->dx[b], _mm512_set1_ps(pp->dy[t + i][b]));
+        __m512i s[V_C8];
+        V_UNROLL for (int i = 0; i < C; i++) s[i] = _mm512_set1_epi32(pp->corr[t + i][b]);
         V_UNROLL for (int q = 0; q < 8; q++) {
             const __m512i wq = _mm512_load_si512((const void *)&up->wu[b][q]);
-            V_UNROLL for (int i = 0; i < C; i++) {
-                const __m512i s = _mm512_dpbusd_epi32(_mm512_set1_epi32(pp->corr[t + i][b][q]), wq,
-                                                      _mm512_set1_epi32(v_load_i32(y[i][b].qs + 4 * q)));
-                c[i][q] = _mm512_fmadd_ps(d[i], _mm512_cvtepi32_ps(s), c[i][q]);
-            }
+            V_UNROLL for (int i = 0; i < C; i++)
+                s[i] = _mm512_dpbusd_epi32(s[i], wq, _mm512_set1_epi32(v_load_i32(y[i][b].qs + 4 * q)));
         }
+        V_UNROLL for (int i = 0; i < C; i++)   /* sum += sumi * (dx * dy), as the scalar */
+            c[i] = _mm512_add_ps(c[i], _mm512_mul_ps(_mm512_cvtepi32_ps(s[i]),
+                                                     _mm512_mul_ps(up->dx[b], _mm512_set1_ps(pp->dy[t + i][b]))));
     }
-    V_UNROLL for (int i = 0; i < C; i++) V_UNROLL for (int q = 0; q < 8; q++) acc[i][q] = c[i][q];
+    V_UNROLL for (int i = 0; i < C; i++) acc[i] = c[i];
 }
 
 void Q_AVX512_NAME(q_avx512_gemm_x8_q8_0_q8_0)(int64_t n, int32_t nr, int32_t nc, const void *vw, size_t ws,
@@ -281,14 +277,13 @@ void Q_AVX512_NAME(q_avx512_gemm_x8_q8_0_q8_0)(int64_t n, int32_t nr, int32_t nc
     const size_t gs = 8 * ws;
     v_q8_prep pp;
     v_q8_unp up;
-    __m512 acc[V_PG / 2][V_TOK][8];   /* 64 KiB */
+    __m512 acc[V_PG / 2][V_TOK];
     for (int32_t c0 = 0; c0 < nc; c0 += V_TOK) {
         const int ncc = Q_MIN(V_TOK, nc - c0);
         for (int32_t g0 = 0; g0 < nr / 8; g0 += V_PG) {
             const int ng = Q_MIN(V_PG, nr / 8 - g0), npair = (ng + 1) / 2;
             for (int h = 0; h < npair; h++)
-                for (int t = 0; t < ncc; t++)
-                    for (int q = 0; q < 8; q++) acc[h][t][q] = _mm512_setzero_ps();
+                for (int t = 0; t < ncc; t++) acc[h][t] = _mm512_setzero_ps();
             for (int64_t k0 = 0; k0 < nb; k0 += V_KB) {
                 const int nbk = (int)Q_MIN(V_KB, nb - k0);
                 v_q8_prep_rows(&pp, a + (size_t)c0 * as, as, ncc, k0, nbk);
@@ -300,14 +295,16 @@ void Q_AVX512_NAME(q_avx512_gemm_x8_q8_0_q8_0)(int64_t n, int32_t nr, int32_t nc
                         const block_q8_0 *yt[V_C8] = { 0 };
                         for (int i = 0; i < V_C8 && t + i < ncc; i++)
                             yt[i] = (const block_q8_0 *)(const void *)(a + (size_t)(c0 + t + i) * as) + k0;
-                        if (ncc - t >= 2) v_q8_tile(2, nbk, &up, &pp, t, yt, &acc[h][t]);
+                        const int left = ncc - t;   /* the last 1..3 tokens as one tile of that many */
+                        if (left >= 4) v_q8_tile(4, nbk, &up, &pp, t, yt, &acc[h][t]);
+                        else if (left == 3) v_q8_tile(3, nbk, &up, &pp, t, yt, &acc[h][t]);
+                        else if (left == 2) v_q8_tile(2, nbk, &up, &pp, t, yt, &acc[h][t]);
                         else v_q8_tile(1, nbk, &up, &pp, t, yt, &acc[h][t]);
                     }
                 }
             }
             for (int h = 0; h < npair; h++)
-                for (int t = 0; t < ncc; t++)
-                    v_store_pair(y + (c0 + t) * ldy + 8 * (g0 + 2 * h), v_hsum8(acc[h][t]), 2 * h + 1 < ng);
+                for (int t = 0; t < ncc; t++) v_store_pair(y + (c0 + t) * ldy + 8 * (g0 + 2 * h), acc[h][t], 2 * h + 1 < ng);
         }
     }
 }

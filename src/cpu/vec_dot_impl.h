@@ -198,21 +198,22 @@ void QK(q_vec_dot_q5_1_q8_1)(int64_t n, float *s, const void *vx, const void *vy
     *s = sum;
 }
 
+/* Q8_0: each block's whole integer sum, then sum += sumi * (dx * dy), rounded step by
+ * step (as Q5_0 and IQ4_NL). Not llama.cpp's x86 order (8 float lanes with one fused
+ * multiply-add each per block): that order costs a conversion and a multiply-add per 4
+ * elements and output, which kept batched Q8_0 on the multiply ports; this one costs
+ * them once per 32. The sums differ from the goldens' by float rounding only, well inside
+ * their tolerance (golden/README.md). */
 void QK(q_vec_dot_q8_0_q8_0)(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q8_0 *x = vx;
     const block_q8_0 *y = vy;
-    float acc[8] = { 0 };
+    float sum = 0.0f;
     for (int64_t b = 0; b < n / QK8_0; b++) {
-        int32_t lane[8];
-        for (int l = 0; l < 8; l++) {
-            int32_t sum = 0;
-            for (int k = 0; k < 4; k++) sum += x[b].qs[4 * l + k] * y[b].qs[4 * l + k];
-            lane[l] = sum;
-        }
-        const float d = h2f(x[b].d) * h2f(y[b].d);
-        for (int l = 0; l < 8; l++) acc[l] = QFMA(d, (float)lane[l], acc[l]);
+        int32_t sumi = 0;
+        for (int j = 0; j < QK8_0; j++) sumi += x[b].qs[j] * y[b].qs[j];
+        sum += (float)sumi * (h2f(x[b].d) * h2f(y[b].d));
     }
-    *s = x86_hsum8(acc);
+    *s = sum;
 }
 
 /* IQ4_NL: each nibble indexes a fixed non-uniform 16-entry grid. */
