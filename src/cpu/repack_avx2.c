@@ -335,10 +335,14 @@ X8_INLINE void q8_0_x8_unpack16(const uint8_t *p, int nbk, q8_0_x8_w16 *uw, x8_p
 X8_INLINE void q8_0_x8_tile(const int C, int nbk, const q8_0_x8_w16 *uw, const q8_0_x8_a16 *pa, int t, __m256 *acc) {
     __m256 c[4];
     X8_UNROLL for (int i = 0; i < C; i++) c[i] = acc[i];
-    const int32_t *a0 = pa->a[t][0], *a1 = pa->a[t + (C > 1)][0], *a2 = pa->a[t + 2 * (C > 2)][0], *a3 = pa->a[t + 3 * (C > 3)][0];
+    /* tokens past C alias token t and are never used */
+    const int32_t *a0 = pa->a[t][0], *a1 = pa->a[t + (C > 1)][0], *a2 = pa->a[t + 2 * (C > 2)][0],
+                  *a3 = pa->a[t + 3 * (C > 3)][0];
     for (int b = 0; b < nbk; b++, a0 += 16, a1 += 16, a2 += 16, a3 += 16) {
         const __m256i *wp = uw->p[b];
         __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+        /* each sum pinned to its register after each step (as X8_PIN4, one at a time:
+         * pinning the four together made gcc shuffle them between registers) */
 #pragma GCC unroll 16
         for (int k = 0; k < 16; k++) {
             const __m256i wk = _mm256_load_si256(wp + k);
