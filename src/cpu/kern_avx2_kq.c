@@ -168,6 +168,47 @@ KQ_INLINE void q4k_tile(const int R, const int C, int64_t nb, const uint8_t *w, 
     }
 }
 
+/* Decode (one token) over nr rows: q4k_tile(1, 1) row by row, with what depends on the
+ * token alone (per super-block: the bsums pair sums kq_min_lanes2 forms, y.d) formed once
+ * per call instead of once per row. Same operations per output, same order. */
+enum { KQ4_DEC_NB = 128 };   /* super-blocks prepared per call (32768 inputs); longer rows: q4k_tile */
+static void q4k_decode(int32_t nr, int64_t nb, const uint8_t *w, size_t ws, const block_q8_K *q8, float *y) {
+    __m256i bsp[KQ4_DEC_NB];
+    __m256 ydv[KQ4_DEC_NB];
+    for (int64_t b = 0; b < nb; b++) {
+        const __m256i bs = _mm256_loadu_si256((const __m256i *)q8[b].bsums);
+        bsp[b] = _mm256_hadd_epi16(bs, bs);
+        ydv[b] = _mm256_set1_ps(q8[b].d);
+    }
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int32_t r = 0; r < nr; r++) {
+        __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+        const block_q4_K *x = (const block_q4_K *)(w + (size_t)r * ws);
+        for (int64_t b = 0; b < nb; b++, x++) {
+            kq_prefetch((uintptr_t)x + KQ_PF_BLOCKS * sizeof *x, sizeof *x);
+            const __m256i sm = kq_scale_min8(x->scales);
+            __m256i sumi = _mm256_setzero_si256();
+            KQ_UNROLL for (int c = 0; c < 4; c++) {
+                const __m256i raw = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * c));
+                const __m256i lo = _mm256_and_si256(raw, m4), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+                const __m256i alo = _mm256_loadu_si256((const __m256i *)(q8[b].qs + 64 * c));
+                const __m256i ahi = _mm256_loadu_si256((const __m256i *)(q8[b].qs + 64 * c + 32));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(lo, alo), kq_sc16(sm, 2 * c)));
+                KQ_KEEP(sumi);
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(hi, ahi), kq_sc16(sm, 2 * c + 1)));
+                KQ_KEEP(sumi);
+            }
+            const __m256 xd = _mm256_set1_ps(kq_h2f(x->d)), xdmin = _mm256_set1_ps(-kq_h2f(x->dmin));
+            acc = _mm256_fmadd_ps(_mm256_mul_ps(ydv[b], xd), _mm256_cvtepi32_ps(sumi), acc);
+            const __m256i mm = _mm256_shuffle_epi8(sm, _mm256_load_si256((const __m256i *)KQ_MIN4_MASK));
+            accm = _mm256_fmadd_ps(_mm256_mul_ps(ydv[b], xdmin), _mm256_cvtepi32_ps(_mm256_madd_epi16(bsp[b], mm)), accm);
+        }
+        const __m128 mlo = _mm256_castps256_ps128(accm), mhi = _mm256_extractf128_ps(accm, 1);
+        const __m128 s2 = _mm_add_ps(mlo, mhi);   /* m0+m2, m1+m3 */
+        y[r] = kq_hsum8(acc) + _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
+    }
+}
+
 void q_avx2_vec_dot_q4_K_q8_K(int64_t n, float *s, const void *x, const void *y) {
     q4k_tile(1, 1, n / QK_K, x, 0, y, 0, s, 1);
 }
@@ -317,7 +358,8 @@ void q_avx2_gemm_q4_K_q8_K(int64_t n, int32_t nr, int32_t nc, const void *w, siz
     const int64_t nb = n / QK_K;
     const uint8_t *wb = w, *ab = a;
     if (nc == 1) {   /* decode: rows in memory order, one stream for the prefetcher */
-        for (int32_t r = 0; r < nr; r++) q4k_tile(1, 1, nb, wb + (size_t)r * ws, ws, ab, as, y + r, ldy);
+        if (nb <= KQ4_DEC_NB) q4k_decode(nr, nb, wb, ws, (const block_q8_K *)a, y);
+        else for (int32_t r = 0; r < nr; r++) q4k_tile(1, 1, nb, wb + (size_t)r * ws, ws, ab, as, y + r, ldy);
         return;
     }
     __m256i pa[KQ4_PREP * KQ4_PSTR];
