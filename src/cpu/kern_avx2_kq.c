@@ -158,13 +158,7 @@ KQ_INLINE void q4k_tile(const int R, const int C, int64_t nb, const uint8_t *w, 
         }
     }
     KQ_UNROLL for (int r = 0; r < R; r++) KQ_UNROLL for (int t = 0; t < C; t++) {
-        /* token t's min lanes: [m0, m1] at 4(t%2)/2.., [m2, m3] 4 floats later */
-        const __m256 m = accm[r][t / 2];
-        const __m128 mlo = _mm256_castps256_ps128(m), mhi = _mm256_extractf128_ps(m, 1);
-        const __m128 ml = t % 2 ? _mm_movehl_ps(mlo, mlo) : mlo, mh = t % 2 ? _mm_movehl_ps(mhi, mhi) : mhi;
-        const __m128 s2 = _mm_add_ps(ml, mh);   /* m0+m2, m1+m3 */
-        const float msum = _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
-        y[t * ldy + r] = kq_hsum8(acc[r][t]) + msum;
+        y[t * ldy + r] = kq_hsum8(acc[r][t]) + kq_min4_sum(accm[r][t / 2], t % 2);
     }
 }
 
@@ -203,9 +197,7 @@ static void q4k_decode(int32_t nr, int64_t nb, const uint8_t *w, size_t ws, cons
             const __m256i mm = _mm256_shuffle_epi8(sm, _mm256_load_si256((const __m256i *)KQ_MIN4_MASK));
             accm = _mm256_fmadd_ps(_mm256_mul_ps(ydv[b], xdmin), _mm256_cvtepi32_ps(_mm256_madd_epi16(bsp[b], mm)), accm);
         }
-        const __m128 mlo = _mm256_castps256_ps128(accm), mhi = _mm256_extractf128_ps(accm, 1);
-        const __m128 s2 = _mm_add_ps(mlo, mhi);   /* m0+m2, m1+m3 */
-        y[r] = kq_hsum8(acc) + _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
+        y[r] = kq_hsum8(acc) + kq_min4_sum(accm, 0);
     }
 }
 
@@ -335,13 +327,7 @@ KQ_INLINE void q4kp_tile(const int R, const int C, int64_t k0, int64_t kn, const
         return;
     }
     KQ_UNROLL for (int r = 0; r < R; r++) KQ_UNROLL for (int t = 0; t < C; t++) {
-        /* token t's min lanes: [m0, m1] at 4(t%2)/2.., [m2, m3] 4 floats later */
-        const __m256 m = accm[r][t / 2];
-        const __m128 mlo = _mm256_castps256_ps128(m), mhi = _mm256_extractf128_ps(m, 1);
-        const __m128 ml = t % 2 ? _mm_movehl_ps(mlo, mlo) : mlo, mh = t % 2 ? _mm_movehl_ps(mhi, mhi) : mhi;
-        const __m128 s2 = _mm_add_ps(ml, mh);   /* m0+m2, m1+m3 */
-        const float msum = _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
-        y[t * ldy + r] = kq_hsum8(acc[r][t]) + msum;
+        y[t * ldy + r] = kq_hsum8(acc[r][t]) + kq_min4_sum(accm[r][t / 2], t % 2);
     }
 }
 

@@ -124,13 +124,7 @@ KQ_INLINE void q4k_tile(const int R, const int C, int64_t nb, const uint8_t *w, 
         }
     }
     KQ_UNROLL for (int r = 0; r < R; r++) KQ_UNROLL for (int t = 0; t < C; t++) {
-        /* token t's min lanes: [m0, m1] at 4(t%2)/2.., [m2, m3] 4 floats later */
-        const __m256 m = accm[r][t / 2];
-        const __m128 mlo = _mm256_castps256_ps128(m), mhi = _mm256_extractf128_ps(m, 1);
-        const __m128 ml = t % 2 ? _mm_movehl_ps(mlo, mlo) : mlo, mh = t % 2 ? _mm_movehl_ps(mhi, mhi) : mhi;
-        const __m128 s2 = _mm_add_ps(ml, mh);   /* m0+m2, m1+m3 */
-        const float msum = _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
-        y[t * ldy + r] = kq_hsum8(acc[r][t]) + msum;
+        y[t * ldy + r] = kq_hsum8(acc[r][t]) + kq_min4_sum(accm[r][t / 2], t % 2);
     }
 }
 

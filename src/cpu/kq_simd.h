@@ -105,6 +105,16 @@ KQ_INLINE __m256i kq_min_lanes2(const int16_t *bs0, const int16_t *bs1, __m256i 
     return _mm256_madd_epi16(s, m4);
 }
 
+/* The scalar's min-lane sum (m0 + m2) + (m1 + m3) of token t of a pair, from accumulated
+ * kq_min_lanes2 lanes m: [m0, m1] at floats 2(t%2).. of the low half, [m2, m3] at the same
+ * place in the high half. odd = t % 2. */
+KQ_INLINE float kq_min4_sum(__m256 m, int odd) {
+    const __m128 mlo = _mm256_castps256_ps128(m), mhi = _mm256_extractf128_ps(m, 1);
+    const __m128 ml = odd ? _mm_movehl_ps(mlo, mlo) : mlo, mh = odd ? _mm_movehl_ps(mhi, mhi) : mhi;
+    const __m128 s2 = _mm_add_ps(ml, mh);   /* m0+m2, m1+m3 */
+    return _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
+}
+
 /* ---- Q5_K, Q3_K, Q2_K: one float chain per output ----
  * Their scalar bodies sum each super-block's integers (isum, and the mins' summs) and
  * then round sum += d*isum - dmin*summs step by step, so a tile keeps one float lane per
