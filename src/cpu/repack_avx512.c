@@ -46,8 +46,7 @@ enum {
     V_TOK = 64,         /* tokens per pass (the matmul op's tile width) */
     V_PG = 4,           /* row groups per pass (32 rows: the matmul op's prefill tile) */
     V_KB = 16,          /* blocks per K chunk (unpacked weights 4 KiB, token terms 8-36 KiB) */
-    V_C4 = 4,           /* Q4_0: tokens per register tile */
-    V_C8 = 4,           /* Q8_0: tokens per register tile */
+    V_C = 4,            /* tokens per register tile */
 };
 
 V_INLINE int32_t v_load_i32(const void *p) {
@@ -129,15 +128,15 @@ static void v_q4_prep_rows(v_q4_prep *pp, const uint8_t *a, size_t as, int nt, i
     }
 }
 
-/* C <= V_C4 tokens (rows t.. of the pass; activation blocks y[i] at the chunk) x 16 rows
+/* C <= V_C tokens (rows t.. of the pass; activation blocks y[i] at the chunk) x 16 rows
  * over the chunk; acc[0..C). Two integer chains per token (nibble vectors 0-3, 4-7) keep
  * vpdpbusd's latency off the critical path. */
 V_INLINE void v_q4_tile(const int C, int nbk, const v_q4_unp *up, const v_q4_prep *pp, int t,
                         const block_q8_0 *const *y, __m512 *acc) {
-    __m512 c[V_C4];
+    __m512 c[V_C];
     V_UNROLL for (int i = 0; i < C; i++) c[i] = acc[i];
     for (int b = 0; b < nbk; b++) {
-        __m512i lo[V_C4], hi[V_C4];
+        __m512i lo[V_C], hi[V_C];
         V_UNROLL for (int i = 0; i < C; i++) lo[i] = hi[i] = _mm512_setzero_si512();
         V_UNROLL for (int j = 0; j < 4; j++) {
             const __m512i wl = _mm512_load_si512((const void *)&up->u[b][j]), wh = _mm512_load_si512((const void *)&up->u[b][4 + j]);
@@ -153,51 +152,6 @@ V_INLINE void v_q4_tile(const int C, int nbk, const v_q4_unp *up, const v_q4_pre
         }
     }
     V_UNROLL for (int i = 0; i < C; i++) acc[i] = c[i];
-}
-
-void Q_AVX512_NAME(q_avx512_gemm_x8_q4_0_q8_0)(int64_t n, int32_t nr, int32_t nc, const void *vw, size_t ws,
-                                               const void *va, size_t as, float *y, int64_t ldy) {
-    Q_ASSERT(nr % 8 == 0);
-    if (nc == 1) {
-        q_avx2_gemm_x8_q4_0_q8_0(n, nr, nc, vw, ws, va, as, y, ldy);
-        return;
-    }
-    const int64_t nb = n / QK4_0;
-    const uint8_t *w = vw, *a = va;
-    const size_t gs = 8 * ws;   /* bytes per row group */
-    v_q4_prep pp;
-    v_q4_unp up;
-    __m512 acc[V_PG / 2][V_TOK];
-    for (int32_t c0 = 0; c0 < nc; c0 += V_TOK) {
-        const int ncc = Q_MIN(V_TOK, nc - c0);
-        for (int32_t g0 = 0; g0 < nr / 8; g0 += V_PG) {
-            const int ng = Q_MIN(V_PG, nr / 8 - g0), npair = (ng + 1) / 2;
-            for (int h = 0; h < npair; h++)
-                for (int t = 0; t < ncc; t++) acc[h][t] = _mm512_setzero_ps();
-            for (int64_t k0 = 0; k0 < nb; k0 += V_KB) {
-                const int nbk = (int)Q_MIN(V_KB, nb - k0);
-                v_q4_prep_rows(&pp, a + (size_t)c0 * as, as, ncc, k0, nbk);
-                for (int h = 0; h < npair; h++) {
-                    const int g = g0 + 2 * h, g1 = 2 * h + 1 < ng ? g + 1 : g;
-                    v_q4_unpack(&up, w + (size_t)g * gs + (size_t)k0 * V_Q4_BLOCK,
-                                w + (size_t)g1 * gs + (size_t)k0 * V_Q4_BLOCK, nbk, nc <= 16);
-                    for (int t = 0; t < ncc; t += V_C4) {
-                        const block_q8_0 *yt[V_C4] = { 0 };
-                        for (int i = 0; i < V_C4 && t + i < ncc; i++)
-                            yt[i] = (const block_q8_0 *)(const void *)(a + (size_t)(c0 + t + i) * as) + k0;
-                        /* the last 1..3 tokens as one tile of that many: nothing padded is computed */
-                        const int left = ncc - t;
-                        if (left >= 4) v_q4_tile(4, nbk, &up, &pp, t, yt, &acc[h][t]);
-                        else if (left == 3) v_q4_tile(3, nbk, &up, &pp, t, yt, &acc[h][t]);
-                        else if (left == 2) v_q4_tile(2, nbk, &up, &pp, t, yt, &acc[h][t]);
-                        else v_q4_tile(1, nbk, &up, &pp, t, yt, &acc[h][t]);
-                    }
-                }
-            }
-            for (int h = 0; h < npair; h++)
-                for (int t = 0; t < ncc; t++) v_store_pair(y + (c0 + t) * ldy + 8 * (g0 + 2 * h), acc[h][t], 2 * h + 1 < ng);
-        }
-    }
 }
 
 /* ---- Q8_0 ---- */
@@ -244,14 +198,14 @@ static void v_q8_prep_rows(v_q8_prep *pp, const uint8_t *a, size_t as, int nt, i
     }
 }
 
-/* C <= V_C8 tokens x 16 rows over the chunk; acc[0..C). Lane r of every vector is row r:
+/* C <= V_C tokens x 16 rows over the chunk; acc[0..C). Lane r of every vector is row r:
  * the 8 vpdpbusd of a block add up to row r's whole sum, then one multiply and add. */
 V_INLINE void v_q8_tile(const int C, int nbk, const v_q8_unp *up, const v_q8_prep *pp, int t,
                         const block_q8_0 *const *y, __m512 *acc) {
-    __m512 c[V_C8];
+    __m512 c[V_C];
     V_UNROLL for (int i = 0; i < C; i++) c[i] = acc[i];
     for (int b = 0; b < nbk; b++) {
-        __m512i s[V_C8];
+        __m512i s[V_C];
         V_UNROLL for (int i = 0; i < C; i++) s[i] = _mm512_set1_epi32(pp->corr[t + i][b]);
         V_UNROLL for (int q = 0; q < 8; q++) {
             const __m512i wq = _mm512_load_si512((const void *)&up->wu[b][q]);
@@ -265,49 +219,62 @@ V_INLINE void v_q8_tile(const int C, int nbk, const v_q8_unp *up, const v_q8_pre
     V_UNROLL for (int i = 0; i < C; i++) acc[i] = c[i];
 }
 
-void Q_AVX512_NAME(q_avx512_gemm_x8_q8_0_q8_0)(int64_t n, int32_t nr, int32_t nc, const void *vw, size_t ws,
-                                               const void *va, size_t as, float *y, int64_t ldy) {
-    Q_ASSERT(nr % 8 == 0);
-    if (nc == 1) {
-        q_avx2_gemm_x8_q8_0_q8_0(n, nr, nc, vw, ws, va, as, y, ldy);
-        return;
+/* ---- the batch driver of both types ----
+ * Per pass of V_TOK tokens and V_PG row groups: K in chunks of V_KB blocks; per chunk the
+ * tokens' terms once (PREP), then per group pair its weights once (UNPACK) and every
+ * token's tile over them (TILE; the last 1..3 tokens as one tile of that many: nothing
+ * padded is computed). Decode (one token) is AVX2's (DECODE). */
+#define V_X8_GEMM(NAME, DECODE, QK, BLOCK, PREP_T, UNP_T, PREP, UNPACK, TILE)                                     \
+    void Q_AVX512_NAME(NAME)(int64_t n, int32_t nr, int32_t nc, const void *vw, size_t ws, const void *va,         \
+                             size_t as, float *y, int64_t ldy) {                                                   \
+        Q_ASSERT(nr % 8 == 0);                                                                                     \
+        if (nc == 1) {                                                                                             \
+            DECODE(n, nr, nc, vw, ws, va, as, y, ldy);                                                             \
+            return;                                                                                                \
+        }                                                                                                          \
+        const int64_t nb = n / (QK);                                                                               \
+        const uint8_t *w = vw, *a = va;                                                                            \
+        const size_t gs = 8 * ws; /* bytes per row group */                                                        \
+        PREP_T pp;                                                                                                 \
+        UNP_T up;                                                                                                  \
+        __m512 acc[V_PG / 2][V_TOK];                                                                               \
+        for (int32_t c0 = 0; c0 < nc; c0 += V_TOK) {                                                               \
+            const int ncc = Q_MIN(V_TOK, nc - c0);                                                                 \
+            for (int32_t g0 = 0; g0 < nr / 8; g0 += V_PG) {                                                        \
+                const int ng = Q_MIN(V_PG, nr / 8 - g0), npair = (ng + 1) / 2;                                     \
+                for (int h = 0; h < npair; h++)                                                                    \
+                    for (int t = 0; t < ncc; t++) acc[h][t] = _mm512_setzero_ps();                                 \
+                for (int64_t k0 = 0; k0 < nb; k0 += V_KB) {                                                        \
+                    const int nbk = (int)Q_MIN(V_KB, nb - k0);                                                     \
+                    PREP(&pp, a + (size_t)c0 * as, as, ncc, k0, nbk);                                              \
+                    for (int h = 0; h < npair; h++) {                                                              \
+                        const int g = g0 + 2 * h, g1 = 2 * h + 1 < ng ? g + 1 : g;                                 \
+                        UNPACK(&up, w + (size_t)g * gs + (size_t)k0 * (BLOCK),                                     \
+                               w + (size_t)g1 * gs + (size_t)k0 * (BLOCK), nbk, nc <= 16);                         \
+                        for (int t = 0; t < ncc; t += V_C) {                                                       \
+                            const block_q8_0 *yt[V_C] = { 0 };                                                    \
+                            for (int i = 0; i < V_C && t + i < ncc; i++)                                           \
+                                yt[i] = (const block_q8_0 *)(const void *)(a + (size_t)(c0 + t + i) * as) + k0;    \
+                            const int left = ncc - t;                                                              \
+                            if (left >= 4) TILE(4, nbk, &up, &pp, t, yt, &acc[h][t]);                              \
+                            else if (left == 3) TILE(3, nbk, &up, &pp, t, yt, &acc[h][t]);                         \
+                            else if (left == 2) TILE(2, nbk, &up, &pp, t, yt, &acc[h][t]);                         \
+                            else TILE(1, nbk, &up, &pp, t, yt, &acc[h][t]);                                        \
+                        }                                                                                          \
+                    }                                                                                              \
+                }                                                                                                  \
+                for (int h = 0; h < npair; h++)                                                                    \
+                    for (int t = 0; t < ncc; t++)                                                                  \
+                        v_store_pair(y + (c0 + t) * ldy + 8 * (g0 + 2 * h), acc[h][t], 2 * h + 1 < ng);            \
+            }                                                                                                      \
+        }                                                                                                          \
     }
-    const int64_t nb = n / QK8_0;
-    const uint8_t *w = vw, *a = va;
-    const size_t gs = 8 * ws;
-    v_q8_prep pp;
-    v_q8_unp up;
-    __m512 acc[V_PG / 2][V_TOK];
-    for (int32_t c0 = 0; c0 < nc; c0 += V_TOK) {
-        const int ncc = Q_MIN(V_TOK, nc - c0);
-        for (int32_t g0 = 0; g0 < nr / 8; g0 += V_PG) {
-            const int ng = Q_MIN(V_PG, nr / 8 - g0), npair = (ng + 1) / 2;
-            for (int h = 0; h < npair; h++)
-                for (int t = 0; t < ncc; t++) acc[h][t] = _mm512_setzero_ps();
-            for (int64_t k0 = 0; k0 < nb; k0 += V_KB) {
-                const int nbk = (int)Q_MIN(V_KB, nb - k0);
-                v_q8_prep_rows(&pp, a + (size_t)c0 * as, as, ncc, k0, nbk);
-                for (int h = 0; h < npair; h++) {
-                    const int g = g0 + 2 * h, g1 = 2 * h + 1 < ng ? g + 1 : g;
-                    v_q8_unpack(&up, w + (size_t)g * gs + (size_t)k0 * V_Q8_BLOCK,
-                                w + (size_t)g1 * gs + (size_t)k0 * V_Q8_BLOCK, nbk, nc <= 16);
-                    for (int t = 0; t < ncc; t += V_C8) {
-                        const block_q8_0 *yt[V_C8] = { 0 };
-                        for (int i = 0; i < V_C8 && t + i < ncc; i++)
-                            yt[i] = (const block_q8_0 *)(const void *)(a + (size_t)(c0 + t + i) * as) + k0;
-                        const int left = ncc - t;   /* the last 1..3 tokens as one tile of that many */
-                        if (left >= 4) v_q8_tile(4, nbk, &up, &pp, t, yt, &acc[h][t]);
-                        else if (left == 3) v_q8_tile(3, nbk, &up, &pp, t, yt, &acc[h][t]);
-                        else if (left == 2) v_q8_tile(2, nbk, &up, &pp, t, yt, &acc[h][t]);
-                        else v_q8_tile(1, nbk, &up, &pp, t, yt, &acc[h][t]);
-                    }
-                }
-            }
-            for (int h = 0; h < npair; h++)
-                for (int t = 0; t < ncc; t++) v_store_pair(y + (c0 + t) * ldy + 8 * (g0 + 2 * h), acc[h][t], 2 * h + 1 < ng);
-        }
-    }
-}
+
+V_X8_GEMM(q_avx512_gemm_x8_q4_0_q8_0, q_avx2_gemm_x8_q4_0_q8_0, QK4_0, V_Q4_BLOCK, v_q4_prep, v_q4_unp,
+          v_q4_prep_rows, v_q4_unpack, v_q4_tile)
+V_X8_GEMM(q_avx512_gemm_x8_q8_0_q8_0, q_avx2_gemm_x8_q8_0_q8_0, QK8_0, V_Q8_BLOCK, v_q8_prep, v_q8_unp,
+          v_q8_prep_rows, v_q8_unpack, v_q8_tile)
+#undef V_X8_GEMM
 
 #include "cpu/avx512_end.h"
 #endif
