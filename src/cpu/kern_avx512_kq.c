@@ -1,23 +1,25 @@
-/* kern_avx512_kq.c — the AVX-512 set's Q2_K..Q5_K x Q8_K gemm tiles (cpu/kern_avx512.h),
- * for batches; decode (one token) is bound by memory and runs the AVX2 tile. Bit-identical
- * to the scalar bodies in cpu/vec_dot_impl.h (tests/test_avx512_kq.c checks the emulated
+/* kern_avx512_kq.c — the AVX-512 set's Q2_K..Q5_K x Q8_K gemms (cpu/kern_avx512.h), for
+ * batches; decode (one token) is bound by memory and runs the AVX2 tile. Bit-identical to
+ * the scalar bodies in cpu/vec_dot_impl.h (tests/test_avx512_kq.c checks the emulated
  * build, tests/test_matmul.c the native one on CPUs that have it).
  *
- * What changes from the AVX2 tiles (cpu/kern_avx2_kq.c) is the integer part only. A
- * super-block's sub-blocks 2c and 2c+1 are the low and high nibbles of the same 32 bytes
- * (Q5_K: plus bits 2c and 2c+1 of qh), and their activations are 64 consecutive bytes, so
- * one 512-bit register holds both: maddubs makes the pair products (int16, |p| <= 2 x 31 x
- * 127) and VNNI's vpdpwssd multiplies each pair by its sub-block's scale and adds it into
- * the int32 lanes: two instructions per 64 products where AVX2 spends maddubs + madd + add
- * per 32. Lanes 0-7 collect the even sub-blocks, 8-15 the odd ones; lane L of either is
- * the scalar body's x86 lane L (scale x elements 4L..4L+3 of a 32-element group), so the
- * two halves added give its lanes exactly (integer sums are exact). The float steps are
- * the AVX2 tiles', one for one (cpu/kq_simd.h):
- *   Q4_K: d = y.d * x.d, 8 float lanes with one fma per super-block, the 4 min lanes
- *         summed (m0+m2)+(m1+m3), x86_hsum8;
- *   Q5_K: one float chain per output, sum += d*isum - dmin*summs, each step rounded.
- * Tile: 2 rows x 4 tokens (8 integer accumulators of 512 bits), the remainders as
- * smaller instances of the same body.
+ * Q4_K is cpu/kq4_pair.h's paired body, compiled here with vpdpwssd on 256-bit registers:
+ * on a Xeon with AMX it ran 1.25x the 512-bit tile below did for Q4_K (session 7).
+ *
+ * Q5_K, Q2_K, Q3_K: what changes from the AVX2 tiles (cpu/kern_avx2_kq.c) is the integer
+ * part only. A super-block's sub-blocks 2c and 2c+1 are the low and high nibbles of the
+ * same 32 bytes (Q5_K: plus bits 2c and 2c+1 of qh), and their activations are 64
+ * consecutive bytes, so one 512-bit register holds both: maddubs makes the pair products
+ * (int16, |p| <= 2 x 31 x 127) and VNNI's vpdpwssd multiplies each pair by its sub-block's
+ * scale and adds it into the int32 lanes: two instructions per 64 products where AVX2
+ * spends maddubs + madd + add per 32. Lanes 0-7 collect the even sub-blocks, 8-15 the odd
+ * ones; lane L of either is the scalar body's x86 lane L (scale x elements 4L..4L+3 of a
+ * 32-element group), so the two halves added give its lanes exactly (integer sums are
+ * exact). The float steps are the AVX2 tiles', one for one (cpu/kq_simd.h): one float
+ * chain per output, sum += d*isum - dmin*summs, each step rounded. Tile: 2 rows x 4 tokens
+ * (8 integer accumulators of 512 bits), the remainders as smaller instances of the same
+ * body. These three are unmeasured on a CPU with AVX-512 (the Q4_K tile they share their
+ * shape with was slower than AVX2 on the Xeon).
  *
  * Compiled for AVX-512 F/BW/VL + VNNI by cpu/avx512_begin.h's region (or over SIMDe with
  * Q_AVX512_EMU); cpu/matmul.c lists these only for the AVX-512 set. Owns no memory. */
@@ -74,59 +76,6 @@ KQ_INLINE __m512i k5_join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_m
 
 /* Lane L of the even plus the odd sub-blocks: the scalar body's x86 lane L. */
 KQ_INLINE __m256i k5_fold(__m512i v) { return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1)); }
-
-/* ---- Q4_K ---- */
-
-KQ_INLINE void q4k_tile(const int R, const int C, int64_t nb, const uint8_t *w, size_t ws, const uint8_t *a,
-                        size_t as, float *y, int64_t ldy) {
-    enum { CP = (K5_C + 1) / 2 };
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    __m256 acc[K5_R][K5_C];
-    __m256 accm[K5_R][CP];   /* min lanes of tokens 2p and 2p+1 (kq_min_lanes2 order) */
-    KQ_UNROLL for (int r = 0; r < R; r++) {
-        KQ_UNROLL for (int t = 0; t < C; t++) acc[r][t] = _mm256_setzero_ps();
-        KQ_UNROLL for (int p = 0; p < (C + 1) / 2; p++) accm[r][p] = _mm256_setzero_ps();
-    }
-    for (int64_t b = 0; b < nb; b++) {
-        const block_q4_K *x[K5_R];
-        const block_q8_K *q8[K5_C];
-        __m256i sm[K5_R];
-        __m512i sc8[K5_R], sumi[K5_R][K5_C];
-        KQ_UNROLL for (int r = 0; r < R; r++) {
-            x[r] = (const block_q4_K *)(w + (size_t)r * ws) + b;
-            kq_prefetch((uintptr_t)x[r] + KQ_PF_BLOCKS * sizeof *x[r], sizeof *x[r]);
-            sm[r] = kq_scale_min8(x[r]->scales);
-            sc8[r] = K5_SC8(sm[r]);
-            KQ_UNROLL for (int t = 0; t < C; t++) sumi[r][t] = _mm512_setzero_si512();
-        }
-        KQ_UNROLL for (int t = 0; t < C; t++) q8[t] = (const block_q8_K *)(a + (size_t)t * as) + b;
-        KQ_NO_UNROLL for (int c = 0; c < 4; c++) {
-            __m512i q[K5_R];
-            KQ_UNROLL for (int r = 0; r < R; r++) {
-                const __m256i raw = _mm256_loadu_si256((const __m256i *)(x[r]->qs + 32 * c));
-                q[r] = k5_join(_mm256_and_si256(raw, m4), _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4));
-            }
-            k5_pair(R, C, c, q, q8, sc8, sumi);
-        }
-        __m256 yd[K5_C];
-        KQ_UNROLL for (int t = 0; t < C; t++) yd[t] = _mm256_broadcast_ss(&q8[t]->d);
-        KQ_UNROLL for (int r = 0; r < R; r++) {
-            const __m256 xd = _mm256_set1_ps(kq_h2f(x[r]->d)), xdmin = _mm256_set1_ps(-kq_h2f(x[r]->dmin));
-            const __m256i mk = _mm256_shuffle_epi8(sm[r], _mm256_load_si256((const __m256i *)KQ_MIN4_MASK));
-            KQ_UNROLL for (int t = 0; t < C; t++)   /* d = y.d * x.d, one rounding, as the scalar */
-                acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(yd[t], xd), _mm256_cvtepi32_ps(k5_fold(sumi[r][t])), acc[r][t]);
-            KQ_UNROLL for (int p = 0; p < (C + 1) / 2; p++) {
-                const int t1 = 2 * p + 1 < C ? 2 * p + 1 : 2 * p;
-                const __m256 dmin = _mm256_mul_ps(_mm256_shuffle_ps(yd[2 * p], yd[t1], 0), xdmin);
-                const __m256i prod = kq_min_lanes2(q8[2 * p]->bsums, q8[t1]->bsums, mk);
-                accm[r][p] = _mm256_fmadd_ps(dmin, _mm256_cvtepi32_ps(prod), accm[r][p]);
-            }
-        }
-    }
-    KQ_UNROLL for (int r = 0; r < R; r++) KQ_UNROLL for (int t = 0; t < C; t++) {
-        y[t * ldy + r] = kq_hsum8(acc[r][t]) + kq_min4_sum(accm[r][t / 2], t % 2);
-    }
-}
 
 /* ---- Q5_K: as Q4_K plus a fifth bit, bit j of qh[l] for element 32j + l ---- */
 
@@ -330,10 +279,28 @@ KQ_INLINE void q3k_tile(const int R, const int C, int64_t nb, const uint8_t *w, 
         if (rem == 1) K5_ROWS(tile, 1);                                                              \
     }
 
-K5_GEMM(q_avx512_gemm_q4_K_q8_K, q4k_tile, q_avx2_gemm_q4_K_q8_K)
 K5_GEMM(q_avx512_gemm_q5_K_q8_K, q5k_tile, q_avx2_gemm_q5_K_q8_K)
 K5_GEMM(q_avx512_gemm_q2_K_q8_K, q2k_tile, q_avx2_gemm_q2_K_q8_K)
 K5_GEMM(q_avx512_gemm_q3_K_q8_K, q3k_tile, q_avx2_gemm_q3_K_q8_K)
+
+/* Q4_K: the paired body of cpu/kq4_pair.h with vpdpwssd on 256-bit registers (its
+ * comment says why not 512); decode is the AVX2 gemm's, as above. */
+#define KQ4P_DOT(s, p, sc)                                  \
+    do {                                                    \
+        (s) = _mm256_dpwssd_epi32((s), (p), (sc));          \
+        K5_KEEP(s);                                         \
+    } while (0)
+#include "cpu/kq4_pair.h"
+#undef KQ4P_DOT
+
+void Q_AVX512_NAME(q_avx512_gemm_q4_K_q8_K)(int64_t n, int32_t nr, int32_t nc, const void *w, size_t ws,
+                                            const void *a, size_t as, float *y, int64_t ldy) {
+    if (nc == 1) {
+        q_avx2_gemm_q4_K_q8_K(n, nr, nc, w, ws, a, as, y, ldy);
+        return;
+    }
+    q4kp_gemm(n, nr, nc, w, ws, a, as, y, ldy);
+}
 
 #include "cpu/avx512_end.h"
 #endif
