@@ -139,17 +139,18 @@ KA_INLINE void halves_to(const uint8_t *p, size_t stride, int n, float *out) {
 /* Decode prefetch. A decode tile's rows are short streams (a TinyLlama row is 18 cache
  * lines) read 16 at a time, which the hardware prefetchers barely ramp up on: alone,
  * the kernels reached ~40% of the read bandwidth. So each decode call prefetches into L2,
- * in address order and spread evenly over its block loop, the same rows of the tile
- * after next: with the pool handing out tiles in order, that is this thread's next tile
- * when two threads alternate, and with one thread tile + 1 was fetched the call before.
- * Addresses past the tensor's end are only prefetched, never read. */
+ * in address order and spread evenly over its block loop, the same rows of the next
+ * tile: the pool gives each thread a contiguous share of the tiles (core/pool.c), so
+ * that is this thread's next call but at the end of its share (cpu/repack_avx2.c's x8
+ * decode says why not two ahead). Addresses past the tensor's end are only prefetched,
+ * never read. */
 typedef struct ka_pf {
     uintptr_t p, end;
     size_t    step;   /* bytes per block step, whole lines */
 } ka_pf;
 
 KA_INLINE ka_pf ka_pf_init(const uint8_t *rows, size_t bytes, size_t tile_bytes, int64_t nb) {
-    const uintptr_t p = (uintptr_t)rows + 2 * tile_bytes;
+    const uintptr_t p = (uintptr_t)rows + tile_bytes;
     const size_t lines = (bytes + 63) / 64, per = nb > 0 ? (lines + (size_t)nb - 1) / (size_t)nb : 0;
     return (ka_pf){ p, p + bytes, per * 64 };
 }

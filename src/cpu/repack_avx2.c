@@ -67,10 +67,14 @@ X8_INLINE __m256 x8_scales(const uint8_t *p) { return _mm256_cvtph_ps(_mm_loadu_
 /* Stores lanes 0..7 of v to y (rows of one group). */
 X8_INLINE void x8_store(float *y, __m256 v) { _mm256_storeu_ps(y, v); }
 
-/* Decode prefetch: a decode tile (16 rows) is one contiguous run; with the pool handing
- * out tiles in order, the run after next is this thread's next one when two threads
- * alternate. Each block step prefetches the same offset two tiles ahead into L2, in
- * address order; addresses past the matrix are only prefetched, never read. */
+/* Decode prefetch: a decode tile (16 rows) is one contiguous run, and the pool gives each
+ * thread a contiguous share of the tiles (core/pool.c), so a thread's next tile is the
+ * next one in memory. Each block step prefetches the same offset one tile ahead into L2,
+ * in address order; addresses past the matrix are only prefetched, never read. At the
+ * end of a share that tile is another thread's: one tile of wasted reads per thread and
+ * call. Two tiles ahead (session 4) wasted two, which is most of a share when many
+ * threads split a small matrix (16 threads, a 256-row K projection: one tile each);
+ * at 2 threads here the two distances decode at the same speed. */
 typedef struct x8_pf {
     uintptr_t p, end;
 } x8_pf;
@@ -84,7 +88,7 @@ X8_INLINE void x8_pf_to(x8_pf *f, uintptr_t upto) {
  * same prefetch, stepped where each block is first unpacked. Larger batches are
  * compute-bound: an empty range. */
 X8_INLINE x8_pf x8_pf_small(const uint8_t *w, size_t tile, int32_t nc) {
-    const uintptr_t p = (uintptr_t)w + 2 * tile;
+    const uintptr_t p = (uintptr_t)w + tile;
     return (x8_pf){ p, nc <= 16 ? p + tile : p };
 }
 
@@ -146,7 +150,7 @@ static void q4_0_x8_tok1(int64_t nb, const uint8_t *w, size_t gs, int ng, size_t
     __m256 acc[X8_PG];
     float dy[KB];
     int32_t s8[KB];
-    x8_pf pf = { (uintptr_t)w + 2 * tile, (uintptr_t)w + 3 * tile };
+    x8_pf pf = { (uintptr_t)w + tile, (uintptr_t)w + 2 * tile };
     for (int g0 = 0; g0 < ng; g0 += X8_PG) {
         const int ngp = Q_MIN(X8_PG, ng - g0);
         for (int g = 0; g < ngp; g++) acc[g] = _mm256_setzero_ps();
@@ -160,7 +164,7 @@ static void q4_0_x8_tok1(int64_t nb, const uint8_t *w, size_t gs, int ng, size_t
                 const uint8_t *p = w + (size_t)(g0 + g) * gs + (size_t)k0 * X8_Q4_BLOCK;
                 __m256 c = acc[g];
                 for (int b = 0; b < nbk; b++, p += X8_Q4_BLOCK) {
-                    x8_pf_to(&pf, (uintptr_t)p + 2 * tile + X8_Q4_BLOCK);
+                    x8_pf_to(&pf, (uintptr_t)p + tile + X8_Q4_BLOCK);
                     __m256i lo[4], hi[4];
                     q4_0_unpack(p, lo, hi);
                     const __m256i sumi = _mm256_sub_epi32(q4_0_dot(lo, hi, y[k0 + b].qs), _mm256_set1_epi32(s8[b]));
@@ -251,7 +255,7 @@ void q_avx2_gemm_x8_q4_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *vw,
                 const int nbk = (int)Q_MIN(X8_KB4, nb - k0);
                 q4_0_x8_prep_rows(&pp, a + (size_t)c0 * as, as, ncc, k0, nbk);
                 for (int g = 0; g < ng; g++) {
-                    q4_0_x8_unpack_chunk(&up, w + (size_t)(g0 + g) * gs + (size_t)k0 * X8_Q4_BLOCK, nbk, &pf, 2 * tile);
+                    q4_0_x8_unpack_chunk(&up, w + (size_t)(g0 + g) * gs + (size_t)k0 * X8_Q4_BLOCK, nbk, &pf, tile);
                     int t = 0;
                     for (; t + 4 <= ncc; t += 4) q4_0_x8_tile(4, nbk, &up, &pp, t, &acc[g][t]);
                     /* the last 1..3 tokens as one tile of that many: nothing padded is computed */
@@ -399,12 +403,12 @@ void q_avx2_gemm_x8_q8_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *vw,
     const size_t gs = 8 * ws, tile = (size_t)nr * ws;
     if (nc == 1) {   /* decode: each group's run streamed once */
         const block_q8_0 *yt = va;
-        x8_pf pf = { (uintptr_t)w + 2 * tile, (uintptr_t)w + 3 * tile };
+        x8_pf pf = { (uintptr_t)w + tile, (uintptr_t)w + 2 * tile };
         for (int32_t g = 0; g < nr / 8; g++) {
             __m256 acc = _mm256_setzero_ps();
             const uint8_t *p = w + (size_t)g * gs;
             for (int64_t b = 0; b < nb; b++, p += X8_Q8_BLOCK) {
-                x8_pf_to(&pf, (uintptr_t)p + 2 * tile + X8_Q8_BLOCK);
+                x8_pf_to(&pf, (uintptr_t)p + tile + X8_Q8_BLOCK);
                 acc = q8_0_fin(acc, q8_0_sumi(p, yt[b].qs), x8_scales(p), _cvtsh_ss(yt[b].d));
             }
             x8_store(y + 8 * g, acc);
@@ -429,7 +433,7 @@ void q_avx2_gemm_x8_q8_0_q8_0(int64_t n, int32_t nr, int32_t nc, const void *vw,
                 for (int g = 0; g < ng; g += 2) {   /* groups in pairs, an odd last one alone */
                     const int gn = Q_MIN(2, ng - g);
                     for (int h = 0; h < gn; h++)
-                        q8_0_x8_unpack16(w + (size_t)(g0 + g + h) * gs + (size_t)k0 * X8_Q8_BLOCK, nbk, &uw[h], &pf, 2 * tile);
+                        q8_0_x8_unpack16(w + (size_t)(g0 + g + h) * gs + (size_t)k0 * X8_Q8_BLOCK, nbk, &uw[h], &pf, tile);
                     int t = 0;
                     if (gn == 2)
                         for (; t + 4 <= ncc; t += 4) q8_0_x8_tile2(nbk, uw, &pa, t, &acc[g][t], &acc[g + 1][t]);
