@@ -66,7 +66,7 @@ ls -la $M
 
 step "kernels alone, 1 thread, W 5632 x 2048, each set"
 for isa in avx2 avx512; do
-  QUARREL_CPU=$isa timeout 120 "$W/bench_matmul" -t 1 -b 1,64,512 -r 3 -x Q4_K Q6_K Q4_0 Q8_0
+  QUARREL_CPU=$isa timeout 180 "$W/bench_matmul" -t 1 -b 1,64,512 -r 3 -x Q4_K Q6_K Q4_0 Q8_0 Q5_K Q3_K Q2_K
 done
 
 if [ -x "$W/llama-bench" ]; then

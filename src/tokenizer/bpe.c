@@ -231,7 +231,9 @@ q_status bpe_tokenize(const q_vocab *v, bpe_session *s, const char *text, size_t
         if (word_cache_get(&s->cache, w->p, w->n, h, out)) continue;
         size_t before = out->n;
         bpe_word(v, w->p, w->n, &s->sc, out);
-        word_cache_put(&s->cache, w->p, w->n, h, out->ids + before, out->n - before);
+        /* out->ids is still NULL when no word so far gave a token: no pointer arithmetic on it */
+        const size_t n_new = out->n - before;
+        word_cache_put(&s->cache, w->p, w->n, h, n_new ? out->ids + before : NULL, n_new);
     }
     return Q_OK;
 }
