@@ -4,7 +4,7 @@
  * build, tests/test_matmul.c the native one on CPUs that have it).
  *
  * Q4_K is cpu/kq4_pair.h's paired body, compiled here with vpdpwssd on 256-bit registers:
- * on a Xeon with AMX it ran 1.25x the 512-bit tile below did for Q4_K (session 7).
+ * on a Xeon with AMX it ran 1.27x the 512-bit tile below did for Q4_K (session 7).
  *
  * Q5_K, Q2_K, Q3_K: what changes from the AVX2 tiles (cpu/kern_avx2_kq.c) is the integer
  * part only. A super-block's sub-blocks 2c and 2c+1 are the low and high nibbles of the

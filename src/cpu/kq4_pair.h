@@ -7,8 +7,8 @@
  * its register. AVX2 spends a madd and an add; AVX-512 one vpdpwssd on 256-bit registers.
  * Both are exact (integers). Why 256 bits in the AVX-512 set: Intel's server cores run
  * 512-bit vector work on two ports instead of three, and this loop is bound by its
- * vector instructions. Measured on a Xeon with AMX (docs/performance.md, session 7): 1.25x
- * the 512-bit tile it replaced, and 1.12x the AVX2 body.
+ * vector instructions. Measured on a Xeon with AMX (docs/performance.md, session 7): 1.27x
+ * the 512-bit tile it replaced, and 1.11x the AVX2 body (512 tokens, 1 thread).
  *
  * Needs cpu/kq_simd.h first. Static: each includer gets its own q4kp_gemm. Owns no
  * memory; 32 KiB of stack per call (prepared activations, carried float lanes). */
